@@ -1,0 +1,183 @@
+"""The config file: TOML into frozen dataclasses, every problem named by its key.
+
+Every section is a dataclass; its fields are the keys it accepts, with their
+types and defaults. `load()` rejects an unknown section or key, a wrong type
+and a bad value with a `ConfigError` whose message is one line naming the
+file, the key and the problem.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+import os
+import re
+import socket
+import tomllib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from .errors import ConfigError
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_HANDLER = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A-Za-z0-9_]*$")
+_NAMESPACE = re.compile(r"^[\x21-\x7e]*$")  # printable ASCII, no spaces
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+Check = Callable[[Any], str | None]  # returns the problem, or None when the value is good
+
+
+def _key(default: Any, check: Check | None = None) -> Any:
+    return dataclasses.field(default=default, metadata={"check": check})
+
+
+def _at_least(low: float) -> Check:
+    return lambda v: None if v >= low else f"must be >= {low:g}, got {v!r}"
+
+
+def _matches(pattern: re.Pattern[str], what: str) -> Check:
+    return lambda v: None if pattern.match(v) else f"must be {what}, got {v!r}"
+
+
+def _url(v: str) -> str | None:
+    scheme = urlsplit(v).scheme
+    if scheme not in ("redis", "rediss", "unix"):
+        return f"must be a redis://, rediss:// or unix:// URL, got scheme {scheme!r}"
+    return None
+
+
+@dataclasses.dataclass(frozen=True)
+class RedisConfig:
+    url: str | None = _key(None, _url)
+    password_file: str | None = None
+    namespace: str = _key("", _matches(_NAMESPACE, "printable ASCII without spaces"))
+    state_dir: str | None = None
+    server: str | None = None
+
+    def prefix(self) -> str:
+        return f"{self.namespace}:" if self.namespace else ""
+
+
+@dataclasses.dataclass(frozen=True)
+class SupervisorConfig:
+    name: str = _key("", _matches(_NAME, "letters, digits, '.', '_' or '-'"))
+    graceful_timeout: float = _key(30.0, _at_least(0))
+    quick_timeout: float = _key(5.0, _at_least(0))
+
+
+@dataclasses.dataclass(frozen=True)
+class WorkersConfig:
+    count: int = _key(4, _at_least(1))
+    handler: str = _key("qwsup.examples:log_job", _matches(_HANDLER, '"package.module:function"'))
+    max_attempts: int = _key(3, _at_least(1))
+    boot_timeout: float = _key(30.0, _at_least(0.1))
+
+
+@dataclasses.dataclass(frozen=True)
+class LogConfig:
+    level: str = _key(
+        "info", lambda v: None if v in LOG_LEVELS else f"must be one of {', '.join(LOG_LEVELS)}"
+    )
+
+    def level_number(self) -> int:
+        return int(getattr(logging, self.level.upper()))
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    path: str
+    redis: RedisConfig
+    supervisor: SupervisorConfig
+    workers: WorkersConfig
+    log: LogConfig
+
+    @property
+    def embedded(self) -> bool:
+        return self.redis.url is None
+
+    def state_dir(self) -> Path:
+        """Where the embedded server keeps its socket and data."""
+        if self.redis.state_dir:
+            return Path(self.redis.state_dir)
+        if os.environ.get("STATE_DIRECTORY"):  # set by systemd's StateDirectory=
+            return Path(os.environ["STATE_DIRECTORY"].split(":")[0])
+        base = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
+        absolute = str(Path(self.path).resolve())
+        digest = hashlib.sha256(absolute.encode()).hexdigest()[:8]
+        return base / "qwsup" / f"{Path(self.path).stem}-{digest}"
+
+
+_SECTIONS: dict[str, type[Any]] = {
+    "redis": RedisConfig,
+    "supervisor": SupervisorConfig,
+    "workers": WorkersConfig,
+    "log": LogConfig,
+}
+
+
+def _type_problem(value: Any, annotation: str) -> str | None:
+    """The fields' annotations are strings (postponed evaluation); these are all we use."""
+    if annotation == "int":
+        ok = isinstance(value, int) and not isinstance(value, bool)
+        return None if ok else f"must be an integer, got {_show(value)}"
+    if annotation == "float":
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        return None if ok else f"must be a number, got {_show(value)}"
+    return None if isinstance(value, str) else f"must be a string, got {_show(value)}"
+
+
+def _show(value: Any) -> str:
+    return f"{type(value).__name__} {value!r}"[:80]
+
+
+def _section(path: str, name: str, cls: type[Any], table: Any) -> Any:
+    if not isinstance(table, dict):
+        raise ConfigError(path, name, f"must be a table ([{name}]), got {_show(table)}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    values: dict[str, Any] = {}
+    for key, value in table.items():
+        where = f"{name}.{key}"
+        field = fields.get(key)
+        if field is None:
+            raise ConfigError(path, where, f"unknown key (known: {', '.join(fields)})")
+        problem = _type_problem(value, str(field.type))
+        if problem is None and field.metadata.get("check"):
+            problem = field.metadata["check"](value)
+        if problem is not None:
+            raise ConfigError(path, where, problem)
+        values[key] = float(value) if field.type == "float" else value
+    return cls(**values)
+
+
+def parse(path: str, text: str) -> Config:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(path, "", f"not valid TOML: {exc}") from None
+    for name in data:
+        if name not in _SECTIONS:
+            raise ConfigError(path, name, f"unknown section (known: {', '.join(_SECTIONS)})")
+    sections = {
+        name: _section(path, name, cls, data.get(name, {})) for name, cls in _SECTIONS.items()
+    }
+    supervisor: SupervisorConfig = sections["supervisor"]
+    if not supervisor.name:
+        host = socket.gethostname().split(".")[0] or "localhost"
+        supervisor = dataclasses.replace(supervisor, name=host)
+    redis: RedisConfig = sections["redis"]
+    if redis.password_file and not Path(redis.password_file).is_file():
+        raise ConfigError(path, "redis.password_file", f"no such file: {redis.password_file}")
+    return Config(path, redis, supervisor, sections["workers"], sections["log"])
+
+
+def load(path: str) -> Config:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(path, "", f"cannot read the config file: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(path, "", "the config file is not UTF-8") from None
+    return parse(path, text)

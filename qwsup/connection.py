@@ -1,0 +1,59 @@
+"""Building Redis clients from the config, the one place that knows URLs and passwords."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import redis
+
+from .config import Config
+from .errors import ConfigError
+
+SOCKET_NAME = "redis.sock"
+
+
+def url_of(config: Config) -> str:
+    """The configured URL, or the embedded server's unix socket."""
+    if config.redis.url is not None:
+        return config.redis.url
+    return f"unix://{config.state_dir() / SOCKET_NAME}"
+
+
+def redact(url: str) -> str:
+    """The URL with its password replaced, fit for logs and error messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+def _password(config: Config) -> str | None:
+    if not config.redis.password_file:
+        return None
+    try:
+        return Path(config.redis.password_file).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(config.path, "redis.password_file", f"cannot read: {exc}") from None
+
+
+def make_client(config: Config, *, socket_timeout: float | None = 10.0) -> redis.Redis:
+    """A client with its own connection pool; each process builds its own after fork.
+
+    Replies stay bytes: job ids and fields are whatever producers wrote, and the
+    worker decides how to decode them.
+    """
+    url = url_of(config)
+    password = _password(config)
+    extra: dict[str, object] = {}
+    if password is not None and urlsplit(url).password is None:
+        extra["password"] = password  # a password in the URL wins over the file
+    return redis.Redis.from_url(
+        url,
+        socket_timeout=socket_timeout,
+        socket_connect_timeout=5.0,
+        decode_responses=False,
+        **extra,
+    )

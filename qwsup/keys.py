@@ -1,0 +1,62 @@
+"""Every Redis key qwsup reads or writes is named here, and only here.
+
+All keys share the optional namespace prefix (`[redis] namespace`, joined
+with ':'). See docs/protocol.md for the contract behind each one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Fields qwsup writes into a job's hash. Producer fields never start with
+# this prefix (the Python API refuses them), and handlers never see them.
+FIELD_PREFIX = "qwsup:"
+ATTEMPTS = FIELD_PREFIX + "attempts"
+ENQUEUED_AT = FIELD_PREFIX + "enqueued_at"  # unix seconds, set by qwsup's producers
+LAST_ERROR = FIELD_PREFIX + "last_error"
+TRACEBACK = FIELD_PREFIX + "traceback"
+FAILED_AT = FIELD_PREFIX + "failed_at"  # unix seconds, when it went to failed:jobs
+
+
+@dataclass(frozen=True)
+class Keys:
+    prefix: str = ""  # the namespace with its ':' separator, or ""
+
+    @property
+    def all_jobs(self) -> str:
+        return f"{self.prefix}all:jobs"
+
+    @property
+    def failed_jobs(self) -> str:
+        return f"{self.prefix}failed:jobs"
+
+    @property
+    def managers(self) -> str:
+        return f"{self.prefix}all:managers"
+
+    @property
+    def job_prefix(self) -> str:
+        """What a job id is appended to for its hash; scripts that walk a list use it."""
+        return f"{self.prefix}job:"
+
+    def job(self, job_id: bytes) -> bytes:
+        return self.job_prefix.encode() + job_id
+
+    def host_jobs(self, name: str) -> str:
+        return f"{self.prefix}{name}:jobs"
+
+    def workers(self, name: str) -> str:
+        return f"{self.prefix}{name}:workers"
+
+    def worker_jobs(self, worker_id: str) -> str:
+        return f"{self.prefix}{worker_id}:jobs"
+
+
+def worker_id(name: str, pid: int) -> str:
+    return f"{name}.{pid}"
+
+
+def split_worker_id(wid: str) -> tuple[str, int] | None:
+    """`<name>.<pid>` back into its parts, or None for a member that is not one."""
+    name, _, pid = wid.rpartition(".")
+    return (name, int(pid)) if name and pid.isdigit() else None

@@ -1,0 +1,43 @@
+-- Move the jobs of a worker's own list back to the front of the queue, oldest taken
+-- first, in the order they had. A worker that died mid-job costs each of its jobs one
+-- attempt: a job whose attempts are used up goes to failed:jobs instead.
+-- Bounded: at most ARGV[6] ids per call; call again while the second result is > 0.
+-- KEYS[1] = the worker's own list
+-- KEYS[2] = the queue to requeue on (all:jobs)
+-- KEYS[3] = failed:jobs
+-- ARGV[1] = the job hash prefix ("<namespace>job:"); hash keys are built from the ids
+-- ARGV[2] = attempts to charge each job: 1 when the worker died, 0 when it was stopped
+-- ARGV[3] = max attempts
+-- ARGV[4] = the reason, recorded as the job's last error when an attempt is charged
+-- ARGV[5] = now, unix seconds
+-- ARGV[6] = the most ids to move in this call
+-- Returns {ids requeued, ids failed for good, ids left in the worker's list}.
+local cost = tonumber(ARGV[2])
+local max_attempts = tonumber(ARGV[3])
+local requeued, failed = 0, 0
+for _ = 1, tonumber(ARGV[6]) do
+  local id = redis.call('LPOP', KEYS[1])  -- the newest first, so the oldest ends in front
+  if not id then
+    break
+  end
+  local dead = false
+  if cost > 0 then
+    local key = ARGV[1] .. id
+    if redis.call('TYPE', key)['ok'] == 'hash' then
+      local attempts = redis.call('HINCRBY', key, 'qwsup:attempts', cost)
+      redis.call('HSET', key, 'qwsup:last_error', ARGV[4], 'qwsup:traceback', '')
+      if attempts >= max_attempts then
+        redis.call('HSET', key, 'qwsup:failed_at', ARGV[5])
+        dead = true
+      end
+    end
+  end
+  if dead then
+    redis.call('LPUSH', KEYS[3], id)
+    failed = failed + 1
+  else
+    redis.call('RPUSH', KEYS[2], id)
+    requeued = requeued + 1
+  end
+end
+return {requeued, failed, redis.call('LLEN', KEYS[1])}

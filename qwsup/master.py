@@ -1,0 +1,551 @@
+"""The master: forks the workers, keeps them alive, reloads and stops on signals.
+
+Signal handlers only record the signal; the loop acts. One turn of the loop
+(`step`) is a fixed sequence of small steps:
+
+    wait for a signal, a worker's pipe or the next deadline (at most 1 s)
+    → dispatch the signals → reap the dead workers → requeue their jobs
+    → kill the workers overdue to stop or boot → keep the worker count
+    → sweep the lists of workers that died unseen → keep the title current
+
+Workers belong to a generation: a reload (HUP) starts a new generation with the new
+config and retires the old one only once every new worker has booted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import math
+import os
+import queue
+import selectors
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from types import FrameType
+
+import psutil
+
+from . import config as config_module
+from . import logs, proctitle, worker
+from .backoff import RestartBackoff
+from .config import Config
+from .connection import make_client, redact, url_of
+from .embedded import EmbeddedRedis
+from .errors import ConfigError, ConnectionLost, EmbeddedRedisError, ExitCode
+from .keys import Keys, split_worker_id, worker_id
+from .queue import Queue
+
+log = logging.getLogger(__name__)
+
+HANDLED = (
+    signal.SIGTERM,
+    signal.SIGINT,
+    signal.SIGQUIT,
+    signal.SIGHUP,
+    signal.SIGTTIN,
+    signal.SIGTTOU,
+    signal.SIGCHLD,
+)
+WAIT_MAX_S = 1.0
+SWEEP_INTERVAL_S = 10.0
+GRACEFUL, QUICK = "graceful", "quick"
+
+
+@dataclass
+class Proc:
+    """The master's record of one worker process."""
+
+    pid: int
+    id: str
+    generation: int
+    fd: int  # read end of the worker's status pipe; -1 once closed
+    started: float
+    ready: bool = False
+    stop: str = ""  # GRACEFUL or QUICK once the master asked it to stop
+    kill_at: float = math.inf
+    killed: bool = False
+
+
+@dataclass
+class Reload:
+    generation: int
+    config: Config
+
+
+@dataclass
+class Totals:
+    started: int = 0
+    died: int = 0
+    requeued: int = 0
+    failed: int = 0
+
+
+class Master:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.count = config.workers.count
+        self.generation = 1
+        self.last_generation = 1
+        self.reload: Reload | None = None
+        self.procs: dict[int, Proc] = {}
+        self.pending: list[tuple[str, int, str]] = []  # (worker id, attempts to charge, reason)
+        self.signals: queue.SimpleQueue[int] = queue.SimpleQueue()
+        self.backoff = RestartBackoff()
+        self.stopping = ""
+        self.exit_code = ExitCode.OK
+        self.booted_once = False
+        self.next_sweep = 0.0
+        self.totals = Totals()
+        self.pid = os.getpid()
+        self.embedded: EmbeddedRedis | None = None
+        self.queue: Queue | None = None
+        self.selector = selectors.DefaultSelector()
+        self._wakeup_r = -1
+        self._wakeup_w = -1
+        self._outage_since: float | None = None
+        self._title = ""
+
+    @property
+    def name(self) -> str:
+        return self.config.supervisor.name
+
+    # -- life ---------------------------------------------------------------------
+
+    def run(self) -> int:
+        try:
+            self.start()
+            while not self.finished():
+                self.step()
+        finally:
+            self.cleanup()
+        return int(self.exit_code)
+
+    def start(self) -> None:
+        """Raises EmbeddedRedisError when the embedded server cannot start."""
+        self.set_title()
+        if self.config.embedded:
+            self.embedded = EmbeddedRedis(self.config.state_dir(), self.config.redis.server)
+            self.embedded.start()
+        self.queue = Queue(make_client(self.config), Keys(self.config.redis.prefix()))
+        self.install_signals()
+        log.info(
+            "master %d started: %d workers running %s on %s",
+            self.pid, self.count, self.config.workers.handler, redact(url_of(self.config)),
+        )  # fmt: skip
+        try:
+            self.queue.register_manager(self.name)
+        except ConnectionLost as exc:
+            self.redis_down(exc)
+        self.sweep(time.monotonic())
+        self.requeue_pending()
+        self.manage(time.monotonic())
+
+    def install_signals(self) -> None:
+        self._wakeup_r, self._wakeup_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self.selector.register(self._wakeup_r, selectors.EVENT_READ)
+        signal.set_wakeup_fd(self._wakeup_w, warn_on_full_buffer=False)
+        for sig in HANDLED:
+            signal.signal(sig, self._on_signal)
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        self.signals.put_nowait(signum)
+
+    def step(self) -> None:
+        self.wait(self.timeout(time.monotonic()))
+        self.dispatch()
+        self.reap()
+        self.requeue_pending()
+        now = time.monotonic()
+        self.kill_overdue(now)
+        self.manage(now)
+        self.sweep(now)
+        self.watch_embedded()
+        self.set_title()
+
+    def finished(self) -> bool:
+        """Stopping, every worker gone, and their jobs requeued (or Redis is down: the
+        next master's sweep requeues them)."""
+        if not self.stopping or self.procs:
+            return False
+        if self.pending and self._outage_since is not None:
+            log.error(
+                "Redis unreachable: the jobs of %s stay in their lists for the next master",
+                ", ".join(wid for wid, _, _ in self.pending),
+            )
+            return True
+        return not self.pending
+
+    def cleanup(self) -> None:
+        if self.queue is not None:
+            with contextlib.suppress(ConnectionLost):
+                self.queue.unregister_manager(self.name)
+        if self.embedded is not None and not self.procs:
+            self.embedded.stop()
+        t = self.totals
+        log.info(
+            "master %d exiting (status %d): %d workers started, %d died, "
+            "%d jobs requeued, %d failed for good",
+            self.pid, self.exit_code, t.started, t.died, t.requeued, t.failed,
+        )  # fmt: skip
+
+    # -- waiting ------------------------------------------------------------------
+
+    def timeout(self, now: float) -> float:
+        deadlines = [p.kill_at for p in self.procs.values() if not p.killed]
+        if self.backoff.failures:
+            deadlines.append(self.backoff.not_before)
+        return max(0.0, min([now + WAIT_MAX_S, *deadlines]) - now)
+
+    def wait(self, timeout: float) -> None:
+        for key, _ in self.selector.select(timeout):
+            if key.fd == self._wakeup_r:
+                try:
+                    while os.read(self._wakeup_r, 512):
+                        pass
+                except BlockingIOError:
+                    pass
+            else:
+                self.read_status(key.data)
+
+    def read_status(self, proc: Proc) -> None:
+        """Read what a worker wrote to its pipe; close the pipe at EOF."""
+        if proc.fd < 0:
+            return
+        try:
+            data = os.read(proc.fd, 64)
+        except BlockingIOError:
+            return
+        if worker.READY in data and not proc.ready:
+            proc.ready = True
+            self.booted_once = True
+            self.backoff.booted()
+        if not data:
+            self.selector.unregister(proc.fd)
+            os.close(proc.fd)
+            proc.fd = -1
+
+    # -- signals --------------------------------------------------------------
+
+    def dispatch(self) -> None:
+        while True:
+            try:
+                signum = self.signals.get_nowait()
+            except queue.Empty:
+                return
+            if signum == signal.SIGTERM:
+                log.info("TERM: stopping gracefully (at most %g s)", self.graceful_timeout)
+                self.stop(GRACEFUL)
+            elif signum in (signal.SIGINT, signal.SIGQUIT):
+                log.info("%s: stopping now", signal.Signals(signum).name[3:])
+                self.stop(QUICK)
+            elif signum == signal.SIGHUP:
+                self.handle_hup()
+            elif signum == signal.SIGTTIN:
+                self.count += 1
+                log.info("TTIN: %d workers", self.count)
+            elif signum == signal.SIGTTOU:
+                self.count = max(1, self.count - 1)
+                log.info("TTOU: %d workers", self.count)
+
+    @property
+    def graceful_timeout(self) -> float:
+        return self.config.supervisor.graceful_timeout
+
+    def stop(self, mode: str) -> None:
+        if self.stopping == QUICK:
+            return
+        self.stopping = mode
+        for proc in self.procs.values():
+            self.ask_to_stop(proc, mode)
+
+    def halt(self, code: ExitCode, reason: str) -> None:
+        log.error("%s: stopping (exit status %d)", reason, code)
+        self.exit_code = code
+        self.stop(QUICK)
+
+    def ask_to_stop(self, proc: Proc, mode: str) -> None:
+        """TERM (finish the job, then exit) or QUIT (exit now); SIGKILL once overdue."""
+        if proc.stop == QUICK or proc.stop == mode:
+            return
+        proc.stop = mode
+        if mode == GRACEFUL:
+            sig, within = signal.SIGTERM, self.graceful_timeout
+        else:
+            sig, within = signal.SIGQUIT, self.config.supervisor.quick_timeout
+        proc.kill_at = min(proc.kill_at, time.monotonic() + within)
+        self.kill(proc, sig)
+
+    def kill(self, proc: Proc, sig: int) -> None:
+        with contextlib.suppress(ProcessLookupError):  # already gone: reap() will see it
+            os.kill(proc.pid, sig)
+
+    def handle_hup(self) -> None:
+        if self.stopping:
+            return
+        try:
+            new = config_module.load(self.config.path)
+        except ConfigError as exc:
+            log.error("HUP: %s; keeping the running configuration", exc)
+            return
+        new = self.keep_restart_only_keys(new)
+        if self.reload is not None:
+            log.warning("HUP: generation %d had not booted yet: replaced", self.reload.generation)
+            self.abort_reload()
+        self.last_generation += 1
+        self.reload = Reload(self.last_generation, new)
+        logs.set_level(new.log.level_number())
+        log.info(
+            "HUP: reloading %s: starting generation %d (%d workers running %s)",
+            new.path, self.reload.generation, new.workers.count, new.workers.handler,
+        )  # fmt: skip
+
+    def keep_restart_only_keys(self, new: Config) -> Config:
+        """The Redis connection and the supervisor name change only with a restart."""
+        old = self.config
+        if new.redis != old.redis or new.supervisor.name != old.supervisor.name:
+            log.warning("HUP: [redis] and supervisor.name take effect on restart only")
+        supervisor = dataclasses.replace(new.supervisor, name=old.supervisor.name)
+        return dataclasses.replace(new, redis=old.redis, supervisor=supervisor)
+
+    def abort_reload(self) -> None:
+        assert self.reload is not None
+        for proc in self.procs.values():
+            if proc.generation == self.reload.generation:
+                self.ask_to_stop(proc, GRACEFUL)
+        self.reload = None
+
+    # -- dead workers -------------------------------------------------------------
+
+    def reap(self) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            proc = self.procs.pop(pid, None)
+            if proc is None:
+                continue
+            self.read_status(proc)  # a READY still in the pipe counts
+            if proc.fd >= 0:
+                self.selector.unregister(proc.fd)
+                os.close(proc.fd)
+            self.on_exit(proc, os.waitstatus_to_exitcode(status))
+
+    def on_exit(self, proc: Proc, code: int) -> None:
+        """Log the death by its meaning, queue its jobs for requeueing, decide what follows."""
+        on_purpose = bool(proc.stop)
+        how = describe_exit(code)
+        if code == 0 or on_purpose:
+            log.info("worker %s %s", proc.id, how)
+        elif code == -signal.SIGKILL:
+            log.error("worker %s %s (perhaps out of memory)", proc.id, how)
+        elif code == ExitCode.HANDLER:
+            log.error("worker %s could not import its handler", proc.id)
+        else:
+            log.warning("worker %s %s", proc.id, how)
+        died = code != 0 and not on_purpose
+        self.totals.died += died
+        self.pending.append((proc.id, int(died), f"worker {proc.id} {how} while running the job"))
+        if proc.ready or on_purpose:
+            return
+        if self.reload is not None and proc.generation == self.reload.generation:
+            log.error(
+                "reload aborted: a worker of generation %d %s while booting; "
+                "keeping the running configuration", proc.generation, how,
+            )  # fmt: skip
+            self.abort_reload()
+        elif code == ExitCode.HANDLER and not self.booted_once:
+            self.halt(ExitCode.HANDLER, f"handler {self.config.workers.handler} cannot be imported")
+        elif not self.stopping:
+            delay = self.backoff.boot_failed(time.monotonic())
+            log.warning("worker %s died while booting: next start in %.1f s", proc.id, delay)
+
+    def requeue_pending(self) -> None:
+        assert self.queue is not None
+        max_attempts = self.config.workers.max_attempts
+        while self.pending:
+            wid, cost, reason = self.pending[0]
+            try:
+                moved = self.queue.requeue(wid, cost=cost, max_attempts=max_attempts, reason=reason)
+                self.queue.unregister_worker(self.name, wid)
+            except ConnectionLost as exc:
+                self.redis_down(exc)
+                return
+            self.redis_up()
+            self.pending.pop(0)
+            self.totals.requeued += moved.requeued
+            self.totals.failed += moved.failed
+            if moved.requeued or moved.failed:
+                log.warning(
+                    "worker %s: %d jobs back in the queue, %d out of attempts to failed:jobs",
+                    wid, moved.requeued, moved.failed,
+                )  # fmt: skip
+
+    def sweep(self, now: float) -> None:
+        """Queue for requeueing the lists of our name's workers that died unseen (a
+        master killed before it could requeue them), once at start and then periodically."""
+        if now < self.next_sweep or self.queue is None:
+            return
+        self.next_sweep = now + SWEEP_INTERVAL_S
+        try:
+            members = self.queue.registered_workers(self.name)
+        except ConnectionLost as exc:
+            self.redis_down(exc)
+            return
+        known = {p.id for p in self.procs.values()} | {wid for wid, _, _ in self.pending}
+        for wid in sorted(members - known):
+            parts = split_worker_id(wid)
+            if parts is None or parts[0] != self.name or is_live_worker(parts[1], wid):
+                continue
+            log.warning("worker %s is gone: requeueing its jobs", wid)
+            self.pending.append((wid, 1, f"worker {wid} was found dead with the job"))
+
+    def kill_overdue(self, now: float) -> None:
+        boot_timeout = self.config.workers.boot_timeout
+        for proc in self.procs.values():
+            if proc.killed:
+                continue
+            if proc.kill_at <= now:
+                log.warning("worker %s did not stop in time: SIGKILL", proc.id)
+            elif not proc.ready and not proc.stop and now - proc.started > boot_timeout:
+                log.error("worker %s did not boot within %g s: SIGKILL", proc.id, boot_timeout)
+            else:
+                continue
+            proc.killed = True
+            self.kill(proc, signal.SIGKILL)
+
+    # -- keeping the count ----------------------------------------------------------
+
+    def manage(self, now: float) -> None:
+        if self.stopping:
+            return
+        if self.reload is not None:
+            self.advance_reload()
+        current = self.running(self.generation)
+        missing = self.count - len(current)
+        if missing > 0 and self.backoff.may_spawn(now):
+            for _ in range(missing if not self.backoff.failures else 1):
+                self.spawn(self.generation, self.config)
+        elif missing < 0:
+            for proc in sorted(current, key=lambda p: p.started)[missing:]:
+                log.info("retiring worker %s", proc.id)
+                self.ask_to_stop(proc, GRACEFUL)
+
+    def running(self, generation: int) -> list[Proc]:
+        return [p for p in self.procs.values() if p.generation == generation and not p.stop]
+
+    def advance_reload(self) -> None:
+        """Start the new generation's workers; once all have booted, retire the old ones."""
+        assert self.reload is not None
+        new, config = self.reload.generation, self.reload.config
+        workers = self.running(new)
+        for _ in range(config.workers.count - len(workers)):
+            self.spawn(new, config)
+        if not all(p.ready for p in self.running(new)):
+            return
+        self.config, self.generation, self.count = config, new, config.workers.count
+        self.reload = None
+        old = [p for p in self.procs.values() if p.generation != new]
+        for proc in old:
+            self.ask_to_stop(proc, GRACEFUL)
+        log.info("reload complete: generation %d running, %d old workers retiring", new, len(old))
+
+    def spawn(self, generation: int, config: Config) -> None:
+        read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED)
+        try:
+            pid = os.fork()
+        except OSError as exc:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+            os.close(read_fd)
+            os.close(write_fd)
+            log.error("cannot fork a worker: %s", exc)
+            self.backoff.boot_failed(time.monotonic())
+            return
+        if pid == 0:  # the child never returns from here
+            code: int = ExitCode.ERROR
+            try:
+                os.close(read_fd)
+                self.forget_in_child()
+                code = worker.boot(config, write_fd, self.pid)
+            except BaseException:
+                log.exception("worker crashed")
+            finally:
+                logs.flush()
+                sys.stdout.flush()
+                os._exit(code)
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        os.close(write_fd)
+        proc = Proc(
+            pid, worker_id(config.supervisor.name, pid), generation, read_fd, time.monotonic()
+        )
+        self.procs[pid] = proc
+        self.selector.register(read_fd, selectors.EVENT_READ, proc)
+        self.totals.started += 1
+        log.debug("worker %s started (generation %d)", proc.id, generation)
+
+    def forget_in_child(self) -> None:
+        """In a new child: drop the master's signal handlers and its private descriptors."""
+        signal.set_wakeup_fd(-1)
+        for sig in HANDLED:
+            signal.signal(sig, signal.SIG_DFL)
+        fds = [self._wakeup_r, self._wakeup_w, *(p.fd for p in self.procs.values())]
+        if self.embedded is not None and self.embedded.lock_fd is not None:
+            fds.append(self.embedded.lock_fd)
+        self.selector.close()
+        for fd in fds:
+            if fd >= 0:
+                os.close(fd)
+
+    # -- Redis and the embedded server --------------------------------------------
+
+    def redis_down(self, exc: ConnectionLost) -> None:
+        if self._outage_since is None:
+            self._outage_since = time.monotonic()
+            log.error("Redis unreachable (%s): retrying", exc)
+
+    def redis_up(self) -> None:
+        if self._outage_since is not None:
+            log.info("Redis reachable again after %.1f s", time.monotonic() - self._outage_since)
+            self._outage_since = None
+
+    def watch_embedded(self) -> None:
+        if self.embedded is None or self.embedded.alive():
+            return
+        log.error("the embedded redis-server is gone: starting it again")
+        try:
+            self.embedded.start()
+        except EmbeddedRedisError as exc:
+            log.error("%s", exc)
+
+    def set_title(self) -> None:
+        state = "stopping" if self.stopping else "reloading" if self.reload else ""
+        title = proctitle.master_title(self.config.path, len(self.procs), state)
+        if title != self._title:
+            proctitle.set_title(title)
+            self._title = title
+
+
+def describe_exit(code: int) -> str:
+    """A waitstatus_to_exitcode() result in words."""
+    if code < 0:
+        try:
+            return f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return "exited" if code == 0 else f"exited with status {code}"
+
+
+def is_live_worker(pid: int, wid: str) -> bool:
+    """Whether `pid` is still worker `wid` (and not a pid reused by another process)."""
+    try:
+        title = " ".join(psutil.Process(pid).cmdline())
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        return False
+    return title.startswith(proctitle.worker_prefix(wid))

@@ -1,0 +1,34 @@
+"""Process titles, so that `ps` tells what every qwsup process is doing."""
+
+from __future__ import annotations
+
+try:
+    from setproctitle import setproctitle as _set
+except ImportError:  # pragma: no cover - setproctitle is a dependency; stay harmless without it
+
+    def _set(title: str) -> None:
+        pass
+
+
+MASTER = "qwsup: master"
+WORKER = "qwsup: worker"
+
+
+def set_title(title: str) -> None:
+    _set(title)
+
+
+def printable(text: str, limit: int = 64) -> str:
+    """A job id as one short line of printable text for a title or a log line."""
+    shown = "".join(c if c.isprintable() else "?" for c in text[:limit])
+    return shown + ("..." if len(text) > limit else "")
+
+
+def master_title(config_path: str, workers: int, state: str = "") -> str:
+    title = f"{MASTER} {config_path} [{workers} workers]"
+    return f"{title} {state}" if state else title
+
+
+def worker_prefix(worker_id: str) -> str:
+    """How every title of worker `worker_id` starts; the sweep recognises live workers by it."""
+    return f"{WORKER} {worker_id} "

@@ -1,0 +1,183 @@
+"""The Redis side of the protocol: every read and write of queues, jobs and registries.
+
+Each multi-step operation is one Lua script (qwsup/lua/*.lua) or a MULTI/EXEC that
+reads nothing; see docs/protocol.md for the invariant they keep. redis-py's
+connection errors are translated into `ConnectionLost` here, and nowhere else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+import redis
+from redis.commands.core import Script
+from redis.typing import EncodableT, KeyT
+
+from .errors import ConnectionLost
+from .keys import ENQUEUED_AT, Keys
+
+REQUEUE_BATCH = 100  # ids moved per requeue.lua call
+
+
+def _load(name: str) -> str:
+    return resources.files("qwsup").joinpath("lua", f"{name}.lua").read_text(encoding="utf-8")
+
+
+@contextlib.contextmanager
+def translated() -> Iterator[None]:
+    """Turn redis-py's connection failures into ConnectionLost."""
+    try:
+        yield
+    except (redis.ConnectionError, redis.TimeoutError) as exc:
+        raise ConnectionLost(str(exc) or type(exc).__name__) from None
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    id: bytes
+    kind: str  # the Redis type of the job's key: "hash", or "none" when it is missing
+    fields: dict[bytes, bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class Requeued:
+    requeued: int
+    failed: int
+
+
+class Queue:
+    """One client's view of the queues of one namespace."""
+
+    def __init__(self, client: redis.Redis, keys: Keys) -> None:
+        self.client = client
+        self.keys = keys
+        self._take = self._script("take")
+        self._ack = self._script("ack")
+        self._fail = self._script("fail")
+        self._requeue = self._script("requeue")
+        self._blmove = True  # until the server says it has no BLMOVE (before Redis 6.2)
+
+    def _script(self, name: str) -> Script:
+        return self.client.register_script(_load(name))
+
+    # -- a worker's side ---------------------------------------------------
+
+    def take(self, worker: str, host: str) -> Job | None:
+        """The next job, moved into the worker's own list; None when no queue has one."""
+        keys: list[KeyT] = [
+            self.keys.worker_jobs(worker),
+            self.keys.host_jobs(host),
+            self.keys.all_jobs,
+        ]
+        with translated():
+            reply: Any = self._take(keys=keys, args=[self.keys.job_prefix])
+        if reply is None:
+            return None
+        job_id, kind = reply[0], reply[1].decode()
+        flat: list[bytes] = reply[2] if len(reply) > 2 else []
+        return Job(job_id, kind, dict(zip(flat[::2], flat[1::2], strict=True)))
+
+    def wait(self, worker: str, timeout_s: int) -> bool:
+        """Block until a job moves from all:jobs into the worker's list; False on timeout."""
+        src, dst = self.keys.all_jobs, self.keys.worker_jobs(worker)
+        with translated():
+            if self._blmove:
+                try:
+                    return self.client.blmove(src, dst, timeout_s, "RIGHT", "LEFT") is not None
+                except redis.ResponseError as exc:
+                    if "unknown command" not in str(exc).lower():
+                        raise
+                    self._blmove = False
+            return self.client.brpoplpush(src, dst, timeout_s) is not None
+
+    def ack(self, worker: str, job_id: bytes) -> bool:
+        """Finish the job; False when the worker no longer owned it."""
+        keys: list[KeyT] = [self.keys.worker_jobs(worker), self.keys.job(job_id)]
+        with translated():
+            return bool(self._ack(keys=keys, args=[job_id]))
+
+    def fail(
+        self,
+        worker: str,
+        job_id: bytes,
+        *,
+        max_attempts: int,
+        error: str,
+        traceback: str = "",
+        permanent: bool = False,
+    ) -> int:
+        """Record a failed attempt: -1 not owned, 0 failed for good, n > 0 requeued after n."""
+        keys: list[KeyT] = [
+            self.keys.worker_jobs(worker),
+            self.keys.job(job_id),
+            self.keys.all_jobs,
+            self.keys.failed_jobs,
+        ]
+        now = f"{time.time():.3f}"
+        args: list[EncodableT] = [job_id, max_attempts, error, traceback, now, int(permanent)]
+        with translated():
+            return int(self._fail(keys=keys, args=args))
+
+    # -- the master's side -------------------------------------------------
+
+    def requeue(self, worker: str, *, cost: int, max_attempts: int, reason: str) -> Requeued:
+        """Move every job of a worker's list back to the front of all:jobs.
+
+        `cost` attempts are charged to each (1 when the worker died, 0 when it was
+        stopped on purpose); a job out of attempts goes to failed:jobs.
+        """
+        keys: list[KeyT] = [
+            self.keys.worker_jobs(worker),
+            self.keys.all_jobs,
+            self.keys.failed_jobs,
+        ]
+        total = Requeued(0, 0)
+        while True:
+            now = f"{time.time():.3f}"
+            args: list[EncodableT] = [
+                self.keys.job_prefix, cost, max_attempts, reason, now, REQUEUE_BATCH,
+            ]  # fmt: skip
+            with translated():
+                requeued, failed, left = self._requeue(keys=keys, args=args)
+            total = Requeued(total.requeued + requeued, total.failed + failed)
+            if left == 0:
+                return total
+
+    def register_worker(self, name: str, worker: str) -> None:
+        with translated():
+            self.client.sadd(self.keys.workers(name), worker)
+
+    def unregister_worker(self, name: str, worker: str) -> None:
+        with translated():
+            self.client.srem(self.keys.workers(name), worker)
+
+    def registered_workers(self, name: str) -> set[str]:
+        with translated():
+            members = self.client.smembers(self.keys.workers(name))
+        return {m.decode(errors="replace") if isinstance(m, bytes) else m for m in members}
+
+    def register_manager(self, name: str) -> None:
+        with translated():
+            self.client.sadd(self.keys.managers, name)
+
+    def unregister_manager(self, name: str) -> None:
+        with translated():
+            self.client.srem(self.keys.managers, name)
+
+    # -- a producer's side -------------------------------------------------
+
+    def push(self, jobs: list[tuple[str, dict[str, str]]], queue: str) -> None:
+        """Write each job's hash and push its id, in one MULTI/EXEC for the whole batch."""
+        now = f"{time.time():.3f}"
+        with translated(), self.client.pipeline(transaction=True) as pipe:
+            for job_id, fields in jobs:
+                mapping: dict[EncodableT, EncodableT] = {ENQUEUED_AT: now}
+                mapping.update(fields)
+                pipe.hset(self.keys.job(job_id.encode()), mapping=mapping)
+                pipe.lpush(queue, job_id)
+            pipe.execute()

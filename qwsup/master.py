@@ -117,7 +117,12 @@ class Master:
 
     def run(self) -> int:
         try:
-            self.start()
+            try:
+                self.start()
+            except EmbeddedRedisError as exc:
+                log.error("cannot start the embedded redis-server: %s", exc)
+                self.exit_code = ExitCode.UNAVAILABLE
+                return int(self.exit_code)
             while not self.finished():
                 self.step()
         finally:

@@ -17,7 +17,8 @@ Fields = Mapping[str, str | int | float]
 CHUNK = 1_000  # jobs per MULTI/EXEC in enqueue_many
 
 
-def _checked(fields: Fields) -> dict[str, str]:
+def check_fields(fields: Fields) -> dict[str, str]:
+    """The fields as strings; ValueError or TypeError for what a job cannot hold."""
     out: dict[str, str] = {}
     for name, value in fields.items():
         if not isinstance(name, str):
@@ -50,7 +51,7 @@ class Producer:
         """Write `job:<id>` and push the id on all:jobs (or on `<host>:jobs`) in one
         MULTI/EXEC; returns the id (a new UUID unless given)."""
         job_id = job_id or uuid.uuid4().hex
-        self.queue.push([(job_id, _checked(fields))], self._target(host))
+        self.queue.push([(job_id, check_fields(fields))], self._target(host))
         return job_id
 
     def enqueue_many(self, jobs: Iterable[Fields], *, host: str | None = None) -> list[str]:
@@ -58,7 +59,7 @@ class Producer:
         ids: list[str] = []
         chunk: list[tuple[str, dict[str, str]]] = []
         for fields in jobs:
-            chunk.append((uuid.uuid4().hex, _checked(fields)))
+            chunk.append((uuid.uuid4().hex, check_fields(fields)))
             if len(chunk) == CHUNK:
                 self.queue.push(chunk, self._target(host))
                 ids += [job_id for job_id, _ in chunk]

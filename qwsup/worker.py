@@ -231,7 +231,8 @@ class Worker:
 
     def _release(self) -> None:
         """Put back what is left in our list (nothing was started on it) and deregister."""
-        self.idle = True
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):  # we are on our way out
+            signal.signal(sig, signal.SIG_IGN)
         try:
             self.queue.requeue(self.id, cost=0, max_attempts=1, reason="worker stopped")
             self.queue.unregister_worker(self.name, self.id)

@@ -319,3 +319,24 @@ def test_every_process_is_gone_after_term(start_qwsup: Start, server: RedisServe
     qw.send(signal.SIGTERM)
     assert qw.wait(20) == 0
     wait_until(lambda: not qw.group(), 10, "no process left")
+
+
+def test_a_worker_that_keeps_dying_at_boot_is_restarted_with_backoff(
+    start_qwsup: Start, r: redis.Redis, tmp_path: Path, env: dict[str, str]
+) -> None:
+    env["PYTHONPATH"] += f":{tmp_path}"
+    _write_handler(tmp_path / "flaky.py", 1)
+    qw = start_qwsup(workers={"count": 2, "handler": "flaky:handle"})
+    pids = qw.wait_workers(2)
+    (tmp_path / "flaky.py").write_text("raise ImportError('broken deploy')\n")
+    victim = pids.pop()
+    psutil.Process(victim).kill()
+    for delay in ("0.1", "0.2", "0.4", "0.8"):
+        qw.wait_log(f"died while booting: next start in {delay} s")
+    assert qw.proc.poll() is None  # the master keeps running with the worker it has
+    assert pids <= qw.worker_pids()
+    _write_handler(tmp_path / "flaky.py", 2)
+    new = qw.wait_workers(2)
+    ids = enqueue(r, 20)
+    wait_until(lambda: r.llen("test:done") == 20, 20, "jobs done")
+    assert len(new) == 2 and runs(r) == dict.fromkeys(ids, 1)

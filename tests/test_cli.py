@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from qwsup import __version__
+from support import RedisServer, write_config
+
+pytestmark = pytest.mark.process
+
+
+def qwsup(cwd: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "qwsup", *args],
+        cwd=cwd, capture_output=True, text=True, timeout=30, input=stdin,
+    )  # fmt: skip
+
+
+def test_version_and_help(tmp_path: Path) -> None:
+    version = qwsup(tmp_path, "--version")
+    assert (version.returncode, version.stdout) == (0, f"qwsup {__version__}\n")
+    helped = qwsup(tmp_path, "--help")
+    assert helped.returncode == 0
+    for command in ("run", "check", "enqueue"):
+        assert command in helped.stdout
+
+
+def test_check_imports_the_handler(tmp_path: Path) -> None:
+    write_config(tmp_path / "ok.toml", "redis://127.0.0.1:1", workers={"count": 1})
+    done = qwsup(tmp_path, "-c", "ok.toml", "check")
+    assert (done.returncode, done.stdout) == (
+        0,
+        "ok.toml: OK; handler qwsup.examples:log_job imported\n",
+    )
+    write_config(tmp_path / "bad.toml", None, workers={"handler": "no_such_module:run"})
+    done = qwsup(tmp_path, "-c", "bad.toml", "check")
+    assert done.returncode == 3
+    assert done.stderr == (
+        "qwsup: handler no_such_module:run: cannot import no_such_module: "
+        "ModuleNotFoundError: No module named 'no_such_module'\n"
+    )
+
+
+def test_enqueue_refuses_bad_fields_with_a_usage_error(tmp_path: Path) -> None:
+    write_config(tmp_path / "c.toml", "redis://127.0.0.1:1")
+    for args, stdin, message in (
+        (["novalue"], "", "'novalue' is not KEY=VALUE"),
+        (["qwsup:attempts=1"], "", "field 'qwsup:attempts': names starting with 'qwsup:'"),
+        ([], "[1, 2]\n", "stdin line 1: a job is a JSON object of fields"),
+        ([], "{nope\n", "stdin line 1: not JSON"),
+    ):
+        done = qwsup(tmp_path, "-c", "c.toml", "enqueue", *args, stdin=stdin)
+        assert done.returncode == 2, done.stderr
+        assert done.stderr.startswith(f"qwsup: enqueue: {message}")
+
+
+def test_enqueue_says_when_redis_cannot_be_reached(tmp_path: Path) -> None:
+    write_config(tmp_path / "c.toml", "redis://:secret@127.0.0.1:1/0")
+    done = qwsup(tmp_path, "-c", "c.toml", "enqueue", "a=b")
+    assert done.returncode == 69
+    assert done.stderr.startswith("qwsup: Redis at redis://:***@127.0.0.1:1/0: ")
+    assert "secret" not in done.stderr
+
+
+def test_enqueue_from_stdin_stops_at_a_bad_line_having_enqueued_those_before(
+    tmp_path: Path, server: RedisServer
+) -> None:
+    write_config(tmp_path / "c.toml", server.url)
+    good = "".join(f'{{"n": {i}}}\n' for i in range(1500))  # more than one MULTI/EXEC
+    done = qwsup(tmp_path, "-c", "c.toml", "enqueue", stdin=good + '{"n": [1]}\n{"n": 0}\n')
+    assert done.returncode == 2
+    assert done.stderr.startswith("qwsup: enqueue: stdin line 1501: field 'n': values must be")
+    ids = done.stdout.split()
+    assert len(ids) == 1500
+    client = server.client()
+    assert client.lrange("all:jobs", 0, -1)[::-1] == [i.encode() for i in ids]
+    assert client.hget(f"job:{ids[7]}", "n") == b"7"

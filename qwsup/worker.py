@@ -114,7 +114,9 @@ class Worker:
         except StopWaiting:
             pass
         except StopNow:
-            log.info("stopping now: the job in hand goes back to the queue")
+            log.info(
+                "stopping now%s", "" if self.idle else ": the job in hand goes back to the queue"
+            )
         finally:
             self._release()
 

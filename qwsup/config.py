@@ -66,6 +66,7 @@ class SupervisorConfig:
     name: str = _key("", _matches(_NAME, "letters, digits, '.', '_' or '-'"))
     graceful_timeout: float = _key(30.0, _at_least(0))
     quick_timeout: float = _key(5.0, _at_least(0))
+    lease_timeout: float = _key(30.0, _at_least(1))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,6 +75,13 @@ class WorkersConfig:
     handler: str = _key("qwsup.examples:log_job", _matches(_HANDLER, '"package.module:function"'))
     max_attempts: int = _key(3, _at_least(1))
     boot_timeout: float = _key(30.0, _at_least(0.1))
+    heartbeat_timeout: float = _key(30.0, _at_least(0.2))
+    job_timeout: float = _key(0.0, _at_least(0))
+    max_jobs: int = _key(0, _at_least(0))
+    max_memory_mb: float = _key(0.0, _at_least(0))
+    retry_delay: float = _key(5.0, _at_least(0))
+    retry_backoff: float = _key(2.0, _at_least(1))
+    retry_delay_max: float = _key(3600.0, _at_least(0))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -31,6 +31,14 @@ class Keys:
         return f"{self.prefix}failed:jobs"
 
     @property
+    def delayed_jobs(self) -> str:
+        return f"{self.prefix}delayed:jobs"
+
+    @property
+    def leases(self) -> str:
+        return f"{self.prefix}all:leases"
+
+    @property
     def managers(self) -> str:
         return f"{self.prefix}all:managers"
 

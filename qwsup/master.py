@@ -5,7 +5,9 @@ Signal handlers only record the signal; the loop acts. One turn of the loop
 
     wait for a signal, a worker's pipe or the next deadline (at most 1 s)
     → dispatch the signals → reap the dead workers → requeue their jobs
-    → kill the workers overdue to stop or boot → keep the worker count
+    → move the retries that are due back to the queue
+    → end the workers that overran a deadline (stop, boot, heartbeat, job, memory)
+    → keep the worker count
     → sweep the lists of workers that died unseen → keep the title current
 
 Workers belong to a generation: a reload (HUP) starts a new generation with the new
@@ -38,6 +40,7 @@ from .embedded import EmbeddedRedis
 from .errors import ConfigError, ConnectionLost, EmbeddedRedisError, ExitCode
 from .keys import Keys, split_worker_id, worker_id
 from .queue import Queue
+from .worker import Status
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +55,10 @@ HANDLED = (
 )
 WAIT_MAX_S = 1.0
 SWEEP_INTERVAL_S = 10.0
+CRASH_LOOP_UPTIME_S = 10.0  # a worker that dies sooner than this after booting backs off
+MEMORY_CHECK_S = 1.0
+MEMORY_KILL_FACTOR = 1.5  # "far over" max_memory_mb: killed at once, not after its job
+DUMP_GRACE_S = 1.0  # time a hung worker gets to dump its stack before SIGKILL
 GRACEFUL, QUICK = "graceful", "quick"
 
 
@@ -65,9 +72,13 @@ class Proc:
     fd: int  # read end of the worker's status pipe; -1 once closed
     started: float
     ready: bool = False
+    last_beat: float = 0.0
+    busy_since: float | None = None  # when its current job started
     stop: str = ""  # GRACEFUL or QUICK once the master asked it to stop
     kill_at: float = math.inf
     killed: bool = False
+    charge: bool = False  # its job costs an attempt when it goes: hung, timed out, too big
+    reason: str = ""  # why the master is ending it, for the log and the job's last error
 
 
 @dataclass
@@ -99,6 +110,7 @@ class Master:
         self.exit_code = ExitCode.OK
         self.booted_once = False
         self.next_sweep = 0.0
+        self.next_memory_check = 0.0
         self.totals = Totals()
         self.pid = os.getpid()
         self.embedded: EmbeddedRedis | None = None
@@ -164,8 +176,9 @@ class Master:
         self.dispatch()
         self.reap()
         self.requeue_pending()
+        self.promote_due()
         now = time.monotonic()
-        self.kill_overdue(now)
+        self.police(now)
         self.manage(now)
         self.sweep(now)
         self.watch_embedded()
@@ -221,13 +234,22 @@ class Master:
         if proc.fd < 0:
             return
         try:
-            data = os.read(proc.fd, 64)
+            data = os.read(proc.fd, 4096)
         except BlockingIOError:
             return
-        if worker.READY in data and not proc.ready:
-            proc.ready = True
-            self.booted_once = True
-            self.backoff.booted()
+        now = time.monotonic()
+        proc.last_beat = now
+        for status in data.replace(Status.BEAT, b""):  # in order: the last one counts
+            if status == Status.READY[0]:
+                proc.ready = True
+                self.booted_once = True
+            elif status == Status.BUSY[0]:
+                proc.busy_since = now
+            elif status == Status.IDLE[0]:
+                proc.busy_since = None
+                if proc.reason.startswith("timed out") and not proc.stop:
+                    # the worker stopped the job itself and recorded the failure
+                    proc.kill_at, proc.charge, proc.reason = math.inf, False, ""
         if not data:
             self.selector.unregister(proc.fd)
             os.close(proc.fd)
@@ -344,9 +366,11 @@ class Master:
 
     def on_exit(self, proc: Proc, code: int) -> None:
         """Log the death by its meaning, queue its jobs for requeueing, decide what follows."""
-        on_purpose = bool(proc.stop)
+        on_purpose = bool(proc.stop or proc.reason)
         how = describe_exit(code)
-        if code == 0 or on_purpose:
+        if proc.reason:
+            log.warning("worker %s %s (%s)", proc.id, how, proc.reason)
+        elif code == 0 or on_purpose:
             log.info("worker %s %s", proc.id, how)
         elif code == -signal.SIGKILL:
             log.error("worker %s %s (perhaps out of memory)", proc.id, how)
@@ -356,8 +380,23 @@ class Master:
             log.warning("worker %s %s", proc.id, how)
         died = code != 0 and not on_purpose
         self.totals.died += died
-        self.pending.append((proc.id, int(died), f"worker {proc.id} {how} while running the job"))
-        if proc.ready or on_purpose:
+        reason = f"worker {proc.id} {proc.reason or how} while running the job"
+        self.pending.append((proc.id, int(died or proc.charge), reason))
+        now = time.monotonic()
+        if proc.ready:
+            if not died:
+                return
+            uptime = now - proc.started
+            if uptime >= CRASH_LOOP_UPTIME_S:
+                self.backoff.booted()
+            elif not self.stopping:
+                delay = self.backoff.boot_failed(now)
+                log.warning(
+                    "worker %s died %.1f s after it started: next start in %.1f s",
+                    proc.id, uptime, delay,
+                )  # fmt: skip
+            return
+        if on_purpose:
             return
         if self.reload is not None and proc.generation == self.reload.generation:
             log.error(
@@ -368,7 +407,7 @@ class Master:
         elif code == ExitCode.HANDLER and not self.booted_once:
             self.halt(ExitCode.HANDLER, f"handler {self.config.workers.handler} cannot be imported")
         elif not self.stopping:
-            delay = self.backoff.boot_failed(time.monotonic())
+            delay = self.backoff.boot_failed(now)
             log.warning("worker %s died while booting: next start in %.1f s", proc.id, delay)
 
     def requeue_pending(self) -> None:
@@ -392,6 +431,16 @@ class Master:
                     wid, moved.requeued, moved.failed,
                 )  # fmt: skip
 
+    def promote_due(self) -> None:
+        """Move the retries that are due from delayed:jobs back to all:jobs."""
+        assert self.queue is not None
+        try:
+            self.queue.promote()
+        except ConnectionLost as exc:
+            self.redis_down(exc)
+            return
+        self.redis_up()
+
     def sweep(self, now: float) -> None:
         """Queue for requeueing the lists of our name's workers that died unseen (a
         master killed before it could requeue them), once at start and then periodically."""
@@ -411,19 +460,76 @@ class Master:
             log.warning("worker %s is gone: requeueing its jobs", wid)
             self.pending.append((wid, 1, f"worker {wid} was found dead with the job"))
 
-    def kill_overdue(self, now: float) -> None:
-        boot_timeout = self.config.workers.boot_timeout
+    def police(self, now: float) -> None:
+        """End the workers that overran a deadline: a stop, their boot, their heartbeat,
+        their job's time limit, their memory limit."""
+        w = self.config.workers
+        check_memory = bool(w.max_memory_mb) and now >= self.next_memory_check
+        if check_memory:
+            self.next_memory_check = now + MEMORY_CHECK_S
         for proc in self.procs.values():
             if proc.killed:
                 continue
             if proc.kill_at <= now:
                 log.warning("worker %s did not stop in time: SIGKILL", proc.id)
-            elif not proc.ready and not proc.stop and now - proc.started > boot_timeout:
-                log.error("worker %s did not boot within %g s: SIGKILL", proc.id, boot_timeout)
-            else:
-                continue
+                proc.killed = True
+                self.kill(proc, signal.SIGKILL)
+            elif not proc.ready:
+                if not proc.stop and now - proc.started > w.boot_timeout:
+                    log.error(
+                        "worker %s did not boot within %g s: SIGKILL", proc.id, w.boot_timeout
+                    )
+                    proc.killed = True
+                    self.kill(proc, signal.SIGKILL)
+            elif now - proc.last_beat > w.heartbeat_timeout and not proc.reason.startswith("hung"):
+                log.error(
+                    "worker %s sent no heartbeat for %g s: dumping its stack, then SIGKILL",
+                    proc.id, w.heartbeat_timeout,
+                )  # fmt: skip
+                self.end(proc, f"hung (no heartbeat for {w.heartbeat_timeout:g} s)", DUMP_GRACE_S)
+                self.kill(proc, worker.DUMP_STACK)
+            elif (
+                w.job_timeout
+                and proc.busy_since is not None
+                and now - proc.busy_since > w.job_timeout
+                and not proc.reason
+            ):
+                log.warning(
+                    "worker %s: job over its %g s limit: stopping it", proc.id, w.job_timeout
+                )
+                self.end(
+                    proc,
+                    f"timed out after {w.job_timeout:g} s",
+                    self.config.supervisor.quick_timeout,
+                )
+                self.kill(proc, worker.JOB_TIMEOUT)
+            elif check_memory and not proc.reason:
+                self.check_memory(proc, w.max_memory_mb)
+
+    def end(self, proc: Proc, reason: str, within: float) -> None:
+        """Charge the worker's job an attempt when it goes; SIGKILL it after `within` s."""
+        proc.reason, proc.charge = reason, True
+        proc.kill_at = min(proc.kill_at, time.monotonic() + within)
+
+    def check_memory(self, proc: Proc, limit_mb: float) -> None:
+        try:
+            rss_mb = psutil.Process(proc.pid).memory_info().rss / 2**20
+        except psutil.Error:
+            return
+        if rss_mb > limit_mb * MEMORY_KILL_FACTOR:
+            log.error(
+                "worker %s uses %.0f MB, far over max_memory_mb = %g: SIGKILL",
+                proc.id, rss_mb, limit_mb,
+            )  # fmt: skip
+            self.end(proc, f"used {rss_mb:.0f} MB, far over the {limit_mb:g} MB limit", 0)
             proc.killed = True
             self.kill(proc, signal.SIGKILL)
+        elif rss_mb > limit_mb and not proc.stop:
+            log.warning(
+                "worker %s uses %.0f MB, over max_memory_mb = %g: replacing it after its job",
+                proc.id, rss_mb, limit_mb,
+            )  # fmt: skip
+            self.ask_to_stop(proc, GRACEFUL)
 
     # -- keeping the count ----------------------------------------------------------
 
@@ -462,7 +568,7 @@ class Master:
         log.info("reload complete: generation %d running, %d old workers retiring", new, len(old))
 
     def spawn(self, generation: int, config: Config) -> None:
-        read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
+        read_fd, write_fd = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
         blocked = signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED)
         try:
             pid = os.fork()
@@ -487,9 +593,9 @@ class Master:
                 os._exit(code)
         signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         os.close(write_fd)
-        proc = Proc(
-            pid, worker_id(config.supervisor.name, pid), generation, read_fd, time.monotonic()
-        )
+        now = time.monotonic()
+        proc = Proc(pid, worker_id(config.supervisor.name, pid), generation, read_fd, now)
+        proc.last_beat = now
         self.procs[pid] = proc
         self.selector.register(read_fd, selectors.EVENT_READ, proc)
         self.totals.started += 1

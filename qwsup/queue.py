@@ -45,6 +45,17 @@ class Job:
 
 
 @dataclass(frozen=True, slots=True)
+class Retry:
+    """When a failed job runs again: after delay_s, growing by backoff, at most
+    delay_max_s; never after max_attempts."""
+
+    max_attempts: int
+    delay_s: float = 0.0
+    backoff: float = 1.0
+    delay_max_s: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
 class Requeued:
     requeued: int
     failed: int
@@ -60,6 +71,7 @@ class Queue:
         self._ack = self._script("ack")
         self._fail = self._script("fail")
         self._requeue = self._script("requeue")
+        self._promote = self._script("promote")
         self._blmove = True  # until the server says it has no BLMOVE (before Redis 6.2)
 
     def _script(self, name: str) -> Script:
@@ -106,20 +118,30 @@ class Queue:
         worker: str,
         job_id: bytes,
         *,
-        max_attempts: int,
         error: str,
         traceback: str = "",
         permanent: bool = False,
+        retry: Retry,
     ) -> int:
-        """Record a failed attempt: -1 not owned, 0 failed for good, n > 0 requeued after n."""
+        """Record a failed attempt: -1 not owned, 0 failed for good, n > 0 to be retried
+        (after n attempts)."""
         keys: list[KeyT] = [
             self.keys.worker_jobs(worker),
             self.keys.job(job_id),
             self.keys.all_jobs,
             self.keys.failed_jobs,
+            self.keys.delayed_jobs,
         ]
-        now = f"{time.time():.3f}"
-        args: list[EncodableT] = [job_id, max_attempts, error, traceback, now, int(permanent)]
+        args: list[EncodableT] = [
+            job_id,
+            retry.max_attempts,
+            error,
+            traceback,
+            int(permanent),
+            int(retry.delay_s * 1000),
+            retry.backoff,
+            int(retry.delay_max_s * 1000),
+        ]
         with translated():
             return int(self._fail(keys=keys, args=args))
 
@@ -147,6 +169,17 @@ class Queue:
             total = Requeued(total.requeued + requeued, total.failed + failed)
             if left == 0:
                 return total
+
+    def promote(self) -> int:
+        """Move the delayed jobs that are due back to all:jobs; returns how many."""
+        keys: list[KeyT] = [self.keys.delayed_jobs, self.keys.all_jobs]
+        moved = 0
+        while True:
+            with translated():
+                batch = int(self._promote(keys=keys, args=[REQUEUE_BATCH]))
+            moved += batch
+            if batch < REQUEUE_BATCH:
+                return moved
 
     def register_worker(self, name: str, worker: str) -> None:
         with translated():

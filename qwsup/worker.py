@@ -2,18 +2,26 @@
 
 A worker takes one job at a time into its own list `<name>.<pid>:jobs`, runs the
 handler on it, then acknowledges it (or records the failure) in one atomic step.
-It reports to the master through a pipe: one byte once the handler is imported.
 It stops on the master's signals (TERM: after the current job; INT or QUIT: now,
-its job put back), and by itself once its master is gone.
+its job put back), after `max_jobs` jobs, and by itself once its master is gone.
+
+It reports to the master through a pipe, one byte per event (see `Status`): ready
+once the handler is imported, busy and idle around each job, and a heartbeat from a
+thread of its own every few seconds, so that the master can tell a hung worker
+(no heartbeat: the interpreter is stuck) from a long job (heartbeats, busy).
 """
 
 from __future__ import annotations
 
+import contextlib
+import faulthandler
 import importlib
 import logging
 import os
 import random
 import signal
+import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -25,7 +33,7 @@ from .config import Config
 from .connection import make_client
 from .errors import ConnectionLost, ExitCode, HandlerError
 from .keys import FIELD_PREFIX, Keys, worker_id
-from .queue import Job, Queue
+from .queue import Job, Queue, Retry
 
 log = logging.getLogger(__name__)
 
@@ -33,10 +41,20 @@ Handler = Callable[[str, dict[str, str]], object]
 T = TypeVar("T")
 
 BLOCK_S = 1  # how long one wait on all:jobs blocks; bounds how late a stop is noticed
-READY = b"R"  # written to the master's pipe once the handler is imported
 MAX_ERROR = 2_000  # characters of an error line kept on the job
 MAX_TRACEBACK = 64_000
 RETRY_MAX_S = 5.0  # longest pause between two tries while Redis is unreachable
+DUMP_STACK = signal.SIGUSR1  # the master asks for a stack dump before killing a hung worker
+JOB_TIMEOUT = signal.SIGUSR2  # the master says the current job has run too long
+
+
+class Status:
+    """The bytes a worker writes to its master's pipe."""
+
+    READY = b"R"
+    BUSY = b"B"
+    IDLE = b"I"
+    BEAT = b"H"
 
 
 class StopNow(BaseException):
@@ -45,6 +63,11 @@ class StopNow(BaseException):
 
 class StopWaiting(BaseException):
     """TERM while waiting for a job: exit without taking one."""
+
+
+class JobTimeout(BaseException):
+    """Raised in the handler when the master says the job ran past job_timeout; a
+    BaseException so that the handler's `except Exception` does not swallow it."""
 
 
 def load_handler(spec: str) -> Handler:
@@ -64,30 +87,45 @@ def _one_line(exc: BaseException) -> str:
     return text[:MAX_ERROR]
 
 
+def heartbeat_interval(timeout_s: float) -> float:
+    return min(max(timeout_s / 4, 0.05), 5.0)
+
+
 class Worker:
-    def __init__(self, config: Config, queue: Queue, handler: Handler, master_pid: int) -> None:
+    def __init__(
+        self, config: Config, queue: Queue, handler: Handler, master_pid: int, status_fd: int
+    ) -> None:
         self.config = config
         self.queue = queue
         self.handler = handler
         self.master_pid = master_pid
+        self.status_fd = status_fd
         self.name = config.supervisor.name
         self.id = worker_id(self.name, os.getpid())
+        w = config.workers
+        self.retry = Retry(w.max_attempts, w.retry_delay, w.retry_backoff, w.retry_delay_max)
+        # recycle after max_jobs, plus up to 10% so that workers do not all restart at once
+        self.job_limit = random.randint(w.max_jobs, w.max_jobs + w.max_jobs // 10)
         self.stopping = False
         self.idle = True
+        self.in_handler = False
         self.registered = False
+        self.job_started = 0.0
         self.jobs_done = 0
         self.jobs_failed = 0
         self._outage_since: float | None = None
         self._retry_s = 0.0
 
-    # -- signals: record, or leave the wait at once ---------------------------
+    # -- signals: record, or leave what is going on at once ---------------------------
 
     def install_signals(self) -> None:
         signal.signal(signal.SIGTERM, self._on_term)
         signal.signal(signal.SIGINT, self._on_quit)
         signal.signal(signal.SIGQUIT, self._on_quit)
+        signal.signal(JOB_TIMEOUT, self._on_job_timeout)
         for sig in (signal.SIGHUP, signal.SIGTTIN, signal.SIGTTOU):
             signal.signal(sig, signal.SIG_IGN)
+        faulthandler.register(DUMP_STACK, file=sys.stderr, all_threads=True)
 
     def _on_term(self, signum: int, frame: FrameType | None) -> None:
         self.stopping = True
@@ -98,12 +136,29 @@ class Worker:
         self.stopping = True
         raise StopNow
 
+    def _on_job_timeout(self, signum: int, frame: FrameType | None) -> None:
+        limit = self.config.workers.job_timeout
+        # the signal may arrive just after that job ended: only the job it was meant for
+        if self.in_handler and limit and time.monotonic() - self.job_started >= limit * 0.99:
+            raise JobTimeout
+
+    def report(self, status: bytes) -> None:
+        with contextlib.suppress(OSError):  # the master is gone: the loop notices
+            os.write(self.status_fd, status)
+
+    def _beat(self, interval: float) -> None:
+        while True:
+            time.sleep(interval)
+            self.report(Status.BEAT)
+
     # -- the loop ---------------------------------------------------------------
 
     def run(self) -> None:
         try:
             proctitle.set_title(f"{proctitle.worker_prefix(self.id)}idle")
             signal.pthread_sigmask(signal.SIG_SETMASK, set())  # blocked since before fork
+            interval = heartbeat_interval(self.config.workers.heartbeat_timeout)
+            threading.Thread(target=self._beat, args=(interval,), daemon=True).start()
             while not self.stopping:
                 if os.getppid() != self.master_pid:
                     log.warning("master %d is gone: exiting", self.master_pid)
@@ -111,12 +166,13 @@ class Worker:
                 job = self._next_job()
                 if job is not None:
                     self._run(job)
+                    if self.job_limit and self.jobs_done + self.jobs_failed >= self.job_limit:
+                        log.info("recycling after %d jobs", self.job_limit)
+                        break
         except StopWaiting:
             pass
         except StopNow:
-            log.info(
-                "stopping now%s", "" if self.idle else ": the job in hand goes back to the queue"
-            )
+            log.info("stopping now%s", "" if self.idle else ": the job in hand goes back")
         finally:
             self._release()
 
@@ -136,25 +192,36 @@ class Worker:
         except ConnectionLost as exc:
             self._unreachable(exc)
             return None
-        self.idle = job is None
+        if job is not None:
+            self.job_started = time.monotonic()
+            self.idle = False
         return job
 
     def _run(self, job: Job) -> None:
         job_id = job.id.decode("utf-8", "backslashreplace")
         since = time.strftime("%H:%M:%S")
-        proctitle.set_title(
-            f"{proctitle.worker_prefix(self.id)}busy {proctitle.printable(job_id)} since {since}"
-        )
+        shown = proctitle.printable(job_id)
+        proctitle.set_title(f"{proctitle.worker_prefix(self.id)}busy {shown} since {since}")
+        self.report(Status.BUSY)
         data, problem = self._decode(job, self.queue.keys.job_prefix + job_id)
         if problem is not None:
             self._fail(job, job_id, problem, "", permanent=True)
         else:
             try:
-                self.handler(job_id, data)
+                self.in_handler = True
+                try:
+                    self.handler(job_id, data)
+                finally:
+                    self.in_handler = False
+            except JobTimeout:
+                limit = self.config.workers.job_timeout
+                self._fail(job, job_id, f"timed out after {limit:g} s", _traceback())
             except (Exception, SystemExit) as exc:
-                self._fail(job, job_id, _one_line(exc), traceback.format_exc()[-MAX_TRACEBACK:])
+                self._fail(job, job_id, _one_line(exc), _traceback())
             else:
                 self._finish(job, job_id)
+        self.idle = True
+        self.report(Status.IDLE)
         proctitle.set_title(f"{proctitle.worker_prefix(self.id)}idle")
 
     def _decode(self, job: Job, key: str) -> tuple[dict[str, str], str | None]:
@@ -183,24 +250,27 @@ class Worker:
         owned = self._until_reachable(lambda: self.queue.ack(self.id, job.id))
         self.jobs_done += 1
         if not owned:
-            log.warning("job %s was no longer ours when it finished", proctitle.printable(job_id))
+            log.warning(
+                "job %s finished, but it had been requeued meanwhile: it may run again",
+                proctitle.printable(job_id),
+            )
         elif log.isEnabledFor(logging.DEBUG):
             log.debug("job %s done", proctitle.printable(job_id))
 
     def _fail(
         self, job: Job, job_id: str, error: str, trace: str, *, permanent: bool = False
     ) -> None:
-        max_attempts = self.config.workers.max_attempts
         result = self._until_reachable(
             lambda: self.queue.fail(
-                self.id, job.id, max_attempts=max_attempts, error=error,
-                traceback=trace, permanent=permanent,
+                self.id, job.id, error=error, traceback=trace, permanent=permanent,
+                retry=self.retry,
             )
         )  # fmt: skip
         self.jobs_failed += 1
         shown = proctitle.printable(job_id)
+        max_attempts = self.retry.max_attempts
         if result < 0:
-            log.warning("job %s failed (%s) but was no longer ours", shown, error)
+            log.warning("job %s failed (%s), but it had been requeued meanwhile", shown, error)
         elif result == 0:
             log.error("job %s failed for good, moved to failed:jobs: %s", shown, error)
         else:
@@ -233,8 +303,8 @@ class Worker:
 
     def _release(self) -> None:
         """Put back what is left in our list (nothing was started on it) and deregister."""
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):  # we are on our way out
-            signal.signal(sig, signal.SIG_IGN)
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, JOB_TIMEOUT):
+            signal.signal(sig, signal.SIG_IGN)  # we are on our way out
         try:
             self.queue.requeue(self.id, cost=0, max_attempts=1, reason="worker stopped")
             self.queue.unregister_worker(self.name, self.id)
@@ -243,7 +313,11 @@ class Worker:
         log.info("exiting: %d jobs done, %d failed", self.jobs_done, self.jobs_failed)
 
 
-def boot(config: Config, ready_fd: int, master_pid: int) -> int:
+def _traceback() -> str:
+    return traceback.format_exc()[-MAX_TRACEBACK:]
+
+
+def boot(config: Config, status_fd: int, master_pid: int) -> int:
     """Everything a freshly forked child does; returns its exit code.
 
     Signals arrive blocked and reset to their defaults; they are unblocked once the
@@ -259,8 +333,8 @@ def boot(config: Config, ready_fd: int, master_pid: int) -> int:
     except HandlerError as exc:
         log.error("handler %s: %s", config.workers.handler, exc)
         return ExitCode.HANDLER
-    worker = Worker(config, queue, handler, master_pid)
+    worker = Worker(config, queue, handler, master_pid, status_fd)
     worker.install_signals()
-    os.write(ready_fd, READY)
+    worker.report(Status.READY)
     worker.run()
     return ExitCode.OK

@@ -183,7 +183,17 @@ class Qwsup:
         return {p.pid for p in self.workers()}
 
     def wait_workers(self, count: int, timeout: float = 15.0) -> set[int]:
-        wait_until(lambda: len(self.workers()) == count, timeout, f"{count} workers")
+        """Wait until exactly `count` workers run and have booted (their titles say so)."""
+
+        def booted() -> bool:
+            workers = self.workers()
+            try:
+                titles = [title(p.pid) for p in workers]
+            except psutil.NoSuchProcess:
+                return False
+            return len(workers) == count and all(" booting" not in t for t in titles)
+
+        wait_until(booted, timeout, f"{count} booted workers")
         return self.worker_pids()
 
     def group(self) -> list[psutil.Process]:

@@ -115,7 +115,7 @@ def test_a_requeued_job_carries_one_more_attempt(start_qwsup: Start, r: redis.Re
 def test_poison_jobs_end_in_failed_jobs_while_others_flow(
     start_qwsup: Start, r: redis.Redis
 ) -> None:
-    qw = start_qwsup(workers={"count": 2, "max_attempts": 3})
+    qw = start_qwsup(workers={"count": 2, "max_attempts": 3, "retry_delay": 0.2})
     producer = Producer(r)
     raising = producer.enqueue({"action": "raise"})
     exiting = producer.enqueue({"action": "exit"})
@@ -184,9 +184,9 @@ def _write_handler(path: Path, version: int) -> None:
         "import os, redis\n"
         "r = redis.Redis.from_url(os.environ['QWSUP_TEST_REDIS'])\n"
         "def handle(job_id, data):\n"
-        f"    r.rpush('test:done', job_id)\n"
+        "    r.hincrby('test:runs', job_id, 1)\n"
         f"    r.hset('test:version', job_id, {version})\n"
-        f"    r.hincrby('test:runs', job_id, 1)\n"
+        "    r.rpush('test:done', job_id)  # last: the tests wait on it\n"
     )
 
 
@@ -330,8 +330,9 @@ def test_a_worker_that_keeps_dying_at_boot_is_restarted_with_backoff(
     pids = qw.wait_workers(2)
     (tmp_path / "flaky.py").write_text("raise ImportError('broken deploy')\n")
     victim = pids.pop()
-    psutil.Process(victim).kill()
-    for delay in ("0.1", "0.2", "0.4", "0.8"):
+    psutil.Process(victim).kill()  # soon after it started: the start of a crash loop
+    qw.wait_log(" s after it started: next start in 0.1 s")
+    for delay in ("0.2", "0.4", "0.8"):
         qw.wait_log(f"died while booting: next start in {delay} s")
     assert qw.proc.poll() is None  # the master keeps running with the worker it has
     assert pids <= qw.worker_pids()

@@ -9,8 +9,8 @@ import redis
 
 from qwsup.keys import ATTEMPTS, ENQUEUED_AT, FAILED_AT, LAST_ERROR, TRACEBACK, Keys
 from qwsup.producer import Producer
-from qwsup.queue import Queue
-from support import RedisServer
+from qwsup.queue import Queue, Retry
+from support import RedisServer, wait_until
 
 pytestmark = pytest.mark.redis
 
@@ -79,11 +79,11 @@ def test_a_job_without_hash_or_of_another_type_is_reported_not_crashed(
     first, second = q.take(W, "host"), None
     assert first is not None
     assert (first.id, first.kind, first.fields) == (b"nohash", "none", {})
-    q.fail(W, first.id, max_attempts=3, error="missing", permanent=True)
+    q.fail(W, first.id, retry=Retry(3), error="missing", permanent=True)
     second = q.take(W, "host")
     assert second is not None
     assert (second.id, second.kind) == (b"string", "string")
-    assert q.fail(W, second.id, max_attempts=3, error="wrong type", permanent=True) == 0
+    assert q.fail(W, second.id, retry=Retry(3), error="wrong type", permanent=True) == 0
     assert client.get("job:string") == b"x"  # a producer's key is never overwritten
     assert lists(client)["failed:jobs"] == [b"string", b"nohash"]
     assert client.hget("job:nohash", LAST_ERROR) == b"missing"
@@ -120,16 +120,16 @@ def test_fail_retries_at_the_back_then_fails_for_good(client: redis.Redis, q: Qu
     for attempt in (1, 2):
         job = q.take(W, "host")
         assert job is not None and job.id == b"a"
-        result = q.fail(W, b"a", max_attempts=3, error=f"boom {attempt}", traceback="tb")
+        result = q.fail(W, b"a", retry=Retry(3), error=f"boom {attempt}", traceback="tb")
         assert result == attempt
         assert lists(client)["all:jobs"][0] == b"a"  # at the back, behind b
         assert lists(client)[OWN] == []
         other = q.take(W, "host")
         assert other is not None and other.id == b"b"
-        q.fail(W, b"b", max_attempts=100, error="later")
+        q.fail(W, b"b", retry=Retry(100), error="later")
     job = q.take(W, "host")
     assert job is not None and job.id == b"a"
-    assert q.fail(W, b"a", max_attempts=3, error="boom 3", traceback="tb3") == 0
+    assert q.fail(W, b"a", retry=Retry(3), error="boom 3", traceback="tb3") == 0
     assert lists(client)["failed:jobs"] == [b"a"]
     saved = client.hgetall("job:a")
     assert saved[ATTEMPTS.encode()] == b"3"
@@ -141,7 +141,7 @@ def test_fail_retries_at_the_back_then_fails_for_good(client: redis.Redis, q: Qu
 
 def test_fail_of_a_job_no_longer_owned_changes_nothing(client: redis.Redis, q: Queue) -> None:
     article_enqueue(client, "a", n="1")
-    assert q.fail(W, b"a", max_attempts=3, error="x") == -1
+    assert q.fail(W, b"a", retry=Retry(3), error="x") == -1
     assert lists(client)["all:jobs"] == [b"a"]
     assert client.hget("job:a", ATTEMPTS) is None
 
@@ -199,3 +199,37 @@ def test_the_producer_refuses_qwsups_own_fields_and_nested_values(client: redis.
     with pytest.raises(TypeError):
         producer.enqueue({"a": {"b": "c"}})  # type: ignore[dict-item]
     assert client.dbsize() == 0
+
+
+def test_a_failed_attempt_waits_in_delayed_jobs_for_a_growing_delay(
+    client: redis.Redis, q: Queue
+) -> None:
+    article_enqueue(client, "a", n="1")
+    retry = Retry(max_attempts=5, delay_s=0.3, backoff=2.0, delay_max_s=0.5)
+    expected = (300, 500, 500)  # 0.3 s, then 0.6 s capped at 0.5 s
+    for attempt, delay_ms in enumerate(expected, 1):
+        job = wait_until(lambda: q.take(W, "host"), 5, "the job to be due")
+        assert job.id == b"a"
+        seconds, micros = client.time()
+        now_ms = seconds * 1000 + micros // 1000
+        assert q.fail(W, b"a", retry=retry, error="boom") == attempt
+        assert lists(client)["all:jobs"] == [] and lists(client)[OWN] == []
+        [(member, due_ms)] = client.zrange("delayed:jobs", 0, -1, withscores=True)
+        assert member == b"a"
+        assert now_ms + delay_ms - 50 <= due_ms <= now_ms + delay_ms + 50
+        assert q.promote() == 0  # not due yet
+        wait_until(lambda: q.promote() == 1, 5, "the retry to be due")
+        assert lists(client)["all:jobs"] == [b"a"]
+        assert client.zcard("delayed:jobs") == 0
+
+
+def test_promote_moves_each_due_job_once_and_in_bounded_batches(
+    client: redis.Redis, q: Queue
+) -> None:
+    client.zadd("delayed:jobs", {f"j{i}": i for i in range(250)})  # long due
+    client.zadd("delayed:jobs", {"later": 2**50})
+    other = Queue(client, Keys())  # another master
+    assert q.promote() == 250
+    assert other.promote() == 0
+    assert client.llen("all:jobs") == 250
+    assert client.zrange("delayed:jobs", 0, -1) == [b"later"]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import signal
 import time
 
@@ -24,13 +26,23 @@ def record(job_id: str, data: dict[str, str]) -> None:
     r.hincrby("test:runs", job_id, 1)
     r.rpush("test:started", job_id)
     r.hset("test:pids", job_id, os.getpid())
+    action = data.get("action", "")
+    if action == "bloat":  # hold this many MB, written so that they are resident
+        ballast = b"x" * (int(data["mb"]) * 2**20)
     if "sleep" in data:
         time.sleep(float(data["sleep"]))
-    action = data.get("action", "")
+    if action == "hang":  # catastrophic backtracking in C, never letting go of the GIL
+        re.match(r"(a+)+$", "a" * 64 + "b")
+    if action == "stubborn":  # swallows whatever is raised in it, even BaseException
+        for _ in range(600):
+            with contextlib.suppress(BaseException):
+                time.sleep(0.1)
     if action == "raise":
         raise RuntimeError(f"boom {job_id}")
     if action == "exit":
         os._exit(13)
     if action == "kill":
         os.kill(os.getpid(), signal.SIGKILL)
+    if action == "bloat":
+        del ballast
     r.rpush("test:done", job_id)

@@ -1,0 +1,130 @@
+"""What the master does about hung, slow, bloated and worn workers: process tests."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Callable
+
+import psutil
+import pytest
+import redis
+from test_process import assert_drained, done, enqueue, runs, started_pid
+
+from qwsup.keys import ATTEMPTS, LAST_ERROR
+from qwsup.producer import Producer
+from support import Qwsup, wait_until
+
+pytestmark = pytest.mark.process
+
+Start = Callable[..., Qwsup]
+
+
+def failed(r: redis.Redis) -> list[str]:
+    return [x.decode() for x in r.lrange("failed:jobs", 0, -1)]
+
+
+def test_a_hung_worker_dumps_its_stack_is_killed_and_its_job_charged(
+    start_qwsup: Start, r: redis.Redis
+) -> None:
+    qw = start_qwsup(
+        workers={"count": 1, "heartbeat_timeout": 1, "max_attempts": 2, "retry_delay": 0}
+    )
+    qw.wait_workers(1)
+    [job_id] = enqueue(r, action="hang")
+    first = started_pid(r, job_id)
+    wait_until(lambda: failed(r) == [job_id], 30, "the hung job to fail for good")
+    log = qw.log()
+    assert f"worker testhost.{first} sent no heartbeat for 1 s: dumping its stack" in log
+    assert 'testjobs.py", line' in log and "in record" in log  # faulthandler's dump
+    assert runs(r) == {job_id: 2}
+    assert r.hget(f"job:{job_id}", ATTEMPTS) == b"2"
+    assert (r.hget(f"job:{job_id}", LAST_ERROR) or b"").endswith(
+        b"hung (no heartbeat for 1 s) while running the job"
+    )
+    qw.wait_workers(1)
+    assert r.llen("all:jobs") == 0
+
+
+def test_a_job_over_its_time_limit_fails_and_the_worker_lives_on(
+    start_qwsup: Start, r: redis.Redis
+) -> None:
+    qw = start_qwsup(workers={"count": 1, "job_timeout": 0.5, "max_attempts": 2, "retry_delay": 0})
+    [pid] = qw.wait_workers(1)
+    [slow] = enqueue(r, sleep="60")
+    [quick] = enqueue(r, kind="quick")
+    wait_until(lambda: failed(r) == [slow], 20, "the slow job to fail for good")
+    wait_until(lambda: done(r) == [quick], 10, "the quick job to run")
+    assert r.hget(f"job:{slow}", LAST_ERROR) == b"timed out after 0.5 s"
+    assert r.hget(f"job:{slow}", ATTEMPTS) == b"2"
+    assert qw.worker_pids() == {pid}  # stopped inside the worker, not by killing it
+    assert "SIGKILL" not in qw.log()
+
+
+def test_a_job_that_ignores_its_time_limit_gets_its_worker_killed(
+    start_qwsup: Start, r: redis.Redis
+) -> None:
+    qw = start_qwsup(
+        workers={"count": 1, "job_timeout": 0.5, "max_attempts": 1},
+        supervisor={"quick_timeout": 0.5},
+    )
+    [pid] = qw.wait_workers(1)
+    [job_id] = enqueue(r, action="stubborn")  # swallows the worker's JobTimeout
+    wait_until(lambda: failed(r) == [job_id], 20, "the job to fail for good")
+    assert r.hget(f"job:{job_id}", LAST_ERROR) == (
+        f"worker testhost.{pid} timed out after 0.5 s while running the job".encode()
+    )
+    assert f"worker testhost.{pid} did not stop in time: SIGKILL" in qw.log()
+    assert pid not in qw.wait_workers(1)
+
+
+def test_workers_are_recycled_after_max_jobs(start_qwsup: Start, r: redis.Redis) -> None:
+    qw = start_qwsup(workers={"count": 1, "max_jobs": 10})
+    qw.wait_workers(1)
+    ids = enqueue(r, 45)
+    wait_until(lambda: r.llen("test:done") == 45, 30, "45 jobs done")
+    assert runs(r) == dict.fromkeys(ids, 1)
+    pids = {int(p) for p in r.hvals("test:pids")}
+    assert 4 <= len(pids) <= 5  # 10 or 11 jobs each (the jitter)
+    assert qw.log().count("recycling after 1") >= 4
+    assert "died" not in qw.log()
+    assert_drained(r)
+
+
+def test_a_worker_over_max_memory_finishes_its_job_and_is_replaced(
+    start_qwsup: Start, r: redis.Redis
+) -> None:
+    qw = start_qwsup(workers={"count": 1, "max_memory_mb": 200})
+    [pid] = qw.wait_workers(1)
+    [job_id] = enqueue(r, action="bloat", mb="230", sleep="2")
+    qw.wait_log(f"worker testhost.{pid} uses ")
+    assert "over max_memory_mb = 200: replacing it after its job" in qw.log()
+    wait_until(lambda: done(r) == [job_id], 20, "the job to finish")
+    wait_until(lambda: pid not in qw.worker_pids(), 10, "the worker to be replaced")
+    assert runs(r) == {job_id: 1}
+    assert qw.wait_workers(1)
+    assert_drained(r)
+
+
+def test_a_worker_far_over_max_memory_is_killed_and_its_job_charged(
+    start_qwsup: Start, r: redis.Redis
+) -> None:
+    qw = start_qwsup(workers={"count": 1, "max_memory_mb": 100, "max_attempts": 1})
+    [pid] = qw.wait_workers(1)
+    [job_id] = enqueue(r, action="bloat", mb="300", sleep="30")
+    wait_until(lambda: failed(r) == [job_id], 20, "the job to fail for good")
+    error = r.hget(f"job:{job_id}", LAST_ERROR) or b""
+    assert error.startswith(f"worker testhost.{pid} used ".encode())
+    assert error.endswith(b" MB, far over the 100 MB limit while running the job")
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    qw.wait_workers(1)
+    qw.send(signal.SIGTERM)
+    assert qw.wait() == 0
+
+
+def test_producer_api_reaches_the_host_queue_first(start_qwsup: Start, r: redis.Redis) -> None:
+    producer = Producer(r)
+    shared = producer.enqueue_many({"i": str(i)} for i in range(5))
+    hosted = producer.enqueue({"for": "testhost"}, host="testhost")
+    start_qwsup(workers={"count": 1})
+    wait_until(lambda: len(done(r)) == 6, 20, "all jobs done")
+    assert done(r) == [hosted, *shared]

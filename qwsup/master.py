@@ -111,6 +111,9 @@ class Master:
         self.booted_once = False
         self.next_sweep = 0.0
         self.next_memory_check = 0.0
+        self.next_heartbeat = 0.0
+        self.next_reclaim = 0.0
+        self.heartbeats = 0
         self.totals = Totals()
         self.pid = os.getpid()
         self.embedded: EmbeddedRedis | None = None
@@ -119,6 +122,7 @@ class Master:
         self._wakeup_r = -1
         self._wakeup_w = -1
         self._outage_since: float | None = None
+        self._connected_since: float | None = None
         self._title = ""
 
     @property
@@ -153,10 +157,7 @@ class Master:
             "master %d started: %d workers running %s on %s",
             self.pid, self.count, self.config.workers.handler, redact(url_of(self.config)),
         )  # fmt: skip
-        try:
-            self.queue.register_manager(self.name)
-        except ConnectionLost as exc:
-            self.redis_down(exc)
+        self.keep_lease(time.monotonic())
         self.sweep(time.monotonic())
         self.requeue_pending()
         self.manage(time.monotonic())
@@ -181,6 +182,8 @@ class Master:
         self.police(now)
         self.manage(now)
         self.sweep(now)
+        self.keep_lease(now)
+        self.reclaim_dead(now)
         self.watch_embedded()
         self.set_title()
 
@@ -214,6 +217,7 @@ class Master:
 
     def timeout(self, now: float) -> float:
         deadlines = [p.kill_at for p in self.procs.values() if not p.killed]
+        deadlines.append(self.next_heartbeat)
         if self.backoff.failures:
             deadlines.append(self.backoff.not_before)
         return max(0.0, min([now + WAIT_MAX_S, *deadlines]) - now)
@@ -441,6 +445,56 @@ class Master:
             return
         self.redis_up()
 
+    @property
+    def lease_s(self) -> float:
+        return self.config.supervisor.lease_timeout
+
+    def keep_lease(self, now: float) -> None:
+        """Heartbeat: renew this supervisor's lease in Redis, a few times per lease."""
+        if now < self.next_heartbeat or self.queue is None:
+            return
+        self.next_heartbeat = now + self.lease_s / 4
+        try:
+            live = self.queue.heartbeat(self.name, self.lease_s)
+        except ConnectionLost as exc:
+            self.redis_down(exc)
+            return
+        self.redis_up()
+        if not live and self.heartbeats:
+            log.error(
+                "our lease had lapsed (Redis lost or this master stalled for over %g s): "
+                "another supervisor may have requeued the jobs of our workers; "
+                "a job finished meanwhile may run twice",
+                self.lease_s,
+            )
+        self.heartbeats += 1
+
+    def reclaim_dead(self, now: float) -> None:
+        """Requeue the jobs of other supervisors whose lease is over.
+
+        Only once this master has itself been connected for a whole lease: after a Redis
+        outage every lease looks over until the other masters have had time to renew."""
+        if now < self.next_reclaim or self.queue is None or self._connected_since is None:
+            return
+        if now - self._connected_since < self.lease_s:
+            return
+        self.next_reclaim = now + self.lease_s / 4
+        try:
+            reclaimed = self.queue.reclaim(
+                self.name, max_attempts=self.config.workers.max_attempts, lease_s=self.lease_s
+            )
+        except ConnectionLost as exc:
+            self.redis_down(exc)
+            return
+        if reclaimed is not None:
+            self.totals.requeued += reclaimed.requeued
+            self.totals.failed += reclaimed.failed
+            log.warning(
+                "supervisor %s stopped heartbeating for over %g s: reclaimed its jobs, "
+                "%d back in the queue, %d out of attempts to failed:jobs",
+                reclaimed.name, self.lease_s, reclaimed.requeued, reclaimed.failed,
+            )  # fmt: skip
+
     def sweep(self, now: float) -> None:
         """Queue for requeueing the lists of our name's workers that died unseen (a
         master killed before it could requeue them), once at start and then periodically."""
@@ -617,11 +671,14 @@ class Master:
     # -- Redis and the embedded server --------------------------------------------
 
     def redis_down(self, exc: ConnectionLost) -> None:
+        self._connected_since = None
         if self._outage_since is None:
             self._outage_since = time.monotonic()
             log.error("Redis unreachable (%s): retrying", exc)
 
     def redis_up(self) -> None:
+        if self._connected_since is None:
+            self._connected_since = time.monotonic()
         if self._outage_since is not None:
             log.info("Redis reachable again after %.1f s", time.monotonic() - self._outage_since)
             self._outage_since = None
@@ -636,7 +693,14 @@ class Master:
             log.error("%s", exc)
 
     def set_title(self) -> None:
-        state = "stopping" if self.stopping else "reloading" if self.reload else ""
+        if self.stopping:
+            state = "stopping"
+        elif self.reload:
+            state = "reloading"
+        elif self.backoff.failures and len(self.running(self.generation)) < self.count:
+            state = "backing off"
+        else:
+            state = ""
         title = proctitle.master_title(self.config.path, len(self.procs), state)
         if title != self._title:
             proctitle.set_title(title)

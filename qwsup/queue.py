@@ -56,6 +56,13 @@ class Retry:
 
 
 @dataclass(frozen=True, slots=True)
+class Reclaimed:
+    name: str  # the dead supervisor
+    requeued: int
+    failed: int
+
+
+@dataclass(frozen=True, slots=True)
 class Requeued:
     requeued: int
     failed: int
@@ -72,6 +79,8 @@ class Queue:
         self._fail = self._script("fail")
         self._requeue = self._script("requeue")
         self._promote = self._script("promote")
+        self._heartbeat = self._script("heartbeat")
+        self._reclaim = self._script("reclaim")
         self._blmove = True  # until the server says it has no BLMOVE (before Redis 6.2)
 
     def _script(self, name: str) -> Script:
@@ -85,9 +94,11 @@ class Queue:
             self.keys.worker_jobs(worker),
             self.keys.host_jobs(host),
             self.keys.all_jobs,
+            self.keys.workers(host),
+            self.keys.managers,
         ]
         with translated():
-            reply: Any = self._take(keys=keys, args=[self.keys.job_prefix])
+            reply: Any = self._take(keys=keys, args=[self.keys.job_prefix, worker, host])
         if reply is None:
             return None
         job_id, kind = reply[0], reply[1].decode()
@@ -194,13 +205,43 @@ class Queue:
             members = self.client.smembers(self.keys.workers(name))
         return {m.decode(errors="replace") if isinstance(m, bytes) else m for m in members}
 
-    def register_manager(self, name: str) -> None:
+    def heartbeat(self, name: str, lease_s: float) -> bool:
+        """Renew the supervisor's lease; False when it had lapsed (or this is the first)."""
+        keys: list[KeyT] = [self.keys.leases, self.keys.managers]
         with translated():
-            self.client.sadd(self.keys.managers, name)
+            return bool(self._heartbeat(keys=keys, args=[name, int(lease_s * 1000)]))
+
+    def reclaim(self, name: str, *, max_attempts: int, lease_s: float) -> Reclaimed | None:
+        """Reclaim the jobs of one supervisor whose lease is over, if there is one."""
+        keys: list[KeyT] = [
+            self.keys.leases,
+            self.keys.managers,
+            self.keys.all_jobs,
+            self.keys.failed_jobs,
+        ]
+        args: list[EncodableT] = [
+            self.keys.prefix, name, max_attempts, REQUEUE_BATCH, int(lease_s * 1000),
+        ]  # fmt: skip
+        total: Reclaimed | None = None
+        while True:
+            with translated():
+                reply: Any = self._reclaim(keys=keys, args=args)
+            if not reply:
+                return total
+            dead, requeued, failed, finished = reply
+            dead = dead.decode(errors="replace")
+            if total is not None and dead != total.name:
+                return total  # that one is done; the next call takes this one
+            previous = total or Reclaimed(dead, 0, 0)
+            total = Reclaimed(dead, previous.requeued + requeued, previous.failed + failed)
+            if finished:
+                return total
 
     def unregister_manager(self, name: str) -> None:
-        with translated():
-            self.client.srem(self.keys.managers, name)
+        with translated(), self.client.pipeline(transaction=True) as pipe:
+            pipe.zrem(self.keys.leases, name)
+            pipe.srem(self.keys.managers, name)
+            pipe.execute()
 
     # -- a producer's side -------------------------------------------------
 

@@ -8,11 +8,10 @@ from collections.abc import Callable
 import psutil
 import pytest
 import redis
-from test_process import assert_drained, done, enqueue, runs, started_pid
 
 from qwsup.keys import ATTEMPTS, LAST_ERROR
 from qwsup.producer import Producer
-from support import Qwsup, wait_until
+from support import Qwsup, assert_drained, done, enqueue, runs, started_pid, wait_until
 
 pytestmark = pytest.mark.process
 

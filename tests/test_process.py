@@ -12,51 +12,22 @@ import redis
 
 from qwsup.keys import ATTEMPTS, LAST_ERROR, TRACEBACK
 from qwsup.producer import Producer
-from support import Qwsup, RedisServer, title, wait_until
+from support import (
+    Qwsup,
+    RedisServer,
+    assert_drained,
+    done,
+    enqueue,
+    in_flight,
+    runs,
+    started_pid,
+    title,
+    wait_until,
+)
 
 pytestmark = pytest.mark.process
 
 Start = Callable[..., Qwsup]
-
-
-def enqueue(r: redis.Redis, n: int = 1, **fields: str) -> list[str]:
-    producer = Producer(r)
-    return (
-        [producer.enqueue(dict(fields)) for _ in range(n)]
-        if n == 1
-        else producer.enqueue_many([dict(fields, i=str(i)) for i in range(n)])
-    )
-
-
-def runs(r: redis.Redis) -> dict[str, int]:
-    return {k.decode(): int(v) for k, v in r.hgetall("test:runs").items()}
-
-
-def done(r: redis.Redis) -> list[str]:
-    return [x.decode() for x in r.lrange("test:done", 0, -1)]
-
-
-def in_flight(r: redis.Redis) -> dict[str, list[bytes]]:
-    """Every worker list of testhost that holds a job."""
-    found = {}
-    for key in r.scan_iter(match="testhost.*:jobs"):
-        items = r.lrange(key, 0, -1)
-        if items:
-            found[key.decode()] = items
-    return found
-
-
-def assert_drained(r: redis.Redis) -> None:
-    """No job anywhere: every queue and worker list empty, no job hash left."""
-    assert r.llen("all:jobs") == 0
-    assert r.llen("testhost:jobs") == 0
-    assert in_flight(r) == {}
-    assert list(r.scan_iter(match="job:*")) == []
-
-
-def started_pid(r: redis.Redis, job_id: str) -> int:
-    pid = wait_until(lambda: r.hget("test:pids", job_id), 15, f"job {job_id} to start")
-    return int(pid)
 
 
 def test_a_thousand_jobs_through_four_workers_each_run_exactly_once(

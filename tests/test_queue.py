@@ -233,3 +233,43 @@ def test_promote_moves_each_due_job_once_and_in_bounded_batches(
     assert other.promote() == 0
     assert client.llen("all:jobs") == 250
     assert client.zrange("delayed:jobs", 0, -1) == [b"later"]
+
+
+def test_a_supervisor_past_its_lease_is_reclaimed_by_exactly_one_other(
+    client: redis.Redis, q: Queue
+) -> None:
+    other = Queue(client, Keys())
+    assert q.heartbeat("hosta", lease_s=60) is False  # the first heartbeat
+    assert q.heartbeat("hosta", lease_s=60) is True
+    assert q.heartbeat("hostb", lease_s=0.2) is False
+    for job_id in ("x", "y"):
+        article_enqueue(client, job_id, n="1")
+    assert q.take("hostb.7", "hostb") is not None  # registers hostb.7 with hostb
+    assert q.take("hostb.8", "hostb") is not None
+    assert client.smembers("hostb:workers") == {b"hostb.7", b"hostb.8"}
+    assert q.reclaim("hosta", max_attempts=3, lease_s=60) is None  # hostb's lease runs
+    wait_until(lambda: client.zscore("all:leases", "hostb") < client.time()[0] * 1000, 5)
+    wait_until(lambda: q.reclaim("hosta", max_attempts=3, lease_s=60), 5, "the reclaim")
+    assert other.reclaim("hostc", max_attempts=3, lease_s=60) is None  # already done
+    assert sorted(client.lrange("all:jobs", 0, -1)) == [b"x", b"y"]
+    assert client.llen("hostb.7:jobs") == client.llen("hostb.8:jobs") == 0
+    assert client.hget("job:x", ATTEMPTS) == b"1"
+    assert client.hget("job:x", LAST_ERROR) == (
+        b"supervisor hostb stopped heartbeating; its job was reclaimed by hosta"
+    )
+    assert client.smembers("all:managers") == {b"hosta"}
+    assert client.exists("hostb:workers") == 0
+    assert client.zscore("all:leases", "hostb") is None
+    # the old owner comes back: its acknowledgement is refused, the job stays queued
+    assert q.ack("hostb.7", b"x") is False and q.ack("hostb.8", b"y") is False
+    assert client.exists("job:x") == client.exists("job:y") == 1
+
+
+def test_a_registered_supervisor_without_lease_gets_a_whole_lease_first(
+    client: redis.Redis, q: Queue
+) -> None:
+    client.sadd("all:managers", "old")
+    assert q.reclaim("me", max_attempts=3, lease_s=0.3) is None
+    assert client.zscore("all:leases", "old") is not None
+    reclaimed = wait_until(lambda: q.reclaim("me", max_attempts=3, lease_s=0.3), 5)
+    assert (reclaimed.name, reclaimed.requeued, reclaimed.failed) == ("old", 0, 0)

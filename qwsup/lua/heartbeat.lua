@@ -1,0 +1,17 @@
+-- A master's heartbeat: renew its lease, on the Redis server's clock so that the
+-- clocks of the hosts do not matter, and (re-)register it in all:managers.
+-- KEYS[1] = all:leases, a sorted set: supervisor name scored by its lease's end, unix ms
+-- KEYS[2] = all:managers
+-- ARGV[1] = the supervisor name
+-- ARGV[2] = the lease, milliseconds
+-- Returns 1 when the previous lease was still running, 0 when it was missing or over
+-- (the first heartbeat, or the master stalled or lost Redis for longer than its lease).
+local time = redis.call('TIME')
+local now_ms = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local previous = redis.call('ZSCORE', KEYS[1], ARGV[1])
+redis.call('ZADD', KEYS[1], now_ms + tonumber(ARGV[2]), ARGV[1])
+redis.call('SADD', KEYS[2], ARGV[1])
+if previous and tonumber(previous) >= now_ms then
+  return 1
+end
+return 0

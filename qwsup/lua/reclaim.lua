@@ -1,0 +1,77 @@
+-- Reclaim the jobs of one dead supervisor: one in all:managers whose lease is over.
+-- Every job in the lists of its workers goes back to the front of all:jobs with one
+-- more attempt (to failed:jobs when the attempts are used up); then the supervisor is
+-- removed from the registry. Its host queue <name>:jobs is left for when it returns.
+-- Atomic: when several masters run it, exactly one moves each job.
+-- Bounded: at most ARGV[4] ids per call; call again while the last result is 0.
+-- A supervisor in all:managers without a lease (it never heartbeated) gets one that
+-- starts now, so it is reclaimed only if it stays silent for a whole lease.
+-- Worker list and job hash keys are built from the names in the sets; with Redis
+-- Cluster a hash tag in the namespace keeps them in one slot.
+-- KEYS[1] = all:leases
+-- KEYS[2] = all:managers
+-- KEYS[3] = the queue to requeue on (all:jobs)
+-- KEYS[4] = failed:jobs
+-- ARGV[1] = the key prefix ("<namespace>:" or "")
+-- ARGV[2] = the calling supervisor's name (never reclaimed by itself)
+-- ARGV[3] = max attempts
+-- ARGV[4] = the most ids to move in this call
+-- ARGV[5] = the lease, milliseconds
+-- Returns {} when no supervisor is dead, else {name, ids requeued, ids failed, done},
+-- done being 1 once the supervisor is wholly reclaimed.
+local time = redis.call('TIME')
+local now_ms = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local dead = nil
+for _, name in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+  if name ~= ARGV[2] then
+    local lease = redis.call('ZSCORE', KEYS[1], name)
+    if not lease then
+      redis.call('ZADD', KEYS[1], now_ms + tonumber(ARGV[5]), name)
+    elseif tonumber(lease) < now_ms then
+      dead = name
+      break
+    end
+  end
+end
+if not dead then
+  return {}
+end
+local max_attempts = tonumber(ARGV[3])
+local budget = tonumber(ARGV[4])
+local reason = 'supervisor ' .. dead .. ' stopped heartbeating; its job was reclaimed by ' .. ARGV[2]
+local workers = ARGV[1] .. dead .. ':workers'
+local requeued, failed = 0, 0
+for _, worker in ipairs(redis.call('SMEMBERS', workers)) do
+  local list = ARGV[1] .. worker .. ':jobs'
+  while budget > 0 do
+    local id = redis.call('LPOP', list)
+    if not id then
+      break
+    end
+    budget = budget - 1
+    local key = ARGV[1] .. 'job:' .. id
+    local dead_job = false
+    if redis.call('TYPE', key)['ok'] == 'hash' then
+      local attempts = redis.call('HINCRBY', key, 'qwsup:attempts', 1)
+      redis.call('HSET', key, 'qwsup:last_error', reason, 'qwsup:traceback', '')
+      if attempts >= max_attempts then
+        redis.call('HSET', key, 'qwsup:failed_at', string.format('%.3f', now_ms / 1000))
+        dead_job = true
+      end
+    end
+    if dead_job then
+      redis.call('LPUSH', KEYS[4], id)
+      failed = failed + 1
+    else
+      redis.call('RPUSH', KEYS[3], id)
+      requeued = requeued + 1
+    end
+  end
+  if budget == 0 then
+    return {dead, requeued, failed, 0}
+  end
+  redis.call('SREM', workers, worker)
+end
+redis.call('ZREM', KEYS[1], dead)
+redis.call('SREM', KEYS[2], dead)
+return {dead, requeued, failed, 1}

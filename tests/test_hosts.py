@@ -1,0 +1,82 @@
+"""Several supervisors on one Redis: one dies or stalls, another reclaims its jobs."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Callable
+
+import pytest
+import redis
+
+from qwsup.keys import ATTEMPTS
+from support import Qwsup, done, enqueue, runs, started_pid, wait_until
+
+pytestmark = pytest.mark.process
+
+Start = Callable[..., Qwsup]
+
+
+def host(start: Start, name: str, **workers: object) -> Qwsup:
+    return start(
+        config_name=f"{name}.toml",
+        supervisor={"name": name, "lease_timeout": 1},
+        workers={"count": 1, "retry_delay": 0, **workers},
+    )
+
+
+def lists_of(r: redis.Redis, name: str) -> dict[str, list[bytes]]:
+    return {k.decode(): r.lrange(k, 0, -1) for k in r.scan_iter(match=f"{name}.*:jobs")}
+
+
+def test_a_dead_host_is_reclaimed_once_and_its_host_queue_kept(
+    start_qwsup: Start, r: redis.Redis
+) -> None:
+    b = host(start_qwsup, "hostb")
+    b.wait_workers(1)
+    [job_id] = enqueue(r, sleep="60")
+    started_pid(r, job_id)
+    r.lpush("hostb:jobs", "for-b")
+    r.hset("job:for-b", "n", "1")
+    os.killpg(b.pid, signal.SIGKILL)  # the whole host is gone
+    b.wait()
+    wait_until(lambda: not b.live_group(), 10, "hostb's processes to be gone")
+    r.hset(f"job:{job_id}", "sleep", "0")
+    a = host(start_qwsup, "hosta")
+    c = host(start_qwsup, "hostc")
+    wait_until(lambda: job_id in done(r), 20, "the job to be reclaimed and run")
+    assert runs(r) == {job_id: 2}
+    reclaims = [line for line in a.log().splitlines() + c.log().splitlines() if "reclaimed" in line]
+    assert len(reclaims) == 1, reclaims
+    assert (
+        "supervisor hostb stopped heartbeating for over 1 s: reclaimed its jobs, 1 back"
+        in (reclaims[0])
+    )
+    assert r.lrange("hostb:jobs", 0, -1) == [b"for-b"]  # waits for hostb to return
+    assert r.smembers("all:managers") == {b"hosta", b"hostc"}
+    assert lists_of(r, "hostb") == {}
+
+
+def test_a_stalled_host_that_comes_back_cannot_ack_a_reclaimed_job(
+    start_qwsup: Start, r: redis.Redis
+) -> None:
+    b = host(start_qwsup, "hostb")
+    b.wait_workers(1)
+    [job_id] = enqueue(r, sleep="3")
+    started_pid(r, job_id)
+    a = host(start_qwsup, "hosta")
+    a.wait_workers(1)
+    os.killpg(b.pid, signal.SIGSTOP)  # a long pause, or a partition
+    try:
+        wait_until(lambda: runs(r).get(job_id) == 2, 20, "hosta to run the job again")
+        assert r.hget(f"job:{job_id}", ATTEMPTS) == b"1"
+    finally:
+        os.killpg(b.pid, signal.SIGCONT)
+    b.wait_log("finished, but it had been requeued meanwhile: it may run again", 20)
+    assert "supervisor hostb stopped heartbeating" in a.log()
+    b.wait_log("our lease had lapsed", 20)
+    wait_until(lambda: done(r) == [job_id, job_id], 20, "both runs to finish")
+    wait_until(lambda: r.exists(f"job:{job_id}") == 0, 10, "hosta to finish the job")
+    assert r.llen("all:jobs") == 0
+    assert lists_of(r, "hosta") == {} and lists_of(r, "hostb") == {}
+    assert r.smembers("all:managers") == {b"hosta", b"hostb"}

@@ -11,7 +11,7 @@ import redis
 
 from qwsup.keys import ATTEMPTS, LAST_ERROR
 from qwsup.producer import Producer
-from support import Qwsup, assert_drained, done, enqueue, runs, started_pid, wait_until
+from support import Qwsup, RedisServer, assert_drained, done, enqueue, runs, started_pid, wait_until
 
 pytestmark = pytest.mark.process
 
@@ -127,3 +127,28 @@ def test_producer_api_reaches_the_host_queue_first(start_qwsup: Start, r: redis.
     start_qwsup(workers={"count": 1})
     wait_until(lambda: len(done(r)) == 6, 20, "all jobs done")
     assert done(r) == [hosted, *shared]
+
+
+def test_a_redis_restart_mid_run_loses_nothing_and_is_logged_once(
+    start_qwsup: Start, r: redis.Redis, server: RedisServer
+) -> None:
+    qw = start_qwsup(workers={"count": 2, "retry_delay": 0})
+    pids = qw.wait_workers(2)
+    ids = enqueue(r, 300, sleep="0.01")
+    wait_until(lambda: r.llen("test:done") >= 50, 20, "jobs flowing")
+    server.stop()  # SIGTERM: with appendfsync always, nothing written is lost
+    qw.wait_log("master: Redis unreachable")
+    for pid in pids:
+        qw.wait_log(f"testhost.{pid}: Redis unreachable")
+    server.start()
+    r.connection_pool.reset()
+    wait_until(lambda: set(done(r)) == set(ids), 60, "every job done")
+    counts = runs(r)
+    assert set(counts) == set(ids)
+    assert r.llen("failed:jobs") == 0
+    log = qw.log()
+    for who in ["master", *(f"testhost.{pid}" for pid in pids)]:
+        assert log.count(f"{who}: Redis unreachable") == 1, who  # once, not once per retry
+        assert f"{who}: Redis reachable again after " in log
+    assert qw.worker_pids() == pids  # nobody mistook the outage for dead workers
+    assert_drained(r)

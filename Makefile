@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: run test lint
+.PHONY: run test lint chaos
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,3 +22,7 @@ lint: $(VENV)/.installed
 
 test: lint
 	$(BIN)/pytest
+
+# The long chaos run: jobs lost must be 0 (see the README for the last figures).
+chaos: $(VENV)/.installed
+	$(BIN)/python tests/chaos.py --jobs 10000 --seconds 900

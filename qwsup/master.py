@@ -69,6 +69,7 @@ class Proc:
     pid: int
     id: str
     generation: int
+    slot: int  # 0..count-1 within its generation; restart backoff is kept per slot
     fd: int  # read end of the worker's status pipe; -1 once closed
     started: float
     ready: bool = False
@@ -105,7 +106,7 @@ class Master:
         self.procs: dict[int, Proc] = {}
         self.pending: list[tuple[str, int, str]] = []  # (worker id, attempts to charge, reason)
         self.signals: queue.SimpleQueue[int] = queue.SimpleQueue()
-        self.backoff = RestartBackoff()
+        self.backoffs: dict[int, RestartBackoff] = {}  # by slot
         self.stopping = ""
         self.exit_code = ExitCode.OK
         self.booted_once = False
@@ -218,8 +219,7 @@ class Master:
     def timeout(self, now: float) -> float:
         deadlines = [p.kill_at for p in self.procs.values() if not p.killed]
         deadlines.append(self.next_heartbeat)
-        if self.backoff.failures:
-            deadlines.append(self.backoff.not_before)
+        deadlines += [self.backoff(slot).not_before for slot in self.missing_slots()]
         return max(0.0, min([now + WAIT_MAX_S, *deadlines]) - now)
 
     def wait(self, timeout: float) -> None:
@@ -387,14 +387,15 @@ class Master:
         reason = f"worker {proc.id} {proc.reason or how} while running the job"
         self.pending.append((proc.id, int(died or proc.charge), reason))
         now = time.monotonic()
+        backoff = self.backoff(proc.slot)
         if proc.ready:
             if not died:
                 return
             uptime = now - proc.started
             if uptime >= CRASH_LOOP_UPTIME_S:
-                self.backoff.booted()
+                backoff.booted()
             elif not self.stopping:
-                delay = self.backoff.boot_failed(now)
+                delay = backoff.boot_failed(now)
                 log.warning(
                     "worker %s died %.1f s after it started: next start in %.1f s",
                     proc.id, uptime, delay,
@@ -411,7 +412,7 @@ class Master:
         elif code == ExitCode.HANDLER and not self.booted_once:
             self.halt(ExitCode.HANDLER, f"handler {self.config.workers.handler} cannot be imported")
         elif not self.stopping:
-            delay = self.backoff.boot_failed(now)
+            delay = backoff.boot_failed(now)
             log.warning("worker %s died while booting: next start in %.1f s", proc.id, delay)
 
     def requeue_pending(self) -> None:
@@ -592,26 +593,31 @@ class Master:
             return
         if self.reload is not None:
             self.advance_reload()
-        current = self.running(self.generation)
-        missing = self.count - len(current)
-        if missing > 0 and self.backoff.may_spawn(now):
-            for _ in range(missing if not self.backoff.failures else 1):
-                self.spawn(self.generation, self.config)
-        elif missing < 0:
-            for proc in sorted(current, key=lambda p: p.started)[missing:]:
+        for slot in self.missing_slots():
+            if self.backoff(slot).may_spawn(now):
+                self.spawn(self.generation, self.config, slot)
+        for proc in self.running(self.generation):
+            if proc.slot >= self.count:  # after TTOU
                 log.info("retiring worker %s", proc.id)
                 self.ask_to_stop(proc, GRACEFUL)
 
     def running(self, generation: int) -> list[Proc]:
         return [p for p in self.procs.values() if p.generation == generation and not p.stop]
 
+    def missing_slots(self, generation: int = 0, count: int = 0) -> list[int]:
+        """The slots of a generation (default: the current one) that have no worker."""
+        taken = {p.slot for p in self.running(generation or self.generation)}
+        return [slot for slot in range(count or self.count) if slot not in taken]
+
+    def backoff(self, slot: int) -> RestartBackoff:
+        return self.backoffs.setdefault(slot, RestartBackoff())
+
     def advance_reload(self) -> None:
         """Start the new generation's workers; once all have booted, retire the old ones."""
         assert self.reload is not None
         new, config = self.reload.generation, self.reload.config
-        workers = self.running(new)
-        for _ in range(config.workers.count - len(workers)):
-            self.spawn(new, config)
+        for slot in self.missing_slots(new, config.workers.count):
+            self.spawn(new, config, slot)
         if not all(p.ready for p in self.running(new)):
             return
         self.config, self.generation, self.count = config, new, config.workers.count
@@ -621,7 +627,7 @@ class Master:
             self.ask_to_stop(proc, GRACEFUL)
         log.info("reload complete: generation %d running, %d old workers retiring", new, len(old))
 
-    def spawn(self, generation: int, config: Config) -> None:
+    def spawn(self, generation: int, config: Config, slot: int) -> None:
         read_fd, write_fd = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
         blocked = signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED)
         try:
@@ -631,7 +637,7 @@ class Master:
             os.close(read_fd)
             os.close(write_fd)
             log.error("cannot fork a worker: %s", exc)
-            self.backoff.boot_failed(time.monotonic())
+            self.backoff(slot).boot_failed(time.monotonic())
             return
         if pid == 0:  # the child never returns from here
             code: int = ExitCode.ERROR
@@ -648,7 +654,7 @@ class Master:
         signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         os.close(write_fd)
         now = time.monotonic()
-        proc = Proc(pid, worker_id(config.supervisor.name, pid), generation, read_fd, now)
+        proc = Proc(pid, worker_id(config.supervisor.name, pid), generation, slot, read_fd, now)
         proc.last_beat = now
         self.procs[pid] = proc
         self.selector.register(read_fd, selectors.EVENT_READ, proc)
@@ -697,7 +703,7 @@ class Master:
             state = "stopping"
         elif self.reload:
             state = "reloading"
-        elif self.backoff.failures and len(self.running(self.generation)) < self.count:
+        elif any(self.backoff(slot).failures for slot in self.missing_slots()):
             state = "backing off"
         else:
             state = ""

@@ -111,6 +111,7 @@ class Worker:
         self.in_handler = False
         self.registered = False
         self.job_started = 0.0
+        self._timeout_sent = False
         self.jobs_done = 0
         self.jobs_failed = 0
         self._outage_since: float | None = None
@@ -147,9 +148,26 @@ class Worker:
             os.write(self.status_fd, status)
 
     def _beat(self, interval: float) -> None:
+        """The heartbeat thread. Once the master is gone nobody else watches the time
+        limit, so an orphaned worker enforces job_timeout on itself."""
         while True:
             time.sleep(interval)
             self.report(Status.BEAT)
+            if os.getppid() != self.master_pid and self.in_handler:
+                self._police_orphan()
+
+    def _police_orphan(self) -> None:
+        limit = self.config.workers.job_timeout
+        if not limit:
+            return
+        overrun = time.monotonic() - self.job_started - limit
+        if overrun > self.config.supervisor.quick_timeout:
+            log.error("orphaned, and the job ignores its time limit: exiting; it will be requeued")
+            logs.flush()
+            os._exit(ExitCode.ERROR)
+        if overrun >= 0 and not self._timeout_sent:
+            self._timeout_sent = True
+            os.kill(os.getpid(), JOB_TIMEOUT)
 
     # -- the loop ---------------------------------------------------------------
 
@@ -194,6 +212,7 @@ class Worker:
             return None
         if job is not None:
             self.job_started = time.monotonic()
+            self._timeout_sent = False
             self.idle = False
         return job
 

@@ -1,0 +1,257 @@
+"""The chaos run: thousands of jobs while workers, masters, a host and Redis are killed.
+
+    python tests/chaos.py --jobs 10000 --seconds 600     (make chaos)
+
+Two supervisors share one private Redis (AOF, appendfsync always): "chaos-a" and
+"chaos-b", the second playing another host. While they work through the jobs, this
+SIGKILLs random workers, SIGKILLs chaos-a's master and starts it again (as systemd
+would), SIGKILLs the whole of chaos-b for good (chaos-a must reclaim its jobs), and
+restarts Redis. Some jobs hang once (past job_timeout) and some blow far past
+max_memory_mb once. At the end every job must be done or in failed:jobs with its
+reason, no list may hold a stray id, and duplicates are counted against the kills.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import psutil
+import redis
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from qwsup.producer import Producer
+from support import (
+    ROOT,
+    TESTS,
+    Qwsup,
+    RedisServer,
+    redis_binaries,
+    write_config,
+)
+
+
+@dataclass
+class Result:
+    jobs: int = 0
+    done: int = 0
+    failed: dict[str, int] = field(default_factory=dict)  # by reason
+    lost: int = 0
+    stray: int = 0
+    stray_where: dict[str, int] = field(default_factory=dict)
+    duplicates: int = 0  # jobs completed more than once
+    interrupted: int = 0  # runs that never completed: killed, timed out, bloated
+    worker_kills: int = 0
+    master_kills: int = 0
+    host_kills: int = 0
+    redis_restarts: int = 0
+    seconds: float = 0.0
+    finished: bool = False
+
+    @property
+    def jobs_per_s(self) -> float:
+        return self.jobs / self.seconds if self.seconds else 0.0
+
+
+def _reason(error: bytes | None) -> str:
+    text = (error or b"").decode(errors="replace")
+    for word in ("timed out", "far over", "SIGKILL", "stopped heartbeating", "hung"):
+        if word in text:
+            return word
+    return text[:40] or "(none)"
+
+
+def _job_mix(count: int, rng: random.Random) -> list[dict[str, str]]:
+    jobs = []
+    for i in range(count):
+        roll = rng.random()
+        if roll < 0.01:
+            jobs.append({"kind": "hang", "i": str(i)})
+        elif roll < 0.015:
+            jobs.append({"kind": "bloat", "mb": "300", "i": str(i)})
+        else:
+            jobs.append({"sleep": f"{rng.uniform(0, 0.01):.4f}", "i": str(i)})
+    return jobs
+
+
+def run(jobs: int, seconds: float, workdir: Path, seed: int = 1) -> Result:
+    rng = random.Random(seed)
+    binaries = redis_binaries()
+    server = RedisServer(binaries.get("system") or next(iter(binaries.values())), appendonly=True)
+    server.start()
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(TESTS), str(ROOT)])
+    env["QWSUP_TEST_REDIS"] = server.url
+    common = {
+        "workers": {
+            "count": 3, "handler": "chaosjobs:run", "max_attempts": 5, "retry_delay": 0.2,
+            "retry_backoff": 1.5, "job_timeout": 2, "heartbeat_timeout": 10,
+            "max_memory_mb": 150,
+        },
+    }  # fmt: skip
+    configs = {
+        name: write_config(
+            workdir / f"{name}.toml",
+            server.url,
+            supervisor={"name": name, "lease_timeout": 2, "graceful_timeout": 5},
+            log={"level": "warning"},
+            **common,
+        )
+        for name in ("chaos-a", "chaos-b")
+    }
+    r = server.client()
+    result = Result(jobs=jobs)
+    ids = Producer(r).enqueue_many(_job_mix(jobs, rng))
+    started: list[Qwsup] = []
+
+    def start(name: str) -> Qwsup:
+        proc = Qwsup(configs[name], env)
+        started.append(proc)
+        return proc
+
+    a, b = start("chaos-a"), start("chaos-b")
+    t0 = time.monotonic()
+    plan = {0.2: "kill master a", 0.35: "kill host b", 0.5: "restart redis", 0.7: "kill master a"}
+
+    def progress() -> float:
+        try:
+            finished = r.hlen("chaos:completions") + r.llen("failed:jobs")
+        except redis.ConnectionError:
+            return 0.0
+        return finished / jobs
+
+    try:
+        while time.monotonic() - t0 < seconds:
+            if _accounted(r, ids):
+                result.finished = True
+                break
+            due = [at for at in plan if progress() >= at]
+            for at in sorted(due):
+                action = plan.pop(at)
+                if action == "kill master a":
+                    a.send(signal.SIGKILL)
+                    a.wait()
+                    result.master_kills += 1
+                    a = start("chaos-a")
+                elif action == "kill host b":
+                    os.killpg(b.pid, signal.SIGKILL)
+                    b.wait()
+                    result.host_kills += 1
+                elif action == "restart redis":
+                    server.stop()
+                    server.start()
+                    r.connection_pool.reset()
+                    result.redis_restarts += 1
+            victims = a.workers() + (b.workers() if b.proc.poll() is None else [])
+            if victims and rng.random() < 0.5:
+                try:
+                    rng.choice(victims).kill()
+                    result.worker_kills += 1
+                except psutil.NoSuchProcess:
+                    pass
+            time.sleep(rng.uniform(0.1, 0.4))  # the pace of the chaos, not a wait
+        result.seconds = time.monotonic() - t0
+        _count(r, ids, result)
+        a.send(signal.SIGTERM)
+        a.wait(30)
+    finally:
+        for proc in started:
+            proc.close()
+        r.close()
+        server.cleanup()
+    return result
+
+
+def _accounted(r: redis.Redis, ids: list[str]) -> bool:
+    try:
+        finished = r.hlen("chaos:completions") + r.llen("failed:jobs")
+        busy = r.llen("all:jobs") + r.zcard("delayed:jobs")
+    except redis.ConnectionError:
+        return False
+    return finished >= len(ids) and busy == 0 and not _worker_lists(r)
+
+
+def _worker_lists(r: redis.Redis) -> dict[str, int]:
+    found = {}
+    for key in r.scan_iter(match="*:jobs"):
+        if key.decode().count(".") and r.llen(key):
+            found[key.decode()] = r.llen(key)
+    return found
+
+
+def _count(r: redis.Redis, ids: list[str], result: Result) -> None:
+    completions = {k.decode(): int(v) for k, v in r.hgetall("chaos:completions").items()}
+    job_runs = {k.decode(): int(v) for k, v in r.hgetall("chaos:runs").items()}
+    failed = [x.decode() for x in r.lrange("failed:jobs", 0, -1)]
+    for job_id in failed:
+        reason = _reason(r.hget(f"job:{job_id}", "qwsup:last_error"))
+        result.failed[reason] = result.failed.get(reason, 0) + 1
+    result.done = sum(1 for i in ids if i in completions)
+    result.lost = sum(1 for i in ids if i not in completions and i not in failed)
+    result.duplicates = sum(1 for n in completions.values() if n > 1)
+    result.interrupted = sum(job_runs.values()) - sum(completions.values())
+    where = {"all:jobs": r.llen("all:jobs"), "delayed:jobs": r.zcard("delayed:jobs")}
+    where.update(_worker_lists(r))
+    where["failed:jobs twice"] = len(failed) - len(set(failed))
+    result.stray_where = {k: n for k, n in where.items() if n}
+    result.stray = sum(where.values())
+
+
+def table(result: Result) -> str:
+    rows = [
+        ("jobs", result.jobs),
+        ("done", result.done),
+        ("failed for good", sum(result.failed.values())),
+        *((f"  failed: {reason}", n) for reason, n in sorted(result.failed.items())),
+        ("lost", result.lost),
+        ("stray ids in lists", result.stray),
+        *((f"  stray in {key}", n) for key, n in sorted(result.stray_where.items())),
+        ("completed twice (duplicates)", result.duplicates),
+        ("runs cut short (kills, time and memory limits)", result.interrupted),
+        ("workers SIGKILLed", result.worker_kills),
+        ("masters SIGKILLed and restarted", result.master_kills),
+        ("hosts SIGKILLed for good", result.host_kills),
+        ("Redis restarts", result.redis_restarts),
+        ("seconds", f"{result.seconds:.1f}"),
+        ("jobs/s, all of it included", f"{result.jobs_per_s:.0f}"),
+        ("finished in time", result.finished),
+    ]
+    width = max(len(name) for name, _ in rows)
+    return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=10_000)
+    parser.add_argument("--seconds", type=float, default=600)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--keep", action="store_true", help="keep the logs (path printed)")
+    args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="qwchaos"))
+    try:
+        result = run(args.jobs, args.seconds, workdir, args.seed)
+    finally:
+        if args.keep:
+            print(f"logs in {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    print(table(result))
+    if args.json:
+        args.json.write_text(json.dumps(asdict(result), indent=2))
+    ok = result.finished and result.lost == 0 and result.stray == 0
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

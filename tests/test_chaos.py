@@ -1,0 +1,27 @@
+"""The short chaos run (`make chaos` runs the long one and prints its table)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import chaos
+
+pytestmark = pytest.mark.process
+
+
+@pytest.mark.timeout(300)
+def test_no_job_is_lost_whatever_dies(tmp_path: Path) -> None:
+    result = chaos.run(jobs=800, seconds=240, workdir=tmp_path, seed=7)
+    print(chaos.table(result))
+    assert result.finished, chaos.table(result)
+    assert result.lost == 0
+    assert result.stray == 0
+    assert result.done + sum(result.failed.values()) == result.jobs
+    assert all(reason != "(none)" for reason in result.failed)  # every failure says why
+    assert result.master_kills == 2 and result.host_kills == 1 and result.redis_restarts == 1
+    # a job completes twice only when its worker died between finishing and acknowledging
+    kills = result.worker_kills + result.master_kills + result.host_kills + result.redis_restarts
+    assert result.duplicates <= kills
+    assert result.interrupted > 0  # the hanging and bloating jobs were cut short

@@ -55,7 +55,7 @@ HANDLED = (
 )
 WAIT_MAX_S = 1.0
 SWEEP_INTERVAL_S = 10.0
-CRASH_LOOP_UPTIME_S = 10.0  # a worker that dies sooner than this after booting backs off
+CRASH_LOOP_UPTIME_S = 2.0  # a worker that dies sooner than this after booting backs off
 MEMORY_CHECK_S = 1.0
 MEMORY_KILL_FACTOR = 1.5  # "far over" max_memory_mb: killed at once, not after its job
 DUMP_GRACE_S = 1.0  # time a hung worker gets to dump its stack before SIGKILL
@@ -525,12 +525,13 @@ class Master:
         for proc in self.procs.values():
             if proc.killed:
                 continue
+            uptime = now - proc.started
             if proc.kill_at <= now:
                 log.warning("worker %s did not stop in time: SIGKILL", proc.id)
                 proc.killed = True
                 self.kill(proc, signal.SIGKILL)
             elif not proc.ready:
-                if not proc.stop and now - proc.started > w.boot_timeout:
+                if not proc.stop and uptime > w.boot_timeout:
                     log.error(
                         "worker %s did not boot within %g s: SIGKILL", proc.id, w.boot_timeout
                     )
@@ -543,23 +544,19 @@ class Master:
                 )  # fmt: skip
                 self.end(proc, f"hung (no heartbeat for {w.heartbeat_timeout:g} s)", DUMP_GRACE_S)
                 self.kill(proc, worker.DUMP_STACK)
-            elif (
-                w.job_timeout
-                and proc.busy_since is not None
-                and now - proc.busy_since > w.job_timeout
-                and not proc.reason
-            ):
-                log.warning(
-                    "worker %s: job over its %g s limit: stopping it", proc.id, w.job_timeout
-                )
-                self.end(
-                    proc,
-                    f"timed out after {w.job_timeout:g} s",
-                    self.config.supervisor.quick_timeout,
-                )
+            elif w.job_timeout and not proc.reason and self.busy_for(proc, now) > w.job_timeout:
+                limit = w.job_timeout
+                log.warning("worker %s: job over its %g s limit: stopping it", proc.id, limit)
+                self.end(proc, f"timed out after {limit:g} s", self.config.supervisor.quick_timeout)
                 self.kill(proc, worker.JOB_TIMEOUT)
             elif check_memory and not proc.reason:
                 self.check_memory(proc, w.max_memory_mb)
+            if proc.ready and uptime >= CRASH_LOOP_UPTIME_S:
+                self.backoff(proc.slot).booted()  # up long enough: its slot is healthy
+
+    @staticmethod
+    def busy_for(proc: Proc, now: float) -> float:
+        return 0.0 if proc.busy_since is None else now - proc.busy_since
 
     def end(self, proc: Proc, reason: str, within: float) -> None:
         """Charge the worker's job an attempt when it goes; SIGKILL it after `within` s."""

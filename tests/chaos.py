@@ -153,13 +153,13 @@ def run(jobs: int, seconds: float, workdir: Path, seed: int = 1) -> Result:
                     r.connection_pool.reset()
                     result.redis_restarts += 1
             victims = a.workers() + (b.workers() if b.proc.poll() is None else [])
-            if victims and rng.random() < 0.5:
+            if victims and rng.random() < 0.3:
                 try:
                     rng.choice(victims).kill()
                     result.worker_kills += 1
                 except psutil.NoSuchProcess:
                     pass
-            time.sleep(rng.uniform(0.1, 0.4))  # the pace of the chaos, not a wait
+            time.sleep(rng.uniform(0.2, 0.6))  # the pace of the chaos, not a wait
         result.seconds = time.monotonic() - t0
         _count(r, ids, result)
         a.send(signal.SIGTERM)

@@ -2,19 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import time
 
-import redis
-
-_client: redis.Redis | None = None
-
-
-def client() -> redis.Redis:
-    global _client
-    if _client is None:
-        _client = redis.Redis.from_url(os.environ["QWSUP_TEST_REDIS"])
-    return _client
+from testjobs import client
 
 
 def run(job_id: str, data: dict[str, str]) -> None:

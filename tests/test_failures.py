@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import signal
 from collections.abc import Callable
 
@@ -11,7 +12,17 @@ import redis
 
 from qwsup.keys import ATTEMPTS, LAST_ERROR
 from qwsup.producer import Producer
-from support import Qwsup, RedisServer, assert_drained, done, enqueue, runs, started_pid, wait_until
+from support import (
+    Qwsup,
+    RedisServer,
+    assert_drained,
+    done,
+    enqueue,
+    in_flight,
+    runs,
+    started_pid,
+    wait_until,
+)
 
 pytestmark = pytest.mark.process
 
@@ -152,3 +163,21 @@ def test_a_redis_restart_mid_run_loses_nothing_and_is_logged_once(
         assert f"{who}: Redis reachable again after " in log
     assert qw.worker_pids() == pids  # nobody mistook the outage for dead workers
     assert_drained(r)
+
+
+def test_a_failed_job_waits_in_delayed_jobs_before_its_retry(
+    start_qwsup: Start, r: redis.Redis
+) -> None:
+    qw = start_qwsup(workers={"count": 1, "max_attempts": 3, "retry_delay": 1, "retry_backoff": 2})
+    qw.wait_workers(1)
+    [job_id] = enqueue(r, action="raise")
+    wait_until(lambda: r.zscore("delayed:jobs", job_id), 10, "the job to wait for its retry")
+    assert r.hget(f"job:{job_id}", ATTEMPTS) == b"1"
+    assert r.llen("all:jobs") == 0 and in_flight(r) == {}
+    wait_until(lambda: failed(r) == [job_id], 20, "three attempts")
+    starts = [float(t) for t in r.lrange("test:started_at", 0, -1)]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(starts)]
+    assert len(gaps) == 2
+    assert gaps[0] >= 1.0 and gaps[1] >= 2.0  # retry_delay, then times retry_backoff
+    assert r.zcard("delayed:jobs") == 0
+    assert "failed (attempt 1 of 3)" in qw.log() and "failed for good" in qw.log()

@@ -305,6 +305,8 @@ def test_a_worker_that_keeps_dying_at_boot_is_restarted_with_backoff(
     qw.wait_log(" s after it started: next start in 0.1 s")
     for delay in ("0.2", "0.4", "0.8"):
         qw.wait_log(f"died while booting: next start in {delay} s")
+    backing_off = f"qwsup: master {qw.config} [1 workers] backing off"
+    wait_until(lambda: title(qw.pid) == backing_off, 10, "the title to say so")
     assert qw.proc.poll() is None  # the master keeps running with the worker it has
     assert pids <= qw.worker_pids()
     _write_handler(tmp_path / "flaky.py", 2)

@@ -25,6 +25,7 @@ def record(job_id: str, data: dict[str, str]) -> None:
     r = client()
     r.hincrby("test:runs", job_id, 1)
     r.rpush("test:started", job_id)
+    r.rpush("test:started_at", time.time())
     r.hset("test:pids", job_id, os.getpid())
     action = data.get("action", "")
     if action == "bloat":  # hold this many MB, written so that they are resident

@@ -40,6 +40,7 @@ from .embedded import EmbeddedRedis
 from .errors import ConfigError, ConnectionLost, EmbeddedRedisError, ExitCode
 from .keys import Keys, split_worker_id, worker_id
 from .queue import Queue
+from .systemd import Notifier
 from .worker import Status
 
 log = logging.getLogger(__name__)
@@ -90,6 +91,8 @@ class Reload:
 
 @dataclass
 class Totals:
+    done: int = 0  # jobs finished by our workers
+    attempts_failed: int = 0  # attempts that failed in our workers (raised, timed out, bad)
     started: int = 0
     died: int = 0
     requeued: int = 0
@@ -125,6 +128,8 @@ class Master:
         self._outage_since: float | None = None
         self._connected_since: float | None = None
         self._title = ""
+        self.notifier = Notifier()
+        self.announced = False  # READY=1 sent for the current generation
 
     @property
     def name(self) -> str:
@@ -187,6 +192,7 @@ class Master:
         self.reclaim_dead(now)
         self.watch_embedded()
         self.set_title()
+        self.tell_systemd(now)
 
     def finished(self) -> bool:
         """Stopping, every worker gone, and their jobs requeued (or Redis is down: the
@@ -219,6 +225,8 @@ class Master:
     def timeout(self, now: float) -> float:
         deadlines = [p.kill_at for p in self.procs.values() if not p.killed]
         deadlines.append(self.next_heartbeat)
+        if self.notifier.watchdog_s is not None:
+            deadlines.append(now + self.notifier.watchdog_s)
         deadlines += [self.backoff(slot).not_before for slot in self.missing_slots()]
         return max(0.0, min([now + WAIT_MAX_S, *deadlines]) - now)
 
@@ -249,8 +257,12 @@ class Master:
                 self.booted_once = True
             elif status == Status.BUSY[0]:
                 proc.busy_since = now
-            elif status == Status.IDLE[0]:
+            elif status in (Status.DONE[0], Status.FAILED[0]):
                 proc.busy_since = None
+                if status == Status.DONE[0]:
+                    self.totals.done += 1
+                else:
+                    self.totals.attempts_failed += 1
                 if proc.reason.startswith("timed out") and not proc.stop:
                     # the worker stopped the job itself and recorded the failure
                     proc.kill_at, proc.charge, proc.reason = math.inf, False, ""
@@ -289,6 +301,8 @@ class Master:
     def stop(self, mode: str) -> None:
         if self.stopping == QUICK:
             return
+        if not self.stopping:
+            self.notifier.stopping()
         self.stopping = mode
         for proc in self.procs.values():
             self.ask_to_stop(proc, mode)
@@ -317,6 +331,8 @@ class Master:
     def handle_hup(self) -> None:
         if self.stopping:
             return
+        self.notifier.reloading()
+        self.announced = False  # READY=1 again once the reload is over, whichever way
         try:
             new = config_module.load(self.config.path)
         except ConfigError as exc:
@@ -694,6 +710,27 @@ class Master:
             self.embedded.start()
         except EmbeddedRedisError as exc:
             log.error("%s", exc)
+
+    def status_line(self) -> str:
+        current = self.running(self.generation)
+        ready = sum(p.ready for p in current)
+        busy = sum(p.busy_since is not None for p in self.procs.values())
+        t = self.totals
+        return (
+            f"{ready}/{self.count} workers, {busy} busy, "
+            f"{t.done} jobs done, {t.attempts_failed} failed"
+        )
+
+    def tell_systemd(self, now: float) -> None:
+        """READY=1 once every worker of the running generation has booted (at start and
+        after a reload), the STATUS line, and the watchdog ping."""
+        if not self.announced and not self.reload and not self.stopping:
+            current = self.running(self.generation)
+            if len(current) >= self.count and all(p.ready for p in current):
+                self.notifier.ready(self.status_line())
+                self.announced = True
+        self.notifier.status(self.status_line())
+        self.notifier.watchdog(now)
 
     def set_title(self) -> None:
         if self.stopping:

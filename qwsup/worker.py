@@ -52,8 +52,9 @@ class Status:
     """The bytes a worker writes to its master's pipe."""
 
     READY = b"R"
-    BUSY = b"B"
-    IDLE = b"I"
+    BUSY = b"B"  # a job started
+    DONE = b"D"  # ... and finished
+    FAILED = b"F"  # ... and failed
     BEAT = b"H"
 
 
@@ -223,6 +224,7 @@ class Worker:
         proctitle.set_title(f"{proctitle.worker_prefix(self.id)}busy {shown} since {since}")
         self.report(Status.BUSY)
         data, problem = self._decode(job, self.queue.keys.job_prefix + job_id)
+        failures = self.jobs_failed
         if problem is not None:
             self._fail(job, job_id, problem, "", permanent=True)
         else:
@@ -240,7 +242,7 @@ class Worker:
             else:
                 self._finish(job, job_id)
         self.idle = True
-        self.report(Status.IDLE)
+        self.report(Status.FAILED if self.jobs_failed > failures else Status.DONE)
         proctitle.set_title(f"{proctitle.worker_prefix(self.id)}idle")
 
     def _decode(self, job: Job, key: str) -> tuple[dict[str, str], str | None]:

@@ -5,13 +5,16 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 
-from . import __version__, logs
+from . import __version__, admin, logs, report
 from .config import Config, load
-from .connection import redact, url_of
+from .connection import make_client, redact, url_of
 from .errors import ConfigError, ConnectionLost, EmbeddedRedisError, ExitCode, HandlerError
+from .keys import Keys
 from .master import Master
 from .producer import CHUNK, Producer, check_fields
+from .queue import Queue
 from .worker import load_handler
 
 
@@ -33,6 +36,32 @@ def _parser() -> argparse.ArgumentParser:
     enqueue.add_argument("fields", nargs="*", metavar="KEY=VALUE")
     enqueue.add_argument("--id", help="the job id (default: a new UUID)")
     enqueue.add_argument("--host", metavar="NAME", help="push on <NAME>:jobs, not all:jobs")
+    status = commands.add_parser("status", help="queues, supervisors and workers")
+    status.add_argument("--json", action="store_true", help="for scripts")
+    status.add_argument(
+        "--watch", nargs="?", const=2.0, type=float, metavar="SECONDS",
+        help="refresh every SECONDS (default 2) until Ctrl-C",
+    )  # fmt: skip
+    failed = commands.add_parser("failed", help="look at, retry or purge failed jobs")
+    actions = failed.add_subparsers(dest="action", metavar="ACTION", required=True)
+    listing = actions.add_parser("list", help="the newest failed jobs with their errors")
+    listing.add_argument("--limit", type=int, default=50, help="how many (0: all; default 50)")
+    listing.add_argument("--json", action="store_true")
+    show = actions.add_parser("show", help="one failed job: fields, error, traceback")
+    show.add_argument("id")
+    show.add_argument("--json", action="store_true")
+    retry = actions.add_parser("retry", help="put failed jobs back in all:jobs, attempts reset")
+    retry.add_argument("ids", nargs="*", metavar="ID")
+    retry.add_argument("--all", action="store_true", help="every failed job")
+    actions.add_parser("purge", help="delete every failed job and its data")
+    orphans = commands.add_parser(
+        "requeue-orphans",
+        help="requeue the jobs of supervisors whose lease is over, or of the NAMEd ones now",
+    )
+    orphans.add_argument(
+        "names", nargs="*", metavar="NAME",
+        help="supervisors you know are gone (their jobs may run twice if they are not)",
+    )  # fmt: skip
     return parser
 
 
@@ -53,6 +82,12 @@ def main(argv: list[str] | None = None) -> int:
             return check(config)
         if args.command == "enqueue":
             return enqueue(config, args)
+        if args.command == "status":
+            return status(config, args)
+        if args.command == "failed":
+            return failed(config, args)
+        if args.command == "requeue-orphans":
+            return requeue_orphans(config, args)
         return Master(config).run()
     except (EmbeddedRedisError, ConnectionLost) as exc:
         return _fail(ExitCode.UNAVAILABLE, f"Redis at {redact(url_of(config))}: {exc}")
@@ -60,6 +95,66 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(ExitCode.HANDLER, f"handler {config.workers.handler}: {exc}")
     except ConfigError as exc:
         return _fail(ExitCode.CONFIG, str(exc))
+
+
+def _queue(config: Config) -> Queue:
+    return Queue(make_client(config), Keys(config.redis.prefix()))
+
+
+def status(config: Config, args: argparse.Namespace) -> int:
+    queue = _queue(config)
+    colour = sys.stdout.isatty() and not args.json
+    while True:
+        snap = admin.snapshot(queue)
+        text = report.status_json(snap) if args.json else report.status_table(snap, colour)
+        if args.watch is None:
+            print(text)
+            return int(ExitCode.OK)
+        if sys.stdout.isatty():
+            print("\033[H\033[2J", end="")  # like top: from the top of a clear screen
+        print(f"{time.strftime('%H:%M:%S')}  every {args.watch:g} s\n{text}", flush=True)
+        try:
+            time.sleep(args.watch)
+        except KeyboardInterrupt:
+            return int(ExitCode.OK)
+
+
+def failed(config: Config, args: argparse.Namespace) -> int:
+    queue = _queue(config)
+    if args.action == "list":
+        jobs = admin.failed_jobs(queue, args.limit)
+        total = queue.client.llen(queue.keys.failed_jobs)
+        print(report.as_json(jobs) if args.json else report.failed_table(jobs, int(total)))
+    elif args.action == "show":
+        job = admin.failed_job(queue, args.id)
+        if job is None:
+            return _fail(ExitCode.USAGE, f"failed show: {args.id!r} is not a failed job")
+        print(report.as_json(job) if args.json else report.failed_detail(job))
+    elif args.action == "retry":
+        if bool(args.ids) == args.all:
+            return _fail(ExitCode.USAGE, "failed retry: give job ids, or --all")
+        moved = queue.retry_failed(None if args.all else args.ids)
+        print(f"{moved} jobs back in {queue.keys.all_jobs}")
+        if args.ids and moved < len(args.ids):
+            return _fail(ExitCode.USAGE, f"{len(args.ids) - moved} of the ids were not failed jobs")
+    else:
+        print(f"{queue.purge_failed()} failed jobs deleted")
+    return int(ExitCode.OK)
+
+
+def requeue_orphans(config: Config, args: argparse.Namespace) -> int:
+    queue = _queue(config)
+    reclaimed = admin.requeue_orphans(
+        queue,
+        args.names,
+        max_attempts=config.workers.max_attempts,
+        lease_s=config.supervisor.lease_timeout,
+    )
+    for r in reclaimed:
+        print(f"{r.name}: {r.requeued} jobs back in the queue, {r.failed} out of attempts")
+    if not reclaimed:
+        print("no supervisor to reclaim")
+    return int(ExitCode.OK)
 
 
 def check(config: Config) -> int:

@@ -16,6 +16,7 @@ ENQUEUED_AT = FIELD_PREFIX + "enqueued_at"  # unix seconds, set by qwsup's produ
 LAST_ERROR = FIELD_PREFIX + "last_error"
 TRACEBACK = FIELD_PREFIX + "traceback"
 FAILED_AT = FIELD_PREFIX + "failed_at"  # unix seconds, when it went to failed:jobs
+STARTED_AT = FIELD_PREFIX + "started_at"  # unix ms, when a worker last took it
 
 
 @dataclass(frozen=True)
@@ -47,11 +48,16 @@ class Keys:
         """What a job id is appended to for its hash; scripts that walk a list use it."""
         return f"{self.prefix}job:"
 
-    def job(self, job_id: bytes) -> bytes:
-        return self.job_prefix.encode() + job_id
+    def job(self, job_id: bytes | str) -> bytes:
+        raw = job_id.encode() if isinstance(job_id, str) else job_id
+        return self.job_prefix.encode() + raw
 
     def host_jobs(self, name: str) -> str:
         return f"{self.prefix}{name}:jobs"
+
+    def info(self, name: str) -> str:
+        """What a supervisor's heartbeat records for `qwsup status`."""
+        return f"{self.prefix}{name}:info"
 
     def workers(self, name: str) -> str:
         return f"{self.prefix}{name}:workers"

@@ -24,6 +24,7 @@ import os
 import queue
 import selectors
 import signal
+import socket
 import sys
 import time
 from dataclasses import dataclass
@@ -55,6 +56,7 @@ HANDLED = (
     signal.SIGCHLD,
 )
 WAIT_MAX_S = 1.0
+HOST = socket.gethostname()
 SWEEP_INTERVAL_S = 10.0
 CRASH_LOOP_UPTIME_S = 2.0  # a worker that dies sooner than this after booting backs off
 MEMORY_CHECK_S = 1.0
@@ -472,7 +474,9 @@ class Master:
             return
         self.next_heartbeat = now + self.lease_s / 4
         try:
-            live = self.queue.heartbeat(self.name, self.lease_s)
+            live = self.queue.heartbeat(
+                self.name, self.lease_s, pid=self.pid, host=HOST, status=self.status_line()
+            )
         except ConnectionLost as exc:
             self.redis_down(exc)
             return

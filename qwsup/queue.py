@@ -81,6 +81,8 @@ class Queue:
         self._promote = self._script("promote")
         self._heartbeat = self._script("heartbeat")
         self._reclaim = self._script("reclaim")
+        self._retry = self._script("retry")
+        self._purge = self._script("purge")
         self._blmove = True  # until the server says it has no BLMOVE (before Redis 6.2)
 
     def _script(self, name: str) -> Script:
@@ -205,14 +207,18 @@ class Queue:
             members = self.client.smembers(self.keys.workers(name))
         return {m.decode(errors="replace") if isinstance(m, bytes) else m for m in members}
 
-    def heartbeat(self, name: str, lease_s: float) -> bool:
+    def heartbeat(self, name: str, lease_s: float, *, pid: int, host: str, status: str) -> bool:
         """Renew the supervisor's lease; False when it had lapsed (or this is the first)."""
-        keys: list[KeyT] = [self.keys.leases, self.keys.managers]
+        keys: list[KeyT] = [self.keys.leases, self.keys.managers, self.keys.info(name)]
+        args: list[EncodableT] = [name, int(lease_s * 1000), pid, host, status]
         with translated():
-            return bool(self._heartbeat(keys=keys, args=[name, int(lease_s * 1000)]))
+            return bool(self._heartbeat(keys=keys, args=args))
 
-    def reclaim(self, name: str, *, max_attempts: int, lease_s: float) -> Reclaimed | None:
-        """Reclaim the jobs of one supervisor whose lease is over, if there is one."""
+    def reclaim(
+        self, name: str, *, max_attempts: int, lease_s: float, dead: str = ""
+    ) -> Reclaimed | None:
+        """Reclaim the jobs of one supervisor whose lease is over, if there is one, or of
+        supervisor `dead` whatever its lease says."""
         keys: list[KeyT] = [
             self.keys.leases,
             self.keys.managers,
@@ -220,7 +226,7 @@ class Queue:
             self.keys.failed_jobs,
         ]
         args: list[EncodableT] = [
-            self.keys.prefix, name, max_attempts, REQUEUE_BATCH, int(lease_s * 1000),
+            self.keys.prefix, name, max_attempts, REQUEUE_BATCH, int(lease_s * 1000), dead,
         ]  # fmt: skip
         total: Reclaimed | None = None
         while True:
@@ -228,12 +234,12 @@ class Queue:
                 reply: Any = self._reclaim(keys=keys, args=args)
             if not reply:
                 return total
-            dead, requeued, failed, finished = reply
-            dead = dead.decode(errors="replace")
-            if total is not None and dead != total.name:
+            raw_name, requeued, failed, finished = reply
+            name_ = raw_name.decode(errors="replace")
+            if total is not None and name_ != total.name:
                 return total  # that one is done; the next call takes this one
-            previous = total or Reclaimed(dead, 0, 0)
-            total = Reclaimed(dead, previous.requeued + requeued, previous.failed + failed)
+            previous = total or Reclaimed(name_, 0, 0)
+            total = Reclaimed(name_, previous.requeued + requeued, previous.failed + failed)
             if finished:
                 return total
 
@@ -241,7 +247,37 @@ class Queue:
         with translated(), self.client.pipeline(transaction=True) as pipe:
             pipe.zrem(self.keys.leases, name)
             pipe.srem(self.keys.managers, name)
+            pipe.delete(self.keys.info(name))
             pipe.execute()
+
+    # -- an operator's side -------------------------------------------------
+
+    def retry_failed(self, job_ids: list[str] | None) -> int:
+        """Put failed jobs (all of them when `job_ids` is None) back in all:jobs with
+        their attempts reset; returns how many moved."""
+        keys: list[KeyT] = [self.keys.failed_jobs, self.keys.all_jobs]
+        with translated():
+            if job_ids is not None:
+                return int(self._retry(keys=keys, args=[self.keys.job_prefix, *job_ids]))
+            moved = 0
+            while batch := self.client.lrange(self.keys.failed_jobs, -REQUEUE_BATCH, -1):
+                oldest_first: list[EncodableT] = [self.keys.job_prefix, *reversed(batch)]
+                moved += int(self._retry(keys=keys, args=oldest_first))
+            return moved
+
+    def purge_failed(self) -> int:
+        """Remove every failed job and its hash; returns how many."""
+        removed = 0
+        while True:
+            with translated():
+                batch = int(
+                    self._purge(
+                        keys=[self.keys.failed_jobs], args=[self.keys.job_prefix, REQUEUE_BATCH]
+                    )
+                )
+            removed += batch
+            if batch < REQUEUE_BATCH:
+                return removed
 
     # -- a producer's side -------------------------------------------------
 
@@ -252,6 +288,6 @@ class Queue:
             for job_id, fields in jobs:
                 mapping: dict[EncodableT, EncodableT] = {ENQUEUED_AT: now}
                 mapping.update(fields)
-                pipe.hset(self.keys.job(job_id.encode()), mapping=mapping)
+                pipe.hset(self.keys.job(job_id), mapping=mapping)
                 pipe.lpush(queue, job_id)
             pipe.execute()

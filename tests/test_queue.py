@@ -7,7 +7,15 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from qwsup.keys import ATTEMPTS, ENQUEUED_AT, FAILED_AT, LAST_ERROR, TRACEBACK, Keys
+from qwsup.keys import (
+    ATTEMPTS,
+    ENQUEUED_AT,
+    FAILED_AT,
+    LAST_ERROR,
+    STARTED_AT,
+    TRACEBACK,
+    Keys,
+)
 from qwsup.producer import Producer
 from qwsup.queue import Queue, Retry
 from support import RedisServer, wait_until
@@ -46,8 +54,11 @@ def test_take_moves_the_oldest_job_into_the_workers_list_with_its_data(
 ) -> None:
     article_enqueue(client, "a", to="x@example.com")
     article_enqueue(client, "b", to="y@example.com")
+    seconds, micros = client.time()
     job = q.take(W, "host")
     assert job is not None
+    started_ms = int(job.fields.pop(STARTED_AT.encode()))
+    assert 0 <= started_ms - (seconds * 1000 + micros // 1000) < 1000
     assert (job.id, job.kind, job.fields) == (b"a", "hash", {b"to": b"x@example.com"})
     assert lists(client)["all:jobs"] == [b"b"]
     assert lists(client)[OWN] == [b"a"]
@@ -239,9 +250,9 @@ def test_a_supervisor_past_its_lease_is_reclaimed_by_exactly_one_other(
     client: redis.Redis, q: Queue
 ) -> None:
     other = Queue(client, Keys())
-    assert q.heartbeat("hosta", lease_s=60) is False  # the first heartbeat
-    assert q.heartbeat("hosta", lease_s=60) is True
-    assert q.heartbeat("hostb", lease_s=0.2) is False
+    assert q.heartbeat("hosta", 60, pid=1, host="a", status="ok") is False  # the first heartbeat
+    assert q.heartbeat("hosta", 60, pid=1, host="a", status="ok") is True
+    assert q.heartbeat("hostb", 0.2, pid=2, host="b", status="ok") is False
     for job_id in ("x", "y"):
         article_enqueue(client, job_id, n="1")
     assert q.take("hostb.7", "hostb") is not None  # registers hostb.7 with hostb

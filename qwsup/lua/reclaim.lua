@@ -6,6 +6,8 @@
 -- Bounded: at most ARGV[4] ids per call; call again while the last result is 0.
 -- A supervisor in all:managers without a lease (it never heartbeated) gets one that
 -- starts now, so it is reclaimed only if it stays silent for a whole lease.
+-- ARGV[6], when not empty, names a supervisor to reclaim whatever its lease says
+-- (`qwsup requeue-orphans NAME`, for an operator who knows that host is gone).
 -- Worker list and job hash keys are built from the names in the sets; with Redis
 -- Cluster a hash tag in the namespace keeps them in one slot.
 -- KEYS[1] = all:leases
@@ -17,12 +19,16 @@
 -- ARGV[3] = max attempts
 -- ARGV[4] = the most ids to move in this call
 -- ARGV[5] = the lease, milliseconds
+-- ARGV[6] = a supervisor to reclaim now, or ''
 -- Returns {} when no supervisor is dead, else {name, ids requeued, ids failed, done},
 -- done being 1 once the supervisor is wholly reclaimed.
 local time = redis.call('TIME')
 local now_ms = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 local dead = nil
-for _, name in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+if ARGV[6] ~= '' then
+  dead = ARGV[6]
+end
+for _, name in ipairs(dead and {} or redis.call('SMEMBERS', KEYS[2])) do
   if name ~= ARGV[2] then
     local lease = redis.call('ZSCORE', KEYS[1], name)
     if not lease then
@@ -74,4 +80,5 @@ for _, worker in ipairs(redis.call('SMEMBERS', workers)) do
 end
 redis.call('ZREM', KEYS[1], dead)
 redis.call('SREM', KEYS[2], dead)
+redis.call('DEL', ARGV[1] .. dead .. ':info')
 return {dead, requeued, failed, 1}

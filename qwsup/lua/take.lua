@@ -12,6 +12,7 @@
 -- ARGV[2] = the worker id (<name>.<pid>)
 -- ARGV[3] = the supervisor name
 -- Returns nil, or {id, type of the job key, {field, value, ...} when it is a hash}.
+-- A job hash gets qwsup:started_at (unix ms, Redis clock) for `qwsup status`.
 local id = redis.call('LINDEX', KEYS[1], -1)
 if not id then
   id = redis.call('RPOPLPUSH', KEYS[2], KEYS[1])
@@ -29,4 +30,6 @@ local kind = redis.call('TYPE', key)['ok']
 if kind ~= 'hash' then
   return {id, kind}
 end
+local time = redis.call('TIME')
+redis.call('HSET', key, 'qwsup:started_at', tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000))
 return {id, kind, redis.call('HGETALL', key)}

@@ -1,0 +1,144 @@
+"""What operators look at and mend: the state of the queues and supervisors, and the
+failed jobs. Read-only views are plain pipelines; every change is a Lua script."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .keys import ATTEMPTS, FAILED_AT, LAST_ERROR, STARTED_AT
+from .queue import Queue, Reclaimed, translated
+
+
+@dataclass
+class WorkerView:
+    id: str
+    job: str | None  # the job in its list, if any
+    running_s: float | None  # since the job was taken
+
+
+@dataclass
+class SupervisorView:
+    name: str
+    alive: bool  # its lease runs
+    heartbeat_age_s: float | None
+    pid: int | None
+    host: str
+    status: str
+    workers: list[WorkerView] = field(default_factory=list)
+
+
+@dataclass
+class Snapshot:
+    queues: dict[str, int]  # list name: length, all:jobs and every host queue
+    delayed: int
+    failed: int
+    supervisors: list[SupervisorView]
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class FailedJob:
+    id: str
+    attempts: int
+    error: str
+    failed_at: float | None  # unix seconds
+    fields: dict[str, str]  # everything in its hash, qwsup's own fields included
+
+
+def _text(value: bytes | str | None) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "backslashreplace")
+    return value or ""
+
+
+def snapshot(queue: Queue) -> Snapshot:
+    """One look at everything `qwsup status` shows."""
+    keys, client = queue.keys, queue.client
+    with translated():
+        seconds, micros = client.time()
+        now_ms = seconds * 1000 + micros // 1000
+        names = sorted(_text(n) for n in client.smembers(keys.managers))
+        pipe = client.pipeline(transaction=False)
+        pipe.llen(keys.all_jobs)
+        pipe.zcard(keys.delayed_jobs)
+        pipe.llen(keys.failed_jobs)
+        for name in names:
+            pipe.llen(keys.host_jobs(name))
+            pipe.zscore(keys.leases, name)
+            pipe.hgetall(keys.info(name))
+            pipe.smembers(keys.workers(name))
+        replies = pipe.execute()
+        all_jobs, delayed, failed = replies[:3]
+        queues = {keys.all_jobs: all_jobs}
+        supervisors = []
+        for i, name in enumerate(names):
+            depth, lease, info, members = replies[3 + 4 * i : 7 + 4 * i]
+            queues[keys.host_jobs(name)] = depth
+            beat = info.get(b"heartbeat_ms")
+            workers = sorted(_text(m) for m in members)
+            supervisors.append(
+                SupervisorView(
+                    name=name,
+                    alive=lease is not None and lease >= now_ms,
+                    heartbeat_age_s=(now_ms - int(beat)) / 1000 if beat else None,
+                    pid=int(info[b"pid"]) if b"pid" in info else None,
+                    host=_text(info.get(b"host")),
+                    status=_text(info.get(b"status")),
+                    workers=[_worker(queue, w, now_ms) for w in workers],
+                )
+            )
+    return Snapshot(queues, delayed, failed, supervisors)
+
+
+def _worker(queue: Queue, worker: str, now_ms: int) -> WorkerView:
+    job = queue.client.lindex(queue.keys.worker_jobs(worker), -1)
+    if job is None:
+        return WorkerView(worker, None, None)
+    started = queue.client.hget(queue.keys.job(job), STARTED_AT)
+    running = (now_ms - int(started)) / 1000 if started else None
+    return WorkerView(worker, _text(job), running)
+
+
+def failed_jobs(queue: Queue, limit: int = 100) -> list[FailedJob]:
+    """The newest `limit` failed jobs (0: all of them)."""
+    with translated():
+        ids = queue.client.lrange(queue.keys.failed_jobs, 0, limit - 1 if limit else -1)
+        pipe = queue.client.pipeline(transaction=False)
+        for job_id in ids:
+            pipe.hgetall(queue.keys.job(job_id))
+        hashes = pipe.execute() if ids else []
+    return [_failed(job_id, fields) for job_id, fields in zip(ids, hashes, strict=True)]
+
+
+def failed_job(queue: Queue, job_id: str) -> FailedJob | None:
+    """A job that failed for good (its hash has qwsup:failed_at), or None."""
+    with translated():
+        fields = queue.client.hgetall(queue.keys.job(job_id))
+    return _failed(job_id, fields) if FAILED_AT.encode() in fields else None
+
+
+def _failed(job_id: bytes | str, fields: dict[Any, Any]) -> FailedJob:
+    failed_at = fields.get(FAILED_AT.encode())
+    return FailedJob(
+        id=_text(job_id),
+        attempts=int(fields.get(ATTEMPTS.encode(), b"0")),
+        error=_text(fields.get(LAST_ERROR.encode())),
+        failed_at=float(failed_at) if failed_at else None,
+        fields={_text(k): _text(v) for k, v in fields.items()},
+    )
+
+
+def requeue_orphans(
+    queue: Queue, names: list[str], *, max_attempts: int, lease_s: float
+) -> list[Reclaimed]:
+    """Reclaim the named supervisors now (an operator knows they are gone), or, with no
+    names, every supervisor whose lease is over."""
+    found: list[Reclaimed | None] = []
+    for name in names:
+        found.append(queue.reclaim("", max_attempts=max_attempts, lease_s=lease_s, dead=name))
+    while not names and (got := queue.reclaim("", max_attempts=max_attempts, lease_s=lease_s)):
+        found.append(got)
+    return [r for r in found if r is not None]

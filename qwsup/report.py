@@ -1,0 +1,100 @@
+"""Rendering what `qwsup status` and `qwsup failed` show, for people (a table, in colour
+on a terminal) and for scripts (JSON)."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict
+from typing import Any
+
+from .admin import FailedJob, Snapshot
+from .proctitle import printable
+
+GREEN, RED, YELLOW, DIM, RESET = "\033[32m", "\033[31m", "\033[33m", "\033[2m", "\033[0m"
+
+
+class Paint:
+    def __init__(self, colour: bool) -> None:
+        self.colour = colour
+
+    def __call__(self, text: str, code: str) -> str:
+        return f"{code}{text}{RESET}" if self.colour else text
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def status_table(snap: Snapshot, colour: bool = False) -> str:
+    paint = Paint(colour)
+    lines = ["QUEUE" + " " * 27 + "JOBS"]
+    for name, depth in snap.queues.items():
+        lines.append(f"{name:<32}{depth:>4}")
+    lines.append(f"{'delayed:jobs (retries waiting)':<32}{snap.delayed:>4}")
+    failed = f"{snap.failed:>4}"
+    lines.append(f"{'failed:jobs':<32}{paint(failed, RED) if snap.failed else failed}")
+    lines.append("")
+    if not snap.supervisors:
+        lines.append("no supervisor is running")
+    for sup in snap.supervisors:
+        state = paint("alive", GREEN) if sup.alive else paint("DEAD (lease over)", RED)
+        where = f"pid {sup.pid} on {sup.host}" if sup.pid else "never heartbeated"
+        lines.append(
+            f"SUPERVISOR {sup.name}  {state}  heartbeat {_age(sup.heartbeat_age_s)} ago  {where}"
+        )
+        if sup.status:
+            lines.append(f"  {sup.status}")
+        for w in sup.workers:
+            if w.job is None:
+                lines.append(f"  {w.id:<28}{paint('idle', DIM)}")
+            else:
+                job = printable(w.job, 40)
+                lines.append(f"  {w.id:<28}{paint('busy', YELLOW)} {job}  for {_age(w.running_s)}")
+    return "\n".join(lines)
+
+
+def status_json(snap: Snapshot) -> str:
+    return json.dumps(snap.as_dict(), indent=2)
+
+
+def failed_table(jobs: list[FailedJob], total: int) -> str:
+    if not jobs:
+        return "no failed job"
+    lines = [f"{'ID':<34}{'ATTEMPTS':>8}  {'FAILED AT':<19}  ERROR"]
+    for job in jobs:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(job.failed_at or 0))
+        lines.append(
+            f"{printable(job.id, 32):<34}{job.attempts:>8}  {when:<19}  {printable(job.error, 80)}"
+        )
+    if total > len(jobs):
+        lines.append(f"... {total - len(jobs)} more (--limit 0 shows all)")
+    return "\n".join(lines)
+
+
+def failed_detail(job: FailedJob) -> str:
+    lines = [f"id: {job.id}", f"attempts: {job.attempts}", f"error: {job.error}"]
+    if job.failed_at:
+        lines.append(
+            f"failed at: {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(job.failed_at))}"
+        )
+    lines.append("fields:")
+    for name, value in sorted(job.fields.items()):
+        if name != "qwsup:traceback":
+            lines.append(f"  {name} = {value}")
+    trace = job.fields.get("qwsup:traceback", "")
+    if trace:
+        lines += ["traceback:", trace.rstrip()]
+    return "\n".join(lines)
+
+
+def as_json(items: Any) -> str:
+    if isinstance(items, list):
+        return json.dumps([asdict(i) for i in items], indent=2)
+    return json.dumps(asdict(items), indent=2)

@@ -1,0 +1,101 @@
+"""The operator's commands against a running qwsup: status, failed, requeue-orphans."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+
+import pytest
+import redis
+
+from qwsup.keys import ATTEMPTS
+from support import Qwsup, enqueue, started_pid, wait_until
+
+pytestmark = pytest.mark.process
+
+Start = Callable[..., Qwsup]
+
+
+def cli(qw: Qwsup, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "qwsup", "-c", str(qw.config), *args],
+        env=env, capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def test_status_shows_queues_supervisors_and_busy_workers(
+    start_qwsup: Start, r: redis.Redis, env: dict[str, str]
+) -> None:
+    qw = start_qwsup(workers={"count": 2, "max_attempts": 1})
+    pids = qw.wait_workers(2)
+    [bad] = enqueue(r, action="raise")
+    wait_until(lambda: r.llen("failed:jobs") == 1, 10, "a failed job")
+    slow = [enqueue(r, sleep="30")[0] for _ in range(2)]
+    for job_id in slow:
+        started_pid(r, job_id)
+    waiting = enqueue(r, 3)
+    snap = json.loads(cli(qw, env, "status", "--json").stdout)
+    assert snap["queues"] == {"all:jobs": 3, "testhost:jobs": 0}
+    assert (snap["delayed"], snap["failed"]) == (0, 1)
+    [sup] = snap["supervisors"]
+    assert sup["name"] == "testhost" and sup["alive"] and sup["pid"] == qw.pid
+    assert 0 <= sup["heartbeat_age_s"] < 30
+    assert {w["id"] for w in sup["workers"]} == {f"testhost.{p}" for p in pids}
+    assert sorted(w["job"] for w in sup["workers"]) == sorted(slow)
+    assert all(0 <= w["running_s"] < 30 for w in sup["workers"])
+    table = cli(qw, env, "status").stdout
+    assert "SUPERVISOR testhost  alive  heartbeat " in table
+    assert f"busy {slow[0]}  for " in table and "failed:jobs" in table
+    assert "\033[" not in table  # no colour when not a terminal
+    assert len(waiting) == 3 and bad
+
+
+def test_failed_list_show_retry_and_purge(
+    start_qwsup: Start, r: redis.Redis, env: dict[str, str]
+) -> None:
+    qw = start_qwsup(workers={"count": 1, "max_attempts": 2, "retry_delay": 0})
+    ids = [enqueue(r, action="raise", k=str(i))[0] for i in range(3)]
+    wait_until(lambda: r.llen("failed:jobs") == 3, 20, "three failed jobs")
+    listed = json.loads(cli(qw, env, "failed", "list", "--json").stdout)
+    assert {j["id"] for j in listed} == set(ids)
+    assert all(j["attempts"] == 2 and j["error"].startswith("RuntimeError: boom") for j in listed)
+    table = cli(qw, env, "failed", "list", "--limit", "2").stdout
+    assert "... 1 more" in table and "RuntimeError: boom" in table
+    shown = cli(qw, env, "failed", "show", ids[0]).stdout
+    assert f"error: RuntimeError: boom {ids[0]}" in shown
+    assert "traceback:\nTraceback (most recent call last):" in shown and "k = 0" in shown
+    missing = cli(qw, env, "failed", "show", "nope")
+    assert missing.returncode == 2 and "'nope' is not a failed job" in missing.stderr
+
+    assert cli(qw, env, "failed", "retry", ids[0]).stdout == "1 jobs back in all:jobs\n"
+    wait_until(lambda: r.hget(f"job:{ids[0]}", ATTEMPTS) == b"2", 20, "two new attempts")
+    wait_until(lambda: r.llen("failed:jobs") == 3, 20, "the job to fail again")
+    assert r.hget(f"job:{ids[0]}", ATTEMPTS) == b"2"  # the count started again from 0
+    assert cli(qw, env, "failed", "retry").returncode == 2
+    r.hset(f"job:{ids[1]}", "action", "none")  # mended
+    assert cli(qw, env, "failed", "retry", "--all").stdout == "3 jobs back in all:jobs\n"
+    wait_until(lambda: r.llen("failed:jobs") == 2, 20, "the mended job to run")
+    assert r.exists(f"job:{ids[1]}") == 0
+
+    assert cli(qw, env, "failed", "purge").stdout == "2 failed jobs deleted\n"
+    assert r.llen("failed:jobs") == 0
+    assert r.exists(f"job:{ids[0]}", f"job:{ids[2]}") == 0
+
+
+def test_requeue_orphans_reclaims_a_named_supervisor_at_once(
+    start_qwsup: Start, r: redis.Redis, env: dict[str, str]
+) -> None:
+    qw = start_qwsup(workers={"count": 1}, supervisor={"lease_timeout": 600})
+    qw.wait_workers(1)
+    r.hset("job:stranded", "action", "none")
+    r.lpush("ghost.7:jobs", "stranded")
+    r.sadd("ghost:workers", "ghost.7")
+    r.sadd("all:managers", "ghost")
+    r.zadd("all:leases", {"ghost": 2**50})  # its lease runs: only an operator can say
+    done = cli(qw, env, "requeue-orphans", "ghost")
+    assert done.stdout == "ghost: 1 jobs back in the queue, 0 out of attempts\n"
+    wait_until(lambda: b"stranded" in r.lrange("test:done", 0, -1), 10, "the job to run")
+    assert r.sismember("all:managers", "ghost") == 0 and r.exists("ghost:workers") == 0
+    assert cli(qw, env, "requeue-orphans").stdout == "no supervisor to reclaim\n"

@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         config = load(args.config)
     except ConfigError as exc:
         return _fail(ExitCode.CONFIG, str(exc))
-    logs.setup(config.log.level_number())
+    logs.setup(config.log.level_number(), config.log.format)
     try:
         if args.command == "check":
             return check(config)

@@ -84,10 +84,31 @@ class WorkersConfig:
     retry_delay_max: float = _key(3600.0, _at_least(0))
 
 
+def _listen(v: str) -> str | None:
+    host, sep, port = v.rpartition(":")
+    if v and not (sep and host and port.isdigit() and 0 < int(port) < 65536):
+        return f'must be "host:port" (or "" for no metrics), got {v!r}'
+    return None
+
+
+@dataclasses.dataclass(frozen=True)
+class MetricsConfig:
+    listen: str = _key("", _listen)
+
+    def address(self) -> tuple[str, int] | None:
+        if not self.listen:
+            return None
+        host, _, port = self.listen.rpartition(":")
+        return host.strip("[]"), int(port)
+
+
 @dataclasses.dataclass(frozen=True)
 class LogConfig:
     level: str = _key(
         "info", lambda v: None if v in LOG_LEVELS else f"must be one of {', '.join(LOG_LEVELS)}"
+    )
+    format: str = _key(
+        "text", lambda v: None if v in ("text", "json") else f'must be "text" or "json", got {v!r}'
     )
 
     def level_number(self) -> int:
@@ -101,6 +122,7 @@ class Config:
     supervisor: SupervisorConfig
     workers: WorkersConfig
     log: LogConfig
+    metrics: MetricsConfig
 
     @property
     def embedded(self) -> bool:
@@ -123,6 +145,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "supervisor": SupervisorConfig,
     "workers": WorkersConfig,
     "log": LogConfig,
+    "metrics": MetricsConfig,
 }
 
 
@@ -178,7 +201,9 @@ def parse(path: str, text: str) -> Config:
     redis: RedisConfig = sections["redis"]
     if redis.password_file and not Path(redis.password_file).is_file():
         raise ConfigError(path, "redis.password_file", f"no such file: {redis.password_file}")
-    return Config(path, redis, supervisor, sections["workers"], sections["log"])
+    return Config(
+        path, redis, supervisor, sections["workers"], sections["log"], sections["metrics"]
+    )
 
 
 def load(path: str) -> Config:

@@ -29,11 +29,12 @@ import sys
 import time
 from dataclasses import dataclass
 from types import FrameType
+from typing import Any
 
 import psutil
 
 from . import config as config_module
-from . import logs, proctitle, worker
+from . import logs, metrics, proctitle, worker
 from .backoff import RestartBackoff
 from .config import Config
 from .connection import make_client, redact, url_of
@@ -42,6 +43,7 @@ from .errors import ConfigError, ConnectionLost, EmbeddedRedisError, ExitCode
 from .keys import Keys, split_worker_id, worker_id
 from .queue import Queue
 from .systemd import Notifier
+from .totals import Totals
 from .worker import Status
 
 log = logging.getLogger(__name__)
@@ -82,6 +84,8 @@ class Proc:
     kill_at: float = math.inf
     killed: bool = False
     charge: bool = False  # its job costs an attempt when it goes: hung, timed out, too big
+    unread: bytes = b""  # the start of a line from its pipe
+    cause: str = ""  # why the master ended it, for the restart counts
     reason: str = ""  # why the master is ending it, for the log and the job's last error
 
 
@@ -89,16 +93,6 @@ class Proc:
 class Reload:
     generation: int
     config: Config
-
-
-@dataclass
-class Totals:
-    done: int = 0  # jobs finished by our workers
-    attempts_failed: int = 0  # attempts that failed in our workers (raised, timed out, bad)
-    started: int = 0
-    died: int = 0
-    requeued: int = 0
-    failed: int = 0
 
 
 class Master:
@@ -131,6 +125,7 @@ class Master:
         self._connected_since: float | None = None
         self._title = ""
         self.notifier = Notifier()
+        self.metrics_server: Any = None
         self.announced = False  # READY=1 sent for the current generation
 
     @property
@@ -143,8 +138,8 @@ class Master:
         try:
             try:
                 self.start()
-            except EmbeddedRedisError as exc:
-                log.error("cannot start the embedded redis-server: %s", exc)
+            except (EmbeddedRedisError, OSError) as exc:
+                log.error("cannot start: %s", exc)
                 self.exit_code = ExitCode.UNAVAILABLE
                 return int(self.exit_code)
             while not self.finished():
@@ -159,7 +154,18 @@ class Master:
         if self.config.embedded:
             self.embedded = EmbeddedRedis(self.config.state_dir(), self.config.redis.server)
             self.embedded.start()
-        self.queue = Queue(make_client(self.config), Keys(self.config.redis.prefix()))
+        keys = Keys(self.config.redis.prefix())
+        self.queue = Queue(make_client(self.config), keys)
+        address = self.config.metrics.address()
+        if address is not None:
+            collector = metrics.QwsupCollector(self.metrics_state, make_client(self.config), keys)
+            try:
+                self.metrics_server = metrics.serve(address, collector)
+            except OSError as exc:
+                raise OSError(
+                    f"cannot serve metrics on {self.config.metrics.listen}: {exc}"
+                ) from None
+            log.info("metrics on http://%s/metrics", self.config.metrics.listen)
         self.install_signals()
         log.info(
             "master %d started: %d workers running %s on %s",
@@ -210,6 +216,9 @@ class Master:
         return not self.pending
 
     def cleanup(self) -> None:
+        if self.metrics_server is not None:
+            self.metrics_server.shutdown()
+            self.metrics_server.server_close()
         if self.queue is not None:
             with contextlib.suppress(ConnectionLost):
                 self.queue.unregister_manager(self.name)
@@ -253,21 +262,20 @@ class Master:
             return
         now = time.monotonic()
         proc.last_beat = now
-        for status in data.replace(Status.BEAT, b""):  # in order: the last one counts
-            if status == Status.READY[0]:
+        *lines, proc.unread = (proc.unread + data).split(b"\n")
+        for line in lines:  # in order: the last one counts
+            if line == Status.READY[:-1]:
                 proc.ready = True
                 self.booted_once = True
-            elif status == Status.BUSY[0]:
+            elif line == Status.BUSY[:-1]:
                 proc.busy_since = now
-            elif status in (Status.DONE[0], Status.FAILED[0]):
+            elif line.startswith(Status.END):
                 proc.busy_since = None
-                if status == Status.DONE[0]:
-                    self.totals.done += 1
-                else:
-                    self.totals.attempts_failed += 1
+                _, outcome, seconds = line.decode().split()
+                self.totals.job_ended(outcome, float(seconds))
                 if proc.reason.startswith("timed out") and not proc.stop:
                     # the worker stopped the job itself and recorded the failure
-                    proc.kill_at, proc.charge, proc.reason = math.inf, False, ""
+                    proc.kill_at, proc.charge, proc.reason, proc.cause = math.inf, False, "", ""
         if not data:
             self.selector.unregister(proc.fd)
             os.close(proc.fd)
@@ -307,18 +315,19 @@ class Master:
             self.notifier.stopping()
         self.stopping = mode
         for proc in self.procs.values():
-            self.ask_to_stop(proc, mode)
+            self.ask_to_stop(proc, mode, "shutdown")
 
     def halt(self, code: ExitCode, reason: str) -> None:
         log.error("%s: stopping (exit status %d)", reason, code)
         self.exit_code = code
         self.stop(QUICK)
 
-    def ask_to_stop(self, proc: Proc, mode: str) -> None:
+    def ask_to_stop(self, proc: Proc, mode: str, cause: str) -> None:
         """TERM (finish the job, then exit) or QUIT (exit now); SIGKILL once overdue."""
         if proc.stop == QUICK or proc.stop == mode:
             return
         proc.stop = mode
+        proc.cause = proc.cause or cause
         if mode == GRACEFUL:
             sig, within = signal.SIGTERM, self.graceful_timeout
         else:
@@ -355,16 +364,17 @@ class Master:
     def keep_restart_only_keys(self, new: Config) -> Config:
         """The Redis connection and the supervisor name change only with a restart."""
         old = self.config
-        if new.redis != old.redis or new.supervisor.name != old.supervisor.name:
-            log.warning("HUP: [redis] and supervisor.name take effect on restart only")
+        name_changed = new.supervisor.name != old.supervisor.name
+        if new.redis != old.redis or new.metrics != old.metrics or name_changed:
+            log.warning("HUP: [redis], [metrics] and supervisor.name change on restart only")
         supervisor = dataclasses.replace(new.supervisor, name=old.supervisor.name)
-        return dataclasses.replace(new, redis=old.redis, supervisor=supervisor)
+        return dataclasses.replace(new, redis=old.redis, supervisor=supervisor, metrics=old.metrics)
 
     def abort_reload(self) -> None:
         assert self.reload is not None
         for proc in self.procs.values():
             if proc.generation == self.reload.generation:
-                self.ask_to_stop(proc, GRACEFUL)
+                self.ask_to_stop(proc, GRACEFUL, "reload_aborted")
         self.reload = None
 
     # -- dead workers -------------------------------------------------------------
@@ -402,6 +412,8 @@ class Master:
             log.warning("worker %s %s", proc.id, how)
         died = code != 0 and not on_purpose
         self.totals.died += died
+        idle_exit = "recycled" if code == 0 else "crashed" if proc.ready else "boot_failure"
+        self.totals.worker_ended(proc.cause or idle_exit)
         reason = f"worker {proc.id} {proc.reason or how} while running the job"
         self.pending.append((proc.id, int(died or proc.charge), reason))
         now = time.monotonic()
@@ -562,12 +574,19 @@ class Master:
                     "worker %s sent no heartbeat for %g s: dumping its stack, then SIGKILL",
                     proc.id, w.heartbeat_timeout,
                 )  # fmt: skip
-                self.end(proc, f"hung (no heartbeat for {w.heartbeat_timeout:g} s)", DUMP_GRACE_S)
+                self.end(
+                    proc, f"hung (no heartbeat for {w.heartbeat_timeout:g} s)", DUMP_GRACE_S, "hung"
+                )
                 self.kill(proc, worker.DUMP_STACK)
             elif w.job_timeout and not proc.reason and self.busy_for(proc, now) > w.job_timeout:
                 limit = w.job_timeout
                 log.warning("worker %s: job over its %g s limit: stopping it", proc.id, limit)
-                self.end(proc, f"timed out after {limit:g} s", self.config.supervisor.quick_timeout)
+                self.end(
+                    proc,
+                    f"timed out after {limit:g} s",
+                    self.config.supervisor.quick_timeout,
+                    "job_timeout",
+                )
                 self.kill(proc, worker.JOB_TIMEOUT)
             elif check_memory and not proc.reason:
                 self.check_memory(proc, w.max_memory_mb)
@@ -578,9 +597,9 @@ class Master:
     def busy_for(proc: Proc, now: float) -> float:
         return 0.0 if proc.busy_since is None else now - proc.busy_since
 
-    def end(self, proc: Proc, reason: str, within: float) -> None:
+    def end(self, proc: Proc, reason: str, within: float, cause: str) -> None:
         """Charge the worker's job an attempt when it goes; SIGKILL it after `within` s."""
-        proc.reason, proc.charge = reason, True
+        proc.reason, proc.charge, proc.cause = reason, True, cause
         proc.kill_at = min(proc.kill_at, time.monotonic() + within)
 
     def check_memory(self, proc: Proc, limit_mb: float) -> None:
@@ -593,7 +612,7 @@ class Master:
                 "worker %s uses %.0f MB, far over max_memory_mb = %g: SIGKILL",
                 proc.id, rss_mb, limit_mb,
             )  # fmt: skip
-            self.end(proc, f"used {rss_mb:.0f} MB, far over the {limit_mb:g} MB limit", 0)
+            self.end(proc, f"used {rss_mb:.0f} MB, far over the {limit_mb:g} MB limit", 0, "memory")
             proc.killed = True
             self.kill(proc, signal.SIGKILL)
         elif rss_mb > limit_mb and not proc.stop:
@@ -601,7 +620,7 @@ class Master:
                 "worker %s uses %.0f MB, over max_memory_mb = %g: replacing it after its job",
                 proc.id, rss_mb, limit_mb,
             )  # fmt: skip
-            self.ask_to_stop(proc, GRACEFUL)
+            self.ask_to_stop(proc, GRACEFUL, "memory")
 
     # -- keeping the count ----------------------------------------------------------
 
@@ -616,7 +635,7 @@ class Master:
         for proc in self.running(self.generation):
             if proc.slot >= self.count:  # after TTOU
                 log.info("retiring worker %s", proc.id)
-                self.ask_to_stop(proc, GRACEFUL)
+                self.ask_to_stop(proc, GRACEFUL, "scaled_down")
 
     def running(self, generation: int) -> list[Proc]:
         return [p for p in self.procs.values() if p.generation == generation and not p.stop]
@@ -641,7 +660,7 @@ class Master:
         self.reload = None
         old = [p for p in self.procs.values() if p.generation != new]
         for proc in old:
-            self.ask_to_stop(proc, GRACEFUL)
+            self.ask_to_stop(proc, GRACEFUL, "reloaded")
         log.info("reload complete: generation %d running, %d old workers retiring", new, len(old))
 
     def spawn(self, generation: int, config: Config, slot: int) -> None:
@@ -686,6 +705,8 @@ class Master:
         fds = [self._wakeup_r, self._wakeup_w, *(p.fd for p in self.procs.values())]
         if self.embedded is not None and self.embedded.lock_fd is not None:
             fds.append(self.embedded.lock_fd)
+        if self.metrics_server is not None:
+            fds.append(self.metrics_server.socket.fileno())
         self.selector.close()
         for fd in fds:
             if fd >= 0:
@@ -714,6 +735,16 @@ class Master:
             self.embedded.start()
         except EmbeddedRedisError as exc:
             log.error("%s", exc)
+
+    def metrics_state(self) -> metrics.MasterState:
+        """Called from the metrics thread: copies made in C, so no lock is needed."""
+        t = self.totals
+        totals = dataclasses.replace(
+            t, restarts=dict(t.restarts), bucket_counts=list(t.bucket_counts)
+        )
+        procs = list(self.procs.values())
+        workers = [metrics.WorkerState(p.id, p.pid, p.busy_since is not None) for p in procs]
+        return metrics.MasterState(self.name, totals, workers)
 
     def status_line(self) -> str:
         current = self.running(self.generation)

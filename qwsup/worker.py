@@ -49,13 +49,22 @@ JOB_TIMEOUT = signal.SIGUSR2  # the master says the current job has run too long
 
 
 class Status:
-    """The bytes a worker writes to its master's pipe."""
+    """The lines a worker writes to its master's pipe (each under PIPE_BUF: atomic)."""
 
-    READY = b"R"
-    BUSY = b"B"  # a job started
-    DONE = b"D"  # ... and finished
-    FAILED = b"F"  # ... and failed
-    BEAT = b"H"
+    READY = b"R\n"
+    BUSY = b"B\n"  # a job started
+    BEAT = b"H\n"
+    END = b"E"  # a job ended: "E <outcome> <seconds it ran>\n"
+
+    # outcomes
+    DONE = "done"
+    RETRY = "retry"  # failed, will be retried
+    FAILED = "failed"  # failed for good
+    LOST = "lost"  # it was no longer ours when it ended (requeued meanwhile)
+
+    @staticmethod
+    def end(outcome: str, seconds: float) -> bytes:
+        return f"E {outcome} {seconds:.6f}\n".encode()
 
 
 class StopNow(BaseException):
@@ -224,9 +233,8 @@ class Worker:
         proctitle.set_title(f"{proctitle.worker_prefix(self.id)}busy {shown} since {since}")
         self.report(Status.BUSY)
         data, problem = self._decode(job, self.queue.keys.job_prefix + job_id)
-        failures = self.jobs_failed
         if problem is not None:
-            self._fail(job, job_id, problem, "", permanent=True)
+            outcome = self._fail(job, job_id, problem, "", permanent=True)
         else:
             try:
                 self.in_handler = True
@@ -236,13 +244,13 @@ class Worker:
                     self.in_handler = False
             except JobTimeout:
                 limit = self.config.workers.job_timeout
-                self._fail(job, job_id, f"timed out after {limit:g} s", _traceback())
+                outcome = self._fail(job, job_id, f"timed out after {limit:g} s", _traceback())
             except (Exception, SystemExit) as exc:
-                self._fail(job, job_id, _one_line(exc), _traceback())
+                outcome = self._fail(job, job_id, _one_line(exc), _traceback())
             else:
-                self._finish(job, job_id)
+                outcome = self._finish(job, job_id)
         self.idle = True
-        self.report(Status.FAILED if self.jobs_failed > failures else Status.DONE)
+        self.report(Status.end(outcome, time.monotonic() - self.job_started))
         proctitle.set_title(f"{proctitle.worker_prefix(self.id)}idle")
 
     def _decode(self, job: Job, key: str) -> tuple[dict[str, str], str | None]:
@@ -267,7 +275,7 @@ class Worker:
 
     # -- acknowledging, retried while Redis is unreachable -----------------------
 
-    def _finish(self, job: Job, job_id: str) -> None:
+    def _finish(self, job: Job, job_id: str) -> str:
         owned = self._until_reachable(lambda: self.queue.ack(self.id, job.id))
         self.jobs_done += 1
         if not owned:
@@ -275,12 +283,14 @@ class Worker:
                 "job %s finished, but it had been requeued meanwhile: it may run again",
                 proctitle.printable(job_id),
             )
-        elif log.isEnabledFor(logging.DEBUG):
+            return Status.LOST
+        if log.isEnabledFor(logging.DEBUG):
             log.debug("job %s done", proctitle.printable(job_id))
+        return Status.DONE
 
     def _fail(
         self, job: Job, job_id: str, error: str, trace: str, *, permanent: bool = False
-    ) -> None:
+    ) -> str:
         result = self._until_reachable(
             lambda: self.queue.fail(
                 self.id, job.id, error=error, traceback=trace, permanent=permanent,
@@ -292,10 +302,12 @@ class Worker:
         max_attempts = self.retry.max_attempts
         if result < 0:
             log.warning("job %s failed (%s), but it had been requeued meanwhile", shown, error)
-        elif result == 0:
+            return Status.LOST
+        if result == 0:
             log.error("job %s failed for good, moved to failed:jobs: %s", shown, error)
-        else:
-            log.warning("job %s failed (attempt %d of %d): %s", shown, result, max_attempts, error)
+            return Status.FAILED
+        log.warning("job %s failed (attempt %d of %d): %s", shown, result, max_attempts, error)
+        return Status.RETRY
 
     def _until_reachable(self, call: Callable[[], T]) -> T:
         while True:

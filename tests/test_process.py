@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 from collections.abc import Callable
 from pathlib import Path
@@ -314,3 +315,19 @@ def test_a_worker_that_keeps_dying_at_boot_is_restarted_with_backoff(
     ids = enqueue(r, 20)
     wait_until(lambda: r.llen("test:done") == 20, 20, "jobs done")
     assert len(new) == 2 and runs(r) == dict.fromkeys(ids, 1)
+
+
+def test_json_logs_one_object_per_line_naming_each_process(
+    start_qwsup: Start, r: redis.Redis
+) -> None:
+    qw = start_qwsup(workers={"count": 1}, log={"format": "json"})
+    [pid] = qw.wait_workers(1)
+    enqueue(r, action="raise")
+    qw.wait_log("failed (attempt 1 of 3)")
+    qw.send(signal.SIGTERM)
+    assert qw.wait() == 0
+    entries = [json.loads(line) for line in qw.log().splitlines()]
+    assert {e["who"] for e in entries} == {"master", f"testhost.{pid}"}
+    assert all(set(e) >= {"time", "level", "who", "logger", "message"} for e in entries)
+    assert any(e["level"] == "warning" and "boom" in e["message"] for e in entries)
+    assert entries[-1]["message"].startswith(f"master {qw.pid} exiting (status 0)")

@@ -1,0 +1,123 @@
+"""Prometheus metrics, served by the master when `[metrics] listen` is set.
+
+Everything is read at scrape time: the master's counters (which outlive its workers),
+its workers' state and memory, and the queue depths from Redis through a client of
+the metrics thread's own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import psutil
+import redis
+from prometheus_client import start_http_server
+from prometheus_client.core import (
+    CollectorRegistry,
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
+
+from .keys import Keys
+from .totals import Totals
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WorkerState:
+    id: str
+    pid: int
+    busy: bool
+
+
+@dataclass(frozen=True)
+class MasterState:
+    """What the master lets the metrics thread see, copied by the master's own code."""
+
+    name: str
+    totals: Totals
+    workers: list[WorkerState]
+
+
+class QwsupCollector(Collector):
+    def __init__(self, state: Callable[[], MasterState], client: redis.Redis, keys: Keys) -> None:
+        self.state = state
+        self.client = client
+        self.keys = keys
+
+    def collect(self) -> Iterator[Metric]:
+        state = self.state()
+        t = state.totals
+        yield _counter("qwsup_jobs_done", "Jobs finished by this master's workers.", t.done)
+        yield _counter("qwsup_jobs_retried", "Failed attempts that will be retried.", t.retried)
+        yield _counter(
+            "qwsup_jobs_failed",
+            "Jobs moved to failed:jobs by this master.",
+            t.failed_for_good + t.failed,
+        )
+        yield _counter("qwsup_jobs_requeued", "Jobs requeued from dead workers' lists.", t.requeued)
+        restarts = CounterMetricFamily(
+            "qwsup_worker_restarts", "Workers that ended, by cause.", labels=["cause"]
+        )
+        for cause, count in sorted(t.restarts.items()):
+            restarts.add_metric([cause], count)
+        yield restarts
+        yield HistogramMetricFamily(
+            "qwsup_job_duration_seconds", "How long jobs ran.", buckets=t.histogram(),
+            sum_value=t.duration_sum,
+        )  # fmt: skip
+        workers = GaugeMetricFamily("qwsup_workers", "Worker processes.", labels=["state"])
+        workers.add_metric(["alive"], len(state.workers))
+        workers.add_metric(["busy"], sum(w.busy for w in state.workers))
+        yield workers
+        memory = GaugeMetricFamily(
+            "qwsup_worker_memory_bytes", "Resident memory of each worker.", labels=["worker"]
+        )
+        for w in state.workers:
+            with contextlib.suppress(psutil.Error):
+                memory.add_metric([w.id], psutil.Process(w.pid).memory_info().rss)
+        yield memory
+        yield from self._queues(state.name)
+
+    def _queues(self, name: str) -> Iterator[Metric]:
+        up = GaugeMetricFamily("qwsup_redis_up", "1 when Redis answered this scrape.")
+        try:
+            pipe = self.client.pipeline(transaction=False)
+            pipe.llen(self.keys.all_jobs)
+            pipe.llen(self.keys.host_jobs(name))
+            pipe.zcard(self.keys.delayed_jobs)
+            pipe.llen(self.keys.failed_jobs)
+            shared, hosted, delayed, failed = pipe.execute()
+        except redis.RedisError as exc:
+            log.debug("metrics: Redis: %s", exc)
+            up.add_metric([], 0)
+            yield up
+            return
+        up.add_metric([], 1)
+        yield up
+        depth = GaugeMetricFamily("qwsup_queue_jobs", "Jobs waiting in a list.", labels=["queue"])
+        depth.add_metric([self.keys.all_jobs], shared)
+        depth.add_metric([self.keys.host_jobs(name)], hosted)
+        depth.add_metric([self.keys.delayed_jobs], delayed)
+        depth.add_metric([self.keys.failed_jobs], failed)
+        yield depth
+
+
+def _counter(name: str, doc: str, value: int) -> CounterMetricFamily:
+    return CounterMetricFamily(name, doc, value=value)
+
+
+def serve(address: tuple[str, int], collector: QwsupCollector) -> Any:
+    """Start the HTTP server thread; returns the server (its socket is closed in workers)."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(collector)
+    server, _thread = start_http_server(address[1], address[0], registry=registry)
+    return server

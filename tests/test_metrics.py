@@ -1,0 +1,80 @@
+"""The Prometheus endpoint, scraped from a running qwsup."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import urllib.request
+from collections.abc import Callable
+
+import psutil
+import pytest
+import redis
+from prometheus_client.parser import text_string_to_metric_families
+
+from support import Qwsup, enqueue, wait_until
+
+pytestmark = pytest.mark.process
+
+Start = Callable[..., Qwsup]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as reply:
+        text = reply.read().decode()
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def test_metrics_count_jobs_workers_and_restarts_across_worker_deaths(
+    start_qwsup: Start, r: redis.Redis
+) -> None:
+    port = free_port()
+    qw = start_qwsup(
+        workers={"count": 2, "max_attempts": 1}, metrics={"listen": f"127.0.0.1:{port}"}
+    )
+    pids = qw.wait_workers(2)
+    enqueue(r, 5)
+    enqueue(r, action="raise")
+    wait_until(lambda: r.llen("test:done") == 5 and r.llen("failed:jobs") == 1, 20, "jobs")
+    victim = next(iter(pids))
+    psutil.Process(victim).kill()
+    wait_until(lambda: victim not in qw.wait_workers(2), 10, "a replacement")
+    alive = ("qwsup_workers", (("state", "alive"),))
+    m = wait_until(lambda: (m := scrape(port)).get(alive) == 2 and m, 10, "two live workers")
+    assert m[("qwsup_jobs_done_total", ())] == 5  # counted before that worker died
+    assert m[("qwsup_jobs_failed_total", ())] == 1
+    assert m[("qwsup_jobs_retried_total", ())] == 0
+    assert m[("qwsup_worker_restarts_total", (("cause", "crashed"),))] == 1
+    assert m[("qwsup_workers", (("state", "busy"),))] == 0
+    assert m[("qwsup_job_duration_seconds_count", ())] == 6
+    assert m[("qwsup_job_duration_seconds_bucket", (("le", "+Inf"),))] == 6
+    assert m[("qwsup_queue_jobs", (("queue", "all:jobs"),))] == 0
+    assert m[("qwsup_queue_jobs", (("queue", "failed:jobs"),))] == 1
+    assert m[("qwsup_redis_up", ())] == 1
+    memory = {labels: v for (name, labels), v in m.items() if name == "qwsup_worker_memory_bytes"}
+    assert {dict(labels)["worker"] for labels in memory} == {
+        f"testhost.{p.pid}" for p in qw.workers()
+    }
+    assert all(v > 10 * 2**20 for v in memory.values())
+    qw.send(signal.SIGTERM)
+    assert qw.wait() == 0
+
+
+def test_a_metrics_port_in_use_stops_qwsup_with_status_69(start_qwsup: Start) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        qw = start_qwsup(metrics={"listen": f"127.0.0.1:{port}"})
+        assert qw.wait(20) == 69
+    assert f"cannot serve metrics on 127.0.0.1:{port}" in qw.log()

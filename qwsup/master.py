@@ -114,6 +114,8 @@ class Master:
         self.next_heartbeat = 0.0
         self.next_reclaim = 0.0
         self.heartbeats = 0
+        self.reported_status = ""
+        self.last_heartbeat = -math.inf
         self.totals = Totals()
         self.pid = os.getpid()
         self.embedded: EmbeddedRedis | None = None
@@ -481,13 +483,19 @@ class Master:
         return self.config.supervisor.lease_timeout
 
     def keep_lease(self, now: float) -> None:
-        """Heartbeat: renew this supervisor's lease in Redis, a few times per lease."""
-        if now < self.next_heartbeat or self.queue is None:
+        """Heartbeat: renew this supervisor's lease in Redis, a few times per lease, and
+        sooner (at most once a second) when the status line for `qwsup status` changed."""
+        status = self.status_line()
+        changed = (
+            status != self.reported_status and now >= self.next_heartbeat - self.lease_s / 4 + 1
+        )
+        if (now < self.next_heartbeat and not changed) or self.queue is None:
             return
         self.next_heartbeat = now + self.lease_s / 4
+        self.reported_status = status
         try:
             live = self.queue.heartbeat(
-                self.name, self.lease_s, pid=self.pid, host=HOST, status=self.status_line()
+                self.name, self.lease_s, pid=self.pid, host=HOST, status=status
             )
         except ConnectionLost as exc:
             self.redis_down(exc)

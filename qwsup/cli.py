@@ -104,19 +104,19 @@ def _queue(config: Config) -> Queue:
 def status(config: Config, args: argparse.Namespace) -> int:
     queue = _queue(config)
     colour = sys.stdout.isatty() and not args.json
-    while True:
-        snap = admin.snapshot(queue)
-        text = report.status_json(snap) if args.json else report.status_table(snap, colour)
-        if args.watch is None:
-            print(text)
-            return int(ExitCode.OK)
-        if sys.stdout.isatty():
-            print("\033[H\033[2J", end="")  # like top: from the top of a clear screen
-        print(f"{time.strftime('%H:%M:%S')}  every {args.watch:g} s\n{text}", flush=True)
-        try:
+    try:
+        while True:
+            snap = admin.snapshot(queue)
+            text = report.status_json(snap) if args.json else report.status_table(snap, colour)
+            if args.watch is None:
+                print(text)
+                return int(ExitCode.OK)
+            if sys.stdout.isatty():
+                print("\033[H\033[2J", end="")  # like top: from the top of a clear screen
+            print(f"{time.strftime('%H:%M:%S')}  every {args.watch:g} s\n{text}", flush=True)
             time.sleep(args.watch)
-        except KeyboardInterrupt:
-            return int(ExitCode.OK)
+    except KeyboardInterrupt:  # how --watch ends
+        return int(ExitCode.OK)
 
 
 def failed(config: Config, args: argparse.Namespace) -> int:

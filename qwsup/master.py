@@ -228,9 +228,10 @@ class Master:
             self.embedded.stop()
         t = self.totals
         log.info(
-            "master %d exiting (status %d): %d workers started, %d died, "
-            "%d jobs requeued, %d failed for good",
-            self.pid, self.exit_code, t.started, t.died, t.requeued, t.failed,
+            "master %d exiting (status %d): %d jobs done, %d attempts failed, "
+            "%d jobs failed for good, %d requeued; %d workers started, %d died",
+            self.pid, self.exit_code, t.done, t.attempts_failed, t.failed_for_good + t.failed,
+            t.requeued, t.started, t.died,
         )  # fmt: skip
 
     # -- waiting ------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -99,3 +100,18 @@ def test_requeue_orphans_reclaims_a_named_supervisor_at_once(
     wait_until(lambda: b"stranded" in r.lrange("test:done", 0, -1), 10, "the job to run")
     assert r.sismember("all:managers", "ghost") == 0 and r.exists("ghost:workers") == 0
     assert cli(qw, env, "requeue-orphans").stdout == "no supervisor to reclaim\n"
+
+
+def test_status_watch_redraws_until_interrupted(start_qwsup: Start, env: dict[str, str]) -> None:
+    qw = start_qwsup(workers={"count": 1})
+    qw.wait_workers(1)
+    command = [sys.executable, "-m", "qwsup", "-c", str(qw.config), "status", "--watch", "0.2"]
+    with subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True) as watch:
+        assert watch.stdout is not None
+        frames = 0
+        for line in watch.stdout:
+            frames += "every 0.2 s" in line
+            if frames == 3:
+                break
+        watch.send_signal(signal.SIGINT)
+        assert watch.wait(10) == 0

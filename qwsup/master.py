@@ -42,9 +42,10 @@ from .embedded import EmbeddedRedis
 from .errors import ConfigError, ConnectionLost, EmbeddedRedisError, ExitCode
 from .keys import Keys, split_worker_id, worker_id
 from .queue import Queue
+from .scoreboard import Scoreboard
 from .systemd import Notifier
 from .totals import Totals
-from .worker import Status
+from .worker import READY
 
 log = logging.getLogger(__name__)
 
@@ -78,13 +79,12 @@ class Proc:
     fd: int  # read end of the worker's status pipe; -1 once closed
     started: float
     ready: bool = False
-    last_beat: float = 0.0
-    busy_since: float | None = None  # when its current job started
+    board: Scoreboard = dataclasses.field(default_factory=Scoreboard)
+    timed_out: float = 0.0  # when the job that ran past job_timeout started
     stop: str = ""  # GRACEFUL or QUICK once the master asked it to stop
     kill_at: float = math.inf
     killed: bool = False
     charge: bool = False  # its job costs an attempt when it goes: hung, timed out, too big
-    unread: bytes = b""  # the start of a line from its pipe
     cause: str = ""  # why the master ended it, for the restart counts
     reason: str = ""  # why the master is ending it, for the log and the job's last error
 
@@ -226,7 +226,7 @@ class Master:
                 self.queue.unregister_manager(self.name)
         if self.embedded is not None and not self.procs:
             self.embedded.stop()
-        t = self.totals
+        t = self.live_totals()
         log.info(
             "master %d exiting (status %d): %d jobs done, %d attempts failed, "
             "%d jobs failed for good, %d requeued; %d workers started, %d died",
@@ -263,22 +263,9 @@ class Master:
             data = os.read(proc.fd, 4096)
         except BlockingIOError:
             return
-        now = time.monotonic()
-        proc.last_beat = now
-        *lines, proc.unread = (proc.unread + data).split(b"\n")
-        for line in lines:  # in order: the last one counts
-            if line == Status.READY[:-1]:
-                proc.ready = True
-                self.booted_once = True
-            elif line == Status.BUSY[:-1]:
-                proc.busy_since = now
-            elif line.startswith(Status.END):
-                proc.busy_since = None
-                _, outcome, seconds = line.decode().split()
-                self.totals.job_ended(outcome, float(seconds))
-                if proc.reason.startswith("timed out") and not proc.stop:
-                    # the worker stopped the job itself and recorded the failure
-                    proc.kill_at, proc.charge, proc.reason, proc.cause = math.inf, False, "", ""
+        if READY in data:
+            proc.ready = True
+            self.booted_once = True
         if not data:
             self.selector.unregister(proc.fd)
             os.close(proc.fd)
@@ -414,6 +401,8 @@ class Master:
         else:
             log.warning("worker %s %s", proc.id, how)
         died = code != 0 and not on_purpose
+        self.totals.add_jobs(proc.board.read())
+        proc.board.close()
         self.totals.died += died
         idle_exit = "recycled" if code == 0 else "crashed" if proc.ready else "boot_failure"
         self.totals.worker_ended(proc.cause or idle_exit)
@@ -566,6 +555,12 @@ class Master:
         for proc in self.procs.values():
             if proc.killed:
                 continue
+            score = proc.board.read()
+            busy = score.busy_since
+            if proc.timed_out and busy != proc.timed_out and not proc.stop:
+                # the worker stopped the job that ran too long and recorded the failure
+                proc.kill_at, proc.charge, proc.reason, proc.cause = math.inf, False, "", ""
+                proc.timed_out = 0.0
             uptime = now - proc.started
             if proc.kill_at <= now:
                 log.warning("worker %s did not stop in time: SIGKILL", proc.id)
@@ -578,7 +573,7 @@ class Master:
                     )
                     proc.killed = True
                     self.kill(proc, signal.SIGKILL)
-            elif now - proc.last_beat > w.heartbeat_timeout and not proc.reason.startswith("hung"):
+            elif now - max(proc.started, score.beat) > w.heartbeat_timeout and not proc.reason:
                 log.error(
                     "worker %s sent no heartbeat for %g s: dumping its stack, then SIGKILL",
                     proc.id, w.heartbeat_timeout,
@@ -587,8 +582,9 @@ class Master:
                     proc, f"hung (no heartbeat for {w.heartbeat_timeout:g} s)", DUMP_GRACE_S, "hung"
                 )
                 self.kill(proc, worker.DUMP_STACK)
-            elif w.job_timeout and not proc.reason and self.busy_for(proc, now) > w.job_timeout:
+            elif w.job_timeout and not proc.reason and busy and now - busy > w.job_timeout:
                 limit = w.job_timeout
+                proc.timed_out = busy
                 log.warning("worker %s: job over its %g s limit: stopping it", proc.id, limit)
                 self.end(
                     proc,
@@ -601,10 +597,6 @@ class Master:
                 self.check_memory(proc, w.max_memory_mb)
             if proc.ready and uptime >= CRASH_LOOP_UPTIME_S:
                 self.backoff(proc.slot).booted()  # up long enough: its slot is healthy
-
-    @staticmethod
-    def busy_for(proc: Proc, now: float) -> float:
-        return 0.0 if proc.busy_since is None else now - proc.busy_since
 
     def end(self, proc: Proc, reason: str, within: float, cause: str) -> None:
         """Charge the worker's job an attempt when it goes; SIGKILL it after `within` s."""
@@ -674,6 +666,7 @@ class Master:
 
     def spawn(self, generation: int, config: Config, slot: int) -> None:
         read_fd, write_fd = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+        board = Scoreboard()
         blocked = signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED)
         try:
             pid = os.fork()
@@ -681,6 +674,7 @@ class Master:
             signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
             os.close(read_fd)
             os.close(write_fd)
+            board.close()
             log.error("cannot fork a worker: %s", exc)
             self.backoff(slot).boot_failed(time.monotonic())
             return
@@ -689,7 +683,7 @@ class Master:
             try:
                 os.close(read_fd)
                 self.forget_in_child()
-                code = worker.boot(config, write_fd, self.pid)
+                code = worker.boot(config, write_fd, self.pid, board)
             except BaseException:
                 log.exception("worker crashed")
             finally:
@@ -699,8 +693,8 @@ class Master:
         signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         os.close(write_fd)
         now = time.monotonic()
-        proc = Proc(pid, worker_id(config.supervisor.name, pid), generation, slot, read_fd, now)
-        proc.last_beat = now
+        wid = worker_id(config.supervisor.name, pid)
+        proc = Proc(pid, wid, generation, slot, read_fd, now, board=board)
         self.procs[pid] = proc
         self.selector.register(read_fd, selectors.EVENT_READ, proc)
         self.totals.started += 1
@@ -747,19 +741,24 @@ class Master:
 
     def metrics_state(self) -> metrics.MasterState:
         """Called from the metrics thread: copies made in C, so no lock is needed."""
-        t = self.totals
-        totals = dataclasses.replace(
-            t, restarts=dict(t.restarts), bucket_counts=list(t.bucket_counts)
-        )
         procs = list(self.procs.values())
-        workers = [metrics.WorkerState(p.id, p.pid, p.busy_since is not None) for p in procs]
-        return metrics.MasterState(self.name, totals, workers)
+        scores = [p.board.read() for p in procs]
+        workers = [
+            metrics.WorkerState(p.id, p.pid, bool(score.busy_since))
+            for p, score in zip(procs, scores, strict=True)
+        ]
+        return metrics.MasterState(self.name, self.totals.with_jobs_of(scores), workers)
+
+    def live_totals(self) -> Totals:
+        """The counts of the workers gone and of those still running."""
+        return self.totals.with_jobs_of([p.board.read() for p in self.procs.values()])
 
     def status_line(self) -> str:
         current = self.running(self.generation)
         ready = sum(p.ready for p in current)
-        busy = sum(p.busy_since is not None for p in self.procs.values())
-        t = self.totals
+        scores = [p.board.read() for p in self.procs.values()]
+        busy = sum(bool(score.busy_since) for score in scores)
+        t = self.totals.with_jobs_of(scores)
         return (
             f"{ready}/{self.count} workers, {busy} busy, "
             f"{t.done} jobs done, {t.attempts_failed} failed"

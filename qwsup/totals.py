@@ -4,7 +4,12 @@ shutdown summary, the systemd STATUS line and the metrics."""
 from __future__ import annotations
 
 import bisect
+import dataclasses
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .scoreboard import Score
 
 # job duration buckets, seconds (Prometheus's defaults, stretched for long jobs)
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)
@@ -28,17 +33,28 @@ class Totals:
     def attempts_failed(self) -> int:
         return self.retried + self.failed_for_good
 
-    def job_ended(self, outcome: str, seconds: float) -> None:
-        if outcome == "done":
-            self.done += 1
-        elif outcome == "retry":
-            self.retried += 1
-        elif outcome == "failed":
-            self.failed_for_good += 1
-        else:
-            self.lost += 1
-        self.bucket_counts[bisect.bisect_left(BUCKETS, seconds)] += 1
-        self.duration_sum += seconds
+    def add_jobs(self, score: Score) -> None:
+        """Count the jobs of a worker's scoreboard in."""
+        self.done += score.done
+        self.retried += score.retried
+        self.failed_for_good += score.failed
+        self.lost += score.lost
+        self.duration_sum += score.duration_sum
+        for i, count in enumerate(score.buckets):
+            self.bucket_counts[i] += count
+
+    def with_jobs_of(self, scores: list[Score]) -> Totals:
+        """A copy that also counts the jobs of live workers."""
+        copy = dataclasses.replace(
+            self, restarts=dict(self.restarts), bucket_counts=list(self.bucket_counts)
+        )
+        for score in scores:
+            copy.add_jobs(score)
+        return copy
+
+    @staticmethod
+    def bucket(seconds: float) -> int:
+        return bisect.bisect_left(BUCKETS, seconds)
 
     def worker_ended(self, cause: str) -> None:
         self.restarts[cause] = self.restarts.get(cause, 0) + 1

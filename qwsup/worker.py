@@ -5,10 +5,11 @@ handler on it, then acknowledges it (or records the failure) in one atomic step.
 It stops on the master's signals (TERM: after the current job; INT or QUIT: now,
 its job put back), after `max_jobs` jobs, and by itself once its master is gone.
 
-It reports to the master through a pipe, one byte per event (see `Status`): ready
-once the handler is imported, busy and idle around each job, and a heartbeat from a
-thread of its own every few seconds, so that the master can tell a hung worker
-(no heartbeat: the interpreter is stuck) from a long job (heartbeats, busy).
+It tells its master it has booted through a pipe (whose end also tells it died), and
+the rest on its scoreboard (shared memory, see scoreboard.py): when its current job
+started, what each job came to, and a heartbeat from a thread of its own every few
+seconds, so that the master can tell a hung worker (no heartbeat: the interpreter is
+stuck) from a long job (heartbeats, busy).
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ from .connection import make_client
 from .errors import ConnectionLost, ExitCode, HandlerError
 from .keys import FIELD_PREFIX, Keys, worker_id
 from .queue import Job, Queue, Retry
+from .scoreboard import Scoreboard
+from .totals import Totals
 
 log = logging.getLogger(__name__)
 
@@ -48,23 +51,16 @@ DUMP_STACK = signal.SIGUSR1  # the master asks for a stack dump before killing a
 JOB_TIMEOUT = signal.SIGUSR2  # the master says the current job has run too long
 
 
-class Status:
-    """The lines a worker writes to its master's pipe (each under PIPE_BUF: atomic)."""
+READY = b"R"  # written to the master's pipe once the handler is imported
 
-    READY = b"R\n"
-    BUSY = b"B\n"  # a job started
-    BEAT = b"H\n"
-    END = b"E"  # a job ended: "E <outcome> <seconds it ran>\n"
 
-    # outcomes
+class Outcome:
+    """What a job came to, as the worker counts it on its scoreboard."""
+
     DONE = "done"
     RETRY = "retry"  # failed, will be retried
     FAILED = "failed"  # failed for good
     LOST = "lost"  # it was no longer ours when it ended (requeued meanwhile)
-
-    @staticmethod
-    def end(outcome: str, seconds: float) -> bytes:
-        return f"E {outcome} {seconds:.6f}\n".encode()
 
 
 class StopNow(BaseException):
@@ -103,13 +99,20 @@ def heartbeat_interval(timeout_s: float) -> float:
 
 class Worker:
     def __init__(
-        self, config: Config, queue: Queue, handler: Handler, master_pid: int, status_fd: int
+        self,
+        config: Config,
+        queue: Queue,
+        handler: Handler,
+        master_pid: int,
+        status_fd: int,
+        board: Scoreboard,
     ) -> None:
         self.config = config
         self.queue = queue
         self.handler = handler
         self.master_pid = master_pid
         self.status_fd = status_fd
+        self.board = board
         self.name = config.supervisor.name
         self.id = worker_id(self.name, os.getpid())
         w = config.workers
@@ -162,7 +165,7 @@ class Worker:
         limit, so an orphaned worker enforces job_timeout on itself."""
         while True:
             time.sleep(interval)
-            self.report(Status.BEAT)
+            self.board.beat(time.monotonic())
             if os.getppid() != self.master_pid and self.in_handler:
                 self._police_orphan()
 
@@ -231,7 +234,7 @@ class Worker:
         since = time.strftime("%H:%M:%S")
         shown = proctitle.printable(job_id)
         proctitle.set_title(f"{proctitle.worker_prefix(self.id)}busy {shown} since {since}")
-        self.report(Status.BUSY)
+        self.board.busy(self.job_started)
         data, problem = self._decode(job, self.queue.keys.job_prefix + job_id)
         if problem is not None:
             outcome = self._fail(job, job_id, problem, "", permanent=True)
@@ -250,7 +253,8 @@ class Worker:
             else:
                 outcome = self._finish(job, job_id)
         self.idle = True
-        self.report(Status.end(outcome, time.monotonic() - self.job_started))
+        seconds = time.monotonic() - self.job_started
+        self.board.ended(outcome, seconds, Totals.bucket(seconds))
         proctitle.set_title(f"{proctitle.worker_prefix(self.id)}idle")
 
     def _decode(self, job: Job, key: str) -> tuple[dict[str, str], str | None]:
@@ -283,10 +287,10 @@ class Worker:
                 "job %s finished, but it had been requeued meanwhile: it may run again",
                 proctitle.printable(job_id),
             )
-            return Status.LOST
+            return Outcome.LOST
         if log.isEnabledFor(logging.DEBUG):
             log.debug("job %s done", proctitle.printable(job_id))
-        return Status.DONE
+        return Outcome.DONE
 
     def _fail(
         self, job: Job, job_id: str, error: str, trace: str, *, permanent: bool = False
@@ -302,12 +306,12 @@ class Worker:
         max_attempts = self.retry.max_attempts
         if result < 0:
             log.warning("job %s failed (%s), but it had been requeued meanwhile", shown, error)
-            return Status.LOST
+            return Outcome.LOST
         if result == 0:
             log.error("job %s failed for good, moved to failed:jobs: %s", shown, error)
-            return Status.FAILED
+            return Outcome.FAILED
         log.warning("job %s failed (attempt %d of %d): %s", shown, result, max_attempts, error)
-        return Status.RETRY
+        return Outcome.RETRY
 
     def _until_reachable(self, call: Callable[[], T]) -> T:
         while True:
@@ -350,7 +354,7 @@ def _traceback() -> str:
     return traceback.format_exc()[-MAX_TRACEBACK:]
 
 
-def boot(config: Config, status_fd: int, master_pid: int) -> int:
+def boot(config: Config, status_fd: int, master_pid: int, board: Scoreboard) -> int:
     """Everything a freshly forked child does; returns its exit code.
 
     Signals arrive blocked and reset to their defaults; they are unblocked once the
@@ -366,8 +370,9 @@ def boot(config: Config, status_fd: int, master_pid: int) -> int:
     except HandlerError as exc:
         log.error("handler %s: %s", config.workers.handler, exc)
         return ExitCode.HANDLER
-    worker = Worker(config, queue, handler, master_pid, status_fd)
+    worker = Worker(config, queue, handler, master_pid, status_fd, board)
     worker.install_signals()
-    worker.report(Status.READY)
+    board.beat(time.monotonic())
+    worker.report(READY)
     worker.run()
     return ExitCode.OK

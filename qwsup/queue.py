@@ -44,6 +44,15 @@ class Job:
     fields: dict[bytes, bytes]
 
 
+def _job(reply: Any) -> Job | None:
+    """take.lua's reply: nil, or {id, type of its key, {field, value, ...}}."""
+    if not reply:
+        return None
+    job_id, kind = reply[0], reply[1].decode()
+    flat: list[bytes] = reply[2] if len(reply) > 2 else []
+    return Job(job_id, kind, dict(zip(flat[::2], flat[1::2], strict=True)))
+
+
 @dataclass(frozen=True, slots=True)
 class Retry:
     """When a failed job runs again: after delay_s, growing by backoff, at most
@@ -92,20 +101,24 @@ class Queue:
 
     def take(self, worker: str, host: str) -> Job | None:
         """The next job, moved into the worker's own list; None when no queue has one."""
+        return self.finish_and_take(worker, host, b"")[1]
+
+    def finish_and_take(self, worker: str, host: str, finished: bytes) -> tuple[bool, Job | None]:
+        """Finish the worker's job `finished` (as ack() does) and take the next one, in
+        one round trip: (whether this worker still owned the finished job, the next job
+        or None)."""
         keys: list[KeyT] = [
             self.keys.worker_jobs(worker),
             self.keys.host_jobs(host),
             self.keys.all_jobs,
             self.keys.workers(host),
             self.keys.managers,
+            self.keys.job(finished) if finished else self.keys.job_prefix,
         ]
+        args: list[EncodableT] = [self.keys.job_prefix, worker, host, finished]
         with translated():
-            reply: Any = self._take(keys=keys, args=[self.keys.job_prefix, worker, host])
-        if reply is None:
-            return None
-        job_id, kind = reply[0], reply[1].decode()
-        flat: list[bytes] = reply[2] if len(reply) > 2 else []
-        return Job(job_id, kind, dict(zip(flat[::2], flat[1::2], strict=True)))
+            reply: Any = self._take(keys=keys, args=args)
+        return bool(reply[0]), _job(reply[1:])
 
     def wait(self, worker: str, timeout_s: int) -> bool:
         """Block until a job moves from all:jobs into the worker's list; False on timeout."""

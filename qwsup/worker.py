@@ -123,6 +123,7 @@ class Worker:
         self.idle = True
         self.in_handler = False
         self.registered = False
+        self.next_job: Job | None = None  # taken along with the last acknowledgement
         self.job_started = 0.0
         self._timeout_sent = False
         self.jobs_done = 0
@@ -216,7 +217,9 @@ class Worker:
             if not self.registered:
                 self.queue.register_worker(self.name, self.id)
                 self.registered = True
-            job = self.queue.take(self.id, self.name)
+            job, self.next_job = self.next_job, None
+            if job is None:
+                job = self.queue.take(self.id, self.name)
             if job is None:
                 self.queue.wait(self.id, BLOCK_S)  # the job it took is in our list: take() gets it
             self._reachable()
@@ -257,6 +260,11 @@ class Worker:
         self.board.ended(outcome, seconds, Totals.bucket(seconds))
         proctitle.set_title(f"{proctitle.worker_prefix(self.id)}idle")
 
+    def _leaving_after_this_job(self) -> bool:
+        """Stopping, orphaned, or due to be recycled: take no further job."""
+        recycle = bool(self.job_limit) and self.jobs_done + self.jobs_failed + 1 >= self.job_limit
+        return self.stopping or recycle or os.getppid() != self.master_pid
+
     def _decode(self, job: Job, key: str) -> tuple[dict[str, str], str | None]:
         """The producer's fields as strings, or the reason the job cannot be run."""
         if job.kind == "none":
@@ -280,7 +288,14 @@ class Worker:
     # -- acknowledging, retried while Redis is unreachable -----------------------
 
     def _finish(self, job: Job, job_id: str) -> str:
-        owned = self._until_reachable(lambda: self.queue.ack(self.id, job.id))
+        """Acknowledge the job, and take the next one in the same round trip unless this
+        worker is about to stop."""
+        if self._leaving_after_this_job():
+            owned = self._until_reachable(lambda: self.queue.ack(self.id, job.id))
+        else:
+            owned, self.next_job = self._until_reachable(
+                lambda: self.queue.finish_and_take(self.id, self.name, job.id)
+            )
         self.jobs_done += 1
         if not owned:
             log.warning(

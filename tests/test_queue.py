@@ -284,3 +284,22 @@ def test_a_registered_supervisor_without_lease_gets_a_whole_lease_first(
     assert client.zscore("all:leases", "old") is not None
     reclaimed = wait_until(lambda: q.reclaim("me", max_attempts=3, lease_s=0.3), 5)
     assert (reclaimed.name, reclaimed.requeued, reclaimed.failed) == ("old", 0, 0)
+
+
+def test_finish_and_take_acknowledges_then_takes_in_one_step(
+    client: redis.Redis, q: Queue
+) -> None:
+    for job_id in ("a", "b"):
+        article_enqueue(client, job_id, n=job_id)
+    first = q.take(W, "host")
+    assert first is not None and first.id == b"a"
+    finished, second = q.finish_and_take(W, "host", b"a")
+    assert finished and second is not None and second.id == b"b"
+    assert client.exists("job:a") == 0
+    assert lists(client)[OWN] == [b"b"]
+    finished, third = q.finish_and_take("host.2", "host", b"b")  # not host.2's job
+    assert not finished and third is None
+    assert client.exists("job:b") == 1 and lists(client)[OWN] == [b"b"]
+    finished, third = q.finish_and_take(W, "host", b"b")
+    assert finished and third is None
+    assert all(v == [] for v in lists(client).values())

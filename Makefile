@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: run test lint chaos
+.PHONY: run test lint chaos bench
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,8 +16,8 @@ run: $(VENV)/.installed
 	$(BIN)/qwsup -c conf/workers.toml
 
 lint: $(VENV)/.installed
-	$(BIN)/ruff check qwsup tests
-	$(BIN)/ruff format --check qwsup tests
+	$(BIN)/ruff check qwsup tests bench
+	$(BIN)/ruff format --check qwsup tests bench
 	$(BIN)/mypy
 
 test: lint
@@ -26,3 +26,8 @@ test: lint
 # The long chaos run: jobs lost must be 0 (see the README for the last figures).
 chaos: $(VENV)/.installed
 	$(BIN)/python tests/chaos.py --jobs 10000 --seconds 900
+
+# qwsup against the article's plain loop: a table, bench-results/latest.json and .png.
+bench: $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet matplotlib
+	$(BIN)/python -m bench

@@ -20,7 +20,9 @@ def set_title(title: str) -> None:
 
 def printable(text: str, limit: int = 64) -> str:
     """A job id as one short line of printable text for a title or a log line."""
-    shown = "".join(c if c.isprintable() else "?" for c in text[:limit])
+    shown = text[:limit]
+    if not shown.isprintable():
+        shown = "".join(c if c.isprintable() else "?" for c in shown)
     return shown + ("..." if len(text) > limit else "")
 
 

@@ -286,9 +286,7 @@ def test_a_registered_supervisor_without_lease_gets_a_whole_lease_first(
     assert (reclaimed.name, reclaimed.requeued, reclaimed.failed) == ("old", 0, 0)
 
 
-def test_finish_and_take_acknowledges_then_takes_in_one_step(
-    client: redis.Redis, q: Queue
-) -> None:
+def test_finish_and_take_acknowledges_then_takes_in_one_step(client: redis.Redis, q: Queue) -> None:
     for job_id in ("a", "b"):
         article_enqueue(client, job_id, n=job_id)
     first = q.take(W, "host")

@@ -10,7 +10,14 @@ import time
 from . import __version__, admin, logs, report
 from .config import Config, load
 from .connection import make_client, redact, url_of
-from .errors import ConfigError, ConnectionLost, EmbeddedRedisError, ExitCode, HandlerError
+from .errors import (
+    ConfigError,
+    ConnectionLost,
+    EmbeddedRedisError,
+    ExitCode,
+    HandlerError,
+    RedisRefused,
+)
 from .keys import Keys
 from .master import Master
 from .producer import CHUNK, Producer, check_fields
@@ -91,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
         return Master(config).run()
     except (EmbeddedRedisError, ConnectionLost) as exc:
         return _fail(ExitCode.UNAVAILABLE, f"Redis at {redact(url_of(config))}: {exc}")
+    except RedisRefused as exc:
+        return _fail(ExitCode.ERROR, f"Redis at {redact(url_of(config))} refused: {exc}")
     except HandlerError as exc:
         return _fail(ExitCode.HANDLER, f"handler {config.workers.handler}: {exc}")
     except ConfigError as exc:

@@ -39,8 +39,16 @@ class HandlerError(QwsupError):
     """The configured handler cannot be imported or is not callable."""
 
 
-class ConnectionLost(QwsupError):
+class RedisTrouble(QwsupError):
+    """Redis could not do what was asked, for now: the caller logs it once and retries."""
+
+
+class ConnectionLost(RedisTrouble):
     """Redis could not be reached; raised where redis-py's errors are translated."""
+
+
+class RedisRefused(RedisTrouble):
+    """Redis answered with an error, such as a queue key of the wrong type."""
 
 
 class EmbeddedRedisError(QwsupError):

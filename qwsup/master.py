@@ -39,8 +39,14 @@ from .backoff import RestartBackoff
 from .config import Config
 from .connection import make_client, redact, url_of
 from .embedded import EmbeddedRedis
-from .errors import ConfigError, ConnectionLost, EmbeddedRedisError, ExitCode
+from .errors import (
+    ConfigError,
+    EmbeddedRedisError,
+    ExitCode,
+    RedisTrouble,
+)
 from .keys import Keys, split_worker_id, worker_id
+from .outage import Outage
 from .queue import Queue
 from .scoreboard import Scoreboard
 from .systemd import Notifier
@@ -123,7 +129,7 @@ class Master:
         self.selector = selectors.DefaultSelector()
         self._wakeup_r = -1
         self._wakeup_w = -1
-        self._outage_since: float | None = None
+        self.outage = Outage(log)
         self._connected_since: float | None = None
         self._title = ""
         self.notifier = Notifier()
@@ -209,7 +215,7 @@ class Master:
         next master's sweep requeues them)."""
         if not self.stopping or self.procs:
             return False
-        if self.pending and self._outage_since is not None:
+        if self.pending and self.outage.since is not None:
             log.error(
                 "Redis unreachable: the jobs of %s stay in their lists for the next master",
                 ", ".join(wid for wid, _, _ in self.pending),
@@ -222,7 +228,7 @@ class Master:
             self.metrics_server.shutdown()
             self.metrics_server.server_close()
         if self.queue is not None:
-            with contextlib.suppress(ConnectionLost):
+            with contextlib.suppress(RedisTrouble):
                 self.queue.unregister_manager(self.name)
         if self.embedded is not None and not self.procs:
             self.embedded.stop()
@@ -445,7 +451,7 @@ class Master:
             try:
                 moved = self.queue.requeue(wid, cost=cost, max_attempts=max_attempts, reason=reason)
                 self.queue.unregister_worker(self.name, wid)
-            except ConnectionLost as exc:
+            except RedisTrouble as exc:
                 self.redis_down(exc)
                 return
             self.redis_up()
@@ -463,7 +469,7 @@ class Master:
         assert self.queue is not None
         try:
             self.queue.promote()
-        except ConnectionLost as exc:
+        except RedisTrouble as exc:
             self.redis_down(exc)
             return
         self.redis_up()
@@ -487,7 +493,7 @@ class Master:
             live = self.queue.heartbeat(
                 self.name, self.lease_s, pid=self.pid, host=HOST, status=status
             )
-        except ConnectionLost as exc:
+        except RedisTrouble as exc:
             self.redis_down(exc)
             return
         self.redis_up()
@@ -514,7 +520,7 @@ class Master:
             reclaimed = self.queue.reclaim(
                 self.name, max_attempts=self.config.workers.max_attempts, lease_s=self.lease_s
             )
-        except ConnectionLost as exc:
+        except RedisTrouble as exc:
             self.redis_down(exc)
             return
         if reclaimed is not None:
@@ -534,7 +540,7 @@ class Master:
         self.next_sweep = now + SWEEP_INTERVAL_S
         try:
             members = self.queue.registered_workers(self.name)
-        except ConnectionLost as exc:
+        except RedisTrouble as exc:
             self.redis_down(exc)
             return
         known = {p.id for p in self.procs.values()} | {wid for wid, _, _ in self.pending}
@@ -717,18 +723,14 @@ class Master:
 
     # -- Redis and the embedded server --------------------------------------------
 
-    def redis_down(self, exc: ConnectionLost) -> None:
+    def redis_down(self, exc: RedisTrouble) -> None:
         self._connected_since = None
-        if self._outage_since is None:
-            self._outage_since = time.monotonic()
-            log.error("Redis unreachable (%s): retrying", exc)
+        self.outage.down(exc)
 
     def redis_up(self) -> None:
         if self._connected_since is None:
             self._connected_since = time.monotonic()
-        if self._outage_since is not None:
-            log.info("Redis reachable again after %.1f s", time.monotonic() - self._outage_since)
-            self._outage_since = None
+        self.outage.up()
 
     def watch_embedded(self) -> None:
         if self.embedded is None or self.embedded.alive():

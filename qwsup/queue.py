@@ -18,7 +18,7 @@ import redis
 from redis.commands.core import Script
 from redis.typing import EncodableT, KeyT
 
-from .errors import ConnectionLost
+from .errors import ConnectionLost, RedisRefused
 from .keys import ENQUEUED_AT, Keys
 
 REQUEUE_BATCH = 100  # ids moved per requeue.lua call
@@ -30,11 +30,14 @@ def _load(name: str) -> str:
 
 @contextlib.contextmanager
 def translated() -> Iterator[None]:
-    """Turn redis-py's connection failures into ConnectionLost."""
+    """Turn redis-py's errors into ConnectionLost (unreachable) or RedisRefused (an error
+    reply, such as WRONGTYPE for a queue key that is not a list)."""
     try:
         yield
     except (redis.ConnectionError, redis.TimeoutError) as exc:
         raise ConnectionLost(str(exc) or type(exc).__name__) from None
+    except redis.ResponseError as exc:
+        raise RedisRefused(str(exc)) from None
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,8 +32,9 @@ from typing import TypeVar
 from . import logs, proctitle
 from .config import Config
 from .connection import make_client
-from .errors import ConnectionLost, ExitCode, HandlerError
+from .errors import ExitCode, HandlerError, RedisTrouble
 from .keys import FIELD_PREFIX, Keys, worker_id
+from .outage import Outage
 from .queue import Job, Queue, Retry
 from .scoreboard import Scoreboard
 from .totals import Totals
@@ -128,7 +129,7 @@ class Worker:
         self._timeout_sent = False
         self.jobs_done = 0
         self.jobs_failed = 0
-        self._outage_since: float | None = None
+        self.outage = Outage(log)
         self._retry_s = 0.0
 
     # -- signals: record, or leave what is going on at once ---------------------------
@@ -223,7 +224,7 @@ class Worker:
             if job is None:
                 self.queue.wait(self.id, BLOCK_S)  # the job it took is in our list: take() gets it
             self._reachable()
-        except ConnectionLost as exc:
+        except RedisTrouble as exc:
             self._unreachable(exc)
             return None
         if job is not None:
@@ -332,23 +333,19 @@ class Worker:
         while True:
             try:
                 result = call()
-            except ConnectionLost as exc:
+            except RedisTrouble as exc:
                 self._unreachable(exc)
                 continue
             self._reachable()
             return result
 
-    def _unreachable(self, exc: ConnectionLost) -> None:
-        if self._outage_since is None:
-            self._outage_since = time.monotonic()
-            log.error("Redis unreachable (%s): retrying", exc)
+    def _unreachable(self, exc: RedisTrouble) -> None:
+        self.outage.down(exc)
         self._retry_s = min(max(self._retry_s * 2, 0.05), RETRY_MAX_S)
         time.sleep(self._retry_s * random.uniform(0.5, 1.0))
 
     def _reachable(self) -> None:
-        if self._outage_since is not None:
-            log.info("Redis reachable again after %.1f s", time.monotonic() - self._outage_since)
-            self._outage_since = None
+        self.outage.up()
         self._retry_s = 0.0
 
     # -- leaving ------------------------------------------------------------------
@@ -360,7 +357,7 @@ class Worker:
         try:
             self.queue.requeue(self.id, cost=0, max_attempts=1, reason="worker stopped")
             self.queue.unregister_worker(self.name, self.id)
-        except ConnectionLost as exc:
+        except RedisTrouble as exc:
             log.error("could not put back our jobs (%s): the master will", exc)
         log.info("exiting: %d jobs done, %d failed", self.jobs_done, self.jobs_failed)
 

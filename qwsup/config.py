@@ -26,6 +26,7 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _HANDLER = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A-Za-z0-9_]*$")
 _NAMESPACE = re.compile(r"^[\x21-\x7e]*$")  # printable ASCII, no spaces
 LOG_LEVELS = ("debug", "info", "warning", "error")
+MAX_WORKERS = 10_000
 
 Check = Callable[[Any], str | None]  # returns the problem, or None when the value is good
 
@@ -42,8 +43,15 @@ def _matches(pattern: re.Pattern[str], what: str) -> Check:
     return lambda v: None if pattern.match(v) else f"must be {what}, got {v!r}"
 
 
+def _between(low: int, high: int) -> Check:
+    return lambda v: None if low <= v <= high else f"must be from {low} to {high}, got {v!r}"
+
+
 def _url(v: str) -> str | None:
-    scheme = urlsplit(v).scheme
+    try:
+        scheme = urlsplit(v).scheme
+    except ValueError as exc:
+        return f"is not a URL ({exc}): {v!r}"
     if scheme not in ("redis", "rediss", "unix"):
         return f"must be a redis://, rediss:// or unix:// URL, got scheme {scheme!r}"
     return None
@@ -71,7 +79,7 @@ class SupervisorConfig:
 
 @dataclasses.dataclass(frozen=True)
 class WorkersConfig:
-    count: int = _key(4, _at_least(1))
+    count: int = _key(4, _between(1, MAX_WORKERS))
     handler: str = _key("qwsup.examples:log_job", _matches(_HANDLER, '"package.module:function"'))
     max_attempts: int = _key(3, _at_least(1))
     boot_timeout: float = _key(30.0, _at_least(0.1))

@@ -36,7 +36,7 @@ import psutil
 from . import config as config_module
 from . import logs, metrics, proctitle, worker
 from .backoff import RestartBackoff
-from .config import Config
+from .config import MAX_WORKERS, Config
 from .connection import make_client, redact, url_of
 from .embedded import EmbeddedRedis
 from .errors import (
@@ -294,7 +294,7 @@ class Master:
             elif signum == signal.SIGHUP:
                 self.handle_hup()
             elif signum == signal.SIGTTIN:
-                self.count += 1
+                self.count = min(self.count + 1, MAX_WORKERS)
                 log.info("TTIN: %d workers", self.count)
             elif signum == signal.SIGTTOU:
                 self.count = max(1, self.count - 1)

@@ -44,7 +44,9 @@ def test_integers_are_accepted_where_numbers_are_expected() -> None:
 @pytest.mark.parametrize(
     ("text", "key", "problem"),
     [
-        ("[workers]\ncount = 0", "workers.count", "must be >= 1"),
+        ("[workers]\ncount = 0", "workers.count", "must be from 1 to 10000"),
+        ("[workers]\ncount = 99999999999999999999", "workers.count", "must be from 1 to 10000"),
+        ('[redis]\nurl = "redis://["', "redis.url", "is not a URL (Invalid IPv6 URL)"),
         ('[workers]\ncount = "four"', "workers.count", "must be an integer"),
         ("[workers]\ncount = true", "workers.count", "must be an integer"),
         ("[workers]\ncount = 2.5", "workers.count", "must be an integer"),
@@ -78,7 +80,7 @@ def test_bad_values_name_the_file_the_key_and_the_problem(
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("[workers]\ncount = -3", "bad.toml: workers.count: must be >= 1, got -3"),
+        ("[workers]\ncount = -3", "bad.toml: workers.count: must be from 1 to 10000, got -3"),
         ("[workers]\nspeed = 3", "bad.toml: workers.speed: unknown key"),
         ("[workers\n", "bad.toml: not valid TOML"),
         (None, "bad.toml: cannot read the config file"),

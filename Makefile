@@ -30,4 +30,4 @@ chaos: $(VENV)/.installed
 # qwsup against the article's plain loop: a table, bench-results/latest.json and .png.
 bench: $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet matplotlib
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench --costs

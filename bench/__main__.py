@@ -85,7 +85,7 @@ class Bench:
 
     # -- pools ------------------------------------------------------------------
 
-    def start(self, kind: str, workers: int) -> list[subprocess.Popen[bytes]]:
+    def start(self, kind: str, workers: int, masters: int = 1) -> list[subprocess.Popen[bytes]]:
         for old in self.workdir.glob("ran.*"):
             old.unlink()
         self.r.flushall()
@@ -94,15 +94,17 @@ class Bench:
                 subprocess.Popen([sys.executable, "-m", "bench.plain", self.url], env=self.env)
                 for _ in range(workers)
             ]
-        else:
-            config = self.workdir / "bench.toml"
-            config.write_text(
-                f'[redis]\nurl = "{self.url}"\n[supervisor]\nname = "bench"\n'
-                f'[workers]\ncount = {workers}\nhandler = "bench.jobs:noop"\n'
-                '[log]\nlevel = "warning"\n'
-            )
-            command = [sys.executable, "-m", "qwsup", "-c", str(config)]
-            procs = [subprocess.Popen(command, env=self.env)]
+        else:  # `masters` supervisors, as that many hosts would run, sharing the workers
+            procs = []
+            for m in range(masters):
+                config = self.workdir / f"bench-{m}.toml"
+                config.write_text(
+                    f'[redis]\nurl = "{self.url}"\n[supervisor]\nname = "bench-{m}"\n'
+                    f'[workers]\ncount = {workers // masters}\nhandler = "bench.jobs:noop"\n'
+                    '[log]\nlevel = "warning"\n'
+                )
+                command = [sys.executable, "-m", "qwsup", "-c", str(config)]
+                procs.append(subprocess.Popen(command, env=self.env))
         _wait(lambda: self._blocked() >= workers, 30, f"{workers} idle {kind} workers")
         self.baseline = self.r.dbsize()  # the registry's keys
         return procs
@@ -128,13 +130,17 @@ class Bench:
 
     # -- measures ---------------------------------------------------------------
 
-    def throughput(self, kind: str, workers: int, jobs: int) -> dict[str, float]:
-        procs = self.start(kind, workers)
+    def throughput(
+        self, kind: str, workers: int, jobs: int, payload: int = 0, masters: int = 1
+    ) -> dict[str, float]:
+        """Jobs/s through `workers` processes; jobs carry `payload` bytes of data."""
+        procs = self.start(kind, workers, masters)
         master = psutil.Process(procs[0].pid) if kind == "qwsup" else None
         cpu0 = sum(master.cpu_times()[:2]) if master else 0.0
         producer = Producer(self.r)
         t0 = time.perf_counter()
-        ids = producer.enqueue_many({"n": "1"} for _ in range(jobs))
+        fields = {"n": "1", "data": "x" * payload} if payload else {"n": "1"}
+        ids = producer.enqueue_many(fields for _ in range(jobs))
         _wait(self.drained, 600, f"{jobs} jobs to run")
         seconds = time.perf_counter() - t0
         result = {"jobs_per_s": jobs / seconds}
@@ -168,6 +174,15 @@ class Bench:
             "p99_ms": late[min(len(late) - 1, int(len(late) * 0.99))],
         }
 
+    def memory_per_job(self, jobs: int) -> float:
+        """Bytes of Redis memory a queued trivial job takes (its hash and its id)."""
+        self.r.flushall()
+        before = int(self.r.info("memory")["used_memory"])
+        Producer(self.r).enqueue_many({"n": "1"} for _ in range(jobs))
+        used = int(self.r.info("memory")["used_memory"]) - before
+        self.r.flushall()
+        return used / jobs
+
     def enqueue_rates(self, jobs: int) -> dict[str, float]:
         self.r.flushall()
         producer = Producer(self.r)
@@ -181,6 +196,25 @@ class Bench:
         bulk = jobs / (time.perf_counter() - t0)
         self.r.flushall()
         return {"one_at_a_time_per_s": one, "bulk_per_s": bulk}
+
+
+def costs(bench: Bench, jobs: int) -> dict[str, Any]:
+    """How the figures grow: a big backlog, big jobs, several masters on one Redis."""
+    big = 1_000_000
+    return {
+        "redis_bytes_per_queued_job": bench.memory_per_job(big),
+        "backlog_1m_jobs_per_s": {
+            kind: bench.throughput(kind, 4, big)["jobs_per_s"] for kind in ("plain", "qwsup")
+        },
+        "payload_10kb_jobs_per_s": {
+            kind: bench.throughput(kind, 2, jobs, payload=10_240)["jobs_per_s"]
+            for kind in ("plain", "qwsup")
+        },
+        "four_masters_jobs_per_s": {
+            "plain": bench.throughput("plain", 4, jobs)["jobs_per_s"],
+            "qwsup": bench.throughput("qwsup", 4, jobs, masters=4)["jobs_per_s"],
+        },
+    }
 
 
 def bare_python_rss_mb() -> float:
@@ -199,6 +233,10 @@ def main() -> int:
     parser.add_argument("--workers", default="1,2,4,8")
     parser.add_argument("--runs", type=int, default=3, help="runs per figure; the median counts")
     parser.add_argument("--out", type=Path, default=ROOT / "bench-results")
+    parser.add_argument(
+        "--costs", action="store_true",
+        help="also how cost grows: 1,000,000 jobs queued, 10 KB payloads, 4 masters",
+    )  # fmt: skip
     args = parser.parse_args()
     counts = [int(n) for n in args.workers.split(",")]
     workdir = Path(tempfile.mkdtemp(prefix="qwbench"))
@@ -219,6 +257,8 @@ def main() -> int:
         for kind in ("plain", "qwsup"):
             results["latency"][kind] = bench.latency(kind, 2, 300 if args.jobs >= 5000 else 50)
         results["enqueue"] = bench.enqueue_rates(min(args.jobs, 10_000))
+        if args.costs:
+            results["costs"] = costs(bench, args.jobs)
         results["bare_python_rss_mb"] = bare_python_rss_mb()
     finally:
         bench.close()
@@ -259,6 +299,20 @@ def table(res: dict[str, Any]) -> str:
         f"bulk {res['enqueue']['bulk_per_s']:,.0f} jobs/s "
         f"({res['enqueue']['bulk_per_s'] / res['enqueue']['one_at_a_time_per_s']:.1f}x)",
     ]
+    if "costs" in res:
+        c = res["costs"]
+        lines += [
+            "",
+            f"Redis memory per queued job: {c['redis_bytes_per_queued_job']:.0f} bytes",
+            *(
+                f"{label}: plain loop {c[key]['plain']:,.0f} jobs/s, qwsup {c[key]['qwsup']:,.0f}"
+                for key, label in (
+                    ("backlog_1m_jobs_per_s", "1,000,000 jobs queued, 4 workers"),
+                    ("payload_10kb_jobs_per_s", f"{res['jobs']} jobs of 10 KB, 2 workers"),
+                    ("four_masters_jobs_per_s", "4 masters of 1 worker (qwsup) / 4 loops"),
+                )
+            ),
+        ]
     return "\n".join(lines)
 
 

@@ -199,7 +199,7 @@ class Worker:
                 job = self._next_job()
                 if job is not None:
                     self._run(job)
-                    if self.job_limit and self.jobs_done + self.jobs_failed >= self.job_limit:
+                    if self._worn_out():
                         log.info("recycling after %d jobs", self.job_limit)
                         break
         except StopWaiting:
@@ -261,10 +261,14 @@ class Worker:
         self.board.ended(outcome, seconds, Totals.bucket(seconds))
         proctitle.set_title(f"{proctitle.worker_prefix(self.id)}idle")
 
+    def _worn_out(self, ending: int = 0) -> bool:
+        """Due to be recycled (after max_jobs), counting `ending` jobs about to end."""
+        ran = self.jobs_done + self.jobs_failed + ending
+        return bool(self.job_limit) and ran >= self.job_limit
+
     def _leaving_after_this_job(self) -> bool:
         """Stopping, orphaned, or due to be recycled: take no further job."""
-        recycle = bool(self.job_limit) and self.jobs_done + self.jobs_failed + 1 >= self.job_limit
-        return self.stopping or recycle or os.getppid() != self.master_pid
+        return self.stopping or self._worn_out(ending=1) or os.getppid() != self.master_pid
 
     def _decode(self, job: Job, key: str) -> tuple[dict[str, str], str | None]:
         """The producer's fields as strings, or the reason the job cannot be run."""

@@ -21,6 +21,7 @@ lint: $(VENV)/.installed
 	$(BIN)/mypy
 
 test: lint
+	scripts/system-packages
 	$(BIN)/pytest
 
 # The long chaos run: jobs lost must be 0 (see the README for the last figures).

@@ -64,6 +64,10 @@ class RedisConfig:
     namespace: str = _key("", _matches(_NAMESPACE, "printable ASCII without spaces"))
     state_dir: str | None = None
     server: str | None = None
+    password_env: str | None = None
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
 
     def prefix(self) -> str:
         return f"{self.namespace}:" if self.namespace else ""
@@ -207,8 +211,16 @@ def parse(path: str, text: str) -> Config:
         host = socket.gethostname().split(".")[0] or "localhost"
         supervisor = dataclasses.replace(supervisor, name=host)
     redis: RedisConfig = sections["redis"]
-    if redis.password_file and not Path(redis.password_file).is_file():
-        raise ConfigError(path, "redis.password_file", f"no such file: {redis.password_file}")
+    for key in ("password_file", "ca_file", "cert_file", "key_file"):
+        value = getattr(redis, key)
+        if value and not Path(value).is_file():
+            raise ConfigError(path, f"redis.{key}", f"no such file: {value}")
+    tls = urlsplit(redis.url or "").scheme == "rediss"
+    for key in ("ca_file", "cert_file", "key_file"):
+        if getattr(redis, key) and not tls:
+            raise ConfigError(path, f"redis.{key}", "is for a rediss:// (TLS) url only")
+    if bool(redis.cert_file) != bool(redis.key_file):
+        raise ConfigError(path, "redis.cert_file", "needs redis.key_file, and the other way round")
     return Config(
         path, redis, supervisor, sections["workers"], sections["log"], sections["metrics"]
     )

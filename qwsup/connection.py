@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -31,12 +32,34 @@ def redact(url: str) -> str:
 
 
 def _password(config: Config) -> str | None:
+    """From the environment variable `password_env` names, else from `password_file`."""
+    if config.redis.password_env:
+        password = os.environ.get(config.redis.password_env)
+        if password is None:
+            problem = f"environment variable {config.redis.password_env} is not set"
+            raise ConfigError(config.path, "redis.password_env", problem)
+        return password
     if not config.redis.password_file:
         return None
     try:
         return Path(config.redis.password_file).read_text(encoding="utf-8").strip()
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(config.path, "redis.password_file", f"cannot read: {exc}") from None
+
+
+def _tls(config: Config) -> dict[str, object]:
+    """rediss:// options: the server's certificate is always verified (never plain text
+    as a fallback); cert_file and key_file give a client certificate (mutual TLS)."""
+    r = config.redis
+    if urlsplit(url_of(config)).scheme != "rediss":
+        return {}
+    options: dict[str, object] = {"ssl_cert_reqs": "required", "ssl_check_hostname": True}
+    if r.ca_file:
+        options["ssl_ca_certs"] = r.ca_file
+    if r.cert_file:
+        options["ssl_certfile"] = r.cert_file
+        options["ssl_keyfile"] = r.key_file
+    return options
 
 
 def make_client(config: Config, *, socket_timeout: float | None = 10.0) -> redis.Redis:
@@ -47,7 +70,7 @@ def make_client(config: Config, *, socket_timeout: float | None = 10.0) -> redis
     """
     url = url_of(config)
     password = _password(config)
-    extra: dict[str, object] = {}
+    extra = _tls(config)
     if password is not None and urlsplit(url).password is None:
         extra["password"] = password  # a password in the URL wins over the file
     return redis.Redis.from_url(

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -103,3 +105,34 @@ def test_qwsup_exits_78_with_one_line_and_no_traceback(
         assert done.stderr.startswith(f"qwsup: {expected}")
         assert done.stderr.count("\n") == 1, done.stderr
         assert done.stdout == ""
+
+
+def test_tls_files_need_a_rediss_url_and_come_in_pairs(tmp_path: Path) -> None:
+    pem = tmp_path / "x.pem"
+    pem.write_text("-")
+    with pytest.raises(ConfigError, match=re.escape("redis.ca_file: is for a rediss:// ")):
+        parse("c.toml", f'[redis]\nurl = "redis://h"\nca_file = "{pem}"')
+    with pytest.raises(ConfigError, match=re.escape("redis.cert_file: needs redis.key_file")):
+        parse("c.toml", f'[redis]\nurl = "rediss://h"\ncert_file = "{pem}"')
+    with pytest.raises(ConfigError, match=re.escape("redis.key_file: no such file")):
+        parse("c.toml", '[redis]\nurl = "rediss://h"\nkey_file = "/nonexistent"')
+    config = parse(
+        "c.toml", f'[redis]\nurl = "rediss://h"\ncert_file = "{pem}"\nkey_file = "{pem}"'
+    )
+    assert config.redis.cert_file == str(pem)
+
+
+@pytest.mark.process
+def test_a_password_env_that_is_not_set_exits_78(tmp_path: Path) -> None:
+    (tmp_path / "c.toml").write_text(
+        '[redis]\nurl = "redis://127.0.0.1:1"\npassword_env = "QW_NOPE"\n'
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "qwsup", "-c", "c.toml", "enqueue", "a=b"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=30,
+        env={k: v for k, v in os.environ.items() if k != "QW_NOPE"},
+    )  # fmt: skip
+    assert done.returncode == 78
+    assert done.stderr == (
+        "qwsup: c.toml: redis.password_env: environment variable QW_NOPE is not set\n"
+    )

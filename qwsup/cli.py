@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 import time
 
@@ -23,6 +24,8 @@ from .master import Master
 from .producer import CHUNK, Producer, check_fields
 from .queue import Queue
 from .worker import load_handler
+
+log = logging.getLogger(__name__)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -84,6 +87,13 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         return _fail(ExitCode.CONFIG, str(exc))
     logs.setup(config.log.level_number(), config.log.format)
+    if args.command not in (None, "run"):
+        logs.set_who(args.command)
+    if config.exposed_secret():
+        log.warning(
+            "%s holds a Redis password and every user can read it: chmod o-r %s",
+            config.path, config.path,
+        )  # fmt: skip
     try:
         if args.command == "check":
             return check(config)

@@ -136,6 +136,16 @@ class Config:
     log: LogConfig
     metrics: MetricsConfig
 
+    def exposed_secret(self) -> bool:
+        """The file holds a password (in the URL) and users other than its owner's group
+        can read it."""
+        if self.redis.url is None or urlsplit(self.redis.url).password is None:
+            return False
+        try:
+            return bool(Path(self.path).stat().st_mode & 0o004)
+        except OSError:
+            return False
+
     @property
     def embedded(self) -> bool:
         return self.redis.url is None

@@ -58,7 +58,7 @@ def test_enqueue_refuses_bad_fields_with_a_usage_error(tmp_path: Path) -> None:
 
 
 def test_enqueue_says_when_redis_cannot_be_reached(tmp_path: Path) -> None:
-    write_config(tmp_path / "c.toml", "redis://:secret@127.0.0.1:1/0")
+    write_config(tmp_path / "c.toml", "redis://:secret@127.0.0.1:1/0").chmod(0o600)
     done = qwsup(tmp_path, "-c", "c.toml", "enqueue", "a=b")
     assert done.returncode == 69
     assert done.stderr.startswith("qwsup: Redis at redis://:***@127.0.0.1:1/0: ")
@@ -78,3 +78,16 @@ def test_enqueue_from_stdin_stops_at_a_bad_line_having_enqueued_those_before(
     client = server.client()
     assert client.lrange("all:jobs", 0, -1)[::-1] == [i.encode() for i in ids]
     assert client.hget(f"job:{ids[7]}", "n") == b"7"
+
+
+def test_a_password_readable_by_every_user_gets_a_warning(tmp_path: Path) -> None:
+    config = write_config(tmp_path / "c.toml", "redis://:s3cret@127.0.0.1:1/0")
+    config.chmod(0o644)
+    done = qwsup(tmp_path, "-c", "c.toml", "check")
+    assert done.returncode == 0
+    assert "c.toml holds a Redis password and every user can read it: chmod o-r c.toml" in (
+        done.stderr
+    )
+    assert "s3cret" not in done.stderr + done.stdout
+    config.chmod(0o640)
+    assert "password" not in qwsup(tmp_path, "-c", "c.toml", "check").stderr

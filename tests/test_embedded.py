@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -97,5 +98,24 @@ def test_embedded_redis_runs_jobs_and_keeps_queued_ones_across_restarts(
             kept |= set(client.lrange(key, 0, -1))
         assert kept == {i.encode() for i in ids}
         client.close()
+    finally:
+        qw.close()
+
+
+def test_the_embedded_servers_files_are_private(
+    tmp_path: Path, state_dir: Path, env: dict[str, str]
+) -> None:
+    state = state_dir / "fresh"  # made by qwsup
+    config = write_config(
+        tmp_path / "private.toml", None, redis={"state_dir": str(state)}, workers={"count": 1}
+    )
+    qw = Qwsup(config, env)
+    try:
+        qw.wait_log("embedded redis-server (pid")
+        assert stat.S_IMODE(state.stat().st_mode) == 0o700
+        assert stat.S_IMODE((state / "redis.sock").stat().st_mode) & 0o077 == 0
+        assert stat.S_IMODE((state / "qwsup.lock").stat().st_mode) == 0o600
+        qw.send(signal.SIGTERM)
+        assert qw.wait() == 0
     finally:
         qw.close()

@@ -89,6 +89,28 @@ def load_handler(spec: str) -> Handler:
     return handler  # type: ignore[no-any-return]
 
 
+def decode_job(job: Job, key: str) -> tuple[dict[str, str], str | None]:
+    """The producer's fields as strings, or the reason (one line) the job cannot run."""
+    key = proctitle.printable(key, 200)
+    if job.kind == "none":
+        return {}, f"job hash {key} does not exist"
+    if job.kind != "hash":
+        return {}, f"{key} is a Redis {job.kind}, not a hash"
+    data: dict[str, str] = {}
+    for raw_field, raw_value in job.fields.items():
+        try:
+            field = raw_field.decode()
+        except UnicodeDecodeError:
+            return {}, f"a field name of {key} is not UTF-8: {raw_field[:40]!r}"
+        if field.startswith(FIELD_PREFIX):
+            continue
+        try:
+            data[field] = raw_value.decode()
+        except UnicodeDecodeError:
+            return {}, f"field {field[:40]!r} of {key} is not UTF-8"
+    return data, None
+
+
 def _one_line(exc: BaseException) -> str:
     text = f"{type(exc).__name__}: {exc}".replace("\r", " ").replace("\n", " ")
     return text[:MAX_ERROR]
@@ -239,7 +261,7 @@ class Worker:
         shown = proctitle.printable(job_id)
         proctitle.set_title(f"{proctitle.worker_prefix(self.id)}busy {shown} since {since}")
         self.board.busy(self.job_started)
-        data, problem = self._decode(job, self.queue.keys.job_prefix + job_id)
+        data, problem = decode_job(job, self.queue.keys.job_prefix + job_id)
         if problem is not None:
             outcome = self._fail(job, job_id, problem, "", permanent=True)
         else:
@@ -269,26 +291,6 @@ class Worker:
     def _leaving_after_this_job(self) -> bool:
         """Stopping, orphaned, or due to be recycled: take no further job."""
         return self.stopping or self._worn_out(ending=1) or os.getppid() != self.master_pid
-
-    def _decode(self, job: Job, key: str) -> tuple[dict[str, str], str | None]:
-        """The producer's fields as strings, or the reason the job cannot be run."""
-        if job.kind == "none":
-            return {}, f"job hash {key} does not exist"
-        if job.kind != "hash":
-            return {}, f"{key} is a Redis {job.kind}, not a hash"
-        data: dict[str, str] = {}
-        for raw_field, raw_value in job.fields.items():
-            try:
-                field = raw_field.decode()
-            except UnicodeDecodeError:
-                return {}, f"a field name of {key} is not UTF-8: {raw_field[:40]!r}"
-            if field.startswith(FIELD_PREFIX):
-                continue
-            try:
-                data[field] = raw_value.decode()
-            except UnicodeDecodeError:
-                return {}, f"field {field[:40]!r} of {key} is not UTF-8"
-        return data, None
 
     # -- acknowledging, retried while Redis is unreachable -----------------------
 

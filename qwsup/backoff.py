@@ -31,6 +31,3 @@ class RestartBackoff:
 
     def may_spawn(self, now: float) -> bool:
         return now >= self.not_before
-
-    def wait_s(self, now: float) -> float:
-        return max(0.0, self.not_before - now)

@@ -179,7 +179,7 @@ class Master:
             "master %d started: %d workers running %s on %s",
             self.pid, self.count, self.config.workers.handler, redact(url_of(self.config)),
         )  # fmt: skip
-        self.keep_lease(time.monotonic())
+        self.keep_lease(time.monotonic(), self.status_line())
         self.sweep(time.monotonic())
         self.requeue_pending()
         self.manage(time.monotonic())
@@ -204,11 +204,12 @@ class Master:
         self.police(now)
         self.manage(now)
         self.sweep(now)
-        self.keep_lease(now)
+        status = self.status_line()
+        self.keep_lease(now, status)
         self.reclaim_dead(now)
         self.watch_embedded()
         self.set_title()
-        self.tell_systemd(now)
+        self.tell_systemd(now, status)
 
     def finished(self) -> bool:
         """Stopping, every worker gone, and their jobs requeued (or Redis is down: the
@@ -478,15 +479,13 @@ class Master:
     def lease_s(self) -> float:
         return self.config.supervisor.lease_timeout
 
-    def keep_lease(self, now: float) -> None:
+    def keep_lease(self, now: float, status: str) -> None:
         """Heartbeat: renew this supervisor's lease in Redis, a few times per lease, and
         sooner (at most once a second) when the status line for `qwsup status` changed."""
-        status = self.status_line()
-        changed = (
-            status != self.reported_status and now >= self.next_heartbeat - self.lease_s / 4 + 1
-        )
+        changed = status != self.reported_status and now - self.last_heartbeat >= 1.0
         if (now < self.next_heartbeat and not changed) or self.queue is None:
             return
+        self.last_heartbeat = now
         self.next_heartbeat = now + self.lease_s / 4
         self.reported_status = status
         try:
@@ -766,15 +765,15 @@ class Master:
             f"{t.done} jobs done, {t.attempts_failed} failed"
         )
 
-    def tell_systemd(self, now: float) -> None:
+    def tell_systemd(self, now: float, status: str) -> None:
         """READY=1 once every worker of the running generation has booted (at start and
         after a reload), the STATUS line, and the watchdog ping."""
         if not self.announced and not self.reload and not self.stopping:
             current = self.running(self.generation)
             if len(current) >= self.count and all(p.ready for p in current):
-                self.notifier.ready(self.status_line())
+                self.notifier.ready(status)
                 self.announced = True
-        self.notifier.status(self.status_line())
+        self.notifier.status(status)
         self.notifier.watchdog(now)
 
     def set_title(self) -> None:

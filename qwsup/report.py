@@ -9,6 +9,7 @@ from dataclasses import asdict
 from typing import Any
 
 from .admin import FailedJob, Snapshot
+from .keys import TRACEBACK
 from .proctitle import printable
 
 GREEN, RED, YELLOW, DIM, RESET = "\033[32m", "\033[31m", "\033[33m", "\033[2m", "\033[0m"
@@ -86,9 +87,9 @@ def failed_detail(job: FailedJob) -> str:
         )
     lines.append("fields:")
     for name, value in sorted(job.fields.items()):
-        if name != "qwsup:traceback":
+        if name != TRACEBACK:
             lines.append(f"  {name} = {value}")
-    trace = job.fields.get("qwsup:traceback", "")
+    trace = job.fields.get(TRACEBACK, "")
     if trace:
         lines += ["traceback:", trace.rstrip()]
     return "\n".join(lines)

@@ -26,6 +26,7 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _HANDLER = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A-Za-z0-9_]*$")
 _NAMESPACE = re.compile(r"^[\x21-\x7e]*$")  # printable ASCII, no spaces
 LOG_LEVELS = ("debug", "info", "warning", "error")
+MAX_PREFETCH = 1000
 MAX_WORKERS = 10_000
 
 Check = Callable[[Any], str | None]  # returns the problem, or None when the value is good
@@ -91,6 +92,7 @@ class WorkersConfig:
     job_timeout: float = _key(0.0, _at_least(0))
     max_jobs: int = _key(0, _at_least(0))
     max_memory_mb: float = _key(0.0, _at_least(0))
+    prefetch: int = _key(10, _between(1, MAX_PREFETCH))
     retry_delay: float = _key(5.0, _at_least(0))
     retry_backoff: float = _key(2.0, _at_least(1))
     retry_delay_max: float = _key(3600.0, _at_least(0))

@@ -40,6 +40,10 @@ def translated() -> Iterator[None]:
         raise RedisRefused(str(exc)) from None
 
 
+def no_such_command(exc: redis.ResponseError) -> bool:
+    return "unknown command" in str(exc).lower()
+
+
 @dataclass(frozen=True, slots=True)
 class Job:
     id: bytes
@@ -47,13 +51,16 @@ class Job:
     fields: dict[bytes, bytes]
 
 
-def _job(reply: Any) -> Job | None:
-    """take.lua's reply: nil, or {id, type of its key, {field, value, ...}}."""
-    if not reply:
-        return None
+def _job(reply: Any) -> Job:
+    """One job of take.lua's reply: {id, type of its key[, {field, value, ...}]}."""
     job_id, kind = reply[0], reply[1].decode()
     flat: list[bytes] = reply[2] if len(reply) > 2 else []
     return Job(job_id, kind, dict(zip(flat[::2], flat[1::2], strict=True)))
+
+
+def taken(reply: Any) -> tuple[bool, list[Job]]:
+    """take.lua's reply: whether the finished job was still ours, then the jobs taken."""
+    return bool(reply[0]), [_job(job) for job in reply[1:]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +95,7 @@ class Queue:
         self.keys = keys
         self._take = self._script("take")
         self._ack = self._script("ack")
+        self._giveback = self._script("giveback")
         self._fail = self._script("fail")
         self._requeue = self._script("requeue")
         self._promote = self._script("promote")
@@ -95,21 +103,31 @@ class Queue:
         self._reclaim = self._script("reclaim")
         self._retry = self._script("retry")
         self._purge = self._script("purge")
-        self._blmove = True  # until the server says it has no BLMOVE (before Redis 6.2)
+        self.blmove = True  # until the server says it has no BLMOVE (before Redis 6.2)
 
     def _script(self, name: str) -> Script:
         return self.client.register_script(_load(name))
 
     # -- a worker's side ---------------------------------------------------
 
-    def take(self, worker: str, host: str) -> Job | None:
-        """The next job, moved into the worker's own list; None when no queue has one."""
-        return self.finish_and_take(worker, host, b"")[1]
+    def take(self, worker: str, host: str, want: int = 1) -> list[Job]:
+        """The next jobs (at most `want`), moved into the worker's own list, oldest first;
+        none when no queue has one."""
+        return self.finish_and_take(worker, host, b"", want)[1]
 
-    def finish_and_take(self, worker: str, host: str, finished: bytes) -> tuple[bool, Job | None]:
-        """Finish the worker's job `finished` (as ack() does) and take the next one, in
-        one round trip: (whether this worker still owned the finished job, the next job
-        or None)."""
+    def finish_and_take(
+        self, worker: str, host: str, finished: bytes, want: int = 1
+    ) -> tuple[bool, list[Job]]:
+        """Finish the worker's job `finished` (as ack() does) and take the next jobs, in
+        one round trip: (whether this worker still owned the finished job, the jobs)."""
+        keys, args = self.take_call(worker, host, finished, want)
+        with translated():
+            return taken(self._take(keys=keys, args=args))
+
+    def take_call(
+        self, worker: str, host: str, finished: bytes, want: int
+    ) -> tuple[list[KeyT], list[EncodableT]]:
+        """take.lua's keys and arguments."""
         keys: list[KeyT] = [
             self.keys.worker_jobs(worker),
             self.keys.host_jobs(host),
@@ -118,29 +136,52 @@ class Queue:
             self.keys.managers,
             self.keys.job(finished) if finished else self.keys.job_prefix,
         ]
-        args: list[EncodableT] = [self.keys.job_prefix, worker, host, finished]
-        with translated():
-            reply: Any = self._take(keys=keys, args=args)
-        return bool(reply[0]), _job(reply[1:])
+        return keys, [self.keys.job_prefix, worker, host, finished, want]
 
     def wait(self, worker: str, timeout_s: int) -> bool:
         """Block until a job moves from all:jobs into the worker's list; False on timeout."""
-        src, dst = self.keys.all_jobs, self.keys.worker_jobs(worker)
+        client: Any = self.client  # execute_command is untyped in redis-py
         with translated():
-            if self._blmove:
-                try:
-                    return self.client.blmove(src, dst, timeout_s, "RIGHT", "LEFT") is not None
-                except redis.ResponseError as exc:
-                    if "unknown command" not in str(exc).lower():
-                        raise
-                    self._blmove = False
-            return self.client.brpoplpush(src, dst, timeout_s) is not None
+            try:
+                reply = client.execute_command(*self.wait_call(worker, timeout_s))
+            except redis.ResponseError as exc:
+                if not (self.blmove and no_such_command(exc)):
+                    raise
+                self.blmove = False
+                reply = client.execute_command(*self.wait_call(worker, timeout_s))
+            return reply is not None
+
+    def wait_call(self, worker: str, timeout_s: int) -> tuple[EncodableT, ...]:
+        """The command that blocks on all:jobs: BLMOVE, or BRPOPLPUSH before Redis 6.2."""
+        src, dst = self.keys.all_jobs, self.keys.worker_jobs(worker)
+        if self.blmove:
+            return ("BLMOVE", src, dst, "RIGHT", "LEFT", timeout_s)
+        return ("BRPOPLPUSH", src, dst, timeout_s)
 
     def ack(self, worker: str, job_id: bytes) -> bool:
         """Finish the job; False when the worker no longer owned it."""
-        keys: list[KeyT] = [self.keys.worker_jobs(worker), self.keys.job(job_id)]
+        keys, args = self.ack_call(worker, job_id, b"")
         with translated():
-            return bool(self._ack(keys=keys, args=[job_id]))
+            return int(self._ack(keys=keys, args=args)) == 1
+
+    def ack_call(
+        self, worker: str, job_id: bytes, next_id: bytes
+    ) -> tuple[list[KeyT], list[EncodableT]]:
+        """ack.lua's keys and arguments; `next_id` is the job the worker starts next."""
+        next_key = self.keys.job(next_id) if next_id else self.keys.job_prefix
+        keys: list[KeyT] = [self.keys.worker_jobs(worker), self.keys.job(job_id), next_key]
+        return keys, [job_id, next_id]
+
+    def give_back(self, worker: str, job_ids: list[bytes]) -> int:
+        """Return prefetched jobs, not started, to the front of all:jobs (oldest first
+        in `job_ids`); returns how many were still in the worker's list."""
+        keys: list[KeyT] = [self.keys.worker_jobs(worker), self.keys.all_jobs]
+        with translated():
+            return int(self._giveback(keys=keys, args=list(reversed(job_ids))))
+
+    def script(self, name: str) -> Script:
+        """One of the scripts, for a caller that sends it on a connection of its own."""
+        return {"take": self._take, "ack": self._ack}[name]
 
     def fail(
         self,

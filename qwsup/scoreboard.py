@@ -47,15 +47,18 @@ class Scoreboard:
     def busy(self, now: float) -> None:
         struct.pack_into("=d", self.memory, 8, now)
 
+    def idle(self) -> None:
+        struct.pack_into("=d", self.memory, 8, 0.0)
+
     def ended(self, outcome: str, seconds: float, bucket: int) -> None:
-        """A job ended: idle again, one more of `outcome`, its duration counted."""
+        """A job came to `outcome` (known once Redis has replied): counted, with its
+        duration."""
         _beat, _busy, total, *counts = _HEAD.unpack_from(self.memory)
         counts[OUTCOMES.index(outcome)] += 1
         bucket_offset = _HEAD.size + 8 * bucket
         (in_bucket,) = struct.unpack_from("=Q", self.memory, bucket_offset)
         struct.pack_into("=Q", self.memory, bucket_offset, in_bucket + 1)
         struct.pack_into("=d4Q", self.memory, 16, total + seconds, *counts)
-        struct.pack_into("=d", self.memory, 8, 0.0)
 
     # the master's side
 

@@ -1,7 +1,9 @@
 """The worker: what one forked child does from boot to exit.
 
-A worker takes one job at a time into its own list `<name>.<pid>:jobs`, runs the
-handler on it, then acknowledges it (or records the failure) in one atomic step.
+A worker takes jobs into its own list `<name>.<pid>:jobs`, runs the handler on each,
+oldest first, then acknowledges it (or records the failure) in one atomic step. It
+takes several jobs per round trip when its jobs are short (see feed.py and
+`_want`), and gives back those it holds behind a job that runs long.
 It stops on the master's signals (TERM: after the current job; INT or QUIT: now,
 its job put back), after `max_jobs` jobs, and by itself once its master is gone.
 
@@ -25,6 +27,7 @@ import sys
 import threading
 import time
 import traceback
+from collections import deque
 from collections.abc import Callable
 from types import FrameType
 from typing import TypeVar
@@ -33,6 +36,7 @@ from . import logs, proctitle
 from .config import Config
 from .connection import make_client
 from .errors import ExitCode, HandlerError, RedisTrouble
+from .feed import Feed
 from .keys import FIELD_PREFIX, Keys, worker_id
 from .outage import Outage
 from .queue import Job, Queue, Retry
@@ -50,6 +54,10 @@ MAX_TRACEBACK = 64_000
 RETRY_MAX_S = 5.0  # longest pause between two tries while Redis is unreachable
 DUMP_STACK = signal.SIGUSR1  # the master asks for a stack dump before killing a hung worker
 JOB_TIMEOUT = signal.SIGUSR2  # the master says the current job has run too long
+PREFETCH_SPAN_S = 0.005  # a batch of prefetched jobs is sized to run about this long
+PACE_WEIGHT = 0.2  # of the last job in the running average of job durations
+GIVE_BACK_S = 0.25  # jobs held behind one running this long go back to all:jobs
+HOLD_TICK_S = 0.1  # how often the heartbeat thread looks, while jobs are held
 
 
 READY = b"R"  # written to the master's pipe once the handler is imported
@@ -146,7 +154,15 @@ class Worker:
         self.idle = True
         self.in_handler = False
         self.registered = False
-        self.next_job: Job | None = None  # taken along with the last acknowledgement
+        self.feed = Feed(queue, self.id, self.name)
+        self.found_nothing = False  # the last take found no job: wait on all:jobs next
+        # Jobs taken along and not started, oldest first; `hold` guards them against the
+        # heartbeat thread giving them back.
+        self.held: deque[Job] = deque()
+        self.hold = threading.Lock()
+        self.pace = PREFETCH_SPAN_S  # running average of job durations, seconds
+        self.finishing: dict[bytes, float] = {}  # acknowledged, reply not read: seconds
+        self._wake = threading.Event()  # wakes the heartbeat thread when jobs are held
         self.job_started = 0.0
         self._timeout_sent = False
         self.jobs_done = 0
@@ -186,12 +202,29 @@ class Worker:
 
     def _beat(self, interval: float) -> None:
         """The heartbeat thread. Once the master is gone nobody else watches the time
-        limit, so an orphaned worker enforces job_timeout on itself."""
+        limit, so an orphaned worker enforces job_timeout on itself. While the worker
+        holds prefetched jobs it also looks every HOLD_TICK_S whether to give them back."""
         while True:
-            time.sleep(interval)
-            self.board.beat(time.monotonic())
+            self._wake.wait(HOLD_TICK_S if self.held else interval)
+            self._wake.clear()
+            now = time.monotonic()
+            self.board.beat(now)
+            if self.held and self.in_handler and now - self.job_started >= GIVE_BACK_S:
+                self._give_back()
             if os.getppid() != self.master_pid and self.in_handler:
                 self._police_orphan()
+
+    def _give_back(self) -> None:
+        """The current job runs long: the jobs held behind it go back to all:jobs, where
+        an idle sibling can take them."""
+        with self.hold:
+            if not (self.held and self.in_handler):
+                return
+            try:
+                self.queue.give_back(self.id, [job.id for job in self.held])
+            except RedisTrouble:
+                return  # kept: they run after this job
+            self.held.clear()
 
     def _police_orphan(self) -> None:
         limit = self.config.workers.job_timeout
@@ -232,28 +265,53 @@ class Worker:
             self._release()
 
     def _next_job(self) -> Job | None:
-        """A job from the worker's own list, its host queue or all:jobs; None after a wait."""
+        """A job held from the last take, else the next taken from the worker's own list,
+        its host queue or all:jobs; None after a wait."""
         self.idle = True
         if self.stopping:
             raise StopWaiting
+        with self.hold:
+            if self.held:
+                return self._start(self.held.popleft())
         try:
             if not self.registered:
                 self.queue.register_worker(self.name, self.id)
                 self.registered = True
-            job, self.next_job = self.next_job, None
-            if job is None:
-                job = self.queue.take(self.id, self.name)
-            if job is None:
-                self.queue.wait(self.id, BLOCK_S)  # the job it took is in our list: take() gets it
+            jobs = [] if self.found_nothing else self.feed.take(b"", self._want())
+            if not jobs:
+                jobs = self.feed.wait(BLOCK_S, self._want())
             self._reachable()
         except RedisTrouble as exc:
             self._unreachable(exc)
             return None
-        if job is not None:
-            self.job_started = time.monotonic()
-            self._timeout_sent = False
-            self.idle = False
+        finally:
+            self._count_acked()
+        self._hold(jobs)
+        with self.hold:
+            return self._start(self.held.popleft()) if self.held else None
+
+    def _hold(self, jobs: list[Job]) -> None:
+        self.found_nothing = not jobs
+        with self.hold:
+            self.held.extend(jobs)
+        if len(self.held) > 1:
+            self._wake.set()  # the heartbeat thread looks more often while jobs are held
+
+    def _start(self, job: Job) -> Job:
+        self.job_started = time.monotonic()
+        self._timeout_sent = False
+        self.idle = False
         return job
+
+    def _want(self) -> int:
+        """How many jobs to take: about PREFETCH_SPAN_S of them at the running average
+        job duration, within `prefetch`, and no more than are left before recycling."""
+        if self.stopping:
+            return 1
+        want = min(self.config.workers.prefetch, int(PREFETCH_SPAN_S / max(self.pace, 1e-6)))
+        if self.job_limit:
+            want = min(want, self.job_limit - self.jobs_done - self.jobs_failed)
+        return max(1, want)
 
     def _run(self, job: Job) -> None:
         job_id = job.id.decode("utf-8", "backslashreplace")
@@ -277,10 +335,13 @@ class Worker:
             except (Exception, SystemExit) as exc:
                 outcome = self._fail(job, job_id, _one_line(exc), _traceback())
             else:
-                outcome = self._finish(job, job_id)
+                outcome = None
+                self._finish(job)
         self.idle = True
-        seconds = time.monotonic() - self.job_started
-        self.board.ended(outcome, seconds, Totals.bucket(seconds))
+        self.board.idle()
+        if outcome is not None:
+            seconds = time.monotonic() - self.job_started
+            self.board.ended(outcome, seconds, Totals.bucket(seconds))
         proctitle.set_title(f"{proctitle.worker_prefix(self.id)}idle")
 
     def _worn_out(self, ending: int = 0) -> bool:
@@ -294,25 +355,45 @@ class Worker:
 
     # -- acknowledging, retried while Redis is unreachable -----------------------
 
-    def _finish(self, job: Job, job_id: str) -> str:
-        """Acknowledge the job, and take the next one in the same round trip unless this
-        worker is about to stop."""
-        if self._leaving_after_this_job():
-            owned = self._until_reachable(lambda: self.queue.ack(self.id, job.id))
-        else:
-            owned, self.next_job = self._until_reachable(
-                lambda: self.queue.finish_and_take(self.id, self.name, job.id)
-            )
+    def _finish(self, job: Job) -> None:
+        """Acknowledge the job: sent without waiting when a held job comes next, else
+        with a take of the next jobs in the same round trip, unless this worker is about
+        to stop. What it came to is counted when Redis's reply is read (_count_acked)."""
+        seconds = time.monotonic() - self.job_started
+        self.pace += (seconds - self.pace) * PACE_WEIGHT
+        self.finishing[job.id] = seconds
         self.jobs_done += 1
-        if not owned:
-            log.warning(
-                "job %s finished, but it had been requeued meanwhile: it may run again",
-                proctitle.printable(job_id),
-            )
-            return Outcome.LOST
-        if log.isEnabledFor(logging.DEBUG):
-            log.debug("job %s done", proctitle.printable(job_id))
-        return Outcome.DONE
+        leaving = self._leaving_after_this_job()
+        try:
+            with self.hold:
+                following = self.held[0] if self.held else None
+            if following is not None or leaving:
+                starts = following.id if following and following.kind == "hash" else b""
+                self.feed.finish(job.id, starts)
+            else:
+                self._hold(self.feed.take(job.id, self._want()))
+            if leaving:
+                self._until_reachable(self.feed.settle)
+        except RedisTrouble as exc:
+            self._unreachable(exc)  # the acknowledgement is sent again when Redis is back
+        self._count_acked()
+
+    def _count_acked(self) -> None:
+        """Count the jobs whose acknowledgement Redis has replied to."""
+        for job_id, owned in self.feed.acked:
+            seconds = self.finishing.pop(job_id, 0.0)
+            if owned:
+                outcome = Outcome.DONE
+                if log.isEnabledFor(logging.DEBUG):
+                    log.debug("job %s done", _shown(job_id))
+            else:
+                outcome = Outcome.LOST
+                log.warning(
+                    "job %s finished, but it had been requeued meanwhile: it may run again",
+                    _shown(job_id),
+                )
+            self.board.ended(outcome, seconds, Totals.bucket(seconds))
+        self.feed.acked.clear()
 
     def _fail(
         self, job: Job, job_id: str, error: str, trace: str, *, permanent: bool = False
@@ -357,15 +438,23 @@ class Worker:
     # -- leaving ------------------------------------------------------------------
 
     def _release(self) -> None:
-        """Put back what is left in our list (nothing was started on it) and deregister."""
+        """Put back what is left in our list (nothing was started on it) and deregister,
+        once every acknowledgement sent is done (Redis has replied to it)."""
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, JOB_TIMEOUT):
             signal.signal(sig, signal.SIG_IGN)  # we are on our way out
         try:
+            self.feed.settle()
+            self._count_acked()
+            self.feed.close()
             self.queue.requeue(self.id, cost=0, max_attempts=1, reason="worker stopped")
             self.queue.unregister_worker(self.name, self.id)
         except RedisTrouble as exc:
             log.error("could not put back our jobs (%s): the master will", exc)
         log.info("exiting: %d jobs done, %d failed", self.jobs_done, self.jobs_failed)
+
+
+def _shown(job_id: bytes) -> str:
+    return proctitle.printable(job_id.decode("utf-8", "backslashreplace"))
 
 
 def _traceback() -> str:

@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 import redis
 
+from qwsup.keys import Keys
+from qwsup.queue import Queue
 from support import ROOT, TESTS, Qwsup, RedisServer, redis_binaries, write_config
 
 BINARIES = redis_binaries()
@@ -23,6 +25,19 @@ def redis_server(request: pytest.FixtureRequest) -> Iterator[RedisServer]:
     server.start()
     yield server
     server.cleanup()
+
+
+@pytest.fixture
+def client(redis_server: RedisServer) -> Iterator[redis.Redis]:
+    """A client of `redis_server` (each redis-server the machine has)."""
+    client = redis_server.client()
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def q(client: redis.Redis) -> Queue:
+    return Queue(client, Keys())
 
 
 @pytest.fixture

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import redis
 
@@ -18,24 +16,12 @@ from qwsup.keys import (
 )
 from qwsup.producer import Producer
 from qwsup.queue import Queue, Retry
-from support import RedisServer, wait_until
+from support import wait_until
 
 pytestmark = pytest.mark.redis
 
 W = "host.1"  # a worker id
 OWN = "host.1:jobs"
-
-
-@pytest.fixture
-def client(redis_server: RedisServer) -> Iterator[redis.Redis]:
-    client = redis_server.client()
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def q(client: redis.Redis) -> Queue:
-    return Queue(client, Keys())
 
 
 def article_enqueue(client: redis.Redis, job_id: str, **fields: str) -> None:
@@ -55,8 +41,7 @@ def test_take_moves_the_oldest_job_into_the_workers_list_with_its_data(
     article_enqueue(client, "a", to="x@example.com")
     article_enqueue(client, "b", to="y@example.com")
     seconds, micros = client.time()
-    job = q.take(W, "host")
-    assert job is not None
+    [job] = q.take(W, "host")
     started_ms = int(job.fields.pop(STARTED_AT.encode()))
     assert 0 <= started_ms - (seconds * 1000 + micros // 1000) < 1000
     assert (job.id, job.kind, job.fields) == (b"a", "hash", {b"to": b"x@example.com"})
@@ -72,12 +57,11 @@ def test_take_prefers_the_own_list_then_the_host_queue(client: redis.Redis, q: Q
     client.lpush(OWN, "left")
     taken = []
     for _ in range(3):
-        job = q.take(W, "host")
-        assert job is not None
+        [job] = q.take(W, "host")
         taken.append(job.id)
         assert q.ack(W, job.id)
     assert taken == [b"left", b"hosted", b"shared"]
-    assert q.take(W, "host") is None
+    assert q.take(W, "host") == []
     assert all(v == [] for v in lists(client).values())
 
 
@@ -87,12 +71,10 @@ def test_a_job_without_hash_or_of_another_type_is_reported_not_crashed(
     client.lpush("all:jobs", "nohash")
     client.set("job:string", "x")
     client.lpush("all:jobs", "string")
-    first, second = q.take(W, "host"), None
-    assert first is not None
+    [first] = q.take(W, "host")
     assert (first.id, first.kind, first.fields) == (b"nohash", "none", {})
     q.fail(W, first.id, retry=Retry(3), error="missing", permanent=True)
-    second = q.take(W, "host")
-    assert second is not None
+    [second] = q.take(W, "host")
     assert (second.id, second.kind) == (b"string", "string")
     assert q.fail(W, second.id, retry=Retry(3), error="wrong type", permanent=True) == 0
     assert client.get("job:string") == b"x"  # a producer's key is never overwritten
@@ -104,19 +86,18 @@ def test_a_job_without_hash_or_of_another_type_is_reported_not_crashed(
 def test_wait_blocks_then_moves_a_job_into_the_workers_list(
     client: redis.Redis, q: Queue, blmove: bool
 ) -> None:
-    q._blmove = blmove
+    q.blmove = blmove
     assert q.wait(W, 1) is False
     article_enqueue(client, "a", n="1")
     assert q.wait(W, 1) is True
     assert lists(client)[OWN] == [b"a"]
-    job = q.take(W, "host")
-    assert job is not None and job.id == b"a"
+    [job] = q.take(W, "host")
+    assert job.id == b"a"
 
 
 def test_ack_removes_id_and_hash_but_only_for_the_owner(client: redis.Redis, q: Queue) -> None:
     article_enqueue(client, "a", n="1")
-    job = q.take(W, "host")
-    assert job is not None
+    assert q.take(W, "host")
     assert q.ack("host.2", b"a") is False  # another worker cannot finish it
     assert client.exists("job:a") == 1
     assert q.ack(W, b"a") is True
@@ -129,17 +110,17 @@ def test_fail_retries_at_the_back_then_fails_for_good(client: redis.Redis, q: Qu
     article_enqueue(client, "a", n="1")
     article_enqueue(client, "b", n="2")
     for attempt in (1, 2):
-        job = q.take(W, "host")
-        assert job is not None and job.id == b"a"
+        [job] = q.take(W, "host")
+        assert job.id == b"a"
         result = q.fail(W, b"a", retry=Retry(3), error=f"boom {attempt}", traceback="tb")
         assert result == attempt
         assert lists(client)["all:jobs"][0] == b"a"  # at the back, behind b
         assert lists(client)[OWN] == []
-        other = q.take(W, "host")
-        assert other is not None and other.id == b"b"
+        [other] = q.take(W, "host")
+        assert other.id == b"b"
         q.fail(W, b"b", retry=Retry(100), error="later")
-    job = q.take(W, "host")
-    assert job is not None and job.id == b"a"
+    [job] = q.take(W, "host")
+    assert job.id == b"a"
     assert q.fail(W, b"a", retry=Retry(3), error="boom 3", traceback="tb3") == 0
     assert lists(client)["failed:jobs"] == [b"a"]
     saved = client.hgetall("job:a")
@@ -157,22 +138,27 @@ def test_fail_of_a_job_no_longer_owned_changes_nothing(client: redis.Redis, q: Q
     assert client.hget("job:a", ATTEMPTS) is None
 
 
-def test_requeue_of_a_dead_worker_charges_an_attempt_and_keeps_the_order(
+def test_requeue_of_a_dead_worker_charges_its_running_job_and_keeps_the_order(
     client: redis.Redis, q: Queue
 ) -> None:
-    for job_id in ("a", "b", "c", "d"):
+    for job_id in ("a", "b", "c", "d", "e"):
         article_enqueue(client, job_id, n=job_id)
-    for _ in range(3):  # a, b, c in flight, as a worker that took several would have them
-        assert q.wait(W, 1)
-    assert client.lrange(OWN, 0, -1) == [b"c", b"b", b"a"]
-    client.hset("job:b", ATTEMPTS, 2)
-    moved = q.requeue(W, cost=1, max_attempts=3, reason="worker host.1 was killed by SIGKILL")
-    assert (moved.requeued, moved.failed) == (2, 1)
-    assert client.lrange("all:jobs", 0, -1) == [b"d", b"c", b"a"]  # a is taken next
-    assert lists(client)["failed:jobs"] == [b"b"]
+    assert [job.id for job in q.take(W, "host", want=3)] == [b"a", b"b", b"c"]
+    assert client.lrange(OWN, 0, -1) == [b"c", b"b", b"a"]  # a runs; b, c were prefetched
+    reason = "worker host.1 was killed by SIGKILL"
+    moved = q.requeue(W, cost=1, max_attempts=3, reason=reason)
+    assert (moved.requeued, moved.failed) == (3, 0)
+    assert client.lrange("all:jobs", 0, -1) == [b"e", b"d", b"c", b"b", b"a"]  # a next
     assert client.hget("job:a", ATTEMPTS) == b"1"
-    assert client.hget("job:b", ATTEMPTS) == b"3"
-    assert client.hget("job:a", LAST_ERROR) == b"worker host.1 was killed by SIGKILL"
+    assert client.hget("job:a", LAST_ERROR) == reason.encode()
+    assert client.hget("job:b", ATTEMPTS) is None and client.hget("job:c", ATTEMPTS) is None
+    client.hset("job:a", ATTEMPTS, 2)  # the job that kills its worker, once more
+    assert len(q.take(W, "host", want=2)) == 2
+    moved = q.requeue(W, cost=1, max_attempts=3, reason=reason)
+    assert (moved.requeued, moved.failed) == (1, 1)
+    assert lists(client)["failed:jobs"] == [b"a"]
+    assert client.hget("job:a", ATTEMPTS) == b"3"
+    assert client.lrange("all:jobs", 0, -1) == [b"e", b"d", b"c", b"b"]
 
 
 def test_requeue_without_cost_charges_nothing_and_is_bounded_per_call(
@@ -219,7 +205,7 @@ def test_a_failed_attempt_waits_in_delayed_jobs_for_a_growing_delay(
     retry = Retry(max_attempts=5, delay_s=0.3, backoff=2.0, delay_max_s=0.5)
     expected = (300, 500, 500)  # 0.3 s, then 0.6 s capped at 0.5 s
     for attempt, delay_ms in enumerate(expected, 1):
-        job = wait_until(lambda: q.take(W, "host"), 5, "the job to be due")
+        [job] = wait_until(lambda: q.take(W, "host"), 5, "the job to be due")
         assert job.id == b"a"
         seconds, micros = client.time()
         now_ms = seconds * 1000 + micros // 1000
@@ -253,18 +239,19 @@ def test_a_supervisor_past_its_lease_is_reclaimed_by_exactly_one_other(
     assert q.heartbeat("hosta", 60, pid=1, host="a", status="ok") is False  # the first heartbeat
     assert q.heartbeat("hosta", 60, pid=1, host="a", status="ok") is True
     assert q.heartbeat("hostb", 0.2, pid=2, host="b", status="ok") is False
-    for job_id in ("x", "y"):
+    for job_id in ("x", "y", "z"):
         article_enqueue(client, job_id, n="1")
-    assert q.take("hostb.7", "hostb") is not None  # registers hostb.7 with hostb
-    assert q.take("hostb.8", "hostb") is not None
+    assert len(q.take("hostb.7", "hostb", want=2)) == 2  # registers hostb.7 with hostb
+    assert q.take("hostb.8", "hostb")
     assert client.smembers("hostb:workers") == {b"hostb.7", b"hostb.8"}
     assert q.reclaim("hosta", max_attempts=3, lease_s=60) is None  # hostb's lease runs
     wait_until(lambda: client.zscore("all:leases", "hostb") < client.time()[0] * 1000, 5)
     wait_until(lambda: q.reclaim("hosta", max_attempts=3, lease_s=60), 5, "the reclaim")
     assert other.reclaim("hostc", max_attempts=3, lease_s=60) is None  # already done
-    assert sorted(client.lrange("all:jobs", 0, -1)) == [b"x", b"y"]
+    assert sorted(client.lrange("all:jobs", 0, -1)) == [b"x", b"y", b"z"]
     assert client.llen("hostb.7:jobs") == client.llen("hostb.8:jobs") == 0
-    assert client.hget("job:x", ATTEMPTS) == b"1"
+    assert client.hget("job:x", ATTEMPTS) == client.hget("job:z", ATTEMPTS) == b"1"
+    assert client.hget("job:y", ATTEMPTS) is None  # prefetched by hostb.7, never started
     assert client.hget("job:x", LAST_ERROR) == (
         b"supervisor hostb stopped heartbeating; its job was reclaimed by hosta"
     )
@@ -272,8 +259,8 @@ def test_a_supervisor_past_its_lease_is_reclaimed_by_exactly_one_other(
     assert client.exists("hostb:workers") == 0
     assert client.zscore("all:leases", "hostb") is None
     # the old owner comes back: its acknowledgement is refused, the job stays queued
-    assert q.ack("hostb.7", b"x") is False and q.ack("hostb.8", b"y") is False
-    assert client.exists("job:x") == client.exists("job:y") == 1
+    assert q.ack("hostb.7", b"x") is False and q.ack("hostb.8", b"z") is False
+    assert client.exists("job:x") == client.exists("job:z") == 1
 
 
 def test_a_registered_supervisor_without_lease_gets_a_whole_lease_first(
@@ -289,15 +276,48 @@ def test_a_registered_supervisor_without_lease_gets_a_whole_lease_first(
 def test_finish_and_take_acknowledges_then_takes_in_one_step(client: redis.Redis, q: Queue) -> None:
     for job_id in ("a", "b"):
         article_enqueue(client, job_id, n=job_id)
-    first = q.take(W, "host")
-    assert first is not None and first.id == b"a"
-    finished, second = q.finish_and_take(W, "host", b"a")
-    assert finished and second is not None and second.id == b"b"
+    [first] = q.take(W, "host")
+    assert first.id == b"a"
+    finished, [second] = q.finish_and_take(W, "host", b"a")
+    assert finished and second.id == b"b"
     assert client.exists("job:a") == 0
     assert lists(client)[OWN] == [b"b"]
     finished, third = q.finish_and_take("host.2", "host", b"b")  # not host.2's job
-    assert not finished and third is None
+    assert not finished and third == []
     assert client.exists("job:b") == 1 and lists(client)[OWN] == [b"b"]
     finished, third = q.finish_and_take(W, "host", b"b")
-    assert finished and third is None
+    assert finished and third == []
     assert all(v == [] for v in lists(client).values())
+
+
+def test_take_several_oldest_first_own_list_first_and_a_host_job_alone(
+    client: redis.Redis, q: Queue
+) -> None:
+    for job_id in ("a", "b", "c"):
+        article_enqueue(client, job_id, n=job_id)
+    client.hset("job:h", "n", "h")
+    client.lpush("host:jobs", "h")
+    client.hset("job:left", "n", "left")
+    client.lpush(OWN, "left")
+    batch = q.take(W, "host", want=3)  # what the worker held, topped up from all:jobs
+    assert [job.id for job in batch] == [b"left", b"a", b"b"]
+    assert all(STARTED_AT.encode() in job.fields for job in batch)
+    assert client.lrange(OWN, 0, -1) == [b"b", b"a", b"left"]  # the oldest runs first
+    for job in batch:
+        assert q.ack(W, job.id)
+    assert [job.id for job in q.take(W, "host", want=3)] == [b"h"]  # a host job comes alone
+    assert q.ack(W, b"h")
+    assert [job.id for job in q.take(W, "host", want=3)] == [b"c"]
+    assert q.ack(W, b"c") and q.take(W, "host", want=3) == []
+
+
+def test_prefetched_jobs_given_back_go_to_the_front_in_order(client: redis.Redis, q: Queue) -> None:
+    for job_id in ("a", "b", "c", "d"):
+        article_enqueue(client, job_id, n=job_id)
+    assert [job.id for job in q.take(W, "host", want=3)] == [b"a", b"b", b"c"]
+    assert q.give_back(W, [b"b", b"c"]) == 2
+    assert client.lrange(OWN, 0, -1) == [b"a"]
+    assert client.lrange("all:jobs", 0, -1) == [b"d", b"c", b"b"]  # b is taken next
+    assert q.give_back(W, [b"b"]) == 0  # no longer ours: nothing moves
+    assert q.ack(W, b"b") is False and client.exists("job:b") == 1
+    assert client.hget("job:b", ATTEMPTS) is None

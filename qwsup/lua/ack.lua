@@ -1,12 +1,26 @@
 -- Finish a job: remove its id from the worker's own list and delete its hash, as one step.
 -- Only the owner finishes: when the id is no longer in this worker's list (it was
 -- requeued by someone else), nothing is deleted.
+-- A worker that goes on with a job it had prefetched names it: its hash gets
+-- qwsup:started_at (unix ms, Redis clock), as take.lua stamps the jobs it takes.
 -- KEYS[1] = the worker's own list
 -- KEYS[2] = the job hash
+-- KEYS[3] = the hash of the job it starts next (when ARGV[2] is not empty)
 -- ARGV[1] = the job id
--- Returns 1 when the job was finished, 0 when this worker no longer owned it.
-if redis.call('LREM', KEYS[1], -1, ARGV[1]) == 0 then
-  return 0
+-- ARGV[2] = the id of the job it starts next, or ''
+-- Returns 1 when the job was finished, 0 when this worker no longer owned it, -1 when
+-- it did not own it and the hash is gone too (already finished: a worker resends its
+-- acknowledgements when its connection broke before their replies).
+local finished = 0
+if redis.call('LREM', KEYS[1], -1, ARGV[1]) == 1 then
+  redis.call('DEL', KEYS[2])
+  finished = 1
+elseif redis.call('EXISTS', KEYS[2]) == 0 then
+  finished = -1
 end
-redis.call('DEL', KEYS[2])
-return 1
+if ARGV[2] ~= '' and redis.call('TYPE', KEYS[3])['ok'] == 'hash' then
+  local time = redis.call('TIME')
+  local now_ms = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+  redis.call('HSET', KEYS[3], 'qwsup:started_at', now_ms)
+end
+return finished

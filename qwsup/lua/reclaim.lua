@@ -1,6 +1,7 @@
 -- Reclaim the jobs of one dead supervisor: one in all:managers whose lease is over.
--- Every job in the lists of its workers goes back to the front of all:jobs with one
--- more attempt (to failed:jobs when the attempts are used up); then the supervisor is
+-- Every job in the lists of its workers goes back to the front of all:jobs; the job
+-- each worker was running (the oldest in its list; the others were prefetched) with
+-- one more attempt (to failed:jobs when the attempts are used up); then the supervisor is
 -- removed from the registry. Its host queue <name>:jobs is left for when it returns.
 -- Atomic: when several masters run it, exactly one moves each job.
 -- Bounded: at most ARGV[4] ids per call; call again while the last result is 0.
@@ -57,7 +58,8 @@ for _, worker in ipairs(redis.call('SMEMBERS', workers)) do
     budget = budget - 1
     local key = ARGV[1] .. 'job:' .. id
     local dead_job = false
-    if redis.call('TYPE', key)['ok'] == 'hash' then
+    local running = redis.call('LLEN', list) == 0  -- the oldest: the one running
+    if running and redis.call('TYPE', key)['ok'] == 'hash' then
       local attempts = redis.call('HINCRBY', key, 'qwsup:attempts', 1)
       redis.call('HSET', key, 'qwsup:last_error', reason, 'qwsup:traceback', '')
       if attempts >= max_attempts then

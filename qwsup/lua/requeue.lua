@@ -1,12 +1,13 @@
 -- Move the jobs of a worker's own list back to the front of the queue, oldest taken
--- first, in the order they had. A worker that died mid-job costs each of its jobs one
+-- first, in the order they had. A worker that died mid-job costs the job it was
+-- running (the oldest in its list; the others were prefetched and not started) one
 -- attempt: a job whose attempts are used up goes to failed:jobs instead.
 -- Bounded: at most ARGV[6] ids per call; call again while the second result is > 0.
 -- KEYS[1] = the worker's own list
 -- KEYS[2] = the queue to requeue on (all:jobs)
 -- KEYS[3] = failed:jobs
 -- ARGV[1] = the job hash prefix ("<namespace>job:"); hash keys are built from the ids
--- ARGV[2] = attempts to charge each job: 1 when the worker died, 0 when it was stopped
+-- ARGV[2] = attempts to charge the running job: 1 when the worker died, 0 when stopped
 -- ARGV[3] = max attempts
 -- ARGV[4] = the reason, recorded as the job's last error when an attempt is charged
 -- ARGV[5] = now, unix seconds
@@ -21,7 +22,7 @@ for _ = 1, tonumber(ARGV[6]) do
     break
   end
   local dead = false
-  if cost > 0 then
+  if cost > 0 and redis.call('LLEN', KEYS[1]) == 0 then  -- the oldest: the one running
     local key = ARGV[1] .. id
     if redis.call('TYPE', key)['ok'] == 'hash' then
       local attempts = redis.call('HINCRBY', key, 'qwsup:attempts', cost)

@@ -1,11 +1,14 @@
--- Take the next job into the worker's own list and return it with its data, having
--- first finished the worker's previous job when one is given (as ack.lua does), so
--- that a busy worker needs one round trip a job.
--- Order: a job already in the worker's own list, then the host queue, then all:jobs.
--- Never blocks: when all three are empty it returns no job and the worker blocks on
--- all:jobs. Taking a job also (re-)registers the worker and its supervisor, in the
+-- Take the next jobs into the worker's own list and return them with their data,
+-- having first finished the worker's previous job when one is given (as ack.lua
+-- does), so that a busy worker needs one round trip for a batch of jobs.
+-- Which jobs: those already in the worker's own list (oldest first); when it has
+-- none, one job from the host queue, alone; else jobs from all:jobs, up to ARGV[5]
+-- in all. A worker runs its list oldest first, so the oldest id in a worker's list
+-- is the job it is running; the others are only prefetched and not started.
+-- Never blocks: when nothing is found it returns no job and the worker blocks on
+-- all:jobs. Taking jobs also (re-)registers the worker and its supervisor, in the
 -- same step, so that a job in a worker's list can always be found from all:managers.
--- A job hash gets qwsup:started_at (unix ms, Redis clock) for `qwsup status`.
+-- Each job hash taken gets qwsup:started_at (unix ms, Redis clock) for `qwsup status`.
 -- KEYS[1] = the worker's own list (<name>.<pid>:jobs)
 -- KEYS[2] = the host queue (<name>:jobs)
 -- KEYS[3] = the shared queue (all:jobs)
@@ -16,31 +19,50 @@
 -- ARGV[2] = the worker id (<name>.<pid>)
 -- ARGV[3] = the supervisor name
 -- ARGV[4] = the id of the job the worker just finished, or ''
+-- ARGV[5] = the most jobs to return (at least 1)
 -- Returns {finished: 1, or 0 when the worker no longer owned that job (or none was
--- given), then nothing, or the next job: id, type of its key, {field, value, ...}}.
+-- given), then per job taken, oldest first: {id, type of its key, {field, value, ...}}}.
 local finished = 0
 if ARGV[4] ~= '' and redis.call('LREM', KEYS[1], -1, ARGV[4]) == 1 then
   redis.call('DEL', KEYS[6])
   finished = 1
 end
-local id = redis.call('LINDEX', KEYS[1], -1)
-if not id then
-  id = redis.call('RPOPLPUSH', KEYS[2], KEYS[1])
-  if not id then
-    id = redis.call('RPOPLPUSH', KEYS[3], KEYS[1])
-    if not id then
-      return {finished}
-    end
+local want = tonumber(ARGV[5])
+local batch = {}
+local held = redis.call('LRANGE', KEYS[1], -want, -1)
+for i = #held, 1, -1 do
+  batch[#batch + 1] = held[i]
+end
+if #batch == 0 then
+  local id = redis.call('RPOPLPUSH', KEYS[2], KEYS[1])
+  if id then
+    batch[1] = id
+    want = 1
   end
+end
+while #batch < want do
+  local id = redis.call('RPOPLPUSH', KEYS[3], KEYS[1])
+  if not id then
+    break
+  end
+  batch[#batch + 1] = id
+end
+local reply = {finished}
+if #batch == 0 then
+  return reply
 end
 redis.call('SADD', KEYS[4], ARGV[2])
 redis.call('SADD', KEYS[5], ARGV[3])
-local key = ARGV[1] .. id
-local kind = redis.call('TYPE', key)['ok']
-if kind ~= 'hash' then
-  return {finished, id, kind}
-end
 local time = redis.call('TIME')
 local now_ms = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
-redis.call('HSET', key, 'qwsup:started_at', now_ms)
-return {finished, id, kind, redis.call('HGETALL', key)}
+for _, id in ipairs(batch) do
+  local key = ARGV[1] .. id
+  local kind = redis.call('TYPE', key)['ok']
+  if kind == 'hash' then
+    redis.call('HSET', key, 'qwsup:started_at', now_ms)
+    reply[#reply + 1] = {id, kind, redis.call('HGETALL', key)}
+  else
+    reply[#reply + 1] = {id, kind}
+  end
+end
+return reply

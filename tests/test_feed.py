@@ -1,0 +1,117 @@
+"""A worker's line to Redis (qwsup/feed.py) against real redis-servers: acknowledgements
+sent without waiting, and what happens when the server loses its scripts or the line
+breaks with replies still due."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import redis
+
+from qwsup.errors import ConnectionLost
+from qwsup.feed import Feed
+from qwsup.keys import STARTED_AT
+from qwsup.queue import Queue
+
+pytestmark = pytest.mark.redis
+
+W = "host.1"
+OWN = "host.1:jobs"
+
+
+def enqueue(client: redis.Redis, *ids: str) -> None:
+    for job_id in ids:
+        client.hset(f"job:{job_id}", "n", job_id)
+        client.lpush("all:jobs", job_id)
+
+
+def ids(jobs: list) -> list[bytes]:  # type: ignore[type-arg]
+    return [job.id for job in jobs]
+
+
+def test_acknowledgements_sent_without_waiting_are_done_before_the_next_take(
+    client: redis.Redis, q: Queue
+) -> None:
+    enqueue(client, "a", "b", "c", "d")
+    feed = Feed(q, W, "host")
+    assert ids(feed.take(b"", 2)) == [b"a", b"b"]  # the first EVALSHA also loads the script
+    client.hdel("job:b", STARTED_AT)
+    feed.finish(b"a", b"b")  # a done, b starts: no reply awaited
+    assert feed.acked == []
+    assert ids(feed.take(b"b", 2)) == [b"c", b"d"]
+    assert feed.acked == [(b"a", True), (b"b", True)]
+    assert client.exists("job:a", "job:b") == 0
+    assert client.lrange(OWN, 0, -1) == [b"d", b"c"]
+    feed.close()
+
+
+def test_finishing_names_the_job_that_starts_next(client: redis.Redis, q: Queue) -> None:
+    enqueue(client, "a", "b")
+    feed = Feed(q, W, "host")
+    feed.take(b"", 2)
+    client.hdel("job:b", STARTED_AT)
+    feed.finish(b"a", b"b")
+    feed.settle()
+    assert client.hget("job:b", STARTED_AT) is not None
+    feed.close()
+
+
+def test_a_wait_returns_a_job_pushed_meanwhile_with_its_data(client: redis.Redis, q: Queue) -> None:
+    feed = Feed(q, W, "host")
+    assert feed.wait(1, 5) == []  # a second with nothing: no job
+    pusher = threading.Timer(0.2, enqueue, args=(client, "late"))
+    pusher.start()
+    [job] = feed.wait(5, 5)
+    pusher.join()
+    assert (job.id, job.fields[b"n"]) == (b"late", b"late")
+    assert client.lrange(OWN, 0, -1) == [b"late"]
+    feed.close()
+
+
+def test_scripts_flushed_between_sends_are_loaded_and_nothing_is_handed_out_twice(
+    client: redis.Redis, q: Queue
+) -> None:
+    enqueue(client, "a", "b", "c", "d")
+    feed = Feed(q, W, "host")
+    assert ids(feed.take(b"", 2)) == [b"a", b"b"]
+    client.script_flush()
+    feed.finish(b"a", b"b")  # refused: NOSCRIPT
+    jobs = feed.take(b"b", 2)  # refused too; both are redone
+    assert ids(jobs) == [b"c", b"d"]
+    assert feed.acked == [(b"a", True), (b"b", True)]
+    assert client.exists("job:a", "job:b") == 0
+    assert client.lrange(OWN, 0, -1) == [b"d", b"c"]
+    feed.close()
+
+
+def test_a_line_broken_with_replies_due_resends_the_acknowledgements(
+    client: redis.Redis, q: Queue
+) -> None:
+    enqueue(client, "a", "b", "c")
+    feed = Feed(q, W, "host")
+    assert ids(feed.take(b"", 3)) == [b"a", b"b", b"c"]
+    feed.finish(b"a", b"b")
+    client.client_kill_filter(_type="normal", skipme=True)  # the feed's connection
+    with pytest.raises(ConnectionLost):
+        feed.take(b"b", 3)
+    assert feed.unsure == [b"a", b"b"]
+    feed.settle()  # done already (-1) or done now (1): either way ours, and finished
+    assert feed.acked == [(b"a", True), (b"b", True)]
+    assert client.exists("job:a", "job:b") == 0
+    assert client.lrange(OWN, 0, -1) == [b"c"]
+    feed.close()
+
+
+def test_an_acknowledgement_of_a_job_requeued_meanwhile_is_refused(
+    client: redis.Redis, q: Queue
+) -> None:
+    enqueue(client, "a", "b")
+    feed = Feed(q, W, "host")
+    feed.take(b"", 2)
+    q.requeue(W, cost=0, max_attempts=3, reason="taken away")
+    feed.finish(b"a", b"b")
+    feed.settle()
+    assert feed.acked == [(b"a", False)]
+    assert client.exists("job:a") == 1 and client.lrange("all:jobs", 0, -1) == [b"b", b"a"]
+    feed.close()

@@ -10,7 +10,15 @@ import redis
 
 from qwsup.keys import Keys
 from qwsup.queue import Queue
-from support import ROOT, TESTS, Qwsup, RedisServer, redis_binaries, write_config
+from support import (
+    ACL_PASSWORDS,
+    ROOT,
+    TESTS,
+    Qwsup,
+    RedisServer,
+    redis_binaries,
+    write_config,
+)
 
 BINARIES = redis_binaries()
 if not BINARIES:
@@ -42,8 +50,9 @@ def q(client: redis.Redis) -> Queue:
 
 @pytest.fixture
 def server() -> Iterator[RedisServer]:
-    """One private redis-server (the system's when there is one), with AOF, for process tests."""
-    server = RedisServer(DEFAULT_BINARY, appendonly=True)
+    """One private redis-server (the system's when there is one), with AOF and the users
+    of conf/redis-acl.conf, for process tests."""
+    server = RedisServer(DEFAULT_BINARY, appendonly=True, acl=True)
     server.start()
     yield server
     server.cleanup()
@@ -63,6 +72,7 @@ def env(server: RedisServer) -> dict[str, str]:
     env["PYTHONPATH"] = os.pathsep.join([str(TESTS), str(ROOT)])
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     env["QWSUP_TEST_REDIS"] = server.url
+    env["QWSUP_TEST_PASSWORD"] = ACL_PASSWORDS["qwsup"]
     env.pop("JOURNAL_STREAM", None)
     env.pop("NOTIFY_SOCKET", None)
     return env
@@ -72,7 +82,8 @@ def env(server: RedisServer) -> dict[str, str]:
 def start_qwsup(
     tmp_path: Path, server: RedisServer, env: dict[str, str]
 ) -> Iterator[Callable[..., Qwsup]]:
-    """start_qwsup(workers={...}, supervisor={...}) writes a config and starts qwsup on it."""
+    """start_qwsup(workers={...}, supervisor={...}) writes a config and starts qwsup on it,
+    connecting as the `qwsup` user of conf/redis-acl.conf."""
     started: list[Qwsup] = []
 
     def start(config_name: str = "workers.toml", **sections: dict[str, Any]) -> Qwsup:
@@ -80,7 +91,8 @@ def start_qwsup(
         sections["workers"].setdefault("handler", "testjobs:record")
         sections["workers"].setdefault("count", 2)
         sections.setdefault("supervisor", {}).setdefault("graceful_timeout", 10)
-        config = write_config(tmp_path / config_name, server.url, **sections)
+        sections.setdefault("redis", {}).setdefault("password_env", "QWSUP_TEST_PASSWORD")
+        config = write_config(tmp_path / config_name, server.user_url("qwsup"), **sections)
         proc = Qwsup(config, env)
         started.append(proc)
         return proc
@@ -89,3 +101,5 @@ def start_qwsup(
     for proc in started:
         proc.close()
         assert not proc.group(), f"processes left behind: {proc.group()}"
+    if started:
+        assert server.acl_denials("qwsup") == [], "conf/redis-acl.conf lacks a right qwsup used"

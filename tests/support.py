@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import shutil
 import signal
@@ -57,19 +58,41 @@ def redis_binaries() -> dict[str, str]:
     return found
 
 
-class RedisServer:
-    """A private redis-server on a unix socket in a fresh directory."""
+ACL_PASSWORDS = {"qwsup": "supervisor-secret", "qwsup-producer": "producer-secret"}
 
-    def __init__(self, binary: str, appendonly: bool = False) -> None:
+
+class RedisServer:
+    """A private redis-server on a unix socket in a fresh directory. With `acl`, it has
+    the users of conf/redis-acl.conf (passwords ACL_PASSWORDS) besides the default one
+    (no password, every right) that `url` and `client()` use."""
+
+    def __init__(self, binary: str, appendonly: bool = False, acl: bool = False) -> None:
         self.binary = binary
         self.dir = Path(tempfile.mkdtemp(prefix="qwr"))  # short: sun_path has 108 bytes
         self.socket = self.dir / "redis.sock"
         self.appendonly = appendonly
+        self.acl = acl
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         return f"unix://{self.socket}"
+
+    def user_url(self, user: str) -> str:
+        """A URL naming an ACL user; the password goes separately."""
+        return f"unix://{user}@{self.socket}"
+
+    def _acl_file(self) -> Path:
+        """conf/redis-acl.conf with each user's placeholder replaced by its password's hash."""
+        lines = []
+        for line in (ROOT / "conf" / "redis-acl.conf").read_text().splitlines():
+            if line.startswith("user "):
+                digest = hashlib.sha256(ACL_PASSWORDS[line.split()[1]].encode()).hexdigest()
+                line = line.replace("#SHA256-OF-PASSWORD", f"#{digest}")
+            lines.append(line)
+        path = self.dir / "redis-acl.conf"
+        path.write_text("\n".join(lines) + "\n")
+        return path
 
     def start(self) -> None:
         command = [
@@ -81,6 +104,7 @@ class RedisServer:
             "--save", "",
             "--appendonly", "yes" if self.appendonly else "no",
             "--appendfsync", "always",
+            *(["--include", str(self._acl_file())] if self.acl else []),
         ]  # fmt: skip
         self.proc = subprocess.Popen(
             command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
@@ -88,6 +112,14 @@ class RedisServer:
         client = self.client()
         wait_until(lambda: self._pings(client), 10, "redis-server to answer")
         client.close()
+
+    def acl_denials(self, user: str) -> list[str]:
+        """What the ACL refused `user` since the server started (nothing when it is down)."""
+        if self.proc is None or self.proc.poll() is not None:
+            return []
+        with contextlib.closing(self.client()) as client:
+            entries = client.acl_log(count=100)
+        return [f"{e['reason']} {e['object']}" for e in entries if e["username"] == user]
 
     def _pings(self, client: redis.Redis) -> bool:
         assert self.proc is not None

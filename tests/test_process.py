@@ -348,3 +348,16 @@ def test_under_journald_log_lines_carry_no_timestamp(
     lines = qw.log().splitlines()
     assert lines[0].startswith(f"INFO master: master {qw.pid} started: 1 workers")
     assert f"INFO testhost.{pid}: exiting: 0 jobs done, 0 failed" in lines
+
+
+def test_the_supervisor_and_its_workers_connect_as_the_acl_user(
+    start_qwsup: Start, r: redis.Redis
+) -> None:
+    """Every process test runs qwsup as the `qwsup` user of conf/redis-acl.conf (and
+    checks at the end that the ACL refused it nothing); this one checks who connects."""
+    qw = start_qwsup(workers={"count": 2})
+    qw.wait_workers(2)
+    ids = enqueue(r, 20)
+    wait_until(lambda: set(ids) <= set(done(r)), 10, "the jobs")
+    users = [c["user"] for c in r.client_list() if c["cmd"] in ("blmove", "evalsha")]
+    assert users and set(users) == {"qwsup"}

@@ -93,6 +93,7 @@ class WorkersConfig:
     max_jobs: int = _key(0, _at_least(0))
     max_memory_mb: float = _key(0.0, _at_least(0))
     prefetch: int = _key(10, _between(1, MAX_PREFETCH))
+    max_job_mb: float = _key(16.0, _at_least(0))
     retry_delay: float = _key(5.0, _at_least(0))
     retry_backoff: float = _key(2.0, _at_least(1))
     retry_delay_max: float = _key(3600.0, _at_least(0))

@@ -22,6 +22,7 @@ from .errors import ConnectionLost, RedisRefused
 from .keys import ENQUEUED_AT, Keys
 
 REQUEUE_BATCH = 100  # ids moved per requeue.lua call
+OVERSIZE = "oversize"  # take.lua's kind for a job hash over the size limit
 
 
 def _load(name: str) -> str:
@@ -47,13 +48,17 @@ def no_such_command(exc: redis.ResponseError) -> bool:
 @dataclass(frozen=True, slots=True)
 class Job:
     id: bytes
-    kind: str  # the Redis type of the job's key: "hash", or "none" when it is missing
+    kind: str  # the Redis type of the job's key ("none": missing), or "oversize"
     fields: dict[bytes, bytes]
+    size: int = 0  # "oversize": the bytes of data the hash holds
 
 
 def _job(reply: Any) -> Job:
-    """One job of take.lua's reply: {id, type of its key[, {field, value, ...}]}."""
+    """One job of take.lua's reply: {id, type of its key[, {field, value, ...}]}, or
+    {id, "oversize", bytes}."""
     job_id, kind = reply[0], reply[1].decode()
+    if kind == OVERSIZE:
+        return Job(job_id, kind, {}, int(reply[2]))
     flat: list[bytes] = reply[2] if len(reply) > 2 else []
     return Job(job_id, kind, dict(zip(flat[::2], flat[1::2], strict=True)))
 
@@ -90,9 +95,10 @@ class Requeued:
 class Queue:
     """One client's view of the queues of one namespace."""
 
-    def __init__(self, client: redis.Redis, keys: Keys) -> None:
+    def __init__(self, client: redis.Redis, keys: Keys, max_job_bytes: int = 0) -> None:
         self.client = client
         self.keys = keys
+        self.max_job_bytes = max_job_bytes  # a bigger job hash fails unread; 0: no limit
         self._take = self._script("take")
         self._ack = self._script("ack")
         self._giveback = self._script("giveback")
@@ -136,7 +142,7 @@ class Queue:
             self.keys.managers,
             self.keys.job(finished) if finished else self.keys.job_prefix,
         ]
-        return keys, [self.keys.job_prefix, worker, host, finished, want]
+        return keys, [self.keys.job_prefix, worker, host, finished, want, self.max_job_bytes]
 
     def wait(self, worker: str, timeout_s: int) -> bool:
         """Block until a job moves from all:jobs into the worker's list; False on timeout."""

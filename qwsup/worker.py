@@ -39,7 +39,7 @@ from .errors import ExitCode, HandlerError, RedisTrouble
 from .feed import Feed
 from .keys import FIELD_PREFIX, Keys, worker_id
 from .outage import Outage
-from .queue import Job, Queue, Retry
+from .queue import OVERSIZE, Job, Queue, Retry
 from .scoreboard import Scoreboard
 from .totals import Totals
 
@@ -102,6 +102,8 @@ def decode_job(job: Job, key: str) -> tuple[dict[str, str], str | None]:
     key = proctitle.printable(key, 200)
     if job.kind == "none":
         return {}, f"job hash {key} does not exist"
+    if job.kind == OVERSIZE:
+        return {}, f"job hash {key} holds {job.size:,} bytes, over workers.max_job_mb"
     if job.kind != "hash":
         return {}, f"{key} is a Redis {job.kind}, not a hash"
     data: dict[str, str] = {}
@@ -471,7 +473,9 @@ def boot(config: Config, status_fd: int, master_pid: int, board: Scoreboard) -> 
     worker_id_ = worker_id(config.supervisor.name, os.getpid())
     logs.set_who(worker_id_)
     proctitle.set_title(f"{proctitle.worker_prefix(worker_id_)}booting")
-    queue = Queue(make_client(config, socket_timeout=BLOCK_S + 10.0), Keys(config.redis.prefix()))
+    client = make_client(config, socket_timeout=BLOCK_S + 10.0)
+    max_job_bytes = int(config.workers.max_job_mb * 2**20)
+    queue = Queue(client, Keys(config.redis.prefix()), max_job_bytes)
     try:
         handler = load_handler(config.workers.handler)
     except HandlerError as exc:

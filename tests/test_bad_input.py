@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import pytest
@@ -79,3 +80,22 @@ def test_scripts_flushed_from_the_server_mid_run_are_loaded_again(
     assert runs(r) == dict.fromkeys(first + second, 1)
     assert qw.worker_pids() == pids
     assert "refused" not in qw.log()
+
+
+def test_a_job_of_50_mb_fails_unread_with_its_size_while_others_flow(
+    start_qwsup: Start, r: redis.Redis
+) -> None:
+    qw = start_qwsup(workers={"count": 2})
+    pids = qw.wait_workers(2)
+    push(r, b"huge", {b"photo": b"x" * (50 * 2**20)})
+    good = enqueue(r, 20)
+    wait_until(lambda: r.lrange("failed:jobs", 0, -1) == [b"huge"], 20, "the huge job to fail")
+    wait_until(lambda: set(good) <= set(done(r)), 20, "the other jobs")
+    error = (r.hget("job:huge", LAST_ERROR) or b"").decode()
+    assert re.fullmatch(
+        r"job hash job:huge holds 52,428,8\d\d bytes, over workers.max_job_mb", error
+    )
+    assert "huge" not in runs(r)  # the handler never saw it
+    assert qw.worker_pids() == pids
+    for proc in qw.workers():
+        assert proc.memory_info().rss < 45 * 2**20  # its data never reached a worker

@@ -321,3 +321,14 @@ def test_prefetched_jobs_given_back_go_to_the_front_in_order(client: redis.Redis
     assert q.give_back(W, [b"b"]) == 0  # no longer ours: nothing moves
     assert q.ack(W, b"b") is False and client.exists("job:b") == 1
     assert client.hget("job:b", ATTEMPTS) is None
+
+
+def test_a_job_over_the_size_limit_is_taken_without_its_data(client: redis.Redis) -> None:
+    q = Queue(client, Keys(), max_job_bytes=1000)
+    article_enqueue(client, "small", n="1")
+    article_enqueue(client, "big", data="x" * 1000)
+    small, big = q.take(W, "host", want=2)
+    assert small.kind == "hash" and small.fields[b"n"] == b"1"
+    assert (big.id, big.kind, big.fields) == (b"big", "oversize", {})
+    assert 1004 < big.size < 1100  # "data" and its value, and qwsup's started_at
+    assert client.lrange(OWN, 0, -1) == [b"big", b"small"]  # taken, to be failed

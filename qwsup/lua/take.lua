@@ -20,14 +20,17 @@
 -- ARGV[3] = the supervisor name
 -- ARGV[4] = the id of the job the worker just finished, or ''
 -- ARGV[5] = the most jobs to return (at least 1)
+-- ARGV[6] = the most bytes of data a job may hold (names and values), 0: no limit
 -- Returns {finished: 1, or 0 when the worker no longer owned that job (or none was
--- given), then per job taken, oldest first: {id, type of its key, {field, value, ...}}}.
+-- given), then per job taken, oldest first: {id, type of its key, {field, value, ...}},
+-- or {id, 'oversize', bytes} for a hash over the limit (its data is not sent)}.
 local finished = 0
 if ARGV[4] ~= '' and redis.call('LREM', KEYS[1], -1, ARGV[4]) == 1 then
   redis.call('DEL', KEYS[6])
   finished = 1
 end
 local want = tonumber(ARGV[5])
+local limit = tonumber(ARGV[6])
 local batch = {}
 local held = redis.call('LRANGE', KEYS[1], -want, -1)
 for i = #held, 1, -1 do
@@ -60,7 +63,18 @@ for _, id in ipairs(batch) do
   local kind = redis.call('TYPE', key)['ok']
   if kind == 'hash' then
     redis.call('HSET', key, 'qwsup:started_at', now_ms)
-    reply[#reply + 1] = {id, kind, redis.call('HGETALL', key)}
+    local flat = redis.call('HGETALL', key)
+    local size = 0
+    if limit > 0 then
+      for i = 1, #flat do
+        size = size + #flat[i]
+      end
+    end
+    if size > limit then
+      reply[#reply + 1] = {id, 'oversize', size}
+    else
+      reply[#reply + 1] = {id, kind, flat}
+    end
   else
     reply[#reply + 1] = {id, kind}
   end

@@ -100,6 +100,7 @@ class Bench:
                 config = self.workdir / f"bench-{m}.toml"
                 config.write_text(
                     f'[redis]\nurl = "{self.url}"\n[supervisor]\nname = "bench-{m}"\n'
+                    f"run_as_root = {str(os.geteuid() == 0).lower()}\n"  # the bench says so
                     f'[workers]\ncount = {workers // masters}\nhandler = "bench.jobs:noop"\n'
                     '[log]\nlevel = "warning"\n'
                 )

@@ -8,7 +8,7 @@ import logging
 import sys
 import time
 
-from . import __version__, admin, logs, report
+from . import __version__, admin, logs, privileges, report
 from .config import Config, load
 from .connection import make_client, redact, url_of
 from .errors import (
@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
             return failed(config, args)
         if args.command == "requeue-orphans":
             return requeue_orphans(config, args)
-        return Master(config).run()
+        return Master(config, privileges.resolve(config)).run()
     except (EmbeddedRedisError, ConnectionLost) as exc:
         return _fail(ExitCode.UNAVAILABLE, f"Redis at {redact(url_of(config))}: {exc}")
     except RedisRefused as exc:

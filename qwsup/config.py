@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 from .errors import ConfigError
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_ACCOUNT = re.compile(r"^([A-Za-z_][A-Za-z0-9._-]*\$?)?$")  # a user or group name, or ""
 _HANDLER = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A-Za-z0-9_]*$")
 _NAMESPACE = re.compile(r"^[\x21-\x7e]*$")  # printable ASCII, no spaces
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -80,6 +81,9 @@ class SupervisorConfig:
     graceful_timeout: float = _key(30.0, _at_least(0))
     quick_timeout: float = _key(5.0, _at_least(0))
     lease_timeout: float = _key(30.0, _at_least(1))
+    user: str = _key("", _matches(_ACCOUNT, "a user name"))
+    group: str = _key("", _matches(_ACCOUNT, "a group name"))
+    run_as_root: bool = _key(False)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -159,7 +163,8 @@ class Config:
             return Path(self.redis.state_dir)
         if os.environ.get("STATE_DIRECTORY"):  # set by systemd's StateDirectory=
             return Path(os.environ["STATE_DIRECTORY"].split(":")[0])
-        base = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
+        home = Path("/var/lib") if os.geteuid() == 0 else Path.home() / ".local" / "state"
+        base = Path(os.environ.get("XDG_STATE_HOME") or home)
         absolute = str(Path(self.path).resolve())
         digest = hashlib.sha256(absolute.encode()).hexdigest()[:8]
         return base / "qwsup" / f"{Path(self.path).stem}-{digest}"
@@ -179,6 +184,8 @@ def _type_problem(value: Any, annotation: str) -> str | None:
     if annotation == "int":
         ok = isinstance(value, int) and not isinstance(value, bool)
         return None if ok else f"must be an integer, got {_show(value)}"
+    if annotation == "bool":
+        return None if isinstance(value, bool) else f"must be true or false, got {_show(value)}"
     if annotation == "float":
         ok = isinstance(value, int | float) and not isinstance(value, bool)
         return None if ok else f"must be a number, got {_show(value)}"

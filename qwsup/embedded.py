@@ -23,6 +23,7 @@ import redis
 
 from .connection import SOCKET_NAME
 from .errors import EmbeddedRedisError
+from .privileges import RunAs, hand_over
 
 log = logging.getLogger(__name__)
 
@@ -49,9 +50,12 @@ def find_server(configured: str | None) -> str:
 
 
 class EmbeddedRedis:
-    def __init__(self, state_dir: Path, server: str | None = None) -> None:
+    def __init__(
+        self, state_dir: Path, server: str | None = None, run_as: RunAs | None = None
+    ) -> None:
         self.state_dir = state_dir
         self.server = server
+        self.run_as = run_as  # the server runs as the workers' user, so that they reach it
         self.socket = state_dir / SOCKET_NAME
         self.pidfile = state_dir / "redis.pid"
         self.logfile = state_dir / "redis.log"
@@ -71,6 +75,8 @@ class EmbeddedRedis:
             )
         try:
             self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if self.run_as is not None:
+                hand_over(self.state_dir, self.run_as)
         except OSError as exc:
             raise EmbeddedRedisError(f"cannot create {self.state_dir}: {exc.strerror}") from None
         self._lock()
@@ -97,7 +103,12 @@ class EmbeddedRedis:
             "--logfile", str(self.logfile),
         ]  # fmt: skip
         try:
-            subprocess.run(command, check=True, capture_output=True, timeout=START_TIMEOUT_S)
+            run_as = self.run_as
+            subprocess.run(
+                command, check=True, capture_output=True, timeout=START_TIMEOUT_S,
+                user=run_as.uid if run_as else None, group=run_as.gid if run_as else None,
+                extra_groups=[] if run_as else None,
+            )  # fmt: skip
         except (OSError, subprocess.SubprocessError) as exc:
             raise EmbeddedRedisError(f"cannot start {server}: {exc}") from None
         deadline = time.monotonic() + START_TIMEOUT_S

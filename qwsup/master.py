@@ -47,6 +47,7 @@ from .errors import (
 )
 from .keys import Keys, split_worker_id, worker_id
 from .outage import Outage
+from .privileges import RunAs
 from .queue import Queue
 from .scoreboard import Scoreboard
 from .systemd import Notifier
@@ -102,8 +103,9 @@ class Reload:
 
 
 class Master:
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, run_as: RunAs | None = None) -> None:
         self.config = config
+        self.run_as = run_as  # the user workers switch to (see privileges.py)
         self.count = config.workers.count
         self.generation = 1
         self.last_generation = 1
@@ -160,7 +162,8 @@ class Master:
         """Raises EmbeddedRedisError when the embedded server cannot start."""
         self.set_title()
         if self.config.embedded:
-            self.embedded = EmbeddedRedis(self.config.state_dir(), self.config.redis.server)
+            state_dir, server = self.config.state_dir(), self.config.redis.server
+            self.embedded = EmbeddedRedis(state_dir, server, self.run_as)
             self.embedded.start()
         keys = Keys(self.config.redis.prefix())
         self.queue = Queue(make_client(self.config), keys)
@@ -359,12 +362,17 @@ class Master:
         )  # fmt: skip
 
     def keep_restart_only_keys(self, new: Config) -> Config:
-        """The Redis connection and the supervisor name change only with a restart."""
-        old = self.config
-        name_changed = new.supervisor.name != old.supervisor.name
-        if new.redis != old.redis or new.metrics != old.metrics or name_changed:
-            log.warning("HUP: [redis], [metrics] and supervisor.name change on restart only")
-        supervisor = dataclasses.replace(new.supervisor, name=old.supervisor.name)
+        """The Redis connection, the supervisor's name and the workers' user change only
+        with a restart."""
+        old, o = self.config, self.config.supervisor
+        supervisor = dataclasses.replace(
+            new.supervisor, name=o.name, user=o.user, group=o.group, run_as_root=o.run_as_root
+        )
+        if new.redis != old.redis or new.metrics != old.metrics or supervisor != new.supervisor:
+            log.warning(
+                "HUP: [redis], [metrics], supervisor.name, user, group and run_as_root "
+                "change on restart only"
+            )
         return dataclasses.replace(new, redis=old.redis, supervisor=supervisor, metrics=old.metrics)
 
     def abort_reload(self) -> None:
@@ -688,7 +696,7 @@ class Master:
             try:
                 os.close(read_fd)
                 self.forget_in_child()
-                code = worker.boot(config, write_fd, self.pid, board)
+                code = worker.boot(config, write_fd, self.pid, board, self.run_as)
             except BaseException:
                 log.exception("worker crashed")
             finally:

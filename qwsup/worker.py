@@ -32,13 +32,14 @@ from collections.abc import Callable
 from types import FrameType
 from typing import TypeVar
 
-from . import logs, proctitle
+from . import logs, privileges, proctitle
 from .config import Config
 from .connection import make_client
 from .errors import ExitCode, HandlerError, RedisTrouble
 from .feed import Feed
 from .keys import FIELD_PREFIX, Keys, worker_id
 from .outage import Outage
+from .privileges import RunAs
 from .queue import OVERSIZE, Job, Queue, Retry
 from .scoreboard import Scoreboard
 from .totals import Totals
@@ -463,15 +464,20 @@ def _traceback() -> str:
     return traceback.format_exc()[-MAX_TRACEBACK:]
 
 
-def boot(config: Config, status_fd: int, master_pid: int, board: Scoreboard) -> int:
+def boot(
+    config: Config, status_fd: int, master_pid: int, board: Scoreboard, run_as: RunAs | None
+) -> int:
     """Everything a freshly forked child does; returns its exit code.
 
     Signals arrive blocked and reset to their defaults; they are unblocked once the
-    worker's own handlers are in place.
+    worker's own handlers are in place. The worker becomes `run_as` before anything of
+    the handler's is imported.
     """
     random.seed()
     worker_id_ = worker_id(config.supervisor.name, os.getpid())
     logs.set_who(worker_id_)
+    if run_as is not None:
+        privileges.drop(run_as)
     proctitle.set_title(f"{proctitle.worker_prefix(worker_id_)}booting")
     client = make_client(config, socket_timeout=BLOCK_S + 10.0)
     max_job_bytes = int(config.workers.max_job_mb * 2**20)

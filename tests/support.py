@@ -66,9 +66,14 @@ class RedisServer:
     the users of conf/redis-acl.conf (passwords ACL_PASSWORDS) besides the default one
     (no password, every right) that `url` and `client()` use."""
 
-    def __init__(self, binary: str, appendonly: bool = False, acl: bool = False) -> None:
+    def __init__(
+        self, binary: str, appendonly: bool = False, acl: bool = False, public: bool = False
+    ) -> None:
         self.binary = binary
         self.dir = Path(tempfile.mkdtemp(prefix="qwr"))  # short: sun_path has 108 bytes
+        self.public = public  # its socket open to every user (for workers run as another)
+        if public:
+            self.dir.chmod(0o755)
         self.socket = self.dir / "redis.sock"
         self.appendonly = appendonly
         self.acl = acl
@@ -99,7 +104,7 @@ class RedisServer:
             self.binary,
             "--port", "0",
             "--unixsocket", str(self.socket),
-            "--unixsocketperm", "700",
+            "--unixsocketperm", "777" if self.public else "700",
             "--dir", str(self.dir),
             "--save", "",
             "--appendonly", "yes" if self.appendonly else "no",
@@ -149,11 +154,16 @@ class RedisServer:
 
 
 def write_config(path: Path, redis_url: str | None, **sections: dict[str, Any]) -> Path:
-    """A config file: [redis] url plus the given sections' keys (TOML-quoted by repr)."""
+    """A config file: [redis] url plus the given sections' keys (TOML-quoted by repr).
+
+    Run as root (as CI runs the tests), it says run_as_root = true unless it names a
+    user: a root master refuses to run jobs as root otherwise."""
     tables: dict[str, dict[str, Any]] = {"redis": {}, "supervisor": {}, "workers": {}, "log": {}}
     if redis_url is not None:
         tables["redis"]["url"] = redis_url
     tables["supervisor"].setdefault("name", "testhost")
+    if os.geteuid() == 0 and "user" not in sections.get("supervisor", {}):
+        tables["supervisor"]["run_as_root"] = True
     for name, values in sections.items():
         tables.setdefault(name, {}).update(values)
     lines: list[str] = []

@@ -25,8 +25,13 @@ REQUEUE_BATCH = 100  # ids moved per requeue.lua call
 OVERSIZE = "oversize"  # take.lua's kind for a job hash over the size limit
 
 
-def _load(name: str) -> str:
-    return resources.files("qwsup").joinpath("lua", f"{name}.lua").read_text(encoding="utf-8")
+# Every script's source, read once at import: a worker that drops privileges after fork
+# may no longer be able to read qwsup's files.
+SCRIPTS = {
+    entry.name.removesuffix(".lua"): entry.read_text(encoding="utf-8")
+    for entry in resources.files("qwsup").joinpath("lua").iterdir()
+    if entry.name.endswith(".lua")
+}
 
 
 @contextlib.contextmanager
@@ -112,7 +117,7 @@ class Queue:
         self.blmove = True  # until the server says it has no BLMOVE (before Redis 6.2)
 
     def _script(self, name: str) -> Script:
-        return self.client.register_script(_load(name))
+        return self.client.register_script(SCRIPTS[name])
 
     # -- a worker's side ---------------------------------------------------
 

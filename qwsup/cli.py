@@ -5,8 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import sys
 import time
+from datetime import datetime
+from typing import Any
 
 from . import __version__, admin, logs, privileges, report
 from .config import Config, load
@@ -46,6 +49,15 @@ def _parser() -> argparse.ArgumentParser:
     enqueue.add_argument("fields", nargs="*", metavar="KEY=VALUE")
     enqueue.add_argument("--id", help="the job id (default: a new UUID)")
     enqueue.add_argument("--host", metavar="NAME", help="push on <NAME>:jobs, not all:jobs")
+    later = enqueue.add_mutually_exclusive_group()
+    later.add_argument(
+        "--at", type=_start_time, metavar="TIME",
+        help="start no earlier than TIME: ISO 8601 (2026-12-01T09:00+01:00) or unix seconds",
+    )  # fmt: skip
+    later.add_argument(
+        "--delay", type=_seconds, metavar="SECONDS",
+        help="start no earlier than SECONDS from now (on the Redis server's clock)",
+    )  # fmt: skip
     status = commands.add_parser("status", help="queues, supervisors and workers")
     status.add_argument("--json", action="store_true", help="for scripts")
     status.add_argument(
@@ -184,22 +196,23 @@ def check(config: Config) -> int:
 
 def enqueue(config: Config, args: argparse.Namespace) -> int:
     producer = Producer.from_config(config)
+    when: dict[str, Any] = {"at": args.at, "delay": args.delay}
     if args.fields:
         try:
             fields = check_fields(dict(_split_field(f) for f in args.fields))
         except (ValueError, TypeError) as exc:
             return _fail(ExitCode.USAGE, f"enqueue: {exc}")
-        print(producer.enqueue(fields, job_id=args.id, host=args.host))
+        print(producer.enqueue(fields, job_id=args.id, host=args.host, **when))
         return int(ExitCode.OK)
     if sys.stdin.isatty():
         return _fail(ExitCode.USAGE, "enqueue: give KEY=VALUE fields, or JSON lines on stdin")
-    error = _enqueue_lines(producer, args.host)
+    error = _enqueue_lines(producer, args.host, when)
     if error:
         return _fail(ExitCode.USAGE, f"enqueue: {error} (the jobs before it were enqueued)")
     return int(ExitCode.OK)
 
 
-def _enqueue_lines(producer: Producer, host: str | None) -> str | None:
+def _enqueue_lines(producer: Producer, host: str | None, when: dict[str, Any]) -> str | None:
     """Enqueue one job per JSON line of stdin, printing the ids as the jobs are pushed.
 
     Stops at the first bad line; everything before it is enqueued. Returns the error.
@@ -219,13 +232,37 @@ def _enqueue_lines(producer: Producer, host: str | None) -> str | None:
         except (ValueError, TypeError) as exc:
             error = f"stdin line {number}: {exc}"
         if chunk and (error or len(chunk) == CHUNK):
-            print("\n".join(producer.enqueue_many(chunk, host=host)))
+            print("\n".join(producer.enqueue_many(chunk, host=host, **when)))
             chunk = []
         if error:
             return error
     if chunk:
-        print("\n".join(producer.enqueue_many(chunk, host=host)))
+        print("\n".join(producer.enqueue_many(chunk, host=host, **when)))
     return None
+
+
+def _start_time(text: str) -> float:
+    """--at: unix seconds, or an ISO 8601 time (local time when it names no zone)."""
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        return datetime.fromisoformat(text).timestamp()
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is neither ISO 8601 (2026-12-01T09:00+01:00) nor unix seconds"
+        ) from None
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < math.inf:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds >= 0")
+    return value
 
 
 def _split_field(text: str) -> tuple[str, str]:

@@ -17,6 +17,8 @@ LAST_ERROR = FIELD_PREFIX + "last_error"
 TRACEBACK = FIELD_PREFIX + "traceback"
 FAILED_AT = FIELD_PREFIX + "failed_at"  # unix seconds, when it went to failed:jobs
 STARTED_AT = FIELD_PREFIX + "started_at"  # unix ms, when a worker last took it
+QUEUE = FIELD_PREFIX + "queue"  # a job enqueued to start later: the queue it goes to
+ALL = "all"  # the name of the shared queue, all:jobs
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,7 @@ class Keys:
         return self.job_prefix.encode() + raw
 
     def host_jobs(self, name: str) -> str:
+        """The queue named `name`: a supervisor's own (its name), or all:jobs ("all")."""
         return f"{self.prefix}{name}:jobs"
 
     def info(self, name: str) -> str:

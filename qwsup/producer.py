@@ -1,19 +1,23 @@
-"""The Python API for producers: one atomic call writes a job's hash and pushes its id."""
+"""The Python API for producers: one atomic call writes a job's hash and pushes its id
+(or, for a job to start later, puts it in delayed:jobs)."""
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 
 import redis
 
 from .config import Config
 from .config import load as load_config
 from .connection import make_client
-from .keys import FIELD_PREFIX, Keys
+from .keys import ALL, FIELD_PREFIX, Keys
 from .queue import Queue
 
 Fields = Mapping[str, str | int | float]
+When = datetime | float  # a start time: a datetime, or unix seconds
 CHUNK = 1_000  # jobs per MULTI/EXEC in enqueue_many
 
 
@@ -44,27 +48,62 @@ class Producer:
             config = load_config(config)
         return cls(make_client(config), config.redis.namespace)
 
-    def _target(self, host: str | None) -> str:
-        return self.queue.keys.host_jobs(host) if host else self.queue.keys.all_jobs
-
-    def enqueue(self, fields: Fields, *, job_id: str | None = None, host: str | None = None) -> str:
+    def enqueue(
+        self,
+        fields: Fields,
+        *,
+        job_id: str | None = None,
+        host: str | None = None,
+        at: When | None = None,
+        delay: float | None = None,
+    ) -> str:
         """Write `job:<id>` and push the id on all:jobs (or on `<host>:jobs`) in one
-        MULTI/EXEC; returns the id (a new UUID unless given)."""
+        atomic step; returns the id (a new UUID unless given). With `at` (a datetime,
+        or unix seconds) or `delay` (seconds, on the Redis server's clock) the job
+        waits in delayed:jobs until then."""
         job_id = job_id or uuid.uuid4().hex
-        self.queue.push([(job_id, check_fields(fields))], self._target(host))
+        self._send([(job_id, check_fields(fields))], host, at, delay)
         return job_id
 
-    def enqueue_many(self, jobs: Iterable[Fields], *, host: str | None = None) -> list[str]:
-        """Enqueue many jobs, pipelined: each chunk of jobs is one MULTI/EXEC."""
+    def enqueue_many(
+        self,
+        jobs: Iterable[Fields],
+        *,
+        host: str | None = None,
+        at: When | None = None,
+        delay: float | None = None,
+    ) -> list[str]:
+        """Enqueue many jobs, pipelined: each chunk of jobs is one round trip (and each
+        job atomic)."""
         ids: list[str] = []
         chunk: list[tuple[str, dict[str, str]]] = []
         for fields in jobs:
             chunk.append((uuid.uuid4().hex, check_fields(fields)))
             if len(chunk) == CHUNK:
-                self.queue.push(chunk, self._target(host))
+                self._send(chunk, host, at, delay)
                 ids += [job_id for job_id, _ in chunk]
                 chunk = []
         if chunk:
-            self.queue.push(chunk, self._target(host))
+            self._send(chunk, host, at, delay)
             ids += [job_id for job_id, _ in chunk]
         return ids
+
+    def _send(
+        self,
+        chunk: list[tuple[str, dict[str, str]]],
+        host: str | None,
+        at: When | None,
+        delay: float | None,
+    ) -> None:
+        name = host or ALL
+        if at is None and delay is None:
+            self.queue.push(chunk, self.queue.keys.host_jobs(name))
+            return
+        if at is not None and delay is not None:
+            raise ValueError("give a start time (at) or a delay, not both")
+        if delay is not None and not 0 <= delay < math.inf:
+            raise ValueError(f"delay must be a number of seconds >= 0, got {delay!r}")
+        at_ms = None
+        if at is not None:
+            at_ms = round((at.timestamp() if isinstance(at, datetime) else float(at)) * 1000)
+        self.queue.schedule(chunk, name, at_ms=at_ms, delay_ms=round((delay or 0) * 1000))

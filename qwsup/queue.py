@@ -114,6 +114,7 @@ class Queue:
         self._reclaim = self._script("reclaim")
         self._retry = self._script("retry")
         self._purge = self._script("purge")
+        self._schedule = self._script("schedule")
         self.blmove = True  # until the server says it has no BLMOVE (before Redis 6.2)
 
     def _script(self, name: str) -> Script:
@@ -257,7 +258,7 @@ class Queue:
         moved = 0
         while True:
             with translated():
-                batch = int(self._promote(keys=keys, args=[REQUEUE_BATCH]))
+                batch = int(self._promote(keys=keys, args=[REQUEUE_BATCH, self.keys.prefix]))
             moved += batch
             if batch < REQUEUE_BATCH:
                 return moved
@@ -348,6 +349,29 @@ class Queue:
                 return removed
 
     # -- a producer's side -------------------------------------------------
+
+    def schedule(
+        self,
+        jobs: list[tuple[str, dict[str, str]]],
+        queue: str,
+        *,
+        at_ms: int | None,
+        delay_ms: int = 0,
+    ) -> None:
+        """Write each job's hash and put its id in delayed:jobs, due at `at_ms` (unix ms)
+        or `delay_ms` from now on the Redis server's clock; each job atomically, the
+        batch in one pipeline. `queue` names where it goes when due ("all", or a
+        supervisor's name)."""
+        now = f"{time.time():.3f}"
+        when = "" if at_ms is None else str(at_ms)
+        with translated(), self.client.pipeline(transaction=False) as pipe:
+            for job_id, fields in jobs:
+                flat: list[EncodableT] = [ENQUEUED_AT, now]
+                for name, value in fields.items():
+                    flat += [name, value]
+                keys: list[KeyT] = [self.keys.job(job_id), self.keys.delayed_jobs]
+                self._schedule(keys=keys, args=[job_id, when, delay_ms, queue, *flat], client=pipe)
+            pipe.execute()
 
     def push(self, jobs: list[tuple[str, dict[str, str]]], queue: str) -> None:
         """Write each job's hash and push its id, in one MULTI/EXEC for the whole batch."""

@@ -28,7 +28,8 @@ def test_a_producer_can_enqueue_and_nothing_else(
     qw.wait_workers(1)
     producer = login(server, "qwsup-producer")
     job_id = Producer(producer).enqueue({"to": "x@example.com"})
-    wait_until(lambda: job_id in done(r), 10, "the producer's job")
+    later = Producer(producer).enqueue({"to": "y@example.com"}, delay=0.1)
+    wait_until(lambda: {job_id, later} <= set(done(r)), 10, "the producer's jobs")
     refused = [
         lambda: producer.hgetall(f"job:{job_id}"),  # other jobs' data
         lambda: producer.delete("all:managers"),  # the supervisor's keys

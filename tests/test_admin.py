@@ -1,4 +1,5 @@
-"""The operator's commands against a running qwsup: status, failed, requeue-orphans."""
+"""The operator's commands against a running qwsup: status, failed, requeue-orphans,
+enqueue for later."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import json
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 
 import pytest
@@ -115,3 +117,24 @@ def test_status_watch_redraws_until_interrupted(start_qwsup: Start, env: dict[st
                 break
         watch.send_signal(signal.SIGINT)
         assert watch.wait(10) == 0
+
+
+def test_a_job_enqueued_for_later_starts_no_earlier(
+    start_qwsup: Start, r: redis.Redis, env: dict[str, str]
+) -> None:
+    qw = start_qwsup(workers={"count": 1})
+    qw.wait_workers(1)
+    sent = time.time()
+    later = cli(qw, env, "enqueue", "--delay", "1.5", "n=1")
+    assert later.returncode == 0, later.stderr
+    due = cli(qw, env, "enqueue", "--at", "2001-01-01T00:00:00+00:00", "n=2")  # long past
+    assert due.returncode == 0, due.stderr
+    later_id, due_id = later.stdout.strip(), due.stdout.strip()
+    assert r.zscore("delayed:jobs", later_id) is not None
+    wait_until(lambda: r.hget("test:runs", due_id), 5, "the job that was due at once")
+    wait_until(lambda: r.hget("test:runs", later_id), 10, "the job for later")
+    started = float(r.lrange("test:started_at", -1, -1)[0])
+    assert 1.5 <= started - sent < 5  # promoted about once a second once due
+    bad = cli(qw, env, "enqueue", "--at", "next tuesday", "n=3")
+    assert bad.returncode == 2 and "neither ISO 8601" in bad.stderr
+    assert cli(qw, env, "enqueue", "--delay", "-1", "n=3").returncode == 2

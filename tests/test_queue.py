@@ -332,3 +332,30 @@ def test_a_job_over_the_size_limit_is_taken_without_its_data(client: redis.Redis
     assert (big.id, big.kind, big.fields) == (b"big", "oversize", {})
     assert 1004 < big.size < 1100  # "data" and its value, and qwsup's started_at
     assert client.lrange(OWN, 0, -1) == [b"big", b"small"]  # taken, to be failed
+
+
+def test_a_job_for_later_waits_in_delayed_jobs_then_goes_to_its_queue(
+    client: redis.Redis, q: Queue
+) -> None:
+    seconds, micros = client.time()
+    now_ms = seconds * 1000 + micros // 1000
+    q.schedule([("soon", {"n": "1"})], "all", at_ms=None, delay_ms=300)
+    q.schedule([("hosted", {"n": "2"})], "host", at_ms=now_ms - 1000)  # already due
+    q.schedule([("later", {"n": "3"})], "all", at_ms=now_ms + 3_600_000)
+    scores = dict(client.zrange("delayed:jobs", 0, -1, withscores=True))
+    assert now_ms + 300 <= scores[b"soon"] <= now_ms + 400  # on the Redis server's clock
+    assert scores[b"later"] == now_ms + 3_600_000
+    assert client.hget("job:soon", "n") == b"1" and client.hget("job:soon", ENQUEUED_AT)
+    assert lists(client)["all:jobs"] == [] and q.take(W, "other") == []
+    assert q.promote() == 1
+    assert lists(client)["host:jobs"] == [b"hosted"]  # its own queue, not all:jobs
+    wait_until(lambda: q.promote() == 1, 5, "the delay to pass")
+    assert lists(client)["all:jobs"] == [b"soon"]
+    assert client.zrange("delayed:jobs", 0, -1) == [b"later"]
+
+
+def test_a_due_id_whose_key_is_not_a_hash_still_moves(client: redis.Redis, q: Queue) -> None:
+    client.set("job:odd", "a producer's string")
+    client.zadd("delayed:jobs", {"odd": 1})
+    assert q.promote() == 1
+    assert lists(client)["all:jobs"] == [b"odd"]

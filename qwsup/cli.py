@@ -17,6 +17,7 @@ from .connection import make_client, redact, url_of
 from .errors import (
     ConfigError,
     ConnectionLost,
+    DuplicateJob,
     EmbeddedRedisError,
     ExitCode,
     HandlerError,
@@ -49,6 +50,10 @@ def _parser() -> argparse.ArgumentParser:
     enqueue.add_argument("fields", nargs="*", metavar="KEY=VALUE")
     enqueue.add_argument("--id", help="the job id (default: a new UUID)")
     enqueue.add_argument("--host", metavar="NAME", help="push on <NAME>:jobs, not all:jobs")
+    enqueue.add_argument(
+        "--unique", metavar="NAME",
+        help="refuse the job (exit 1) while another job enqueued with NAME is queued or running",
+    )  # fmt: skip
     later = enqueue.add_mutually_exclusive_group()
     later.add_argument(
         "--at", type=_start_time, metavar="TIME",
@@ -202,8 +207,16 @@ def enqueue(config: Config, args: argparse.Namespace) -> int:
             fields = check_fields(dict(_split_field(f) for f in args.fields))
         except (ValueError, TypeError) as exc:
             return _fail(ExitCode.USAGE, f"enqueue: {exc}")
-        print(producer.enqueue(fields, job_id=args.id, host=args.host, **when))
+        try:
+            job_id = producer.enqueue(
+                fields, job_id=args.id, host=args.host, unique=args.unique, **when
+            )
+        except DuplicateJob as exc:
+            return _fail(ExitCode.ERROR, f"enqueue: refused: {exc}")
+        print(job_id)
         return int(ExitCode.OK)
+    if args.unique:
+        return _fail(ExitCode.USAGE, "enqueue: --unique is for one job, given as KEY=VALUE fields")
     if sys.stdin.isatty():
         return _fail(ExitCode.USAGE, "enqueue: give KEY=VALUE fields, or JSON lines on stdin")
     error = _enqueue_lines(producer, args.host, when)

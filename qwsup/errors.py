@@ -51,6 +51,15 @@ class RedisRefused(RedisTrouble):
     """Redis answered with an error, such as a queue key of the wrong type."""
 
 
+class DuplicateJob(QwsupError):
+    """A unique job was refused: another job holds its name (queued or running)."""
+
+    def __init__(self, name: str, holder: str) -> None:
+        super().__init__(f"unique name {name!r} is held by job {holder}, queued or running")
+        self.name = name
+        self.holder = holder
+
+
 class EmbeddedRedisError(QwsupError):
     """The embedded redis-server cannot be started or reached."""
 

@@ -18,6 +18,7 @@ TRACEBACK = FIELD_PREFIX + "traceback"
 FAILED_AT = FIELD_PREFIX + "failed_at"  # unix seconds, when it went to failed:jobs
 STARTED_AT = FIELD_PREFIX + "started_at"  # unix ms, when a worker last took it
 QUEUE = FIELD_PREFIX + "queue"  # a job enqueued to start later: the queue it goes to
+UNIQUE = FIELD_PREFIX + "unique"  # a unique job: its name, held until it is done
 ALL = "all"  # the name of the shared queue, all:jobs
 
 
@@ -57,6 +58,10 @@ class Keys:
     def host_jobs(self, name: str) -> str:
         """The queue named `name`: a supervisor's own (its name), or all:jobs ("all")."""
         return f"{self.prefix}{name}:jobs"
+
+    def unique(self, name: str) -> str:
+        """Held by the id of the one job enqueued with that unique name."""
+        return f"{self.prefix}unique:{name}"
 
     def info(self, name: str) -> str:
         """What a supervisor's heartbeat records for `qwsup status`."""

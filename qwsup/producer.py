@@ -13,6 +13,7 @@ import redis
 from .config import Config
 from .config import load as load_config
 from .connection import make_client
+from .errors import DuplicateJob
 from .keys import ALL, FIELD_PREFIX, Keys
 from .queue import Queue
 
@@ -56,13 +57,16 @@ class Producer:
         host: str | None = None,
         at: When | None = None,
         delay: float | None = None,
+        unique: str | None = None,
     ) -> str:
         """Write `job:<id>` and push the id on all:jobs (or on `<host>:jobs`) in one
         atomic step; returns the id (a new UUID unless given). With `at` (a datetime,
         or unix seconds) or `delay` (seconds, on the Redis server's clock) the job
-        waits in delayed:jobs until then."""
+        waits in delayed:jobs until then. With `unique`, the job is refused with
+        DuplicateJob while another job enqueued with that name is queued, waiting or
+        running (until it is finished or failed for good)."""
         job_id = job_id or uuid.uuid4().hex
-        self._send([(job_id, check_fields(fields))], host, at, delay)
+        self._send([(job_id, check_fields(fields))], host, at, delay, unique or "")
         return job_id
 
     def enqueue_many(
@@ -94,16 +98,24 @@ class Producer:
         host: str | None,
         at: When | None,
         delay: float | None,
+        unique: str = "",
     ) -> None:
         name = host or ALL
-        if at is None and delay is None:
+        if at is None and delay is None and not unique:
             self.queue.push(chunk, self.queue.keys.host_jobs(name))
             return
         if at is not None and delay is not None:
             raise ValueError("give a start time (at) or a delay, not both")
         if delay is not None and not 0 <= delay < math.inf:
             raise ValueError(f"delay must be a number of seconds >= 0, got {delay!r}")
-        at_ms = None
+        at_ms = delay_ms = None
         if at is not None:
             at_ms = round((at.timestamp() if isinstance(at, datetime) else float(at)) * 1000)
-        self.queue.schedule(chunk, name, at_ms=at_ms, delay_ms=round((delay or 0) * 1000))
+        if delay is not None:
+            delay_ms = round(delay * 1000)
+        replies = self.queue.enqueue_each(
+            chunk, name, at_ms=at_ms, delay_ms=delay_ms, unique=unique
+        )
+        for enqueued, holder in replies:
+            if not enqueued:
+                raise DuplicateJob(unique, holder)

@@ -114,7 +114,7 @@ class Queue:
         self._reclaim = self._script("reclaim")
         self._retry = self._script("retry")
         self._purge = self._script("purge")
-        self._schedule = self._script("schedule")
+        self._enqueue = self._script("enqueue")
         self.blmove = True  # until the server says it has no BLMOVE (before Redis 6.2)
 
     def _script(self, name: str) -> Script:
@@ -148,7 +148,11 @@ class Queue:
             self.keys.managers,
             self.keys.job(finished) if finished else self.keys.job_prefix,
         ]
-        return keys, [self.keys.job_prefix, worker, host, finished, want, self.max_job_bytes]
+        args: list[EncodableT] = [
+            self.keys.job_prefix, worker, host, finished, want, self.max_job_bytes,
+            self.keys.prefix,
+        ]  # fmt: skip
+        return keys, args
 
     def wait(self, worker: str, timeout_s: int) -> bool:
         """Block until a job moves from all:jobs into the worker's list; False on timeout."""
@@ -182,7 +186,7 @@ class Queue:
         """ack.lua's keys and arguments; `next_id` is the job the worker starts next."""
         next_key = self.keys.job(next_id) if next_id else self.keys.job_prefix
         keys: list[KeyT] = [self.keys.worker_jobs(worker), self.keys.job(job_id), next_key]
-        return keys, [job_id, next_id]
+        return keys, [job_id, next_id, self.keys.prefix]
 
     def give_back(self, worker: str, job_ids: list[bytes]) -> int:
         """Return prefetched jobs, not started, to the front of all:jobs (oldest first
@@ -223,6 +227,7 @@ class Queue:
             int(retry.delay_s * 1000),
             retry.backoff,
             int(retry.delay_max_s * 1000),
+            self.keys.prefix,
         ]
         with translated():
             return int(self._fail(keys=keys, args=args))
@@ -245,6 +250,7 @@ class Queue:
             now = f"{time.time():.3f}"
             args: list[EncodableT] = [
                 self.keys.job_prefix, cost, max_attempts, reason, now, REQUEUE_BATCH,
+                self.keys.prefix,
             ]  # fmt: skip
             with translated():
                 requeued, failed, left = self._requeue(keys=keys, args=args)
@@ -350,28 +356,34 @@ class Queue:
 
     # -- a producer's side -------------------------------------------------
 
-    def schedule(
+    def enqueue_each(
         self,
         jobs: list[tuple[str, dict[str, str]]],
         queue: str,
         *,
-        at_ms: int | None,
-        delay_ms: int = 0,
-    ) -> None:
-        """Write each job's hash and put its id in delayed:jobs, due at `at_ms` (unix ms)
-        or `delay_ms` from now on the Redis server's clock; each job atomically, the
-        batch in one pipeline. `queue` names where it goes when due ("all", or a
-        supervisor's name)."""
+        at_ms: int | None = None,
+        delay_ms: int | None = None,
+        unique: str = "",
+    ) -> list[tuple[bool, str]]:
+        """Enqueue each job with enqueue.lua (atomic per job, the batch in one pipeline):
+        pushed on the queue named `queue` ("all", or a supervisor's name), or put in
+        delayed:jobs, due at `at_ms` (unix ms) or `delay_ms` from now on the Redis
+        server's clock; a `unique` job only while no other job holds that name. Returns
+        per job (whether it was enqueued, its id or that of the job holding the name)."""
         now = f"{time.time():.3f}"
-        when = "" if at_ms is None else str(at_ms)
+        when = ["" if at_ms is None else at_ms, "" if delay_ms is None else delay_ms]
         with translated(), self.client.pipeline(transaction=False) as pipe:
             for job_id, fields in jobs:
-                flat: list[EncodableT] = [ENQUEUED_AT, now]
+                keys: list[KeyT] = [
+                    self.keys.job(job_id), self.keys.delayed_jobs, self.keys.host_jobs(queue),
+                    self.keys.unique(unique),  # "unique:" when none: a key the ACL allows
+                ]  # fmt: skip
+                args: list[EncodableT] = [job_id, *when, queue, unique, ENQUEUED_AT, now]
                 for name, value in fields.items():
-                    flat += [name, value]
-                keys: list[KeyT] = [self.keys.job(job_id), self.keys.delayed_jobs]
-                self._schedule(keys=keys, args=[job_id, when, delay_ms, queue, *flat], client=pipe)
-            pipe.execute()
+                    args += [name, value]
+                self._enqueue(keys=keys, args=args, client=pipe)
+            replies = pipe.execute()
+        return [(bool(ok), holder.decode(errors="replace")) for ok, holder in replies]
 
     def push(self, jobs: list[tuple[str, dict[str, str]]], queue: str) -> None:
         """Write each job's hash and push its id, in one MULTI/EXEC for the whole batch."""

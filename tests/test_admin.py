@@ -138,3 +138,23 @@ def test_a_job_enqueued_for_later_starts_no_earlier(
     bad = cli(qw, env, "enqueue", "--at", "next tuesday", "n=3")
     assert bad.returncode == 2 and "neither ISO 8601" in bad.stderr
     assert cli(qw, env, "enqueue", "--delay", "-1", "n=3").returncode == 2
+
+
+def test_a_unique_job_is_refused_while_its_twin_is_queued_or_running(
+    start_qwsup: Start, r: redis.Redis, env: dict[str, str]
+) -> None:
+    qw = start_qwsup(workers={"count": 1})
+    qw.wait_workers(1)
+    first = cli(qw, env, "enqueue", "--unique", "nightly", "sleep=1")
+    assert first.returncode == 0, first.stderr
+    job_id = first.stdout.strip()
+    wait_until(lambda: r.hget("test:runs", job_id), 10, "the first to start")
+    twin = cli(qw, env, "enqueue", "--unique", "nightly", "sleep=0")
+    assert twin.returncode == 1 and twin.stdout == ""
+    assert f"refused: unique name 'nightly' is held by job {job_id}, queued or running" in (
+        twin.stderr
+    )
+    wait_until(lambda: r.exists(f"job:{job_id}") == 0, 10, "the first to finish")
+    again = cli(qw, env, "enqueue", "--unique", "nightly", "n=1")
+    assert again.returncode == 0, again.stderr
+    wait_until(lambda: r.hget("test:runs", again.stdout.strip()), 10, "the next one to run")

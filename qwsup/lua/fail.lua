@@ -4,7 +4,7 @@
 -- are used up or the failure is permanent.
 -- KEYS[1] = the worker's own list
 -- KEYS[2] = the job hash
--- KEYS[3] = the queue to retry on (all:jobs)
+-- KEYS[3] = all:jobs, where a retry goes unless the job names its queue (qwsup:queue)
 -- KEYS[4] = failed:jobs
 -- KEYS[5] = delayed:jobs
 -- ARGV[1] = the job id
@@ -15,8 +15,21 @@
 -- ARGV[6] = retry delay after the first failed attempt, milliseconds
 -- ARGV[7] = factor the delay grows by with each further failed attempt
 -- ARGV[8] = the longest retry delay, milliseconds
+-- ARGV[9] = the key prefix ("<namespace>:" or "")
 -- Returns -1 when this worker no longer owned the job, 0 when it failed for good,
 -- else the number of attempts made so far (the job will be retried).
+-- A unique job's name (qwsup:unique) is free again once it is finished or failed for
+-- good, if it still holds this job's id. (The same few lines are in ack, take, fail,
+-- requeue and reclaim.lua: scripts cannot share code.)
+local function release_unique(prefix, key, id)
+  local name = redis.pcall('HGET', key, 'qwsup:unique')
+  if type(name) == 'string' then
+    local lock = prefix .. 'unique:' .. name
+    if redis.call('GET', lock) == id then
+      redis.call('DEL', lock)
+    end
+  end
+end
 local kind = redis.call('TYPE', KEYS[2])['ok']
 if redis.call('LREM', KEYS[1], -1, ARGV[1]) == 0 then
   return -1
@@ -31,6 +44,7 @@ end
 local attempts = redis.call('HINCRBY', KEYS[2], 'qwsup:attempts', 1)
 redis.call('HSET', KEYS[2], 'qwsup:last_error', ARGV[3], 'qwsup:traceback', ARGV[4])
 if ARGV[5] == '1' or attempts >= tonumber(ARGV[2]) then
+  release_unique(ARGV[9], KEYS[2], ARGV[1])
   redis.call('HSET', KEYS[2], 'qwsup:failed_at', string.format('%.3f', now_ms / 1000))
   redis.call('LPUSH', KEYS[4], ARGV[1])
   return 0
@@ -41,7 +55,12 @@ if delay_ms > tonumber(ARGV[8]) then
 end
 if delay_ms >= 1 then
   redis.call('ZADD', KEYS[5], now_ms + math.floor(delay_ms), ARGV[1])
-else
-  redis.call('LPUSH', KEYS[3], ARGV[1])
+else  -- its own queue (as promote.lua picks it), else all:jobs
+  local queue = KEYS[3]
+  local name = redis.call('HGET', KEYS[2], 'qwsup:queue')
+  if name and name ~= '' then
+    queue = ARGV[9] .. name .. ':jobs'
+  end
+  redis.call('LPUSH', queue, ARGV[1])
 end
 return attempts

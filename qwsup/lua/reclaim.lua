@@ -23,6 +23,18 @@
 -- ARGV[6] = a supervisor to reclaim now, or ''
 -- Returns {} when no supervisor is dead, else {name, ids requeued, ids failed, done},
 -- done being 1 once the supervisor is wholly reclaimed.
+-- A unique job's name (qwsup:unique) is free again once it is finished or failed for
+-- good, if it still holds this job's id. (The same few lines are in ack, take, fail,
+-- requeue and reclaim.lua: scripts cannot share code.)
+local function release_unique(prefix, key, id)
+  local name = redis.pcall('HGET', key, 'qwsup:unique')
+  if type(name) == 'string' then
+    local lock = prefix .. 'unique:' .. name
+    if redis.call('GET', lock) == id then
+      redis.call('DEL', lock)
+    end
+  end
+end
 local time = redis.call('TIME')
 local now_ms = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 local dead = nil
@@ -63,6 +75,7 @@ for _, worker in ipairs(redis.call('SMEMBERS', workers)) do
       local attempts = redis.call('HINCRBY', key, 'qwsup:attempts', 1)
       redis.call('HSET', key, 'qwsup:last_error', reason, 'qwsup:traceback', '')
       if attempts >= max_attempts then
+        release_unique(ARGV[1], key, id)
         redis.call('HSET', key, 'qwsup:failed_at', string.format('%.3f', now_ms / 1000))
         dead_job = true
       end

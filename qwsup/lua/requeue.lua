@@ -12,7 +12,20 @@
 -- ARGV[4] = the reason, recorded as the job's last error when an attempt is charged
 -- ARGV[5] = now, unix seconds
 -- ARGV[6] = the most ids to move in this call
+-- ARGV[7] = the key prefix ("<namespace>:" or "")
 -- Returns {ids requeued, ids failed for good, ids left in the worker's list}.
+-- A unique job's name (qwsup:unique) is free again once it is finished or failed for
+-- good, if it still holds this job's id. (The same few lines are in ack, take, fail,
+-- requeue and reclaim.lua: scripts cannot share code.)
+local function release_unique(prefix, key, id)
+  local name = redis.pcall('HGET', key, 'qwsup:unique')
+  if type(name) == 'string' then
+    local lock = prefix .. 'unique:' .. name
+    if redis.call('GET', lock) == id then
+      redis.call('DEL', lock)
+    end
+  end
+end
 local cost = tonumber(ARGV[2])
 local max_attempts = tonumber(ARGV[3])
 local requeued, failed = 0, 0
@@ -28,6 +41,7 @@ for _ = 1, tonumber(ARGV[6]) do
       local attempts = redis.call('HINCRBY', key, 'qwsup:attempts', cost)
       redis.call('HSET', key, 'qwsup:last_error', ARGV[4], 'qwsup:traceback', '')
       if attempts >= max_attempts then
+        release_unique(ARGV[7], key, id)
         redis.call('HSET', key, 'qwsup:failed_at', ARGV[5])
         dead = true
       end

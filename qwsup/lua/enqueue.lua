@@ -1,0 +1,38 @@
+-- Enqueue a job that needs a decision in Redis: one to start later, or a unique one.
+-- Writes its hash and either pushes its id on its queue or puts it in delayed:jobs,
+-- due at a time given (unix ms) or after a delay counted on the Redis server's clock,
+-- as one step. When it is due, a master's promote.lua pushes it on its queue.
+-- A unique job first takes unique:<name>, which holds its id until it is finished or
+-- failed for good; while another job holds it, nothing is written.
+-- KEYS[1] = the job hash
+-- KEYS[2] = delayed:jobs
+-- KEYS[3] = its queue
+-- KEYS[4] = unique:<name> (when ARGV[5] is not empty)
+-- ARGV[1] = the job id
+-- ARGV[2] = when it is due, unix ms, or ''
+-- ARGV[3] = the delay, ms, or '' (both '': push it now)
+-- ARGV[4] = its queue's name ("all" for all:jobs, a supervisor's name for <name>:jobs)
+-- ARGV[5] = its unique name, or ''
+-- ARGV[6..] = field, value, ... (qwsup:enqueued_at among them)
+-- Returns {1, id} when enqueued, {0, the id of the job holding the name} when not.
+if ARGV[5] ~= '' then
+  if not redis.call('SET', KEYS[4], ARGV[1], 'NX') then
+    return {0, redis.call('GET', KEYS[4])}
+  end
+  redis.call('HSET', KEYS[1], 'qwsup:unique', ARGV[5])
+end
+redis.call('HSET', KEYS[1], unpack(ARGV, 6))
+if ARGV[2] == '' and ARGV[3] == '' then
+  redis.call('LPUSH', KEYS[3], ARGV[1])
+  return {1, ARGV[1]}
+end
+local due
+if ARGV[2] ~= '' then
+  due = tonumber(ARGV[2])
+else
+  local time = redis.call('TIME')
+  due = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000) + tonumber(ARGV[3])
+end
+redis.call('HSET', KEYS[1], 'qwsup:queue', ARGV[4])
+redis.call('ZADD', KEYS[2], due, ARGV[1])
+return {1, ARGV[1]}

@@ -73,6 +73,14 @@ def snapshot(queue: Queue) -> Snapshot:
         replies = pipe.execute()
         all_jobs, delayed, failed = replies[:3]
         queues = {keys.all_jobs: all_jobs}
+        infos = replies[5::4]  # the queues each supervisor's workers take from
+        served = {n for info in infos for n in _text(info.get(b"queues")).split(",") if n}
+        named = sorted(served - {"all", *names})
+        pipe = client.pipeline(transaction=False)
+        for name in named:
+            pipe.llen(keys.host_jobs(name))
+        for name, depth in zip(named, pipe.execute(), strict=True):
+            queues[keys.host_jobs(name)] = depth
         supervisors = []
         for i, name in enumerate(names):
             depth, lease, info, members = replies[3 + 4 * i : 7 + 4 * i]

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from . import __version__, admin, logs, privileges, report
-from .config import Config, load
+from .config import QUEUE_NAME, Config, load
 from .connection import make_client, redact, url_of
 from .errors import (
     ConfigError,
@@ -49,7 +49,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     enqueue.add_argument("fields", nargs="*", metavar="KEY=VALUE")
     enqueue.add_argument("--id", help="the job id (default: a new UUID)")
-    enqueue.add_argument("--host", metavar="NAME", help="push on <NAME>:jobs, not all:jobs")
+    enqueue.add_argument("--queue", metavar="NAME", help="push on <NAME>:jobs, not all:jobs")
+    enqueue.add_argument(
+        "--host", metavar="NAME", help="push on supervisor NAME's own queue, <NAME>:jobs"
+    )
     enqueue.add_argument(
         "--unique", metavar="NAME",
         help="refuse the job (exit 1) while another job enqueued with NAME is queued or running",
@@ -201,16 +204,22 @@ def check(config: Config) -> int:
 
 def enqueue(config: Config, args: argparse.Namespace) -> int:
     producer = Producer.from_config(config)
-    when: dict[str, Any] = {"at": args.at, "delay": args.delay}
+    # where and when: checked before anything is sent
+    options: dict[str, Any] = {
+        "queue": args.queue, "host": args.host, "at": args.at, "delay": args.delay,
+    }  # fmt: skip
+    if args.queue is not None and args.host is not None:
+        return _fail(ExitCode.USAGE, "enqueue: give --queue or --host, not both")
+    if args.queue is not None and not QUEUE_NAME.match(args.queue):
+        problem = f"queue names are letters, digits, '_' or '-', got {args.queue!r}"
+        return _fail(ExitCode.USAGE, f"enqueue: {problem}")
     if args.fields:
         try:
             fields = check_fields(dict(_split_field(f) for f in args.fields))
         except (ValueError, TypeError) as exc:
             return _fail(ExitCode.USAGE, f"enqueue: {exc}")
         try:
-            job_id = producer.enqueue(
-                fields, job_id=args.id, host=args.host, unique=args.unique, **when
-            )
+            job_id = producer.enqueue(fields, job_id=args.id, unique=args.unique, **options)
         except DuplicateJob as exc:
             return _fail(ExitCode.ERROR, f"enqueue: refused: {exc}")
         print(job_id)
@@ -219,13 +228,13 @@ def enqueue(config: Config, args: argparse.Namespace) -> int:
         return _fail(ExitCode.USAGE, "enqueue: --unique is for one job, given as KEY=VALUE fields")
     if sys.stdin.isatty():
         return _fail(ExitCode.USAGE, "enqueue: give KEY=VALUE fields, or JSON lines on stdin")
-    error = _enqueue_lines(producer, args.host, when)
+    error = _enqueue_lines(producer, options)
     if error:
         return _fail(ExitCode.USAGE, f"enqueue: {error} (the jobs before it were enqueued)")
     return int(ExitCode.OK)
 
 
-def _enqueue_lines(producer: Producer, host: str | None, when: dict[str, Any]) -> str | None:
+def _enqueue_lines(producer: Producer, options: dict[str, Any]) -> str | None:
     """Enqueue one job per JSON line of stdin, printing the ids as the jobs are pushed.
 
     Stops at the first bad line; everything before it is enqueued. Returns the error.
@@ -245,12 +254,12 @@ def _enqueue_lines(producer: Producer, host: str | None, when: dict[str, Any]) -
         except (ValueError, TypeError) as exc:
             error = f"stdin line {number}: {exc}"
         if chunk and (error or len(chunk) == CHUNK):
-            print("\n".join(producer.enqueue_many(chunk, host=host, **when)))
+            print("\n".join(producer.enqueue_many(chunk, **options)))
             chunk = []
         if error:
             return error
     if chunk:
-        print("\n".join(producer.enqueue_many(chunk, host=host, **when)))
+        print("\n".join(producer.enqueue_many(chunk, **options)))
     return None
 
 

@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 from .errors import ConfigError
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+QUEUE_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 _ACCOUNT = re.compile(r"^([A-Za-z_][A-Za-z0-9._-]*\$?)?$")  # a user or group name, or ""
 _HANDLER = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A-Za-z0-9_]*$")
 _NAMESPACE = re.compile(r"^[\x21-\x7e]*$")  # printable ASCII, no spaces
@@ -75,6 +76,17 @@ class RedisConfig:
         return f"{self.namespace}:" if self.namespace else ""
 
 
+def _queue_names(v: tuple[str, ...]) -> str | None:
+    if not v:
+        return "must name at least one queue"
+    for name in v:
+        if not QUEUE_NAME.match(name):
+            return f"queue names are letters, digits, '_' or '-', got {name!r}"
+    if len(set(v)) != len(v):
+        return "names a queue twice"
+    return None
+
+
 @dataclasses.dataclass(frozen=True)
 class SupervisorConfig:
     name: str = _key("", _matches(_NAME, "letters, digits, '.', '_' or '-'"))
@@ -98,6 +110,7 @@ class WorkersConfig:
     max_memory_mb: float = _key(0.0, _at_least(0))
     prefetch: int = _key(10, _between(1, MAX_PREFETCH))
     max_job_mb: float = _key(16.0, _at_least(0))
+    queues: tuple[str, ...] = _key(("all",), _queue_names)
     retry_delay: float = _key(5.0, _at_least(0))
     retry_backoff: float = _key(2.0, _at_least(1))
     retry_delay_max: float = _key(3600.0, _at_least(0))
@@ -184,6 +197,9 @@ def _type_problem(value: Any, annotation: str) -> str | None:
     if annotation == "int":
         ok = isinstance(value, int) and not isinstance(value, bool)
         return None if ok else f"must be an integer, got {_show(value)}"
+    if annotation == "tuple[str, ...]":
+        ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+        return None if ok else f"must be a list of strings, got {_show(value)}"
     if annotation == "bool":
         return None if isinstance(value, bool) else f"must be true or false, got {_show(value)}"
     if annotation == "float":
@@ -207,6 +223,8 @@ def _section(path: str, name: str, cls: type[Any], table: Any) -> Any:
         if field is None:
             raise ConfigError(path, where, f"unknown key (known: {', '.join(fields)})")
         problem = _type_problem(value, str(field.type))
+        if isinstance(value, list):
+            value = tuple(value)
         if problem is None and field.metadata.get("check"):
             problem = field.metadata["check"](value)
         if problem is not None:

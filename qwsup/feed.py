@@ -65,10 +65,11 @@ class Feed:
         self._send([self._take_command(finished, want)])
         return self._read()
 
-    def wait(self, block_s: int, want: int) -> list[Job]:
-        """Block on all:jobs for at most `block_s`, then take: two commands sent at once,
-        so that a job pushed while the worker waits starts after one round trip."""
-        command = self.queue.wait_call(self.worker, block_s)
+    def wait(self, block_s: int, want: int, queue: str) -> list[Job]:
+        """Block on the queue named `queue` for at most `block_s`, then take (from every
+        queue, in order): two commands sent at once, so that a job pushed while the
+        worker waits starts after one round trip."""
+        command = self.queue.wait_call(self.worker, block_s, queue)
         self._send([(Sent(WAIT), command), self._take_command(b"", want)])
         return self._read()
 

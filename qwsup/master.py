@@ -498,8 +498,9 @@ class Master:
         self.reported_status = status
         try:
             live = self.queue.heartbeat(
-                self.name, self.lease_s, pid=self.pid, host=HOST, status=status
-            )
+                self.name, self.lease_s, pid=self.pid, host=HOST, status=status,
+                queues=self.config.workers.queues,
+            )  # fmt: skip
         except RedisTrouble as exc:
             self.redis_down(exc)
             return
@@ -696,7 +697,7 @@ class Master:
             try:
                 os.close(read_fd)
                 self.forget_in_child()
-                code = worker.boot(config, write_fd, self.pid, board, self.run_as)
+                code = worker.boot(config, write_fd, self.pid, board, self.run_as, slot)
             except BaseException:
                 log.exception("worker crashed")
             finally:
@@ -756,7 +757,8 @@ class Master:
             metrics.WorkerState(p.id, p.pid, bool(score.busy_since))
             for p, score in zip(procs, scores, strict=True)
         ]
-        return metrics.MasterState(self.name, self.totals.with_jobs_of(scores), workers)
+        totals = self.totals.with_jobs_of(scores)
+        return metrics.MasterState(self.name, totals, workers, self.config.workers.queues)
 
     def live_totals(self) -> Totals:
         """The counts of the workers gone and of those still running."""

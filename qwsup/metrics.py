@@ -45,6 +45,7 @@ class MasterState:
     name: str
     totals: Totals
     workers: list[WorkerState]
+    queues: tuple[str, ...] = ("all",)  # the workers' queues, by name
 
 
 class QwsupCollector(Collector):
@@ -85,17 +86,18 @@ class QwsupCollector(Collector):
             with contextlib.suppress(psutil.Error):
                 memory.add_metric([w.id], psutil.Process(w.pid).memory_info().rss)
         yield memory
-        yield from self._queues(state.name)
+        yield from self._queues(state.name, state.queues)
 
-    def _queues(self, name: str) -> Iterator[Metric]:
+    def _queues(self, name: str, names: tuple[str, ...]) -> Iterator[Metric]:
         up = GaugeMetricFamily("qwsup_redis_up", "1 when Redis answered this scrape.")
         try:
+            lists = [self.keys.host_jobs(n) for n in dict.fromkeys((*names, "all", name))]
             pipe = self.client.pipeline(transaction=False)
-            pipe.llen(self.keys.all_jobs)
-            pipe.llen(self.keys.host_jobs(name))
+            for key in lists:
+                pipe.llen(key)
             pipe.zcard(self.keys.delayed_jobs)
             pipe.llen(self.keys.failed_jobs)
-            shared, hosted, delayed, failed = pipe.execute()
+            *depths, delayed, failed = pipe.execute()
         except redis.RedisError as exc:
             log.debug("metrics: Redis: %s", exc)
             up.add_metric([], 0)
@@ -104,8 +106,8 @@ class QwsupCollector(Collector):
         up.add_metric([], 1)
         yield up
         depth = GaugeMetricFamily("qwsup_queue_jobs", "Jobs waiting in a list.", labels=["queue"])
-        depth.add_metric([self.keys.all_jobs], shared)
-        depth.add_metric([self.keys.host_jobs(name)], hosted)
+        for key, jobs in zip(lists, depths, strict=True):
+            depth.add_metric([key], jobs)
         depth.add_metric([self.keys.delayed_jobs], delayed)
         depth.add_metric([self.keys.failed_jobs], failed)
         yield depth

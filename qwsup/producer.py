@@ -10,7 +10,7 @@ from datetime import datetime
 
 import redis
 
-from .config import Config
+from .config import QUEUE_NAME, Config
 from .config import load as load_config
 from .connection import make_client
 from .errors import DuplicateJob
@@ -20,6 +20,15 @@ from .queue import Queue
 Fields = Mapping[str, str | int | float]
 When = datetime | float  # a start time: a datetime, or unix seconds
 CHUNK = 1_000  # jobs per MULTI/EXEC in enqueue_many
+
+
+def _queue_name(queue: str | None, host: str | None) -> str:
+    """Where a job goes: a queue, a supervisor's own queue, or all:jobs."""
+    if queue is not None and host is not None:
+        raise ValueError("give a queue or a host, not both")
+    if queue is not None and not QUEUE_NAME.match(queue):
+        raise ValueError(f"queue names are letters, digits, '_' or '-', got {queue!r}")
+    return queue or host or ALL
 
 
 def check_fields(fields: Fields) -> dict[str, str]:
@@ -54,53 +63,57 @@ class Producer:
         fields: Fields,
         *,
         job_id: str | None = None,
+        queue: str | None = None,
         host: str | None = None,
         at: When | None = None,
         delay: float | None = None,
         unique: str | None = None,
     ) -> str:
-        """Write `job:<id>` and push the id on all:jobs (or on `<host>:jobs`) in one
-        atomic step; returns the id (a new UUID unless given). With `at` (a datetime,
+        """Write `job:<id>` and push the id on all:jobs (or on `<queue>:jobs`, or on
+        `<host>:jobs` for supervisor `host` only) in one atomic step; returns the id (a
+        new UUID unless given). With `at` (a datetime,
         or unix seconds) or `delay` (seconds, on the Redis server's clock) the job
         waits in delayed:jobs until then. With `unique`, the job is refused with
         DuplicateJob while another job enqueued with that name is queued, waiting or
         running (until it is finished or failed for good)."""
         job_id = job_id or uuid.uuid4().hex
-        self._send([(job_id, check_fields(fields))], host, at, delay, unique or "")
+        target = _queue_name(queue, host)
+        self._send([(job_id, check_fields(fields))], target, at, delay, unique or "")
         return job_id
 
     def enqueue_many(
         self,
         jobs: Iterable[Fields],
         *,
+        queue: str | None = None,
         host: str | None = None,
         at: When | None = None,
         delay: float | None = None,
     ) -> list[str]:
         """Enqueue many jobs, pipelined: each chunk of jobs is one round trip (and each
         job atomic)."""
+        target = _queue_name(queue, host)
         ids: list[str] = []
         chunk: list[tuple[str, dict[str, str]]] = []
         for fields in jobs:
             chunk.append((uuid.uuid4().hex, check_fields(fields)))
             if len(chunk) == CHUNK:
-                self._send(chunk, host, at, delay)
+                self._send(chunk, target, at, delay)
                 ids += [job_id for job_id, _ in chunk]
                 chunk = []
         if chunk:
-            self._send(chunk, host, at, delay)
+            self._send(chunk, target, at, delay)
             ids += [job_id for job_id, _ in chunk]
         return ids
 
     def _send(
         self,
         chunk: list[tuple[str, dict[str, str]]],
-        host: str | None,
+        name: str,
         at: When | None,
         delay: float | None,
         unique: str = "",
     ) -> None:
-        name = host or ALL
         if at is None and delay is None and not unique:
             self.queue.push(chunk, self.queue.keys.host_jobs(name))
             return

@@ -19,7 +19,7 @@ from redis.commands.core import Script
 from redis.typing import EncodableT, KeyT
 
 from .errors import ConnectionLost, RedisRefused
-from .keys import ENQUEUED_AT, Keys
+from .keys import ALL, ENQUEUED_AT, Keys
 
 REQUEUE_BATCH = 100  # ids moved per requeue.lua call
 OVERSIZE = "oversize"  # take.lua's kind for a job hash over the size limit
@@ -100,10 +100,17 @@ class Requeued:
 class Queue:
     """One client's view of the queues of one namespace."""
 
-    def __init__(self, client: redis.Redis, keys: Keys, max_job_bytes: int = 0) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        keys: Keys,
+        max_job_bytes: int = 0,
+        queues: tuple[str, ...] = (ALL,),
+    ) -> None:
         self.client = client
         self.keys = keys
         self.max_job_bytes = max_job_bytes  # a bigger job hash fails unread; 0: no limit
+        self.queues = queues  # the worker's queues, in priority order
         self._take = self._script("take")
         self._ack = self._script("ack")
         self._giveback = self._script("giveback")
@@ -143,10 +150,10 @@ class Queue:
         keys: list[KeyT] = [
             self.keys.worker_jobs(worker),
             self.keys.host_jobs(host),
-            self.keys.all_jobs,
             self.keys.workers(host),
             self.keys.managers,
             self.keys.job(finished) if finished else self.keys.job_prefix,
+            *(self.keys.host_jobs(name) for name in self.queues),
         ]
         args: list[EncodableT] = [
             self.keys.job_prefix, worker, host, finished, want, self.max_job_bytes,
@@ -154,22 +161,23 @@ class Queue:
         ]  # fmt: skip
         return keys, args
 
-    def wait(self, worker: str, timeout_s: int) -> bool:
-        """Block until a job moves from all:jobs into the worker's list; False on timeout."""
+    def wait(self, worker: str, timeout_s: int, queue: str = ALL) -> bool:
+        """Block until a job moves from the queue named `queue` into the worker's list;
+        False on timeout."""
         client: Any = self.client  # execute_command is untyped in redis-py
         with translated():
             try:
-                reply = client.execute_command(*self.wait_call(worker, timeout_s))
+                reply = client.execute_command(*self.wait_call(worker, timeout_s, queue))
             except redis.ResponseError as exc:
                 if not (self.blmove and no_such_command(exc)):
                     raise
                 self.blmove = False
-                reply = client.execute_command(*self.wait_call(worker, timeout_s))
+                reply = client.execute_command(*self.wait_call(worker, timeout_s, queue))
             return reply is not None
 
-    def wait_call(self, worker: str, timeout_s: int) -> tuple[EncodableT, ...]:
-        """The command that blocks on all:jobs: BLMOVE, or BRPOPLPUSH before Redis 6.2."""
-        src, dst = self.keys.all_jobs, self.keys.worker_jobs(worker)
+    def wait_call(self, worker: str, timeout_s: int, queue: str) -> tuple[EncodableT, ...]:
+        """The command that blocks on one queue: BLMOVE, or BRPOPLPUSH before Redis 6.2."""
+        src, dst = self.keys.host_jobs(queue), self.keys.worker_jobs(worker)
         if self.blmove:
             return ("BLMOVE", src, dst, "RIGHT", "LEFT", timeout_s)
         return ("BRPOPLPUSH", src, dst, timeout_s)
@@ -193,7 +201,8 @@ class Queue:
         in `job_ids`); returns how many were still in the worker's list."""
         keys: list[KeyT] = [self.keys.worker_jobs(worker), self.keys.all_jobs]
         with translated():
-            return int(self._giveback(keys=keys, args=list(reversed(job_ids))))
+            args: list[EncodableT] = [self.keys.prefix, *reversed(job_ids)]
+            return int(self._giveback(keys=keys, args=args))
 
     def script(self, name: str) -> Script:
         """One of the scripts, for a caller that sends it on a connection of its own."""
@@ -282,10 +291,19 @@ class Queue:
             members = self.client.smembers(self.keys.workers(name))
         return {m.decode(errors="replace") if isinstance(m, bytes) else m for m in members}
 
-    def heartbeat(self, name: str, lease_s: float, *, pid: int, host: str, status: str) -> bool:
+    def heartbeat(
+        self,
+        name: str,
+        lease_s: float,
+        *,
+        pid: int,
+        host: str,
+        status: str,
+        queues: tuple[str, ...] = (ALL,),
+    ) -> bool:
         """Renew the supervisor's lease; False when it had lapsed (or this is the first)."""
         keys: list[KeyT] = [self.keys.leases, self.keys.managers, self.keys.info(name)]
-        args: list[EncodableT] = [name, int(lease_s * 1000), pid, host, status]
+        args: list[EncodableT] = [name, int(lease_s * 1000), pid, host, status, ",".join(queues)]
         with translated():
             return bool(self._heartbeat(keys=keys, args=args))
 
@@ -333,10 +351,13 @@ class Queue:
         keys: list[KeyT] = [self.keys.failed_jobs, self.keys.all_jobs]
         with translated():
             if job_ids is not None:
-                return int(self._retry(keys=keys, args=[self.keys.job_prefix, *job_ids]))
+                args: list[EncodableT] = [self.keys.job_prefix, *job_ids, self.keys.prefix]
+                return int(self._retry(keys=keys, args=args))
             moved = 0
             while batch := self.client.lrange(self.keys.failed_jobs, -REQUEUE_BATCH, -1):
-                oldest_first: list[EncodableT] = [self.keys.job_prefix, *reversed(batch)]
+                oldest_first: list[EncodableT] = [
+                    self.keys.job_prefix, *reversed(batch), self.keys.prefix,
+                ]  # fmt: skip
                 moved += int(self._retry(keys=keys, args=oldest_first))
             return moved
 

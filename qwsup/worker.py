@@ -140,8 +140,14 @@ class Worker:
         master_pid: int,
         status_fd: int,
         board: Scoreboard,
+        slot: int = 0,
     ) -> None:
         self.config = config
+        # The queue it blocks on when idle: the pool's workers spread over its queues, so
+        # that a job pushed on any of them usually wakes one at once; every take looks at
+        # all of them, in order, so none waits longer than BLOCK_S for an idle worker.
+        queues = config.workers.queues
+        self.blocks_on = queues[slot % len(queues)]
         self.queue = queue
         self.handler = handler
         self.master_pid = master_pid
@@ -282,7 +288,7 @@ class Worker:
                 self.registered = True
             jobs = [] if self.found_nothing else self.feed.take(b"", self._want())
             if not jobs:
-                jobs = self.feed.wait(BLOCK_S, self._want())
+                jobs = self.feed.wait(BLOCK_S, self._want(), self.blocks_on)
             self._reachable()
         except RedisTrouble as exc:
             self._unreachable(exc)
@@ -465,7 +471,12 @@ def _traceback() -> str:
 
 
 def boot(
-    config: Config, status_fd: int, master_pid: int, board: Scoreboard, run_as: RunAs | None
+    config: Config,
+    status_fd: int,
+    master_pid: int,
+    board: Scoreboard,
+    run_as: RunAs | None,
+    slot: int = 0,
 ) -> int:
     """Everything a freshly forked child does; returns its exit code.
 
@@ -481,13 +492,13 @@ def boot(
     proctitle.set_title(f"{proctitle.worker_prefix(worker_id_)}booting")
     client = make_client(config, socket_timeout=BLOCK_S + 10.0)
     max_job_bytes = int(config.workers.max_job_mb * 2**20)
-    queue = Queue(client, Keys(config.redis.prefix()), max_job_bytes)
+    queue = Queue(client, Keys(config.redis.prefix()), max_job_bytes, config.workers.queues)
     try:
         handler = load_handler(config.workers.handler)
     except HandlerError as exc:
         log.error("handler %s: %s", config.workers.handler, exc)
         return ExitCode.HANDLER
-    worker = Worker(config, queue, handler, master_pid, status_fd, board)
+    worker = Worker(config, queue, handler, master_pid, status_fd, board, slot)
     worker.install_signals()
     board.beat(time.monotonic())
     worker.report(READY)

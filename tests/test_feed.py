@@ -59,10 +59,10 @@ def test_finishing_names_the_job_that_starts_next(client: redis.Redis, q: Queue)
 
 def test_a_wait_returns_a_job_pushed_meanwhile_with_its_data(client: redis.Redis, q: Queue) -> None:
     feed = Feed(q, W, "host")
-    assert feed.wait(1, 5) == []  # a second with nothing: no job
+    assert feed.wait(1, 5, "all") == []  # a second with nothing: no job
     pusher = threading.Timer(0.2, enqueue, args=(client, "late"))
     pusher.start()
-    [job] = feed.wait(5, 5)
+    [job] = feed.wait(5, 5, "all")
     pusher.join()
     assert (job.id, job.fields[b"n"]) == (b"late", b"late")
     assert client.lrange(OWN, 0, -1) == [b"late"]

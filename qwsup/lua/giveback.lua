@@ -1,14 +1,25 @@
 -- Give prefetched jobs back: a worker whose current job runs long returns the jobs it
--- took along and has not started, to the front of all:jobs, so that an idle sibling
+-- took along and has not started, to the front of their queue, so that an idle sibling
 -- takes them. Each id moves only if it is still in the worker's own list.
 -- KEYS[1] = the worker's own list
--- KEYS[2] = all:jobs
--- ARGV = the ids, the newest first (the oldest ends nearest the front, taken first)
+-- KEYS[2] = all:jobs: where a job goes back unless it names its queue (qwsup:queue)
+-- ARGV[1] = the key prefix ("<namespace>:" or "")
+-- ARGV[2..] = the ids, the newest first (the oldest ends nearest the front, taken first)
 -- Returns how many moved.
+-- The queue a job goes back to: the one it was taken from (qwsup:queue), else all:jobs.
+-- (The same lines are in requeue, reclaim, giveback and retry.lua.)
+local function home(prefix, key, default)
+  local name = redis.pcall('HGET', key, 'qwsup:queue')
+  if type(name) == 'string' and name ~= '' then
+    return prefix .. name .. ':jobs'
+  end
+  return default
+end
 local moved = 0
-for _, id in ipairs(ARGV) do
+for i = 2, #ARGV do
+  local id = ARGV[i]
   if redis.call('LREM', KEYS[1], -1, id) == 1 then
-    redis.call('RPUSH', KEYS[2], id)
+    redis.call('RPUSH', home(ARGV[1], ARGV[1] .. 'job:' .. id, KEYS[2]), id)
     moved = moved + 1
   end
 end

@@ -1,5 +1,5 @@
 -- Reclaim the jobs of one dead supervisor: one in all:managers whose lease is over.
--- Every job in the lists of its workers goes back to the front of all:jobs; the job
+-- Every job in the lists of its workers goes back to the front of its queue; the job
 -- each worker was running (the oldest in its list; the others were prefetched) with
 -- one more attempt (to failed:jobs when the attempts are used up); then the supervisor is
 -- removed from the registry. Its host queue <name>:jobs is left for when it returns.
@@ -13,7 +13,7 @@
 -- Cluster a hash tag in the namespace keeps them in one slot.
 -- KEYS[1] = all:leases
 -- KEYS[2] = all:managers
--- KEYS[3] = the queue to requeue on (all:jobs)
+-- KEYS[3] = all:jobs: where a job goes back unless it names its queue (qwsup:queue)
 -- KEYS[4] = failed:jobs
 -- ARGV[1] = the key prefix ("<namespace>:" or "")
 -- ARGV[2] = the calling supervisor's name (never reclaimed by itself)
@@ -26,6 +26,15 @@
 -- A unique job's name (qwsup:unique) is free again once it is finished or failed for
 -- good, if it still holds this job's id. (The same few lines are in ack, take, fail,
 -- requeue and reclaim.lua: scripts cannot share code.)
+-- The queue a job goes back to: the one it was taken from (qwsup:queue), else all:jobs.
+-- (The same lines are in requeue, reclaim, giveback and retry.lua.)
+local function home(prefix, key, default)
+  local name = redis.pcall('HGET', key, 'qwsup:queue')
+  if type(name) == 'string' and name ~= '' then
+    return prefix .. name .. ':jobs'
+  end
+  return default
+end
 local function release_unique(prefix, key, id)
   local name = redis.pcall('HGET', key, 'qwsup:unique')
   if type(name) == 'string' then
@@ -84,7 +93,7 @@ for _, worker in ipairs(redis.call('SMEMBERS', workers)) do
       redis.call('LPUSH', KEYS[4], id)
       failed = failed + 1
     else
-      redis.call('RPUSH', KEYS[3], id)
+      redis.call('RPUSH', home(ARGV[1], key, KEYS[3]), id)
       requeued = requeued + 1
     end
   end

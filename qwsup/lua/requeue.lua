@@ -1,10 +1,10 @@
--- Move the jobs of a worker's own list back to the front of the queue, oldest taken
+-- Move the jobs of a worker's own list back to the front of their queue, oldest taken
 -- first, in the order they had. A worker that died mid-job costs the job it was
 -- running (the oldest in its list; the others were prefetched and not started) one
 -- attempt: a job whose attempts are used up goes to failed:jobs instead.
 -- Bounded: at most ARGV[6] ids per call; call again while the second result is > 0.
 -- KEYS[1] = the worker's own list
--- KEYS[2] = the queue to requeue on (all:jobs)
+-- KEYS[2] = all:jobs: where a job goes back unless it names its queue (qwsup:queue)
 -- KEYS[3] = failed:jobs
 -- ARGV[1] = the job hash prefix ("<namespace>job:"); hash keys are built from the ids
 -- ARGV[2] = attempts to charge the running job: 1 when the worker died, 0 when stopped
@@ -17,6 +17,15 @@
 -- A unique job's name (qwsup:unique) is free again once it is finished or failed for
 -- good, if it still holds this job's id. (The same few lines are in ack, take, fail,
 -- requeue and reclaim.lua: scripts cannot share code.)
+-- The queue a job goes back to: the one it was taken from (qwsup:queue), else all:jobs.
+-- (The same lines are in requeue, reclaim, giveback and retry.lua.)
+local function home(prefix, key, default)
+  local name = redis.pcall('HGET', key, 'qwsup:queue')
+  if type(name) == 'string' and name ~= '' then
+    return prefix .. name .. ':jobs'
+  end
+  return default
+end
 local function release_unique(prefix, key, id)
   local name = redis.pcall('HGET', key, 'qwsup:unique')
   if type(name) == 'string' then
@@ -51,7 +60,7 @@ for _ = 1, tonumber(ARGV[6]) do
     redis.call('LPUSH', KEYS[3], id)
     failed = failed + 1
   else
-    redis.call('RPUSH', KEYS[2], id)
+    redis.call('RPUSH', home(ARGV[7], ARGV[1] .. id, KEYS[2]), id)
     requeued = requeued + 1
   end
 end

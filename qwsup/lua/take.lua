@@ -2,19 +2,21 @@
 -- having first finished the worker's previous job when one is given (as ack.lua
 -- does), so that a busy worker needs one round trip for a batch of jobs.
 -- Which jobs: those already in the worker's own list (oldest first); when it has
--- none, one job from the host queue, alone; else jobs from all:jobs, up to ARGV[5]
--- in all. A worker runs its list oldest first, so the oldest id in a worker's list
+-- none, one job from the host queue, alone; else jobs from its queues, the first
+-- that has any (priority order), up to ARGV[5] in all. A worker runs its list oldest first, so the oldest id in a worker's list
 -- is the job it is running; the others are only prefetched and not started.
 -- Never blocks: when nothing is found it returns no job and the worker blocks on
 -- all:jobs. Taking jobs also (re-)registers the worker and its supervisor, in the
 -- same step, so that a job in a worker's list can always be found from all:managers.
--- Each job hash taken gets qwsup:started_at (unix ms, Redis clock) for `qwsup status`.
+-- Each job hash taken gets qwsup:started_at (unix ms, Redis clock) for `qwsup status`,
+-- and, taken from a queue other than all:jobs, qwsup:queue: the queue it goes back to
+-- if it has to (its worker died, it is retried, it is given back).
 -- KEYS[1] = the worker's own list (<name>.<pid>:jobs)
 -- KEYS[2] = the host queue (<name>:jobs)
--- KEYS[3] = the shared queue (all:jobs)
--- KEYS[4] = the supervisor's worker set (<name>:workers)
--- KEYS[5] = all:managers
--- KEYS[6] = the finished job's hash (when ARGV[4] is not empty)
+-- KEYS[3] = the supervisor's worker set (<name>:workers)
+-- KEYS[4] = all:managers
+-- KEYS[5] = the finished job's hash (when ARGV[4] is not empty)
+-- KEYS[6..] = the worker's queues (<queue>:jobs), in priority order
 -- ARGV[1] = the job hash prefix ("<namespace>job:")
 -- ARGV[2] = the worker id (<name>.<pid>)
 -- ARGV[3] = the supervisor name
@@ -39,13 +41,14 @@ local function release_unique(prefix, key, id)
 end
 local finished = 0
 if ARGV[4] ~= '' and redis.call('LREM', KEYS[1], -1, ARGV[4]) == 1 then
-  release_unique(ARGV[7], KEYS[6], ARGV[4])
-  redis.call('DEL', KEYS[6])
+  release_unique(ARGV[7], KEYS[5], ARGV[4])
+  redis.call('DEL', KEYS[5])
   finished = 1
 end
 local want = tonumber(ARGV[5])
 local limit = tonumber(ARGV[6])
-local batch = {}
+local batch = {}  -- ids, oldest first
+local from = {}  -- id -> the name of the queue it was taken from, when not all:jobs
 local held = redis.call('LRANGE', KEYS[1], -want, -1)
 for i = #held, 1, -1 do
   batch[#batch + 1] = held[i]
@@ -54,29 +57,43 @@ if #batch == 0 then
   local id = redis.call('RPOPLPUSH', KEYS[2], KEYS[1])
   if id then
     batch[1] = id
+    from[id] = ARGV[3]
     want = 1
   end
 end
-while #batch < want do
-  local id = redis.call('RPOPLPUSH', KEYS[3], KEYS[1])
-  if not id then
+for q = 6, #KEYS do
+  if #batch >= want then
     break
   end
-  batch[#batch + 1] = id
+  local name = string.sub(KEYS[q], #ARGV[7] + 1, -6)  -- <prefix><name>:jobs
+  while #batch < want do
+    local id = redis.call('RPOPLPUSH', KEYS[q], KEYS[1])
+    if not id then
+      break
+    end
+    batch[#batch + 1] = id
+    if name ~= 'all' then
+      from[id] = name
+    end
+  end
 end
 local reply = {finished}
 if #batch == 0 then
   return reply
 end
-redis.call('SADD', KEYS[4], ARGV[2])
-redis.call('SADD', KEYS[5], ARGV[3])
+redis.call('SADD', KEYS[3], ARGV[2])
+redis.call('SADD', KEYS[4], ARGV[3])
 local time = redis.call('TIME')
 local now_ms = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 for _, id in ipairs(batch) do
   local key = ARGV[1] .. id
   local kind = redis.call('TYPE', key)['ok']
   if kind == 'hash' then
-    redis.call('HSET', key, 'qwsup:started_at', now_ms)
+    if from[id] then
+      redis.call('HSET', key, 'qwsup:started_at', now_ms, 'qwsup:queue', from[id])
+    else
+      redis.call('HSET', key, 'qwsup:started_at', now_ms)
+    end
     local flat = redis.call('HGETALL', key)
     local size = 0
     if limit > 0 then

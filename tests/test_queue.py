@@ -10,6 +10,7 @@ from qwsup.keys import (
     ENQUEUED_AT,
     FAILED_AT,
     LAST_ERROR,
+    QUEUE,
     STARTED_AT,
     TRACEBACK,
     UNIQUE,
@@ -393,3 +394,22 @@ def test_a_stale_job_never_frees_a_name_another_job_holds(client: redis.Redis, q
     assert (old.id, new.id) == (b"old", b"new")
     assert q.ack(W, old.id)
     assert client.get("unique:report") == b"new"
+
+
+def test_queues_are_taken_in_priority_order_and_jobs_go_back_to_their_own(
+    client: redis.Redis,
+) -> None:
+    q = Queue(client, Keys(), queues=("high", "low"))
+    for job_id, queue in (("a", "low"), ("b", "low"), ("c", "high"), ("d", "all")):
+        client.hset(f"job:{job_id}", "n", job_id)
+        client.lpush(f"{queue}:jobs", job_id)
+    assert [job.id for job in q.take(W, "host", want=3)] == [b"c", b"a", b"b"]
+    assert client.hget("job:c", QUEUE) == b"high" and client.hget("job:a", QUEUE) == b"low"
+    assert client.llen("all:jobs") == 1  # not one of this worker's queues
+    assert q.give_back(W, [b"b"]) == 1
+    assert client.lrange("low:jobs", 0, -1) == [b"b"]
+    q.requeue(W, cost=1, max_attempts=1, reason="killed")  # c was running: failed for good
+    assert client.lrange("low:jobs", 0, -1) == [b"b", b"a"]  # a goes back to its queue
+    assert lists(client)["failed:jobs"] == [b"c"]
+    assert q.retry_failed(["c"]) == 1
+    assert client.lrange("high:jobs", 0, -1) == [b"c"]  # so does a job retried by hand

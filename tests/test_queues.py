@@ -46,7 +46,7 @@ def test_a_job_on_a_queue_no_idle_worker_blocks_on_starts_within_a_second(
     for queue in ("low", "high", "low", "high"):
         sent = time.time()
         job_id = producer.enqueue({"n": "1"}, queue=queue)
-        wait_until(lambda: job_id in done(r), 5, f"the job on {queue}")
+        wait_until(lambda job_id=job_id: job_id in done(r), 5, f"the job on {queue}")
         at = float(r.lrange("test:started_at", -1, -1)[0])
         delays.setdefault(queue, []).append(at - sent)
     print(f"start delays, s: {delays}")

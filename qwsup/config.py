@@ -100,6 +100,9 @@ class SupervisorConfig:
 
 @dataclasses.dataclass(frozen=True)
 class WorkersConfig:
+    """One pool of workers: `[workers]`, or one of `[[pools]]`."""
+
+    name: str = _key("default", _matches(QUEUE_NAME, "letters, digits, '_' or '-'"))
     count: int = _key(4, _between(1, MAX_WORKERS))
     handler: str = _key("qwsup.examples:log_job", _matches(_HANDLER, '"package.module:function"'))
     max_attempts: int = _key(3, _at_least(1))
@@ -155,6 +158,20 @@ class Config:
     workers: WorkersConfig
     log: LogConfig
     metrics: MetricsConfig
+    # every pool, in the order of the file; `workers` is the first (the one of a worker
+    # process: the master hands each worker a Config whose `workers` is its pool)
+    pools: tuple[WorkersConfig, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.pools:
+            object.__setattr__(self, "pools", (self.workers,))
+
+    def pool(self, name: str) -> WorkersConfig | None:
+        return next((p for p in self.pools if p.name == name), None)
+
+    def for_pool(self, pool: WorkersConfig) -> Config:
+        """This config as a worker of `pool` sees it."""
+        return dataclasses.replace(self, workers=pool)
 
     def exposed_secret(self) -> bool:
         """The file holds a password (in the URL) and users other than its owner's group
@@ -238,9 +255,11 @@ def parse(path: str, text: str) -> Config:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(path, "", f"not valid TOML: {exc}") from None
+    pools = _pools(path, data.pop("pools", None), "workers" in data)
     for name in data:
         if name not in _SECTIONS:
-            raise ConfigError(path, name, f"unknown section (known: {', '.join(_SECTIONS)})")
+            known = ", ".join([*_SECTIONS, "[[pools]]"])
+            raise ConfigError(path, name, f"unknown section (known: {known})")
     sections = {
         name: _section(path, name, cls, data.get(name, {})) for name, cls in _SECTIONS.items()
     }
@@ -259,9 +278,28 @@ def parse(path: str, text: str) -> Config:
             raise ConfigError(path, f"redis.{key}", "is for a rediss:// (TLS) url only")
     if bool(redis.cert_file) != bool(redis.key_file):
         raise ConfigError(path, "redis.cert_file", "needs redis.key_file, and the other way round")
-    return Config(
-        path, redis, supervisor, sections["workers"], sections["log"], sections["metrics"]
-    )
+    pools = pools or (sections["workers"],)
+    return Config(path, redis, supervisor, pools[0], sections["log"], sections["metrics"], pools)
+
+
+def _pools(path: str, tables: Any, workers_too: bool) -> tuple[WorkersConfig, ...]:
+    """[[pools]]: each a [workers] table with a name of its own."""
+    if tables is None:
+        return ()
+    if workers_too:
+        raise ConfigError(path, "pools", "give [workers] (one pool) or [[pools]], not both")
+    if not isinstance(tables, list) or not tables:
+        raise ConfigError(path, "pools", "must be one or more [[pools]] tables")
+    pools = []
+    for i, table in enumerate(tables):
+        if isinstance(table, dict) and "name" not in table:
+            raise ConfigError(path, f"pools[{i}]", "needs a name")
+        pools.append(_section(path, f"pools[{i}]", WorkersConfig, table))
+    names = [p.name for p in pools]
+    for name in names:
+        if names.count(name) > 1:
+            raise ConfigError(path, "pools", f"two pools are named {name!r}")
+    return tuple(pools)
 
 
 def load(path: str) -> Config:

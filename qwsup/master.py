@@ -36,7 +36,7 @@ import psutil
 from . import config as config_module
 from . import logs, metrics, proctitle, worker
 from .backoff import RestartBackoff
-from .config import MAX_WORKERS, Config
+from .config import MAX_WORKERS, Config, WorkersConfig
 from .connection import make_client, redact, url_of
 from .embedded import EmbeddedRedis
 from .errors import (
@@ -75,6 +75,20 @@ DUMP_GRACE_S = 1.0  # time a hung worker gets to dump its stack before SIGKILL
 GRACEFUL, QUICK = "graceful", "quick"
 
 
+Slot = tuple[str, int]  # a pool's name, and a place in it: 0 .. its count - 1
+
+
+def describe(config: Config) -> str:
+    """What the pools run, for the log: "4 workers running app.jobs:run", and the pool
+    names when there are several."""
+    if len(config.pools) == 1:
+        return f"{config.workers.count} workers running {config.workers.handler}"
+    return ", ".join(
+        f"pool {p.name}: {p.count} workers running {p.handler} on {'+'.join(p.queues)}"
+        for p in config.pools
+    )
+
+
 @dataclass
 class Proc:
     """The master's record of one worker process."""
@@ -82,7 +96,7 @@ class Proc:
     pid: int
     id: str
     generation: int
-    slot: int  # 0..count-1 within its generation; restart backoff is kept per slot
+    slot: Slot  # (pool, 0..count-1) within its generation; restart backoff is per slot
     fd: int  # read end of the worker's status pipe; -1 once closed
     started: float
     ready: bool = False
@@ -106,14 +120,15 @@ class Master:
     def __init__(self, config: Config, run_as: RunAs | None = None) -> None:
         self.config = config
         self.run_as = run_as  # the user workers switch to (see privileges.py)
-        self.count = config.workers.count
+        self.counts = {pool.name: pool.count for pool in config.pools}  # TTIN/TTOU change them
         self.generation = 1
         self.last_generation = 1
         self.reload: Reload | None = None
         self.procs: dict[int, Proc] = {}
-        self.pending: list[tuple[str, int, str]] = []  # (worker id, attempts to charge, reason)
+        # (worker id, attempts to charge, reason, max attempts of its pool)
+        self.pending: list[tuple[str, int, str, int]] = []
         self.signals: queue.SimpleQueue[int] = queue.SimpleQueue()
-        self.backoffs: dict[int, RestartBackoff] = {}  # by slot
+        self.backoffs: dict[Slot, RestartBackoff] = {}  # by slot
         self.stopping = ""
         self.exit_code = ExitCode.OK
         self.booted_once = False
@@ -179,8 +194,8 @@ class Master:
             log.info("metrics on http://%s/metrics", self.config.metrics.listen)
         self.install_signals()
         log.info(
-            "master %d started: %d workers running %s on %s",
-            self.pid, self.count, self.config.workers.handler, redact(url_of(self.config)),
+            "master %d started: %s on %s",
+            self.pid, describe(self.config), redact(url_of(self.config)),
         )  # fmt: skip
         self.keep_lease(time.monotonic(), self.status_line())
         self.sweep(time.monotonic())
@@ -222,7 +237,7 @@ class Master:
         if self.pending and self.outage.since is not None:
             log.error(
                 "Redis unreachable: the jobs of %s stay in their lists for the next master",
-                ", ".join(wid for wid, _, _ in self.pending),
+                ", ".join(wid for wid, *_ in self.pending),
             )
             return True
         return not self.pending
@@ -297,12 +312,8 @@ class Master:
                 self.stop(QUICK)
             elif signum == signal.SIGHUP:
                 self.handle_hup()
-            elif signum == signal.SIGTTIN:
-                self.count = min(self.count + 1, MAX_WORKERS)
-                log.info("TTIN: %d workers", self.count)
-            elif signum == signal.SIGTTOU:
-                self.count = max(1, self.count - 1)
-                log.info("TTOU: %d workers", self.count)
+            elif signum in (signal.SIGTTIN, signal.SIGTTOU):
+                self.scale(signum)
 
     @property
     def graceful_timeout(self) -> float:
@@ -357,8 +368,8 @@ class Master:
         self.reload = Reload(self.last_generation, new)
         logs.set_level(new.log.level_number())
         log.info(
-            "HUP: reloading %s: starting generation %d (%d workers running %s)",
-            new.path, self.reload.generation, new.workers.count, new.workers.handler,
+            "HUP: reloading %s: starting generation %d (%s)",
+            new.path, self.reload.generation, describe(new),
         )  # fmt: skip
 
     def keep_restart_only_keys(self, new: Config) -> Config:
@@ -422,7 +433,8 @@ class Master:
         idle_exit = "recycled" if code == 0 else "crashed" if proc.ready else "boot_failure"
         self.totals.worker_ended(proc.cause or idle_exit)
         reason = f"worker {proc.id} {proc.reason or how} while running the job"
-        self.pending.append((proc.id, int(died or proc.charge), reason))
+        cost, pool = int(died or proc.charge), self.pool_of(proc)
+        self.pending.append((proc.id, cost, reason, pool.max_attempts))
         now = time.monotonic()
         backoff = self.backoff(proc.slot)
         if proc.ready:
@@ -447,16 +459,16 @@ class Master:
             )  # fmt: skip
             self.abort_reload()
         elif code == ExitCode.HANDLER and not self.booted_once:
-            self.halt(ExitCode.HANDLER, f"handler {self.config.workers.handler} cannot be imported")
+            handler = self.pool_of(proc).handler
+            self.halt(ExitCode.HANDLER, f"handler {handler} cannot be imported")
         elif not self.stopping:
             delay = backoff.boot_failed(now)
             log.warning("worker %s died while booting: next start in %.1f s", proc.id, delay)
 
     def requeue_pending(self) -> None:
         assert self.queue is not None
-        max_attempts = self.config.workers.max_attempts
         while self.pending:
-            wid, cost, reason = self.pending[0]
+            wid, cost, reason, max_attempts = self.pending[0]
             try:
                 moved = self.queue.requeue(wid, cost=cost, max_attempts=max_attempts, reason=reason)
                 self.queue.unregister_worker(self.name, wid)
@@ -499,7 +511,7 @@ class Master:
         try:
             live = self.queue.heartbeat(
                 self.name, self.lease_s, pid=self.pid, host=HOST, status=status,
-                queues=self.config.workers.queues,
+                queues=self.queues(),
             )  # fmt: skip
         except RedisTrouble as exc:
             self.redis_down(exc)
@@ -526,7 +538,7 @@ class Master:
         self.next_reclaim = now + self.lease_s / 4
         try:
             reclaimed = self.queue.reclaim(
-                self.name, max_attempts=self.config.workers.max_attempts, lease_s=self.lease_s
+                self.name, max_attempts=self.max_attempts(), lease_s=self.lease_s
             )
         except RedisTrouble as exc:
             self.redis_down(exc)
@@ -551,24 +563,25 @@ class Master:
         except RedisTrouble as exc:
             self.redis_down(exc)
             return
-        known = {p.id for p in self.procs.values()} | {wid for wid, _, _ in self.pending}
+        known = {p.id for p in self.procs.values()} | {wid for wid, *_ in self.pending}
         for wid in sorted(members - known):
             parts = split_worker_id(wid)
             if parts is None or parts[0] != self.name or is_live_worker(parts[1], wid):
                 continue
             log.warning("worker %s is gone: requeueing its jobs", wid)
-            self.pending.append((wid, 1, f"worker {wid} was found dead with the job"))
+            reason = f"worker {wid} was found dead with the job"
+            self.pending.append((wid, 1, reason, self.max_attempts()))
 
     def police(self, now: float) -> None:
         """End the workers that overran a deadline: a stop, their boot, their heartbeat,
         their job's time limit, their memory limit."""
-        w = self.config.workers
-        check_memory = bool(w.max_memory_mb) and now >= self.next_memory_check
+        check_memory = now >= self.next_memory_check
         if check_memory:
             self.next_memory_check = now + MEMORY_CHECK_S
         for proc in self.procs.values():
             if proc.killed:
                 continue
+            w = self.pool_of(proc)
             score = proc.board.read()
             busy = score.busy_since
             if proc.timed_out and busy != proc.timed_out and not proc.stop:
@@ -607,7 +620,7 @@ class Master:
                     "job_timeout",
                 )
                 self.kill(proc, worker.JOB_TIMEOUT)
-            elif check_memory and not proc.reason:
+            elif check_memory and not proc.reason and w.max_memory_mb:
                 self.check_memory(proc, w.max_memory_mb)
             if proc.ready and uptime >= CRASH_LOOP_UPTIME_S:
                 self.backoff(proc.slot).booted()  # up long enough: its slot is healthy
@@ -648,37 +661,72 @@ class Master:
             if self.backoff(slot).may_spawn(now):
                 self.spawn(self.generation, self.config, slot)
         for proc in self.running(self.generation):
-            if proc.slot >= self.count:  # after TTOU
+            pool, place = proc.slot
+            if place >= self.counts.get(pool, 0):  # after TTOU
                 log.info("retiring worker %s", proc.id)
                 self.ask_to_stop(proc, GRACEFUL, "scaled_down")
 
     def running(self, generation: int) -> list[Proc]:
         return [p for p in self.procs.values() if p.generation == generation and not p.stop]
 
-    def missing_slots(self, generation: int = 0, count: int = 0) -> list[int]:
+    def missing_slots(
+        self, generation: int = 0, counts: dict[str, int] | None = None
+    ) -> list[Slot]:
         """The slots of a generation (default: the current one) that have no worker."""
         taken = {p.slot for p in self.running(generation or self.generation)}
-        return [slot for slot in range(count or self.count) if slot not in taken]
+        wanted = [(pool, i) for pool, n in (counts or self.counts).items() for i in range(n)]
+        return [slot for slot in wanted if slot not in taken]
 
-    def backoff(self, slot: int) -> RestartBackoff:
+    @property
+    def count(self) -> int:
+        return sum(self.counts.values())
+
+    def pool_of(self, proc: Proc) -> WorkersConfig:
+        """The settings of a worker's pool, in the config of its generation."""
+        reload = self.reload
+        config = reload.config if reload and proc.generation == reload.generation else self.config
+        return config.pool(proc.slot[0]) or config.workers
+
+    def max_attempts(self) -> int:
+        """For jobs whose pool is not known (other hosts', dead workers found by a sweep):
+        the most any pool allows, so that none is failed early."""
+        return max(pool.max_attempts for pool in self.config.pools)
+
+    def queues(self) -> tuple[str, ...]:
+        """Every queue the workers take from, by name."""
+        return tuple(dict.fromkeys(q for pool in self.config.pools for q in pool.queues))
+
+    def scale(self, signum: int) -> None:
+        """TTIN: one more worker in the first pool; TTOU: one fewer (at least one)."""
+        pool = self.config.pools[0].name
+        if signum == signal.SIGTTIN:
+            self.counts[pool] = min(self.counts[pool] + 1, MAX_WORKERS)
+        else:
+            self.counts[pool] = max(1, self.counts[pool] - 1)
+        log.info(
+            "%s: %d workers in pool %s", signal.Signals(signum).name[3:], self.counts[pool], pool
+        )
+
+    def backoff(self, slot: Slot) -> RestartBackoff:
         return self.backoffs.setdefault(slot, RestartBackoff())
 
     def advance_reload(self) -> None:
         """Start the new generation's workers; once all have booted, retire the old ones."""
         assert self.reload is not None
         new, config = self.reload.generation, self.reload.config
-        for slot in self.missing_slots(new, config.workers.count):
+        counts = {pool.name: pool.count for pool in config.pools}
+        for slot in self.missing_slots(new, counts):
             self.spawn(new, config, slot)
         if not all(p.ready for p in self.running(new)):
             return
-        self.config, self.generation, self.count = config, new, config.workers.count
+        self.config, self.generation, self.counts = config, new, counts
         self.reload = None
         old = [p for p in self.procs.values() if p.generation != new]
         for proc in old:
             self.ask_to_stop(proc, GRACEFUL, "reloaded")
         log.info("reload complete: generation %d running, %d old workers retiring", new, len(old))
 
-    def spawn(self, generation: int, config: Config, slot: int) -> None:
+    def spawn(self, generation: int, config: Config, slot: Slot) -> None:
         read_fd, write_fd = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
         board = Scoreboard()
         blocked = signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED)
@@ -697,7 +745,10 @@ class Master:
             try:
                 os.close(read_fd)
                 self.forget_in_child()
-                code = worker.boot(config, write_fd, self.pid, board, self.run_as, slot)
+                pool = config.pool(slot[0]) or config.workers
+                code = worker.boot(
+                    config.for_pool(pool), write_fd, self.pid, board, self.run_as, slot[1]
+                )
             except BaseException:
                 log.exception("worker crashed")
             finally:
@@ -758,7 +809,7 @@ class Master:
             for p, score in zip(procs, scores, strict=True)
         ]
         totals = self.totals.with_jobs_of(scores)
-        return metrics.MasterState(self.name, totals, workers, self.config.workers.queues)
+        return metrics.MasterState(self.name, totals, workers, self.queues())
 
     def live_totals(self) -> Totals:
         """The counts of the workers gone and of those still running."""

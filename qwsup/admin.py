@@ -3,6 +3,7 @@ failed jobs. Read-only views are plain pipelines; every change is a Lua script."
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -15,6 +16,14 @@ class WorkerView:
     id: str
     job: str | None  # the job in its list, if any
     running_s: float | None  # since the job was taken
+    pool: str = ""
+
+
+@dataclass
+class PoolView:
+    name: str
+    count: int  # workers wanted
+    queues: list[str]
 
 
 @dataclass
@@ -26,6 +35,7 @@ class SupervisorView:
     host: str
     status: str
     workers: list[WorkerView] = field(default_factory=list)
+    pools: list[PoolView] = field(default_factory=list)
 
 
 @dataclass
@@ -73,8 +83,8 @@ def snapshot(queue: Queue) -> Snapshot:
         replies = pipe.execute()
         all_jobs, delayed, failed = replies[:3]
         queues = {keys.all_jobs: all_jobs}
-        infos = replies[5::4]  # the queues each supervisor's workers take from
-        served = {n for info in infos for n in _text(info.get(b"queues")).split(",") if n}
+        pools = {name: _pools(info) for name, info in zip(names, replies[5::4], strict=True)}
+        served = {q for listed in pools.values() for pool in listed for q in pool["queues"]}
         named = sorted(served - {"all", *names})
         pipe = client.pipeline(transaction=False)
         for name in named:
@@ -87,6 +97,7 @@ def snapshot(queue: Queue) -> Snapshot:
             queues[keys.host_jobs(name)] = depth
             beat = info.get(b"heartbeat_ms")
             workers = sorted(_text(m) for m in members)
+            pool_of = {w: pool["name"] for pool in pools[name] for w in pool["workers"]}
             supervisors.append(
                 SupervisorView(
                     name=name,
@@ -95,19 +106,33 @@ def snapshot(queue: Queue) -> Snapshot:
                     pid=int(info[b"pid"]) if b"pid" in info else None,
                     host=_text(info.get(b"host")),
                     status=_text(info.get(b"status")),
-                    workers=[_worker(queue, w, now_ms) for w in workers],
+                    workers=[_worker(queue, w, now_ms, pool_of.get(w, "")) for w in workers],
+                    pools=[PoolView(p["name"], p["count"], p["queues"]) for p in pools[name]],
                 )
             )
     return Snapshot(queues, delayed, failed, supervisors)
 
 
-def _worker(queue: Queue, worker: str, now_ms: int) -> WorkerView:
+def _worker(queue: Queue, worker: str, now_ms: int, pool: str) -> WorkerView:
     job = queue.client.lindex(queue.keys.worker_jobs(worker), -1)
     if job is None:
-        return WorkerView(worker, None, None)
+        return WorkerView(worker, None, None, pool)
     started = queue.client.hget(queue.keys.job(job), STARTED_AT)
     running = (now_ms - int(started)) / 1000 if started else None
-    return WorkerView(worker, _text(job), running)
+    return WorkerView(worker, _text(job), running, pool)
+
+
+def _pools(info: dict[bytes, bytes]) -> list[dict[str, Any]]:
+    """A supervisor's pools as its heartbeat recorded them ([] when unreadable)."""
+    try:
+        pools = json.loads(info.get(b"pools") or b"[]")
+        return [
+            {"name": str(p["name"]), "count": int(p["count"]),
+             "queues": [str(q) for q in p["queues"]], "workers": [str(w) for w in p["workers"]]}
+            for p in pools
+        ]  # fmt: skip
+    except (ValueError, TypeError, KeyError):
+        return []
 
 
 def failed_jobs(queue: Queue, limit: int = 100) -> list[FailedJob]:

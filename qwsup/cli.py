@@ -6,6 +6,10 @@ import argparse
 import json
 import logging
 import math
+import os
+import re
+import signal
+import socket
 import sys
 import time
 from datetime import datetime
@@ -26,7 +30,7 @@ from .errors import (
 from .keys import Keys
 from .master import Master
 from .producer import CHUNK, Producer, check_fields
-from .queue import Queue
+from .queue import Queue, translated
 from .worker import load_handler
 
 log = logging.getLogger(__name__)
@@ -88,6 +92,11 @@ def _parser() -> argparse.ArgumentParser:
         "requeue-orphans",
         help="requeue the jobs of supervisors whose lease is over, or of the NAMEd ones now",
     )
+    scaling = commands.add_parser(
+        "scale", help="change a pool's worker count in this host's running supervisor"
+    )
+    scaling.add_argument("pool", metavar="POOL")
+    scaling.add_argument("change", metavar="CHANGE", help="+N or -N workers, or N in all")
     orphans.add_argument(
         "names", nargs="*", metavar="NAME",
         help="supervisors you know are gone (their jobs may run twice if they are not)",
@@ -125,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
             return failed(config, args)
         if args.command == "requeue-orphans":
             return requeue_orphans(config, args)
+        if args.command == "scale":
+            return scale(config, args)
         return Master(config, privileges.resolve(config)).run()
     except (EmbeddedRedisError, ConnectionLost) as exc:
         return _fail(ExitCode.UNAVAILABLE, f"Redis at {redact(url_of(config))}: {exc}")
@@ -178,6 +189,32 @@ def failed(config: Config, args: argparse.Namespace) -> int:
             return _fail(ExitCode.USAGE, f"{len(args.ids) - moved} of the ids were not failed jobs")
     else:
         print(f"{queue.purge_failed()} failed jobs deleted")
+    return int(ExitCode.OK)
+
+
+def scale(config: Config, args: argparse.Namespace) -> int:
+    """Leave the change in Redis for the supervisor, then send it TTIN (more) or TTOU."""
+    if not re.fullmatch(r"[+-]?\d{1,5}", args.change):
+        return _fail(ExitCode.USAGE, f"scale: {args.change!r} is not +N, -N or N")
+    if config.pool(args.pool) is None:
+        pools = ", ".join(p.name for p in config.pools)
+        return _fail(ExitCode.USAGE, f"scale: {config.path} has no pool {args.pool!r} ({pools})")
+    queue, name = _queue(config), config.supervisor.name
+    with translated():
+        pid_field, host_field = queue.client.hmget(queue.keys.info(name), ["pid", "host"])
+    pid = int(pid_field or 0)
+    host = host_field.decode(errors="replace") if isinstance(host_field, bytes) else ""
+    if not pid:
+        return _fail(ExitCode.UNAVAILABLE, f"scale: supervisor {name} is not running")
+    if host != socket.gethostname():
+        return _fail(ExitCode.ERROR, f"scale: supervisor {name} runs on {host}: scale it there")
+    queue.ask_to_scale(name, args.pool, args.change)
+    sig = signal.SIGTTOU if args.change.startswith("-") else signal.SIGTTIN
+    try:
+        os.kill(pid, sig)
+    except OSError as exc:
+        return _fail(ExitCode.ERROR, f"scale: cannot signal master {pid}: {exc.strerror}")
+    print(f"supervisor {name} (pid {pid}): pool {args.pool} {args.change}")
     return int(ExitCode.OK)
 
 

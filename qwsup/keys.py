@@ -67,6 +67,10 @@ class Keys:
         """What a supervisor's heartbeat records for `qwsup status`."""
         return f"{self.prefix}{name}:info"
 
+    def scale(self, name: str) -> str:
+        """Changes of worker counts asked of supervisor `name` (`qwsup scale`)."""
+        return f"{self.prefix}{name}:scale"
+
     def workers(self, name: str) -> str:
         return f"{self.prefix}{name}:workers"
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import logging
 import math
 import os
@@ -511,7 +512,7 @@ class Master:
         try:
             live = self.queue.heartbeat(
                 self.name, self.lease_s, pid=self.pid, host=HOST, status=status,
-                queues=self.queues(),
+                pools=self.pools_json(),
             )  # fmt: skip
         except RedisTrouble as exc:
             self.redis_down(exc)
@@ -696,16 +697,39 @@ class Master:
         """Every queue the workers take from, by name."""
         return tuple(dict.fromkeys(q for pool in self.config.pools for q in pool.queues))
 
+    def pools_json(self) -> str:
+        """Each pool's wanted count, queues and running workers, for `qwsup status`."""
+        current = self.running(self.generation)
+        return json.dumps([
+            {
+                "name": pool.name, "count": self.counts.get(pool.name, 0),
+                "queues": list(pool.queues),
+                "workers": [p.id for p in current if p.slot[0] == pool.name],
+            }
+            for pool in self.config.pools
+        ])  # fmt: skip
+
     def scale(self, signum: int) -> None:
-        """TTIN: one more worker in the first pool; TTOU: one fewer (at least one)."""
-        pool = self.config.pools[0].name
-        if signum == signal.SIGTTIN:
-            self.counts[pool] = min(self.counts[pool] + 1, MAX_WORKERS)
-        else:
-            self.counts[pool] = max(1, self.counts[pool] - 1)
-        log.info(
-            "%s: %d workers in pool %s", signal.Signals(signum).name[3:], self.counts[pool], pool
-        )
+        """TTIN / TTOU: the changes `qwsup scale` left in Redis for this supervisor, or,
+        when there is none (a plain kill -TTIN), one worker more / fewer in the first
+        pool. A pool keeps at least one worker."""
+        signame = signal.Signals(signum).name[3:]
+        try:
+            requests = self.queue.take_scale_requests(self.name) if self.queue else []
+        except RedisTrouble as exc:
+            log.error("%s: cannot read the scale requests (%s): first pool", signame, exc)
+            requests = []
+        asked = " (qwsup scale)" if requests else ""
+        if not requests:
+            requests = [(self.config.pools[0].name, "+1" if signum == signal.SIGTTIN else "-1")]
+        for pool, change in requests:
+            if pool not in self.counts:
+                log.error("%s: no pool named %r: ignored", signame, pool)
+                continue
+            now = self.counts[pool]
+            wanted = now + int(change) if change[:1] in "+-" else int(change)
+            self.counts[pool] = min(max(1, wanted), MAX_WORKERS)
+            log.info("%s: %d workers in pool %s%s", signame, self.counts[pool], pool, asked)
 
     def backoff(self, slot: Slot) -> RestartBackoff:
         return self.backoffs.setdefault(slot, RestartBackoff())
@@ -805,7 +829,7 @@ class Master:
         procs = list(self.procs.values())
         scores = [p.board.read() for p in procs]
         workers = [
-            metrics.WorkerState(p.id, p.pid, bool(score.busy_since))
+            metrics.WorkerState(p.id, p.pid, bool(score.busy_since), p.slot[0])
             for p, score in zip(procs, scores, strict=True)
         ]
         totals = self.totals.with_jobs_of(scores)
@@ -821,10 +845,13 @@ class Master:
         scores = [p.board.read() for p in self.procs.values()]
         busy = sum(bool(score.busy_since) for score in scores)
         t = self.totals.with_jobs_of(scores)
-        return (
-            f"{ready}/{self.count} workers, {busy} busy, "
-            f"{t.done} jobs done, {t.attempts_failed} failed"
-        )
+        workers = f"{ready}/{self.count} workers"
+        if len(self.counts) > 1:  # "builds 2/2, mail 1/1 workers"
+            workers = ", ".join(
+                f"{pool} {sum(p.ready for p in current if p.slot[0] == pool)}/{count}"
+                for pool, count in self.counts.items()
+            ) + " workers"  # fmt: skip
+        return f"{workers}, {busy} busy, {t.done} jobs done, {t.attempts_failed} failed"
 
     def tell_systemd(self, now: float, status: str) -> None:
         """READY=1 once every worker of the running generation has booted (at start and

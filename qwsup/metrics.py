@@ -36,6 +36,7 @@ class WorkerState:
     id: str
     pid: int
     busy: bool
+    pool: str = "default"
 
 
 @dataclass(frozen=True)
@@ -75,16 +76,21 @@ class QwsupCollector(Collector):
             "qwsup_job_duration_seconds", "How long jobs ran.", buckets=t.histogram(),
             sum_value=t.duration_sum,
         )  # fmt: skip
-        workers = GaugeMetricFamily("qwsup_workers", "Worker processes.", labels=["state"])
-        workers.add_metric(["alive"], len(state.workers))
-        workers.add_metric(["busy"], sum(w.busy for w in state.workers))
+        workers = GaugeMetricFamily(
+            "qwsup_workers", "Worker processes, by pool.", labels=["pool", "state"]
+        )
+        for pool in dict.fromkeys(w.pool for w in state.workers):
+            mine = [w for w in state.workers if w.pool == pool]
+            workers.add_metric([pool, "alive"], len(mine))
+            workers.add_metric([pool, "busy"], sum(w.busy for w in mine))
         yield workers
         memory = GaugeMetricFamily(
-            "qwsup_worker_memory_bytes", "Resident memory of each worker.", labels=["worker"]
-        )
+            "qwsup_worker_memory_bytes", "Resident memory of each worker.",
+            labels=["pool", "worker"],
+        )  # fmt: skip
         for w in state.workers:
             with contextlib.suppress(psutil.Error):
-                memory.add_metric([w.id], psutil.Process(w.pid).memory_info().rss)
+                memory.add_metric([w.pool, w.id], psutil.Process(w.pid).memory_info().rss)
         yield memory
         yield from self._queues(state.name, state.queues)
 

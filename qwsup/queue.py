@@ -8,6 +8,7 @@ connection errors are translated into `ConnectionLost` here, and nowhere else.
 from __future__ import annotations
 
 import contextlib
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -278,6 +279,26 @@ class Queue:
             if batch < REQUEUE_BATCH:
                 return moved
 
+    def ask_to_scale(self, name: str, pool: str, change: str) -> None:
+        """Leave a change of a pool's worker count ("+1", "-2", "8") for supervisor
+        `name`, which reads it on TTIN or TTOU."""
+        with translated():
+            self.client.rpush(self.keys.scale(name), f"{pool}\t{change}")
+
+    def take_scale_requests(self, name: str) -> list[tuple[str, str]]:
+        """The changes left for supervisor `name`, oldest first; removed as they are read."""
+        key = self.keys.scale(name)
+        with translated(), self.client.pipeline(transaction=True) as pipe:
+            pipe.lrange(key, 0, -1)
+            pipe.delete(key)
+            entries, _ = pipe.execute()
+        requests = []
+        for entry in entries:
+            pool, _, change = entry.decode(errors="replace").partition("\t")
+            if re.fullmatch(r"[+-]?\d{1,5}", change):
+                requests.append((pool, change))
+        return requests
+
     def register_worker(self, name: str, worker: str) -> None:
         with translated():
             self.client.sadd(self.keys.workers(name), worker)
@@ -299,11 +320,12 @@ class Queue:
         pid: int,
         host: str,
         status: str,
-        queues: tuple[str, ...] = (ALL,),
+        pools: str = "[]",
     ) -> bool:
-        """Renew the supervisor's lease; False when it had lapsed (or this is the first)."""
+        """Renew the supervisor's lease; False when it had lapsed (or this is the first).
+        `pools` (JSON) is what `qwsup status` shows of its pools."""
         keys: list[KeyT] = [self.keys.leases, self.keys.managers, self.keys.info(name)]
-        args: list[EncodableT] = [name, int(lease_s * 1000), pid, host, status, ",".join(queues)]
+        args: list[EncodableT] = [name, int(lease_s * 1000), pid, host, status, pools]
         with translated():
             return bool(self._heartbeat(keys=keys, args=args))
 

@@ -52,12 +52,21 @@ def status_table(snap: Snapshot, colour: bool = False) -> str:
         )
         if sup.status:
             lines.append(f"  {sup.status}")
-        for w in sup.workers:
-            if w.job is None:
-                lines.append(f"  {w.id:<28}{paint('idle', DIM)}")
-            else:
-                job = printable(w.job, 40)
-                lines.append(f"  {w.id:<28}{paint('busy', YELLOW)} {job}  for {_age(w.running_s)}")
+        grouped = len(sup.pools) > 1
+        for pool in sup.pools if grouped else [None]:
+            indent = "  "
+            if pool is not None:
+                queues = ", ".join(pool.queues)
+                lines.append(f"  pool {pool.name}: {pool.count} workers on {queues}")
+                indent = "    "
+            for w in sup.workers:
+                if pool is not None and w.pool != pool.name:
+                    continue
+                if w.job is None:
+                    lines.append(f"{indent}{w.id:<28}{paint('idle', DIM)}")
+                else:
+                    job, age = printable(w.job, 40), _age(w.running_s)
+                    lines.append(f"{indent}{w.id:<28}{paint('busy', YELLOW)} {job}  for {age}")
     return "\n".join(lines)
 
 

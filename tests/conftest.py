@@ -86,13 +86,19 @@ def start_qwsup(
     connecting as the `qwsup` user of conf/redis-acl.conf."""
     started: list[Qwsup] = []
 
-    def start(config_name: str = "workers.toml", **sections: dict[str, Any]) -> Qwsup:
-        sections.setdefault("workers", {})
-        sections["workers"].setdefault("handler", "testjobs:record")
-        sections["workers"].setdefault("count", 2)
+    def start(
+        config_name: str = "workers.toml",
+        pools: list[dict[str, Any]] | None = None,
+        **sections: dict[str, Any],
+    ) -> Qwsup:
+        if pools is None:
+            sections.setdefault("workers", {})
+            sections["workers"].setdefault("handler", "testjobs:record")
+            sections["workers"].setdefault("count", 2)
         sections.setdefault("supervisor", {}).setdefault("graceful_timeout", 10)
         sections.setdefault("redis", {}).setdefault("password_env", "QWSUP_TEST_PASSWORD")
-        config = write_config(tmp_path / config_name, server.user_url("qwsup"), **sections)
+        url = server.user_url("qwsup")
+        config = write_config(tmp_path / config_name, url, pools, **sections)
         proc = Qwsup(config, env)
         started.append(proc)
         return proc

@@ -153,8 +153,14 @@ class RedisServer:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def write_config(path: Path, redis_url: str | None, **sections: dict[str, Any]) -> Path:
-    """A config file: [redis] url plus the given sections' keys (TOML-quoted by repr).
+def write_config(
+    path: Path,
+    redis_url: str | None,
+    pools: list[dict[str, Any]] | None = None,
+    **sections: dict[str, Any],
+) -> Path:
+    """A config file: [redis] url plus the given sections' keys (TOML-quoted by repr),
+    and [[pools]] tables when `pools` is given.
 
     Run as root (as CI runs the tests), it says run_as_root = true unless it names a
     user: a root master refuses to run jobs as root otherwise."""
@@ -167,13 +173,22 @@ def write_config(path: Path, redis_url: str | None, **sections: dict[str, Any]) 
     for name, values in sections.items():
         tables.setdefault(name, {}).update(values)
     lines: list[str] = []
-    for name, values in tables.items():
-        lines.append(f"[{name}]")
+    blocks = [(f"[{name}]", values) for name, values in tables.items() if values]
+    blocks += [("[[pools]]", pool) for pool in pools or []]
+    for header, values in blocks:
+        lines.append(header)
         for key, value in values.items():
-            text = f'"{value}"' if isinstance(value, str) else str(value).lower()
-            lines.append(f"{key} = {text}")
+            lines.append(f"{key} = {_toml(value)}")
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def _toml(value: Any) -> str:
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    return str(value).lower()
 
 
 def not_zombies(procs: list[psutil.Process]) -> list[psutil.Process]:

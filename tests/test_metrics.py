@@ -49,13 +49,13 @@ def test_metrics_count_jobs_workers_and_restarts_across_worker_deaths(
     victim = next(iter(pids))
     psutil.Process(victim).kill()
     wait_until(lambda: victim not in qw.wait_workers(2), 10, "a replacement")
-    alive = ("qwsup_workers", (("state", "alive"),))
+    alive = ("qwsup_workers", (("pool", "default"), ("state", "alive")))
     m = wait_until(lambda: (m := scrape(port)).get(alive) == 2 and m, 10, "two live workers")
     assert m[("qwsup_jobs_done_total", ())] == 5  # counted before that worker died
     assert m[("qwsup_jobs_failed_total", ())] == 1
     assert m[("qwsup_jobs_retried_total", ())] == 0
     assert m[("qwsup_worker_restarts_total", (("cause", "crashed"),))] == 1
-    assert m[("qwsup_workers", (("state", "busy"),))] == 0
+    assert m[("qwsup_workers", (("pool", "default"), ("state", "busy")))] == 0
     assert m[("qwsup_job_duration_seconds_count", ())] == 6
     assert m[("qwsup_job_duration_seconds_bucket", (("le", "+Inf"),))] == 6
     assert m[("qwsup_queue_jobs", (("queue", "all:jobs"),))] == 0

@@ -9,7 +9,7 @@
 -- ARGV[3] = the master's pid
 -- ARGV[4] = the master's host name
 -- ARGV[5] = its status line
--- ARGV[6] = the names of the queues its workers take from, comma-separated
+-- ARGV[6] = its pools, JSON: [{"name", "count", "queues": [...], "workers": [...]}]
 -- Returns 1 when the previous lease was still running, 0 when it was missing or over
 -- (the first heartbeat, or the master stalled or lost Redis for longer than its lease).
 local time = redis.call('TIME')
@@ -18,7 +18,7 @@ local previous = redis.call('ZSCORE', KEYS[1], ARGV[1])
 redis.call('ZADD', KEYS[1], now_ms + tonumber(ARGV[2]), ARGV[1])
 redis.call('SADD', KEYS[2], ARGV[1])
 redis.call('HSET', KEYS[3], 'heartbeat_ms', now_ms, 'lease_ms', ARGV[2], 'pid', ARGV[3],
-  'host', ARGV[4], 'status', ARGV[5], 'queues', ARGV[6])
+  'host', ARGV[4], 'status', ARGV[5], 'pools', ARGV[6])
 if previous and tonumber(previous) >= now_ms then
   return 1
 end

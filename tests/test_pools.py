@@ -1,0 +1,97 @@
+"""Several pools in one supervisor: each its own handler, count and queues; status and
+scaling per pool. Process tests."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import redis
+
+from qwsup.producer import Producer
+from support import Qwsup, done, wait_until
+
+pytestmark = pytest.mark.process
+
+Start = Callable[..., Qwsup]
+
+POOLS: list[dict[str, Any]] = [
+    {"name": "builds", "queues": ["builds"], "count": 2, "handler": "testjobs:record"},
+    {"name": "mail", "queues": ["mail", "all"], "count": 1, "handler": "testjobs:record_mail"},
+]
+
+
+def cli(qw: Qwsup, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "qwsup", "-c", str(qw.config), *args],
+        env=env, capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def pools(qw: Qwsup, env: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """What `qwsup status --json` says of this supervisor's pools, with their workers."""
+    result = cli(qw, env, "status", "--json")
+    assert result.returncode == 0, result.stderr
+    [sup] = json.loads(result.stdout)["supervisors"]
+    found = {p["name"]: dict(p, workers=[]) for p in sup["pools"]}
+    for worker in sup["workers"]:
+        if worker["pool"] in found:  # "" until a heartbeat has recorded a new worker's pool
+            found[worker["pool"]]["workers"].append(worker["id"])
+    return found
+
+
+def status_line(qw: Qwsup, env: dict[str, str]) -> str:
+    """The master's own summary, as its heartbeat recorded it."""
+    result = cli(qw, env, "status", "--json")
+    return str(json.loads(result.stdout)["supervisors"][0]["status"])
+
+
+def test_each_pool_runs_its_own_queues_with_its_own_handler(
+    start_qwsup: Start, r: redis.Redis, env: dict[str, str]
+) -> None:
+    qw = start_qwsup(pools=POOLS)
+    qw.wait_workers(3)
+    producer = Producer(r)
+    builds = producer.enqueue_many([{"n": str(i)} for i in range(10)], queue="builds")
+    mail = producer.enqueue_many([{"n": str(i)} for i in range(5)], queue="mail")
+    shared = producer.enqueue_many([{"n": str(i)} for i in range(5)])
+    wait_until(lambda: set(builds + mail + shared) <= set(done(r)), 15, "every job")
+    handlers = {k.decode(): v.decode() for k, v in r.hgetall("test:handler").items()}
+    assert set(handlers) == set(mail + shared)  # all:jobs is the mail pool's too
+    assert not set(builds) & set(handlers)  # builds ran with the builds pool's handler
+    wait_until(lambda: len(pools(qw, env)["builds"]["workers"]) == 2, 10, "the pools in status")
+    seen = pools(qw, env)
+    assert (seen["builds"]["count"], seen["builds"]["queues"]) == (2, ["builds"])
+    assert (seen["mail"]["count"], seen["mail"]["queues"]) == (1, ["mail", "all"])
+    assert len(seen["builds"]["workers"]) == 2 and len(seen["mail"]["workers"]) == 1
+    assert wait_until(lambda: "builds 2/2, mail 1/1 workers" in status_line(qw, env), 10)
+    table = cli(qw, env, "status").stdout
+    assert (
+        "pool builds: 2 workers on builds" in table and "pool mail: 1 workers on mail, all" in table
+    )
+    assert "started: pool builds: 2 workers running testjobs:record on builds" in qw.log()
+
+
+def test_scale_names_the_pool_and_a_plain_ttin_grows_the_first(
+    start_qwsup: Start, env: dict[str, str]
+) -> None:
+    qw = start_qwsup(pools=POOLS)
+    qw.wait_workers(3)
+    grown = cli(qw, env, "scale", "mail", "+2")
+    assert grown.returncode == 0, grown.stderr
+    qw.wait_workers(5)
+    assert cli(qw, env, "scale", "builds", "1").returncode == 0  # an absolute count
+    qw.wait_log("TTIN: 1 workers in pool builds (qwsup scale)")
+    qw.wait_workers(4)
+    qw.send(signal.SIGTTIN)  # no pool named: the first
+    qw.wait_log("TTIN: 2 workers in pool builds")
+    qw.wait_workers(5)
+    wait_until(lambda: "builds 2/2, mail 3/3 workers" in status_line(qw, env), 10, "the counts")
+    bad = cli(qw, env, "scale", "nosuch", "+1")
+    assert bad.returncode == 2 and "has no pool 'nosuch' (builds, mail)" in bad.stderr
+    assert cli(qw, env, "scale", "mail", "lots").returncode == 2

@@ -234,8 +234,14 @@ def requeue_orphans(config: Config, args: argparse.Namespace) -> int:
 
 
 def check(config: Config) -> int:
-    load_handler(config.workers.handler)
-    print(f"{config.path}: OK; handler {config.workers.handler} imported")
+    """Every pool's handler imports (the config itself loaded already)."""
+    for pool in config.pools:
+        try:
+            load_handler(pool.handler)
+        except HandlerError as exc:
+            return _fail(ExitCode.HANDLER, f"handler {pool.handler} (pool {pool.name}): {exc}")
+    handlers = ", ".join(dict.fromkeys(pool.handler for pool in config.pools))
+    print(f"{config.path}: OK; handler {handlers} imported")
     return int(ExitCode.OK)
 
 

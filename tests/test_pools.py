@@ -95,3 +95,19 @@ def test_scale_names_the_pool_and_a_plain_ttin_grows_the_first(
     bad = cli(qw, env, "scale", "nosuch", "+1")
     assert bad.returncode == 2 and "has no pool 'nosuch' (builds, mail)" in bad.stderr
     assert cli(qw, env, "scale", "mail", "lots").returncode == 2
+
+
+def test_a_reload_starts_a_new_generation_of_every_pool(
+    start_qwsup: Start, r: redis.Redis, env: dict[str, str]
+) -> None:
+    qw = start_qwsup(pools=POOLS)
+    old = qw.wait_workers(3)
+    text = qw.config.read_text()
+    qw.config.write_text(text.replace("count = 1", "count = 2"))  # the mail pool
+    qw.send(signal.SIGHUP)
+    qw.wait_log("reload complete")
+    new = qw.wait_workers(4)
+    assert not old & new
+    wait_until(lambda: "builds 2/2, mail 2/2 workers" in status_line(qw, env), 10, "the counts")
+    job = Producer(r).enqueue({"n": "1"}, queue="mail")
+    wait_until(lambda: r.hget("test:handler", job) == b"record_mail", 10, "a mail job")

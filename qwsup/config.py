@@ -71,6 +71,7 @@ class RedisConfig:
     ca_file: str | None = None
     cert_file: str | None = None
     key_file: str | None = None
+    cluster: bool = _key(False)
 
     def prefix(self) -> str:
         return f"{self.namespace}:" if self.namespace else ""
@@ -278,6 +279,14 @@ def parse(path: str, text: str) -> Config:
             raise ConfigError(path, f"redis.{key}", "is for a rediss:// (TLS) url only")
     if bool(redis.cert_file) != bool(redis.key_file):
         raise ConfigError(path, "redis.cert_file", "needs redis.key_file, and the other way round")
+    if redis.cluster and redis.url is None:
+        raise ConfigError(path, "redis.cluster", "needs a url: the embedded server is no cluster")
+    if redis.cluster and not re.search(r"\{[^{}]+\}", redis.namespace):
+        problem = (
+            'needs a namespace with a hash tag, like "{app}", so that all of its keys are '
+            "in one slot"
+        )
+        raise ConfigError(path, "redis.cluster", problem)
     pools = pools or (sections["workers"],)
     return Config(path, redis, supervisor, pools[0], sections["log"], sections["metrics"], pools)
 

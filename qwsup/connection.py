@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import cast
 from urllib.parse import urlsplit, urlunsplit
 
 import redis
@@ -73,6 +74,19 @@ def make_client(config: Config, *, socket_timeout: float | None = 10.0) -> redis
     extra = _tls(config)
     if password is not None and urlsplit(url).password is None:
         extra["password"] = password  # a password in the URL wins over the file
+    if config.redis.cluster:
+        # a RedisCluster has the commands qwsup uses, routed by key (every key of the
+        # namespace is in one slot); typed as the Redis it stands in for
+        cluster = redis.RedisCluster.from_url(
+            url,
+            socket_timeout=socket_timeout,
+            socket_connect_timeout=5.0,
+            decode_responses=False,
+            lib_name=None,
+            lib_version=None,
+            **extra,
+        )
+        return cast(redis.Redis, cluster)
     return redis.Redis.from_url(
         url,
         socket_timeout=socket_timeout,

@@ -25,10 +25,15 @@ from typing import Any
 import redis
 from redis.typing import EncodableT
 
-from .errors import RedisRefused
-from .queue import Job, Queue, taken, translated
+from .errors import ConnectionLost, RedisRefused
+from .queue import Job, Queue, no_such_command, taken, translated
 
 ACK, TAKE, WAIT = "ack", "take", "wait"
+
+
+def moved(exc: redis.ResponseError) -> bool:
+    """An error reply of a cluster whose layout changed (a failover)."""
+    return str(exc).split(" ", 1)[0] in ("MOVED", "ASK", "CLUSTERDOWN", "TRYAGAIN")
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +50,7 @@ class Feed:
         self.queue = queue
         self.worker = worker
         self.host = host
-        self.conn: Any = queue.client.connection_pool.make_connection()  # redis-py: untyped
+        self.conn: Any = None  # a redis-py Connection (untyped), made on the first send
         self.sent: list[Sent] = []  # in the order sent
         self.unsure: list[bytes] = []  # acknowledged when the line broke: to send again
         self.acked: list[tuple[bytes, bool]] = []  # (job id, whether it was still ours)
@@ -79,7 +84,20 @@ class Feed:
         self._read()
 
     def close(self) -> None:
-        self.conn.disconnect()
+        if self.conn is not None:
+            self.conn.disconnect()
+
+    def _connect(self) -> Any:
+        """A connection of our own: to the server, or on a cluster to the node that
+        serves the namespace's slot (looked up again after every break: a failover
+        moves it)."""
+        client: Any = self.queue.client  # a Redis, or a RedisCluster standing in for one
+        if isinstance(client, redis.RedisCluster):
+            finder: Any = client.get_node_from_key  # untyped in redis-py
+            with translated():
+                node = finder(self.queue.keys.all_jobs)
+            return node.redis_connection.connection_pool.make_connection()
+        return client.connection_pool.make_connection()
 
     # -- sending and reading ----------------------------------------------------
 
@@ -90,6 +108,8 @@ class Feed:
     def _send(self, commands: list[tuple[Sent, tuple[EncodableT, ...]]]) -> None:
         self._resend_unsure()
         self.sent += [sent for sent, _ in commands]  # before sending: a broken send is unsure
+        if self.conn is None:
+            self.conn = self._connect()
         packed = self.conn.pack_commands([c for _, c in commands])
         fresh = len(self.sent) == len(commands)  # no reply due from before on this line
         with self._line():
@@ -115,8 +135,12 @@ class Feed:
                     self.sent.pop(0)
                     if isinstance(exc, redis.exceptions.NoScriptError):
                         redo.append(sent)
-                    elif sent.kind == WAIT and self.queue.blmove:
+                    elif sent.kind == WAIT and self.queue.blmove and no_such_command(exc):
                         self.queue.blmove = False  # before Redis 6.2: BRPOPLPUSH from now on
+                    elif moved(exc):  # a cluster failed over: not done, nor what follows
+                        refused = refused or exc
+                        if sent.job_id:
+                            self.unsure.append(sent.job_id)
                     else:
                         refused = exc
                         if sent.job_id:
@@ -126,6 +150,9 @@ class Feed:
                 jobs = self._reply(sent, reply, jobs)
         if redo:
             jobs = self._redo(redo)
+        if refused is not None and moved(refused):
+            self._drop()
+            raise ConnectionLost(f"the cluster moved the namespace's slot ({refused})")
         if refused is not None:
             raise RedisRefused(str(refused))
         return jobs
@@ -155,6 +182,8 @@ class Feed:
         """Acknowledge again, one at a time, what the line left unsure. Sent `again`, a
         job found finished already (-1) counts as ours."""
         while self.unsure:
+            if self.conn is None:
+                self.conn = self._connect()
             job_id = self.unsure[0]
             keys, args = self.queue.ack_call(self.worker, job_id, b"")
             with self._line():
@@ -179,5 +208,16 @@ class Feed:
             if not isinstance(exc, RedisRefused):
                 self.unsure += [sent.job_id for sent in self.sent if sent.job_id]
                 self.sent.clear()
-                self.conn.disconnect()
+                self._drop()
             raise
+
+    def _drop(self) -> None:
+        """Let the connection go; the next send makes a new one (on a cluster, to the
+        node that serves the slot by then, the cluster's layout read again)."""
+        if self.conn is not None:
+            self.conn.disconnect()
+        client: Any = self.queue.client
+        if isinstance(client, redis.RedisCluster):
+            self.conn = None
+            with contextlib.suppress(redis.RedisError):
+                client.nodes_manager.initialize()

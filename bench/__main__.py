@@ -28,7 +28,9 @@ from typing import Any
 
 import psutil
 import redis
+from redis.crc import key_slot
 
+from bench.cluster import Cluster, wait_for
 from qwsup.producer import Producer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,14 +40,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def _wait(predicate: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"timed out waiting for {what}")
-        time.sleep(0.002)
 
 
 class Bench:
@@ -69,7 +63,7 @@ class Bench:
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         self.r = redis.Redis.from_url(self.url)
-        _wait(self._pings, 10, "redis-server")
+        wait_for(self._pings, 10, "redis-server")
         self.env = dict(os.environ, PYTHONPATH=str(ROOT), QWSUP_BENCH_DIR=str(workdir))
         self.baseline = 0
 
@@ -106,7 +100,7 @@ class Bench:
                 )
                 command = [sys.executable, "-m", "qwsup", "-c", str(config)]
                 procs.append(subprocess.Popen(command, env=self.env))
-        _wait(lambda: self._blocked() >= workers, 30, f"{workers} idle {kind} workers")
+        wait_for(lambda: self._blocked() >= workers, 30, f"{workers} idle {kind} workers")
         self.baseline = self.r.dbsize()  # the registry's keys
         return procs
 
@@ -142,7 +136,7 @@ class Bench:
         t0 = time.perf_counter()
         fields = {"n": "1", "data": "x" * payload} if payload else {"n": "1"}
         ids = producer.enqueue_many(fields for _ in range(jobs))
-        _wait(self.drained, 600, f"{jobs} jobs to run")
+        wait_for(self.drained, 600, f"{jobs} jobs to run")
         seconds = time.perf_counter() - t0
         result = {"jobs_per_s": jobs / seconds}
         if master:
@@ -167,13 +161,48 @@ class Bench:
         for _ in range(jobs):
             producer.enqueue({"sent": f"{time.time():.6f}"})
             time.sleep(0.005)  # low load: one job at a time, paced
-        _wait(self.drained, 60, "the paced jobs")
+        wait_for(self.drained, 60, "the paced jobs")
         self.stop(procs)
         late = sorted(float(line.split()[1]) * 1000 for line in self.ran())
         return {
             "median_ms": statistics.median(late),
             "p99_ms": late[min(len(late) - 1, int(len(late) * 0.99))],
         }
+
+    def namespaces(self, url: str, cluster: bool, tags: list[str], jobs: int) -> float:
+        """Jobs/s through one master of two workers per namespace, the jobs spread
+        evenly over the namespaces; every job checked to run exactly once."""
+        for old in self.workdir.glob("ran.*"):
+            old.unlink()
+        client: Any = redis.RedisCluster.from_url(url) if cluster else redis.Redis.from_url(url)
+        if not cluster:
+            client.flushall()
+        procs = []
+        for i, tag in enumerate(tags):
+            config = self.workdir / f"ns-{i}.toml"
+            config.write_text(
+                f'[redis]\nurl = "{url}"\ncluster = {str(cluster).lower()}\n'
+                f'namespace = "{tag}"\n[supervisor]\nname = "ns-{i}"\n'
+                f"run_as_root = {str(os.geteuid() == 0).lower()}\n"
+                '[workers]\ncount = 2\nhandler = "bench.jobs:noop"\n[log]\nlevel = "warning"\n'
+            )
+            command = [sys.executable, "-m", "qwsup", "-c", str(config)]
+            procs.append(subprocess.Popen(command, env=self.env))
+        registered = [f"{tag}:ns-{i}:workers" for i, tag in enumerate(tags)]
+        wait_for(lambda: sum(client.scard(k) for k in registered) == 2 * len(tags), 30, "workers")
+        t0 = time.perf_counter()
+        ids: list[str] = []
+        for tag in tags:
+            producer = Producer(client, namespace=tag)
+            ids += producer.enqueue_many({"n": "1"} for _ in range(jobs // len(tags)))
+        wait_for(lambda: len(self.ran()) >= len(ids), 600, f"{len(ids)} jobs to run")
+        seconds = time.perf_counter() - t0
+        self.stop(procs)
+        client.close()
+        counts = collections.Counter(line.split()[0] for line in self.ran())
+        if set(counts) != set(ids) or any(n != 1 for n in counts.values()):
+            raise RuntimeError(f"namespaces on {url}: jobs lost or run twice")
+        return len(ids) / seconds
 
     def memory_per_job(self, jobs: int) -> float:
         """Bytes of Redis memory a queued trivial job takes (its hash and its id)."""
@@ -215,7 +244,30 @@ def costs(bench: Bench, jobs: int) -> dict[str, Any]:
             "plain": bench.throughput("plain", 4, jobs)["jobs_per_s"],
             "qwsup": bench.throughput("qwsup", 4, jobs, masters=4)["jobs_per_s"],
         },
+        "three_namespaces_jobs_per_s": spread(bench, jobs),
     }
+
+
+def spread(bench: Bench, jobs: int) -> dict[str, float] | None:
+    """Three namespaces (queues of three services), each with one master of two workers:
+    on the benchmark's one Redis, and on a local cluster of three primaries that has
+    each namespace's slot on a primary of its own."""
+    binary = shutil.which("redis-server")
+    if binary is None or shutil.which("redis-cli") is None:
+        return None
+    thirds = [(0, 5460), (5461, 10922), (10923, 16383)]  # redis-cli's split of the slots
+    tags = []
+    for low, high in thirds:
+        n = next(n for n in range(1000) if low <= key_slot(f"q{n}".encode()) <= high)
+        tags.append(f"{{q{n}}}")
+    figures = {"one_node": bench.namespaces(bench.url, False, tags, jobs)}
+    cluster = Cluster(binary, nodes=3, replicas=0)
+    try:
+        cluster.start()
+        figures["cluster"] = bench.namespaces(cluster.url, True, tags, jobs)
+    finally:
+        cluster.cleanup()
+    return figures
 
 
 def bare_python_rss_mb() -> float:
@@ -314,6 +366,12 @@ def table(res: dict[str, Any]) -> str:
                 )
             ),
         ]
+        if c.get("three_namespaces_jobs_per_s"):
+            s = c["three_namespaces_jobs_per_s"]
+            lines.append(
+                f"3 namespaces, a master of 2 workers each: one Redis {s['one_node']:,.0f} "
+                f"jobs/s, a cluster of 3 primaries {s['cluster']:,.0f}"
+            )
     return "\n".join(lines)
 
 

@@ -239,7 +239,8 @@ def check(config: Config) -> int:
         try:
             load_handler(pool.handler)
         except HandlerError as exc:
-            return _fail(ExitCode.HANDLER, f"handler {pool.handler} (pool {pool.name}): {exc}")
+            which = f" (pool {pool.name})" if len(config.pools) > 1 else ""
+            return _fail(ExitCode.HANDLER, f"handler {pool.handler}{which}: {exc}")
     handlers = ", ".join(dict.fromkeys(pool.handler for pool in config.pools))
     print(f"{config.path}: OK; handler {handlers} imported")
     return int(ExitCode.OK)

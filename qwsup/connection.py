@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 from urllib.parse import urlsplit, urlunsplit
 
 import redis
@@ -71,30 +71,20 @@ def make_client(config: Config, *, socket_timeout: float | None = 10.0) -> redis
     """
     url = url_of(config)
     password = _password(config)
-    extra = _tls(config)
+    options: dict[str, Any] = {
+        "socket_timeout": socket_timeout,
+        "socket_connect_timeout": 5.0,
+        "decode_responses": False,
+        # no CLIENT SETINFO on connect: a round trip saved, and nothing the least-privilege
+        # user of conf/redis-acl.conf is denied (Redis 7.2 and later log each denial)
+        "lib_name": None,
+        "lib_version": None,
+        **_tls(config),
+    }
     if password is not None and urlsplit(url).password is None:
-        extra["password"] = password  # a password in the URL wins over the file
+        options["password"] = password  # a password in the URL wins over the file
     if config.redis.cluster:
         # a RedisCluster has the commands qwsup uses, routed by key (every key of the
         # namespace is in one slot); typed as the Redis it stands in for
-        cluster = redis.RedisCluster.from_url(
-            url,
-            socket_timeout=socket_timeout,
-            socket_connect_timeout=5.0,
-            decode_responses=False,
-            lib_name=None,
-            lib_version=None,
-            **extra,
-        )
-        return cast(redis.Redis, cluster)
-    return redis.Redis.from_url(
-        url,
-        socket_timeout=socket_timeout,
-        socket_connect_timeout=5.0,
-        decode_responses=False,
-        # no CLIENT SETINFO on connect: a round trip saved, and nothing the least-privilege
-        # user of conf/redis-acl.conf is denied (Redis 7.2 and later log each denial)
-        lib_name=None,
-        lib_version=None,
-        **extra,
-    )
+        return cast(redis.Redis, redis.RedisCluster.from_url(url, **options))
+    return redis.Redis.from_url(url, **options)

@@ -26,10 +26,22 @@ REQUEUE_BATCH = 100  # ids moved per requeue.lua call
 OVERSIZE = "oversize"  # take.lua's kind for a job hash over the size limit
 
 
+def _source(name: str) -> str:
+    """A script's source, each `-- qwsup:include NAME` line replaced by lua/lib/NAME.lua:
+    Redis runs every script on its own, so the functions several share are pasted in."""
+    lua = resources.files("qwsup").joinpath("lua")
+
+    def included(match: re.Match[str]) -> str:
+        return lua.joinpath("lib", f"{match[1]}.lua").read_text(encoding="utf-8").rstrip("\n")
+
+    text = lua.joinpath(f"{name}.lua").read_text(encoding="utf-8")
+    return re.sub(r"^-- qwsup:include (\w+)$", included, text, flags=re.MULTILINE)
+
+
 # Every script's source, read once at import: a worker that drops privileges after fork
 # may no longer be able to read qwsup's files.
 SCRIPTS = {
-    entry.name.removesuffix(".lua"): entry.read_text(encoding="utf-8")
+    entry.name.removesuffix(".lua"): _source(entry.name.removesuffix(".lua"))
     for entry in resources.files("qwsup").joinpath("lua").iterdir()
     if entry.name.endswith(".lua")
 }

@@ -12,18 +12,7 @@
 -- Returns 1 when the job was finished, 0 when this worker no longer owned it, -1 when
 -- it did not own it and the hash is gone too (already finished: a worker resends its
 -- acknowledgements when its connection broke before their replies).
--- A unique job's name (qwsup:unique) is free again once it is finished or failed for
--- good, if it still holds this job's id. (The same few lines are in ack, take, fail,
--- requeue and reclaim.lua: scripts cannot share code.)
-local function release_unique(prefix, key, id)
-  local name = redis.pcall('HGET', key, 'qwsup:unique')
-  if type(name) == 'string' then
-    local lock = prefix .. 'unique:' .. name
-    if redis.call('GET', lock) == id then
-      redis.call('DEL', lock)
-    end
-  end
-end
+-- qwsup:include unique
 local finished = 0
 if redis.call('LREM', KEYS[1], -1, ARGV[1]) == 1 then
   release_unique(ARGV[3], KEYS[2], ARGV[1])

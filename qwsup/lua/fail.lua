@@ -18,18 +18,7 @@
 -- ARGV[9] = the key prefix ("<namespace>:" or "")
 -- Returns -1 when this worker no longer owned the job, 0 when it failed for good,
 -- else the number of attempts made so far (the job will be retried).
--- A unique job's name (qwsup:unique) is free again once it is finished or failed for
--- good, if it still holds this job's id. (The same few lines are in ack, take, fail,
--- requeue and reclaim.lua: scripts cannot share code.)
-local function release_unique(prefix, key, id)
-  local name = redis.pcall('HGET', key, 'qwsup:unique')
-  if type(name) == 'string' then
-    local lock = prefix .. 'unique:' .. name
-    if redis.call('GET', lock) == id then
-      redis.call('DEL', lock)
-    end
-  end
-end
+-- qwsup:include unique
 local kind = redis.call('TYPE', KEYS[2])['ok']
 if redis.call('LREM', KEYS[1], -1, ARGV[1]) == 0 then
   return -1

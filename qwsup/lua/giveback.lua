@@ -6,15 +6,7 @@
 -- ARGV[1] = the key prefix ("<namespace>:" or "")
 -- ARGV[2..] = the ids, the newest first (the oldest ends nearest the front, taken first)
 -- Returns how many moved.
--- The queue a job goes back to: the one it was taken from (qwsup:queue), else all:jobs.
--- (The same lines are in requeue, reclaim, giveback and retry.lua.)
-local function home(prefix, key, default)
-  local name = redis.pcall('HGET', key, 'qwsup:queue')
-  if type(name) == 'string' and name ~= '' then
-    return prefix .. name .. ':jobs'
-  end
-  return default
-end
+-- qwsup:include home
 local moved = 0
 for i = 2, #ARGV do
   local id = ARGV[i]

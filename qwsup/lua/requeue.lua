@@ -14,27 +14,8 @@
 -- ARGV[6] = the most ids to move in this call
 -- ARGV[7] = the key prefix ("<namespace>:" or "")
 -- Returns {ids requeued, ids failed for good, ids left in the worker's list}.
--- A unique job's name (qwsup:unique) is free again once it is finished or failed for
--- good, if it still holds this job's id. (The same few lines are in ack, take, fail,
--- requeue and reclaim.lua: scripts cannot share code.)
--- The queue a job goes back to: the one it was taken from (qwsup:queue), else all:jobs.
--- (The same lines are in requeue, reclaim, giveback and retry.lua.)
-local function home(prefix, key, default)
-  local name = redis.pcall('HGET', key, 'qwsup:queue')
-  if type(name) == 'string' and name ~= '' then
-    return prefix .. name .. ':jobs'
-  end
-  return default
-end
-local function release_unique(prefix, key, id)
-  local name = redis.pcall('HGET', key, 'qwsup:unique')
-  if type(name) == 'string' then
-    local lock = prefix .. 'unique:' .. name
-    if redis.call('GET', lock) == id then
-      redis.call('DEL', lock)
-    end
-  end
-end
+-- qwsup:include unique
+-- qwsup:include home
 local cost = tonumber(ARGV[2])
 local max_attempts = tonumber(ARGV[3])
 local requeued, failed = 0, 0

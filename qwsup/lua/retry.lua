@@ -5,15 +5,7 @@
 -- ARGV[2...] = the ids to retry
 -- ARGV[#ARGV] = the key prefix ("<namespace>:" or "")
 -- Returns the number of ids moved (an id not in failed:jobs is skipped).
--- The queue a job goes back to: the one it was taken from (qwsup:queue), else all:jobs.
--- (The same lines are in requeue, reclaim, giveback and retry.lua.)
-local function home(prefix, key, default)
-  local name = redis.pcall('HGET', key, 'qwsup:queue')
-  if type(name) == 'string' and name ~= '' then
-    return prefix .. name .. ':jobs'
-  end
-  return default
-end
+-- qwsup:include home
 local moved = 0
 for i = 2, #ARGV - 1 do
   local id = ARGV[i]

@@ -27,18 +27,7 @@
 -- Returns {finished: 1, or 0 when the worker no longer owned that job (or none was
 -- given), then per job taken, oldest first: {id, type of its key, {field, value, ...}},
 -- or {id, 'oversize', bytes} for a hash over the limit (its data is not sent)}.
--- A unique job's name (qwsup:unique) is free again once it is finished or failed for
--- good, if it still holds this job's id. (The same few lines are in ack, take, fail,
--- requeue and reclaim.lua: scripts cannot share code.)
-local function release_unique(prefix, key, id)
-  local name = redis.pcall('HGET', key, 'qwsup:unique')
-  if type(name) == 'string' then
-    local lock = prefix .. 'unique:' .. name
-    if redis.call('GET', lock) == id then
-      redis.call('DEL', lock)
-    end
-  end
-end
+-- qwsup:include unique
 local finished = 0
 if ARGV[4] ~= '' and redis.call('LREM', KEYS[1], -1, ARGV[4]) == 1 then
   release_unique(ARGV[7], KEYS[5], ARGV[4])

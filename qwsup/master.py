@@ -141,6 +141,7 @@ class Master:
         self.reported_status = ""
         self.last_heartbeat = -math.inf
         self.totals = Totals()
+        self.pool_totals: dict[str, Totals] = {}  # the jobs of each pool's workers gone
         self.pid = os.getpid()
         self.embedded: EmbeddedRedis | None = None
         self.queue: Queue | None = None
@@ -428,7 +429,9 @@ class Master:
         else:
             log.warning("worker %s %s", proc.id, how)
         died = code != 0 and not on_purpose
-        self.totals.add_jobs(proc.board.read())
+        score = proc.board.read()
+        self.totals.add_jobs(score)
+        self.pool_totals.setdefault(proc.slot[0], Totals()).add_jobs(score)
         proc.board.close()
         self.totals.died += died
         idle_exit = "recycled" if code == 0 else "crashed" if proc.ready else "boot_failure"
@@ -833,7 +836,12 @@ class Master:
             for p, score in zip(procs, scores, strict=True)
         ]
         totals = self.totals.with_jobs_of(scores)
-        return metrics.MasterState(self.name, totals, workers, self.queues())
+        gone = dict(self.pool_totals)
+        pools = {}
+        for name in dict.fromkeys([*gone, *(p.slot[0] for p in procs)]):
+            live = [s for p, s in zip(procs, scores, strict=True) if p.slot[0] == name]
+            pools[name] = gone.get(name, Totals()).with_jobs_of(live)
+        return metrics.MasterState(self.name, totals, workers, self.queues(), pools)
 
     def live_totals(self) -> Totals:
         """The counts of the workers gone and of those still running."""

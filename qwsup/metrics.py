@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import psutil
@@ -47,6 +47,7 @@ class MasterState:
     totals: Totals
     workers: list[WorkerState]
     queues: tuple[str, ...] = ("all",)  # the workers' queues, by name
+    pools: dict[str, Totals] = field(default_factory=dict)  # what each pool's workers did
 
 
 class QwsupCollector(Collector):
@@ -66,6 +67,19 @@ class QwsupCollector(Collector):
             t.failed_for_good + t.failed,
         )
         yield _counter("qwsup_jobs_requeued", "Jobs requeued from dead workers' lists.", t.requeued)
+        pool_done = CounterMetricFamily(
+            "qwsup_pool_jobs_done", "Jobs finished by each pool's workers.", labels=["pool"]
+        )
+        pool_failed = CounterMetricFamily(
+            "qwsup_pool_attempts_failed",
+            "Failed attempts in each pool's workers (retried or failed for good).",
+            labels=["pool"],
+        )
+        for pool, done in state.pools.items():
+            pool_done.add_metric([pool], done.done)
+            pool_failed.add_metric([pool], done.attempts_failed)
+        yield pool_done
+        yield pool_failed
         restarts = CounterMetricFamily(
             "qwsup_worker_restarts", "Workers that ended, by cause.", labels=["cause"]
         )

@@ -7,16 +7,19 @@ import hashlib
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import psutil
 import redis
+from prometheus_client.parser import text_string_to_metric_families
 
 from qwsup.producer import Producer
 
@@ -332,3 +335,19 @@ def assert_drained(r: redis.Redis) -> None:
 def started_pid(r: redis.Redis, job_id: str) -> int:
     pid = wait_until(lambda: r.hget("test:pids", job_id), 15, f"job {job_id} to start")
     return int(pid)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as reply:
+        text = reply.read().decode()
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }

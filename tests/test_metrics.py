@@ -4,35 +4,17 @@ from __future__ import annotations
 
 import signal
 import socket
-import urllib.request
 from collections.abc import Callable
 
 import psutil
 import pytest
 import redis
-from prometheus_client.parser import text_string_to_metric_families
 
-from support import Qwsup, enqueue, wait_until
+from support import Qwsup, enqueue, free_port, scrape, wait_until
 
 pytestmark = pytest.mark.process
 
 Start = Callable[..., Qwsup]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as reply:
-        text = reply.read().decode()
-    return {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-    }
 
 
 def test_metrics_count_jobs_workers_and_restarts_across_worker_deaths(

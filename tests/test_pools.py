@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import redis
+from test_metrics import free_port, scrape
 
 from qwsup.producer import Producer
 from support import Qwsup, done, wait_until
@@ -54,7 +55,8 @@ def status_line(qw: Qwsup, env: dict[str, str]) -> str:
 def test_each_pool_runs_its_own_queues_with_its_own_handler(
     start_qwsup: Start, r: redis.Redis, env: dict[str, str]
 ) -> None:
-    qw = start_qwsup(pools=POOLS)
+    port = free_port()
+    qw = start_qwsup(pools=POOLS, metrics={"listen": f"127.0.0.1:{port}"})
     qw.wait_workers(3)
     producer = Producer(r)
     builds = producer.enqueue_many([{"n": str(i)} for i in range(10)], queue="builds")
@@ -75,6 +77,11 @@ def test_each_pool_runs_its_own_queues_with_its_own_handler(
         "pool builds: 2 workers on builds" in table and "pool mail: 1 workers on mail, all" in table
     )
     assert "started: pool builds: 2 workers running testjobs:record on builds" in qw.log()
+    m = scrape(port)
+    assert m[("qwsup_pool_jobs_done_total", (("pool", "builds"),))] == 10
+    assert m[("qwsup_pool_jobs_done_total", (("pool", "mail"),))] == 10
+    assert m[("qwsup_workers", (("pool", "builds"), ("state", "alive")))] == 2
+    assert m[("qwsup_workers", (("pool", "mail"), ("state", "alive")))] == 1
 
 
 def test_scale_names_the_pool_and_a_plain_ttin_grows_the_first(

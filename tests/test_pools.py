@@ -27,6 +27,9 @@ POOLS: list[dict[str, Any]] = [
 ]
 
 
+POOLS_BY_NAME = [pool["name"] for pool in POOLS]
+
+
 def cli(qw: Qwsup, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "qwsup", "-c", str(qw.config), *args],
@@ -77,9 +80,12 @@ def test_each_pool_runs_its_own_queues_with_its_own_handler(
         "pool builds: 2 workers on builds" in table and "pool mail: 1 workers on mail, all" in table
     )
     assert "started: pool builds: 2 workers running testjobs:record on builds" in qw.log()
-    m = scrape(port)
-    assert m[("qwsup_pool_jobs_done_total", (("pool", "builds"),))] == 10
-    assert m[("qwsup_pool_jobs_done_total", (("pool", "mail"),))] == 10
+    counted = {pool: ("qwsup_pool_jobs_done_total", (("pool", pool),)) for pool in POOLS_BY_NAME}
+    # a job is counted once Redis has answered its acknowledgement, just after it ran
+    m = wait_until(
+        lambda: (m := scrape(port))[counted["builds"]] == 10 and m[counted["mail"]] == 10 and m,
+        10, "the jobs counted per pool",
+    )  # fmt: skip
     assert m[("qwsup_workers", (("pool", "builds"), ("state", "alive")))] == 2
     assert m[("qwsup_workers", (("pool", "mail"), ("state", "alive")))] == 1
 

@@ -208,6 +208,7 @@ class Qwsup:
 
     def __init__(self, config: Path, env: dict[str, str], *args: str) -> None:
         self.config = config
+        self.env = env
         self.log_path = config.with_suffix(f".{time.monotonic_ns()}.log")
         self._log = self.log_path.open("wb")
         command = [sys.executable, "-m", "qwsup", "-c", str(config), *args]

@@ -4,7 +4,10 @@ including a failover of the node that serves the namespace's slot mid-run."""
 from __future__ import annotations
 
 import collections
+import json
 import shutil
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 
@@ -64,6 +67,13 @@ def test_jobs_survive_a_failover_of_the_node_that_holds_the_queue(
         wait_until(lambda: sum(fresh.llen(k) for k in lists) == 0, 30, "every list to be empty")
         assert fresh.llen(f"{NAMESPACE}:failed:jobs") == 0
     assert qw.proc.poll() is None
+    status = subprocess.run(
+        [sys.executable, "-m", "qwsup", "-c", str(qw.config), "status", "--json"],
+        capture_output=True, text=True, timeout=30, env=qw.env,
+    )  # fmt: skip
+    assert status.returncode == 0, status.stderr
+    [supervisor] = json.loads(status.stdout)["supervisors"]
+    assert supervisor["alive"] and len(supervisor["workers"]) == 2
     starts = [float(x) for x in r.lrange("test:started_at", 0, -1)]
     assert any(t > killed_at for t in starts)  # the failover came mid-run: workers went on
     assert "Redis reachable again" in qw.log()

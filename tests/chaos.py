@@ -7,8 +7,10 @@ Two supervisors share one private Redis (AOF, appendfsync always): "chaos-a" and
 SIGKILLs random workers, SIGKILLs chaos-a's master and starts it again (as systemd
 would), SIGKILLs the whole of chaos-b for good (chaos-a must reclaim its jobs), and
 restarts Redis. Some jobs hang once (past job_timeout) and some blow far past
-max_memory_mb once. At the end every job must be done or in failed:jobs with its
-reason, no list may hold a stray id, and duplicates are counted against the kills.
+max_memory_mb once; a fifth of the jobs are on a second queue, "urgent", taken
+first, which requeued jobs must go back to. At the end every job must be done or
+in failed:jobs with its reason, no list may hold a stray id, and duplicates are
+counted against the kills.
 """
 
 from __future__ import annotations
@@ -96,7 +98,7 @@ def run(jobs: int, seconds: float, workdir: Path, seed: int = 1) -> Result:
         "workers": {
             "count": 3, "handler": "chaosjobs:run", "max_attempts": 5, "retry_delay": 0.2,
             "retry_backoff": 1.5, "job_timeout": 2, "heartbeat_timeout": 10,
-            "max_memory_mb": 150,
+            "max_memory_mb": 150, "queues": ["urgent", "all"],
         },
     }  # fmt: skip
     configs = {
@@ -111,7 +113,10 @@ def run(jobs: int, seconds: float, workdir: Path, seed: int = 1) -> Result:
     }
     r = server.client()
     result = Result(jobs=jobs)
-    ids = Producer(r).enqueue_many(_job_mix(jobs, rng))
+    mix, producer = _job_mix(jobs, rng), Producer(r)
+    # a fifth on a second queue, which the workers take first and jobs go back to
+    ids = producer.enqueue_many(mix[::5], queue="urgent")
+    ids += producer.enqueue_many(j for i, j in enumerate(mix) if i % 5)
     started: list[Qwsup] = []
 
     def start(name: str) -> Qwsup:
@@ -175,7 +180,7 @@ def run(jobs: int, seconds: float, workdir: Path, seed: int = 1) -> Result:
 def _accounted(r: redis.Redis, ids: list[str]) -> bool:
     try:
         finished = r.hlen("chaos:completions") + r.llen("failed:jobs")
-        busy = r.llen("all:jobs") + r.zcard("delayed:jobs")
+        busy = r.llen("all:jobs") + r.llen("urgent:jobs") + r.zcard("delayed:jobs")
     except redis.ConnectionError:
         return False
     return finished >= len(ids) and busy == 0 and not _worker_lists(r)
@@ -200,7 +205,8 @@ def _count(r: redis.Redis, ids: list[str], result: Result) -> None:
     result.lost = sum(1 for i in ids if i not in completions and i not in failed)
     result.duplicates = sum(1 for n in completions.values() if n > 1)
     result.interrupted = sum(job_runs.values()) - sum(completions.values())
-    where = {"all:jobs": r.llen("all:jobs"), "delayed:jobs": r.zcard("delayed:jobs")}
+    where = {q: r.llen(q) for q in ("all:jobs", "urgent:jobs")}
+    where["delayed:jobs"] = r.zcard("delayed:jobs")
     where.update(_worker_lists(r))
     where["failed:jobs twice"] = len(failed) - len(set(failed))
     result.stray_where = {k: n for k, n in where.items() if n}

@@ -5,17 +5,27 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 import redis
-from test_metrics import free_port, scrape
 
 from qwsup.producer import Producer
-from support import Qwsup, done, wait_until
+from support import (
+    Qwsup,
+    RedisServer,
+    done,
+    free_port,
+    scrape,
+    wait_until,
+    write_config,
+)
 
 pytestmark = pytest.mark.process
 
@@ -124,3 +134,24 @@ def test_a_reload_starts_a_new_generation_of_every_pool(
     wait_until(lambda: "builds 2/2, mail 2/2 workers" in status_line(qw, env), 10, "the counts")
     job = Producer(r).enqueue({"n": "1"}, queue="mail")
     wait_until(lambda: r.hget("test:handler", job) == b"record_mail", 10, "a mail job")
+
+
+def test_scale_signals_only_a_qwsup_master(
+    r: redis.Redis, env: dict[str, str], tmp_path: Path, server: RedisServer
+) -> None:
+    """The master's pid comes from Redis, which anyone who can write there can forge."""
+    bystander = subprocess.Popen(["sleep", "30"])
+    try:
+        config = write_config(tmp_path / "ghost.toml", server.url, supervisor={"name": "ghost"})
+        r.hset("ghost:info", mapping={"pid": bystander.pid, "host": socket.gethostname()})
+        result = subprocess.run(
+            [sys.executable, "-m", "qwsup", "-c", str(config), "scale", "default", "+1"],
+            env=env, capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
+        assert result.returncode == 1
+        assert f"process {bystander.pid} is not a qwsup master: not signalled" in result.stderr
+        assert psutil.Process(bystander.pid).status() != psutil.STATUS_STOPPED
+        assert r.llen("ghost:scale") == 0
+    finally:
+        bystander.kill()
+        bystander.wait()

@@ -193,6 +193,10 @@ class Feed:
                 except redis.exceptions.NoScriptError:
                     self.queue.client.script_load(self._ack.script)
                     continue
+                except redis.ResponseError as exc:
+                    if moved(exc):  # this node no longer serves the slot: find the one that does
+                        raise ConnectionLost(f"the cluster moved the slot ({exc})") from None
+                    raise
             self.unsure.pop(0)
             self.acked.append((job_id, result == 1 or (again and result == -1)))
 

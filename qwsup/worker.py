@@ -169,6 +169,10 @@ class Worker:
         # heartbeat thread giving them back.
         self.held: deque[Job] = deque()
         self.hold = threading.Lock()
+        # The feed and the outcome counts: the main thread's, and the heartbeat thread's
+        # while a job runs long (it reads the replies to earlier acknowledgements, so
+        # that they are counted without waiting for the long job to end).
+        self.line = threading.Lock()
         self.pace = PREFETCH_SPAN_S  # running average of job durations, seconds
         self.finishing: dict[bytes, float] = {}  # acknowledged, reply not read: seconds
         self._wake = threading.Event()  # wakes the heartbeat thread when jobs are held
@@ -218,10 +222,27 @@ class Worker:
             self._wake.clear()
             now = time.monotonic()
             self.board.beat(now)
-            if self.held and self.in_handler and now - self.job_started >= GIVE_BACK_S:
-                self._give_back()
+            if self.in_handler and now - self.job_started >= GIVE_BACK_S:
+                if self.held:
+                    self._give_back()
+                if self.feed.sent:
+                    self._settle_aside()
             if os.getppid() != self.master_pid and self.in_handler:
                 self._police_orphan()
+
+    def _settle_aside(self) -> None:
+        """From the heartbeat thread, while the current job runs long: read the replies
+        to the acknowledgements sent before it, and count those jobs."""
+        if not self.line.acquire(blocking=False):
+            return
+        try:
+            if self.in_handler:
+                self.feed.settle()
+                self._count_acked()
+        except RedisTrouble:
+            pass  # the main thread finds out, and resends, when the job ends
+        finally:
+            self.line.release()
 
     def _give_back(self) -> None:
         """The current job runs long: the jobs held behind it go back to all:jobs, where
@@ -286,15 +307,17 @@ class Worker:
             if not self.registered:
                 self.queue.register_worker(self.name, self.id)
                 self.registered = True
-            jobs = [] if self.found_nothing else self.feed.take(b"", self._want())
-            if not jobs:
-                jobs = self.feed.wait(BLOCK_S, self._want(), self.blocks_on)
+            with self.line:
+                try:
+                    jobs = [] if self.found_nothing else self.feed.take(b"", self._want())
+                    if not jobs:
+                        jobs = self.feed.wait(BLOCK_S, self._want(), self.blocks_on)
+                finally:
+                    self._count_acked()
             self._reachable()
         except RedisTrouble as exc:
             self._unreachable(exc)
             return None
-        finally:
-            self._count_acked()
         self._hold(jobs)
         with self.hold:
             return self._start(self.held.popleft()) if self.held else None
@@ -350,7 +373,8 @@ class Worker:
         self.board.idle()
         if outcome is not None:
             seconds = time.monotonic() - self.job_started
-            self.board.ended(outcome, seconds, Totals.bucket(seconds))
+            with self.line:
+                self.board.ended(outcome, seconds, Totals.bucket(seconds))
         proctitle.set_title(f"{proctitle.worker_prefix(self.id)}idle")
 
     def _worn_out(self, ending: int = 0) -> bool:
@@ -373,19 +397,20 @@ class Worker:
         self.finishing[job.id] = seconds
         self.jobs_done += 1
         leaving = self._leaving_after_this_job()
-        try:
-            with self.hold:
-                following = self.held[0] if self.held else None
-            if following is not None or leaving:
-                starts = following.id if following and following.kind == "hash" else b""
-                self.feed.finish(job.id, starts)
-            else:
-                self._hold(self.feed.take(job.id, self._want()))
-            if leaving:
-                self._until_reachable(self.feed.settle)
-        except RedisTrouble as exc:
-            self._unreachable(exc)  # the acknowledgement is sent again when Redis is back
-        self._count_acked()
+        with self.line:
+            try:
+                with self.hold:
+                    following = self.held[0] if self.held else None
+                if following is not None or leaving:
+                    starts = following.id if following and following.kind == "hash" else b""
+                    self.feed.finish(job.id, starts)
+                else:
+                    self._hold(self.feed.take(job.id, self._want()))
+                if leaving:
+                    self._until_reachable(self.feed.settle)
+            except RedisTrouble as exc:
+                self._unreachable(exc)  # the acknowledgement is sent again when Redis is back
+            self._count_acked()
 
     def _count_acked(self) -> None:
         """Count the jobs whose acknowledgement Redis has replied to."""
@@ -452,9 +477,10 @@ class Worker:
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, JOB_TIMEOUT):
             signal.signal(sig, signal.SIG_IGN)  # we are on our way out
         try:
-            self.feed.settle()
-            self._count_acked()
-            self.feed.close()
+            with self.line:
+                self.feed.settle()
+                self._count_acked()
+                self.feed.close()
             self.queue.requeue(self.id, cost=0, max_attempts=1, reason="worker stopped")
             self.queue.unregister_worker(self.name, self.id)
         except RedisTrouble as exc:

@@ -10,7 +10,7 @@ import pytest
 import redis
 
 from qwsup.producer import Producer
-from support import Qwsup, assert_drained, done, enqueue, wait_until
+from support import Qwsup, assert_drained, done, enqueue, free_port, scrape, wait_until
 
 pytestmark = pytest.mark.process
 
@@ -52,3 +52,24 @@ def test_a_worker_killed_holding_jobs_costs_an_attempt_only_to_the_one_it_ran(
     assert r.hincrby("test:runs", killer, 0) == 1
     for job_id in held:
         assert r.hincrby("test:runs", job_id, 0) == 1
+
+
+def test_jobs_finished_before_a_long_one_are_counted_while_it_runs(
+    start_qwsup: Start, r: redis.Redis
+) -> None:
+    port = free_port()
+    qw = start_qwsup(
+        workers={"count": 1, "heartbeat_timeout": 2, "prefetch": 2},
+        metrics={"listen": f"127.0.0.1:{port}"},
+    )
+    qw.wait_workers(1)
+    warm_up(r)
+    # batches of two: the long job, 26th, is the second of its batch, so the
+    # acknowledgement of the job before it is sent without waiting for the reply
+    jobs = [{"n": str(i)} for i in range(25)] + [{"sleep": "8"}] + [{"n": "after"}] * 25
+    ids = Producer(r).enqueue_many(jobs)
+    short, slow = ids[:25], ids[25]
+    wait_until(lambda: r.hget("test:runs", slow) is not None, 10, "the long job to start")
+    done_total = ("qwsup_jobs_done_total", ())
+    wait_until(lambda: scrape(port)[done_total] == 225, 5, "the jobs before it, counted")
+    assert set(short) <= set(done(r)) and slow not in done(r)  # it still runs

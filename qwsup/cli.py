@@ -15,8 +15,6 @@ import time
 from datetime import datetime
 from typing import Any
 
-import psutil
-
 from . import __version__, admin, logs, privileges, proctitle, report
 from .config import QUEUE_NAME, Config, load
 from .connection import make_client, redact, url_of
@@ -210,7 +208,7 @@ def scale(config: Config, args: argparse.Namespace) -> int:
         return _fail(ExitCode.UNAVAILABLE, f"scale: supervisor {name} is not running")
     if host != socket.gethostname():
         return _fail(ExitCode.ERROR, f"scale: supervisor {name} runs on {host}: scale it there")
-    if not _is_master(pid):  # the pid comes from Redis: anyone who can write there wrote it
+    if not proctitle.titled(pid, f"{proctitle.MASTER} "):  # a pid from Redis: maybe forged
         return _fail(ExitCode.ERROR, f"scale: process {pid} is not a qwsup master: not signalled")
     queue.ask_to_scale(name, args.pool, args.change)
     sig = signal.SIGTTOU if args.change.startswith("-") else signal.SIGTTIN
@@ -220,14 +218,6 @@ def scale(config: Config, args: argparse.Namespace) -> int:
         return _fail(ExitCode.ERROR, f"scale: cannot signal master {pid}: {exc.strerror}")
     print(f"supervisor {name} (pid {pid}): pool {args.pool} {args.change}")
     return int(ExitCode.OK)
-
-
-def _is_master(pid: int) -> bool:
-    try:
-        title = " ".join(psutil.Process(pid).cmdline())
-    except psutil.Error:
-        return False
-    return title.startswith(f"{proctitle.MASTER} ")
 
 
 def requeue_orphans(config: Config, args: argparse.Namespace) -> int:

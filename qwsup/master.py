@@ -899,8 +899,4 @@ def describe_exit(code: int) -> str:
 
 def is_live_worker(pid: int, wid: str) -> bool:
     """Whether `pid` is still worker `wid` (and not a pid reused by another process)."""
-    try:
-        title = " ".join(psutil.Process(pid).cmdline())
-    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
-        return False
-    return title.startswith(proctitle.worker_prefix(wid))
+    return proctitle.titled(pid, proctitle.worker_prefix(wid))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import psutil
+
 try:
     from setproctitle import setproctitle as _set
 except ImportError:  # pragma: no cover - setproctitle is a dependency; stay harmless without it
@@ -29,6 +31,16 @@ def printable(text: str, limit: int = 64) -> str:
 def master_title(config_path: str, workers: int, state: str = "") -> str:
     title = f"{MASTER} {config_path} [{workers} workers]"
     return f"{title} {state}" if state else title
+
+
+def titled(pid: int, prefix: str) -> bool:
+    """Whether process `pid` is alive and its title starts with `prefix` (a pid read from
+    Redis may be stale, reused, or forged by whoever can write there)."""
+    try:
+        title = " ".join(psutil.Process(pid).cmdline())
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        return False
+    return title.startswith(prefix)
 
 
 def worker_prefix(worker_id: str) -> str:

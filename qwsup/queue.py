@@ -271,8 +271,7 @@ class Queue:
         while True:
             now = f"{time.time():.3f}"
             args: list[EncodableT] = [
-                self.keys.job_prefix, cost, max_attempts, reason, now, REQUEUE_BATCH,
-                self.keys.prefix,
+                self.keys.prefix, cost, max_attempts, reason, now, REQUEUE_BATCH,
             ]  # fmt: skip
             with translated():
                 requeued, failed, left = self._requeue(keys=keys, args=args)

@@ -25,6 +25,7 @@
 -- done being 1 once the supervisor is wholly reclaimed.
 -- qwsup:include unique
 -- qwsup:include home
+-- qwsup:include put_back
 local time = redis.call('TIME')
 local now_ms = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 local dead = nil
@@ -46,6 +47,7 @@ if not dead then
   return {}
 end
 local max_attempts = tonumber(ARGV[3])
+local failed_at = string.format('%.3f', now_ms / 1000)
 local budget = tonumber(ARGV[4])
 local reason = 'supervisor ' .. dead .. ' stopped heartbeating; its job was reclaimed by ' .. ARGV[2]
 local workers = ARGV[1] .. dead .. ':workers'
@@ -58,23 +60,9 @@ for _, worker in ipairs(redis.call('SMEMBERS', workers)) do
       break
     end
     budget = budget - 1
-    local key = ARGV[1] .. 'job:' .. id
-    local dead_job = false
-    local running = redis.call('LLEN', list) == 0  -- the oldest: the one running
-    if running and redis.call('TYPE', key)['ok'] == 'hash' then
-      local attempts = redis.call('HINCRBY', key, 'qwsup:attempts', 1)
-      redis.call('HSET', key, 'qwsup:last_error', reason, 'qwsup:traceback', '')
-      if attempts >= max_attempts then
-        release_unique(ARGV[1], key, id)
-        redis.call('HSET', key, 'qwsup:failed_at', string.format('%.3f', now_ms / 1000))
-        dead_job = true
-      end
-    end
-    if dead_job then
-      redis.call('LPUSH', KEYS[4], id)
+    if put_back(ARGV[1], list, id, 1, max_attempts, reason, failed_at, KEYS[4], KEYS[3]) then
       failed = failed + 1
     else
-      redis.call('RPUSH', home(ARGV[1], key, KEYS[3]), id)
       requeued = requeued + 1
     end
   end

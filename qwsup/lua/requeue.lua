@@ -6,16 +6,16 @@
 -- KEYS[1] = the worker's own list
 -- KEYS[2] = all:jobs: where a job goes back unless it names its queue (qwsup:queue)
 -- KEYS[3] = failed:jobs
--- ARGV[1] = the job hash prefix ("<namespace>job:"); hash keys are built from the ids
+-- ARGV[1] = the key prefix ("<namespace>:" or ""): job hashes and queues are built on it
 -- ARGV[2] = attempts to charge the running job: 1 when the worker died, 0 when stopped
 -- ARGV[3] = max attempts
 -- ARGV[4] = the reason, recorded as the job's last error when an attempt is charged
 -- ARGV[5] = now, unix seconds
 -- ARGV[6] = the most ids to move in this call
--- ARGV[7] = the key prefix ("<namespace>:" or "")
 -- Returns {ids requeued, ids failed for good, ids left in the worker's list}.
 -- qwsup:include unique
 -- qwsup:include home
+-- qwsup:include put_back
 local cost = tonumber(ARGV[2])
 local max_attempts = tonumber(ARGV[3])
 local requeued, failed = 0, 0
@@ -24,24 +24,9 @@ for _ = 1, tonumber(ARGV[6]) do
   if not id then
     break
   end
-  local dead = false
-  if cost > 0 and redis.call('LLEN', KEYS[1]) == 0 then  -- the oldest: the one running
-    local key = ARGV[1] .. id
-    if redis.call('TYPE', key)['ok'] == 'hash' then
-      local attempts = redis.call('HINCRBY', key, 'qwsup:attempts', cost)
-      redis.call('HSET', key, 'qwsup:last_error', ARGV[4], 'qwsup:traceback', '')
-      if attempts >= max_attempts then
-        release_unique(ARGV[7], key, id)
-        redis.call('HSET', key, 'qwsup:failed_at', ARGV[5])
-        dead = true
-      end
-    end
-  end
-  if dead then
-    redis.call('LPUSH', KEYS[3], id)
+  if put_back(ARGV[1], KEYS[1], id, cost, max_attempts, ARGV[4], ARGV[5], KEYS[3], KEYS[2]) then
     failed = failed + 1
   else
-    redis.call('RPUSH', home(ARGV[7], ARGV[1] .. id, KEYS[2]), id)
     requeued = requeued + 1
   end
 end

@@ -137,12 +137,8 @@ class Feed:
                         redo.append(sent)
                     elif sent.kind == WAIT and self.queue.blmove and no_such_command(exc):
                         self.queue.blmove = False  # before Redis 6.2: BRPOPLPUSH from now on
-                    elif moved(exc):  # a cluster failed over: not done, nor what follows
+                    else:  # not done: a key of another type, a cluster that moved (MOVED)
                         refused = refused or exc
-                        if sent.job_id:
-                            self.unsure.append(sent.job_id)
-                    else:
-                        refused = exc
                         if sent.job_id:
                             self.unsure.append(sent.job_id)
                     continue

@@ -174,20 +174,6 @@ class Queue:
         ]  # fmt: skip
         return keys, args
 
-    def wait(self, worker: str, timeout_s: int, queue: str = ALL) -> bool:
-        """Block until a job moves from the queue named `queue` into the worker's list;
-        False on timeout."""
-        client: Any = self.client  # execute_command is untyped in redis-py
-        with translated():
-            try:
-                reply = client.execute_command(*self.wait_call(worker, timeout_s, queue))
-            except redis.ResponseError as exc:
-                if not (self.blmove and no_such_command(exc)):
-                    raise
-                self.blmove = False
-                reply = client.execute_command(*self.wait_call(worker, timeout_s, queue))
-            return reply is not None
-
     def wait_call(self, worker: str, timeout_s: int, queue: str) -> tuple[EncodableT, ...]:
         """The command that blocks on one queue: BLMOVE, or BRPOPLPUSH before Redis 6.2."""
         src, dst = self.keys.host_jobs(queue), self.keys.worker_jobs(worker)

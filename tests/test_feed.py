@@ -57,7 +57,11 @@ def test_finishing_names_the_job_that_starts_next(client: redis.Redis, q: Queue)
     feed.close()
 
 
-def test_a_wait_returns_a_job_pushed_meanwhile_with_its_data(client: redis.Redis, q: Queue) -> None:
+@pytest.mark.parametrize("blmove", [True, False], ids=["BLMOVE", "BRPOPLPUSH"])
+def test_a_wait_returns_a_job_pushed_meanwhile_with_its_data(
+    client: redis.Redis, q: Queue, blmove: bool
+) -> None:
+    q.blmove = blmove  # False: as before Redis 6.2
     feed = Feed(q, W, "host")
     assert feed.wait(1, 5, "all") == []  # a second with nothing: no job
     pusher = threading.Timer(0.2, enqueue, args=(client, "late"))

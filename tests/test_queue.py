@@ -84,19 +84,6 @@ def test_a_job_without_hash_or_of_another_type_is_reported_not_crashed(
     assert client.hget("job:nohash", LAST_ERROR) == b"missing"
 
 
-@pytest.mark.parametrize("blmove", [True, False], ids=["BLMOVE", "BRPOPLPUSH"])
-def test_wait_blocks_then_moves_a_job_into_the_workers_list(
-    client: redis.Redis, q: Queue, blmove: bool
-) -> None:
-    q.blmove = blmove
-    assert q.wait(W, 1) is False
-    article_enqueue(client, "a", n="1")
-    assert q.wait(W, 1) is True
-    assert lists(client)[OWN] == [b"a"]
-    [job] = q.take(W, "host")
-    assert job.id == b"a"
-
-
 def test_ack_removes_id_and_hash_but_only_for_the_owner(client: redis.Redis, q: Queue) -> None:
     article_enqueue(client, "a", n="1")
     assert q.take(W, "host")

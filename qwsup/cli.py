@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from . import __version__, admin, logs, privileges, proctitle, report
-from .config import QUEUE_NAME, Config, load
+from .config import Config, load
 from .connection import make_client, redact, url_of
 from .errors import (
     ConfigError,
@@ -29,7 +29,7 @@ from .errors import (
 )
 from .keys import Keys
 from .master import Master
-from .producer import CHUNK, Producer, check_fields
+from .producer import CHUNK, Producer, check_fields, target_queue
 from .queue import Queue, translated
 from .worker import load_handler
 
@@ -254,11 +254,10 @@ def enqueue(config: Config, args: argparse.Namespace) -> int:
     options: dict[str, Any] = {
         "queue": args.queue, "host": args.host, "at": args.at, "delay": args.delay,
     }  # fmt: skip
-    if args.queue is not None and args.host is not None:
-        return _fail(ExitCode.USAGE, "enqueue: give --queue or --host, not both")
-    if args.queue is not None and not QUEUE_NAME.match(args.queue):
-        problem = f"queue names are letters, digits, '_' or '-', got {args.queue!r}"
-        return _fail(ExitCode.USAGE, f"enqueue: {problem}")
+    try:
+        target_queue(args.queue, args.host)
+    except ValueError as exc:
+        return _fail(ExitCode.USAGE, f"enqueue: {exc}")
     if args.fields:
         try:
             fields = check_fields(dict(_split_field(f) for f in args.fields))

@@ -22,7 +22,7 @@ When = datetime | float  # a start time: a datetime, or unix seconds
 CHUNK = 1_000  # jobs per MULTI/EXEC in enqueue_many
 
 
-def _queue_name(queue: str | None, host: str | None) -> str:
+def target_queue(queue: str | None, host: str | None) -> str:
     """Where a job goes: a queue, a supervisor's own queue, or all:jobs."""
     if queue is not None and host is not None:
         raise ValueError("give a queue or a host, not both")
@@ -77,7 +77,7 @@ class Producer:
         DuplicateJob while another job enqueued with that name is queued, waiting or
         running (until it is finished or failed for good)."""
         job_id = job_id or uuid.uuid4().hex
-        target = _queue_name(queue, host)
+        target = target_queue(queue, host)
         self._send([(job_id, check_fields(fields))], target, at, delay, unique or "")
         return job_id
 
@@ -92,7 +92,7 @@ class Producer:
     ) -> list[str]:
         """Enqueue many jobs, pipelined: each chunk of jobs is one round trip (and each
         job atomic)."""
-        target = _queue_name(queue, host)
+        target = target_queue(queue, host)
         ids: list[str] = []
         chunk: list[tuple[str, dict[str, str]]] = []
         for fields in jobs:

@@ -91,18 +91,34 @@ class Bench:
         else:  # `masters` supervisors, as that many hosts would run, sharing the workers
             procs = []
             for m in range(masters):
-                config = self.workdir / f"bench-{m}.toml"
-                config.write_text(
-                    f'[redis]\nurl = "{self.url}"\n[supervisor]\nname = "bench-{m}"\n'
-                    f"run_as_root = {str(os.geteuid() == 0).lower()}\n"  # the bench says so
-                    f'[workers]\ncount = {workers // masters}\nhandler = "bench.jobs:noop"\n'
-                    '[log]\nlevel = "warning"\n'
-                )
-                command = [sys.executable, "-m", "qwsup", "-c", str(config)]
-                procs.append(subprocess.Popen(command, env=self.env))
+                procs.append(self.master(f"bench-{m}", workers // masters, self.url))
         wait_for(lambda: self._blocked() >= workers, 30, f"{workers} idle {kind} workers")
         self.baseline = self.r.dbsize()  # the registry's keys
         return procs
+
+    def master(
+        self, name: str, workers: int, url: str, *, cluster: bool = False, namespace: str = ""
+    ) -> subprocess.Popen[bytes]:
+        """A qwsup master of `workers` benchmark workers; as root, the bench says
+        run_as_root in so many words."""
+        config = self.workdir / f"{name}.toml"
+        config.write_text(
+            f'[redis]\nurl = "{url}"\ncluster = {str(cluster).lower()}\n'
+            f'namespace = "{namespace}"\n[supervisor]\nname = "{name}"\n'
+            f"run_as_root = {str(os.geteuid() == 0).lower()}\n"
+            f'[workers]\ncount = {workers}\nhandler = "bench.jobs:noop"\n'
+            '[log]\nlevel = "warning"\n'
+        )
+        command = [sys.executable, "-m", "qwsup", "-c", str(config)]
+        return subprocess.Popen(command, env=self.env)
+
+    def check_exactly_once(self, ids: list[str], what: str) -> None:
+        """Every job ran, and once: a fast run that loses or repeats jobs is a failure."""
+        counts = collections.Counter(line.split()[0] for line in self.ran())
+        if set(counts) != set(ids) or any(n != 1 for n in counts.values()):
+            lost = len(set(ids) - set(counts))
+            twice = sum(1 for n in counts.values() if n > 1)
+            raise RuntimeError(f"{what}: {lost} jobs lost, {twice} ran twice")
 
     def _blocked(self) -> int:
         return sum(1 for c in self.r.client_list() if c.get("cmd") in ("blmove", "brpoplpush"))
@@ -148,11 +164,7 @@ class Bench:
             rss = [c.memory_info().rss for c in master.children()]
             result["worker_rss_mb"] = statistics.mean(rss) / 2**20
         self.stop(procs)
-        counts = collections.Counter(line.split()[0] for line in self.ran())
-        if set(counts) != set(ids) or any(n != 1 for n in counts.values()):
-            lost = len(set(ids) - set(counts))
-            twice = sum(1 for n in counts.values() if n > 1)
-            raise RuntimeError(f"{kind} x{workers}: {lost} jobs lost, {twice} ran twice")
+        self.check_exactly_once(ids, f"{kind} x{workers}")
         return result
 
     def latency(self, kind: str, workers: int, jobs: int) -> dict[str, float]:
@@ -177,17 +189,10 @@ class Bench:
         client: Any = redis.RedisCluster.from_url(url) if cluster else redis.Redis.from_url(url)
         if not cluster:
             client.flushall()
-        procs = []
-        for i, tag in enumerate(tags):
-            config = self.workdir / f"ns-{i}.toml"
-            config.write_text(
-                f'[redis]\nurl = "{url}"\ncluster = {str(cluster).lower()}\n'
-                f'namespace = "{tag}"\n[supervisor]\nname = "ns-{i}"\n'
-                f"run_as_root = {str(os.geteuid() == 0).lower()}\n"
-                '[workers]\ncount = 2\nhandler = "bench.jobs:noop"\n[log]\nlevel = "warning"\n'
-            )
-            command = [sys.executable, "-m", "qwsup", "-c", str(config)]
-            procs.append(subprocess.Popen(command, env=self.env))
+        procs = [
+            self.master(f"ns-{i}", 2, url, cluster=cluster, namespace=tag)
+            for i, tag in enumerate(tags)
+        ]
         registered = [f"{tag}:ns-{i}:workers" for i, tag in enumerate(tags)]
         wait_for(lambda: sum(client.scard(k) for k in registered) == 2 * len(tags), 30, "workers")
         t0 = time.perf_counter()
@@ -199,9 +204,7 @@ class Bench:
         seconds = time.perf_counter() - t0
         self.stop(procs)
         client.close()
-        counts = collections.Counter(line.split()[0] for line in self.ran())
-        if set(counts) != set(ids) or any(n != 1 for n in counts.values()):
-            raise RuntimeError(f"namespaces on {url}: jobs lost or run twice")
+        self.check_exactly_once(ids, f"namespaces on {url}")
         return len(ids) / seconds
 
     def memory_per_job(self, jobs: int) -> float:

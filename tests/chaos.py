@@ -34,10 +34,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from qwsup.producer import Producer
 from support import (
-    ROOT,
-    TESTS,
     Qwsup,
     RedisServer,
+    qwsup_env,
     redis_binaries,
     write_config,
 )
@@ -91,9 +90,7 @@ def run(jobs: int, seconds: float, workdir: Path, seed: int = 1) -> Result:
     binaries = redis_binaries()
     server = RedisServer(binaries.get("system") or next(iter(binaries.values())), appendonly=True)
     server.start()
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(TESTS), str(ROOT)])
-    env["QWSUP_TEST_REDIS"] = server.url
+    env = qwsup_env(server.url)
     common = {
         "workers": {
             "count": 3, "handler": "chaosjobs:run", "max_attempts": 5, "retry_delay": 0.2,

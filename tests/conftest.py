@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -12,10 +11,9 @@ from qwsup.keys import Keys
 from qwsup.queue import Queue
 from support import (
     ACL_PASSWORDS,
-    ROOT,
-    TESTS,
     Qwsup,
     RedisServer,
+    qwsup_env,
     redis_binaries,
     write_config,
 )
@@ -68,13 +66,8 @@ def r(server: RedisServer) -> Iterator[redis.Redis]:
 @pytest.fixture
 def env(server: RedisServer) -> dict[str, str]:
     """The environment qwsup runs in: the test handlers importable, their Redis named."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(TESTS), str(ROOT)])
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
-    env["QWSUP_TEST_REDIS"] = server.url
+    env = qwsup_env(server.url)
     env["QWSUP_TEST_PASSWORD"] = ACL_PASSWORDS["qwsup"]
-    env.pop("JOURNAL_STREAM", None)
-    env.pop("NOTIFY_SOCKET", None)
     return env
 
 

@@ -274,6 +274,14 @@ class Qwsup:
         """group() without the zombies that wait for their parent to reap them."""
         return not_zombies(self.group())
 
+    def command(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """Another qwsup command (status, enqueue, scale, ...) on the same config file and
+        in the same environment."""
+        return subprocess.run(
+            [sys.executable, "-m", "qwsup", "-c", str(self.config), *args],
+            env=self.env, capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+
     def close(self) -> None:
         """TERM the whole session, then KILL what is left; reap the master."""
         for sig, grace in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
@@ -352,3 +360,15 @@ def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
         for family in text_string_to_metric_families(text)
         for s in family.samples
     }
+
+
+def qwsup_env(redis_url: str, *paths: Path) -> dict[str, str]:
+    """The environment qwsup runs in for a test: the test handlers importable (from
+    `paths` too), their Redis named, no systemd around."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(str(p) for p in (*paths, TESTS, ROOT))
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    env["QWSUP_TEST_REDIS"] = redis_url
+    env.pop("JOURNAL_STREAM", None)
+    env.pop("NOTIFY_SOCKET", None)
+    return env

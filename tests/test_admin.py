@@ -21,15 +21,8 @@ pytestmark = pytest.mark.process
 Start = Callable[..., Qwsup]
 
 
-def cli(qw: Qwsup, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "qwsup", "-c", str(qw.config), *args],
-        env=env, capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL,
-    )  # fmt: skip
-
-
 def test_status_shows_queues_supervisors_and_busy_workers(
-    start_qwsup: Start, r: redis.Redis, env: dict[str, str]
+    start_qwsup: Start, r: redis.Redis
 ) -> None:
     qw = start_qwsup(workers={"count": 2, "max_attempts": 1})
     pids = qw.wait_workers(2)
@@ -39,7 +32,7 @@ def test_status_shows_queues_supervisors_and_busy_workers(
     for job_id in slow:
         started_pid(r, job_id)
     waiting = enqueue(r, 3)
-    snap = json.loads(cli(qw, env, "status", "--json").stdout)
+    snap = json.loads(qw.command("status", "--json").stdout)
     assert snap["queues"] == {"all:jobs": 3, "testhost:jobs": 0}
     assert (snap["delayed"], snap["failed"]) == (0, 1)
     [sup] = snap["supervisors"]
@@ -48,47 +41,45 @@ def test_status_shows_queues_supervisors_and_busy_workers(
     assert {w["id"] for w in sup["workers"]} == {f"testhost.{p}" for p in pids}
     assert sorted(w["job"] for w in sup["workers"]) == sorted(slow)
     assert all(0 <= w["running_s"] < 30 for w in sup["workers"])
-    table = cli(qw, env, "status").stdout
+    table = qw.command("status").stdout
     assert "SUPERVISOR testhost  alive  heartbeat " in table
     assert f"busy {slow[0]}  for " in table and "failed:jobs" in table
     assert "\033[" not in table  # no colour when not a terminal
     assert len(waiting) == 3 and bad
 
 
-def test_failed_list_show_retry_and_purge(
-    start_qwsup: Start, r: redis.Redis, env: dict[str, str]
-) -> None:
+def test_failed_list_show_retry_and_purge(start_qwsup: Start, r: redis.Redis) -> None:
     qw = start_qwsup(workers={"count": 1, "max_attempts": 2, "retry_delay": 0})
     ids = [enqueue(r, action="raise", k=str(i))[0] for i in range(3)]
     wait_until(lambda: r.llen("failed:jobs") == 3, 20, "three failed jobs")
-    listed = json.loads(cli(qw, env, "failed", "list", "--json").stdout)
+    listed = json.loads(qw.command("failed", "list", "--json").stdout)
     assert {j["id"] for j in listed} == set(ids)
     assert all(j["attempts"] == 2 and j["error"].startswith("RuntimeError: boom") for j in listed)
-    table = cli(qw, env, "failed", "list", "--limit", "2").stdout
+    table = qw.command("failed", "list", "--limit", "2").stdout
     assert "... 1 more" in table and "RuntimeError: boom" in table
-    shown = cli(qw, env, "failed", "show", ids[0]).stdout
+    shown = qw.command("failed", "show", ids[0]).stdout
     assert f"error: RuntimeError: boom {ids[0]}" in shown
     assert "traceback:\nTraceback (most recent call last):" in shown and "k = 0" in shown
-    missing = cli(qw, env, "failed", "show", "nope")
+    missing = qw.command("failed", "show", "nope")
     assert missing.returncode == 2 and "'nope' is not a failed job" in missing.stderr
 
-    assert cli(qw, env, "failed", "retry", ids[0]).stdout == "1 jobs back in all:jobs\n"
+    assert qw.command("failed", "retry", ids[0]).stdout == "1 jobs back in all:jobs\n"
     wait_until(lambda: r.hget(f"job:{ids[0]}", ATTEMPTS) == b"2", 20, "two new attempts")
     wait_until(lambda: r.llen("failed:jobs") == 3, 20, "the job to fail again")
     assert r.hget(f"job:{ids[0]}", ATTEMPTS) == b"2"  # the count started again from 0
-    assert cli(qw, env, "failed", "retry").returncode == 2
+    assert qw.command("failed", "retry").returncode == 2
     r.hset(f"job:{ids[1]}", "action", "none")  # mended
-    assert cli(qw, env, "failed", "retry", "--all").stdout == "3 jobs back in all:jobs\n"
+    assert qw.command("failed", "retry", "--all").stdout == "3 jobs back in all:jobs\n"
     wait_until(lambda: r.llen("failed:jobs") == 2, 20, "the mended job to run")
     assert r.exists(f"job:{ids[1]}") == 0
 
-    assert cli(qw, env, "failed", "purge").stdout == "2 failed jobs deleted\n"
+    assert qw.command("failed", "purge").stdout == "2 failed jobs deleted\n"
     assert r.llen("failed:jobs") == 0
     assert r.exists(f"job:{ids[0]}", f"job:{ids[2]}") == 0
 
 
 def test_requeue_orphans_reclaims_a_named_supervisor_at_once(
-    start_qwsup: Start, r: redis.Redis, env: dict[str, str]
+    start_qwsup: Start, r: redis.Redis
 ) -> None:
     qw = start_qwsup(workers={"count": 1}, supervisor={"lease_timeout": 600})
     qw.wait_workers(1)
@@ -97,11 +88,11 @@ def test_requeue_orphans_reclaims_a_named_supervisor_at_once(
     r.sadd("ghost:workers", "ghost.7")
     r.sadd("all:managers", "ghost")
     r.zadd("all:leases", {"ghost": 2**50})  # its lease runs: only an operator can say
-    done = cli(qw, env, "requeue-orphans", "ghost")
+    done = qw.command("requeue-orphans", "ghost")
     assert done.stdout == "ghost: 1 jobs back in the queue, 0 out of attempts\n"
     wait_until(lambda: b"stranded" in r.lrange("test:done", 0, -1), 10, "the job to run")
     assert r.sismember("all:managers", "ghost") == 0 and r.exists("ghost:workers") == 0
-    assert cli(qw, env, "requeue-orphans").stdout == "no supervisor to reclaim\n"
+    assert qw.command("requeue-orphans").stdout == "no supervisor to reclaim\n"
 
 
 def test_status_watch_redraws_until_interrupted(start_qwsup: Start, env: dict[str, str]) -> None:
@@ -119,15 +110,13 @@ def test_status_watch_redraws_until_interrupted(start_qwsup: Start, env: dict[st
         assert watch.wait(10) == 0
 
 
-def test_a_job_enqueued_for_later_starts_no_earlier(
-    start_qwsup: Start, r: redis.Redis, env: dict[str, str]
-) -> None:
+def test_a_job_enqueued_for_later_starts_no_earlier(start_qwsup: Start, r: redis.Redis) -> None:
     qw = start_qwsup(workers={"count": 1})
     qw.wait_workers(1)
     sent = time.time()
-    later = cli(qw, env, "enqueue", "--delay", "1.5", "n=1")
+    later = qw.command("enqueue", "--delay", "1.5", "n=1")
     assert later.returncode == 0, later.stderr
-    due = cli(qw, env, "enqueue", "--at", "2001-01-01T00:00:00+00:00", "n=2")  # long past
+    due = qw.command("enqueue", "--at", "2001-01-01T00:00:00+00:00", "n=2")  # long past
     assert due.returncode == 0, due.stderr
     later_id, due_id = later.stdout.strip(), due.stdout.strip()
     assert r.zscore("delayed:jobs", later_id) is not None
@@ -135,26 +124,26 @@ def test_a_job_enqueued_for_later_starts_no_earlier(
     wait_until(lambda: r.hget("test:runs", later_id), 10, "the job for later")
     started = float(r.lrange("test:started_at", -1, -1)[0])
     assert 1.5 <= started - sent < 5  # promoted about once a second once due
-    bad = cli(qw, env, "enqueue", "--at", "next tuesday", "n=3")
+    bad = qw.command("enqueue", "--at", "next tuesday", "n=3")
     assert bad.returncode == 2 and "neither ISO 8601" in bad.stderr
-    assert cli(qw, env, "enqueue", "--delay", "-1", "n=3").returncode == 2
+    assert qw.command("enqueue", "--delay", "-1", "n=3").returncode == 2
 
 
 def test_a_unique_job_is_refused_while_its_twin_is_queued_or_running(
-    start_qwsup: Start, r: redis.Redis, env: dict[str, str]
+    start_qwsup: Start, r: redis.Redis
 ) -> None:
     qw = start_qwsup(workers={"count": 1})
     qw.wait_workers(1)
-    first = cli(qw, env, "enqueue", "--unique", "nightly", "sleep=1")
+    first = qw.command("enqueue", "--unique", "nightly", "sleep=1")
     assert first.returncode == 0, first.stderr
     job_id = first.stdout.strip()
     wait_until(lambda: r.hget("test:runs", job_id), 10, "the first to start")
-    twin = cli(qw, env, "enqueue", "--unique", "nightly", "sleep=0")
+    twin = qw.command("enqueue", "--unique", "nightly", "sleep=0")
     assert twin.returncode == 1 and twin.stdout == ""
     assert f"refused: unique name 'nightly' is held by job {job_id}, queued or running" in (
         twin.stderr
     )
     wait_until(lambda: r.exists(f"job:{job_id}") == 0, 10, "the first to finish")
-    again = cli(qw, env, "enqueue", "--unique", "nightly", "n=1")
+    again = qw.command("enqueue", "--unique", "nightly", "n=1")
     assert again.returncode == 0, again.stderr
     wait_until(lambda: r.hget("test:runs", again.stdout.strip()), 10, "the next one to run")

@@ -6,8 +6,6 @@ from __future__ import annotations
 import collections
 import json
 import shutil
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 
@@ -67,10 +65,7 @@ def test_jobs_survive_a_failover_of_the_node_that_holds_the_queue(
         wait_until(lambda: sum(fresh.llen(k) for k in lists) == 0, 30, "every list to be empty")
         assert fresh.llen(f"{NAMESPACE}:failed:jobs") == 0
     assert qw.proc.poll() is None
-    status = subprocess.run(
-        [sys.executable, "-m", "qwsup", "-c", str(qw.config), "status", "--json"],
-        capture_output=True, text=True, timeout=30, env=qw.env,
-    )  # fmt: skip
+    status = qw.command("status", "--json")
     assert status.returncode == 0, status.stderr
     [supervisor] = json.loads(status.stdout)["supervisors"]
     assert supervisor["alive"] and len(supervisor["workers"]) == 2

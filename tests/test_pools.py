@@ -40,16 +40,9 @@ POOLS: list[dict[str, Any]] = [
 POOLS_BY_NAME = [pool["name"] for pool in POOLS]
 
 
-def cli(qw: Qwsup, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "qwsup", "-c", str(qw.config), *args],
-        env=env, capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL,
-    )  # fmt: skip
-
-
-def pools(qw: Qwsup, env: dict[str, str]) -> dict[str, dict[str, Any]]:
+def pools(qw: Qwsup) -> dict[str, dict[str, Any]]:
     """What `qwsup status --json` says of this supervisor's pools, with their workers."""
-    result = cli(qw, env, "status", "--json")
+    result = qw.command("status", "--json")
     assert result.returncode == 0, result.stderr
     [sup] = json.loads(result.stdout)["supervisors"]
     found = {p["name"]: dict(p, workers=[]) for p in sup["pools"]}
@@ -59,14 +52,14 @@ def pools(qw: Qwsup, env: dict[str, str]) -> dict[str, dict[str, Any]]:
     return found
 
 
-def status_line(qw: Qwsup, env: dict[str, str]) -> str:
+def status_line(qw: Qwsup) -> str:
     """The master's own summary, as its heartbeat recorded it."""
-    result = cli(qw, env, "status", "--json")
+    result = qw.command("status", "--json")
     return str(json.loads(result.stdout)["supervisors"][0]["status"])
 
 
 def test_each_pool_runs_its_own_queues_with_its_own_handler(
-    start_qwsup: Start, r: redis.Redis, env: dict[str, str]
+    start_qwsup: Start, r: redis.Redis
 ) -> None:
     port = free_port()
     qw = start_qwsup(pools=POOLS, metrics={"listen": f"127.0.0.1:{port}"})
@@ -79,13 +72,13 @@ def test_each_pool_runs_its_own_queues_with_its_own_handler(
     handlers = {k.decode(): v.decode() for k, v in r.hgetall("test:handler").items()}
     assert set(handlers) == set(mail + shared)  # all:jobs is the mail pool's too
     assert not set(builds) & set(handlers)  # builds ran with the builds pool's handler
-    wait_until(lambda: len(pools(qw, env)["builds"]["workers"]) == 2, 10, "the pools in status")
-    seen = pools(qw, env)
+    wait_until(lambda: len(pools(qw)["builds"]["workers"]) == 2, 10, "the pools in status")
+    seen = pools(qw)
     assert (seen["builds"]["count"], seen["builds"]["queues"]) == (2, ["builds"])
     assert (seen["mail"]["count"], seen["mail"]["queues"]) == (1, ["mail", "all"])
     assert len(seen["builds"]["workers"]) == 2 and len(seen["mail"]["workers"]) == 1
-    assert wait_until(lambda: "builds 2/2, mail 1/1 workers" in status_line(qw, env), 10)
-    table = cli(qw, env, "status").stdout
+    assert wait_until(lambda: "builds 2/2, mail 1/1 workers" in status_line(qw), 10)
+    table = qw.command("status").stdout
     assert (
         "pool builds: 2 workers on builds" in table and "pool mail: 1 workers on mail, all" in table
     )
@@ -100,29 +93,25 @@ def test_each_pool_runs_its_own_queues_with_its_own_handler(
     assert m[("qwsup_workers", (("pool", "mail"), ("state", "alive")))] == 1
 
 
-def test_scale_names_the_pool_and_a_plain_ttin_grows_the_first(
-    start_qwsup: Start, env: dict[str, str]
-) -> None:
+def test_scale_names_the_pool_and_a_plain_ttin_grows_the_first(start_qwsup: Start) -> None:
     qw = start_qwsup(pools=POOLS)
     qw.wait_workers(3)
-    grown = cli(qw, env, "scale", "mail", "+2")
+    grown = qw.command("scale", "mail", "+2")
     assert grown.returncode == 0, grown.stderr
     qw.wait_workers(5)
-    assert cli(qw, env, "scale", "builds", "1").returncode == 0  # an absolute count
+    assert qw.command("scale", "builds", "1").returncode == 0  # an absolute count
     qw.wait_log("TTIN: 1 workers in pool builds (qwsup scale)")
     qw.wait_workers(4)
     qw.send(signal.SIGTTIN)  # no pool named: the first
     qw.wait_log("TTIN: 2 workers in pool builds")
     qw.wait_workers(5)
-    wait_until(lambda: "builds 2/2, mail 3/3 workers" in status_line(qw, env), 10, "the counts")
-    bad = cli(qw, env, "scale", "nosuch", "+1")
+    wait_until(lambda: "builds 2/2, mail 3/3 workers" in status_line(qw), 10, "the counts")
+    bad = qw.command("scale", "nosuch", "+1")
     assert bad.returncode == 2 and "has no pool 'nosuch' (builds, mail)" in bad.stderr
-    assert cli(qw, env, "scale", "mail", "lots").returncode == 2
+    assert qw.command("scale", "mail", "lots").returncode == 2
 
 
-def test_a_reload_starts_a_new_generation_of_every_pool(
-    start_qwsup: Start, r: redis.Redis, env: dict[str, str]
-) -> None:
+def test_a_reload_starts_a_new_generation_of_every_pool(start_qwsup: Start, r: redis.Redis) -> None:
     qw = start_qwsup(pools=POOLS)
     old = qw.wait_workers(3)
     text = qw.config.read_text()
@@ -131,7 +120,7 @@ def test_a_reload_starts_a_new_generation_of_every_pool(
     qw.wait_log("reload complete")
     new = qw.wait_workers(4)
     assert not old & new
-    wait_until(lambda: "builds 2/2, mail 2/2 workers" in status_line(qw, env), 10, "the counts")
+    wait_until(lambda: "builds 2/2, mail 2/2 workers" in status_line(qw), 10, "the counts")
     job = Producer(r).enqueue({"n": "1"}, queue="mail")
     wait_until(lambda: r.hget("test:handler", job) == b"record_mail", 10, "a mail job")
 

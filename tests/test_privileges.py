@@ -21,9 +21,9 @@ from qwsup.errors import ConfigError
 from qwsup.privileges import RunAs, resolve
 from support import (
     ROOT,
-    TESTS,
     Qwsup,
     RedisServer,
+    qwsup_env,
     redis_binaries,
     wait_until,
     write_config,
@@ -89,16 +89,6 @@ def public_dir() -> Iterator[Path]:
     subprocess.run(["rm", "-rf", str(path)], check=False)
 
 
-def environment(public_dir: Path, url: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(public_dir), str(TESTS), str(ROOT)])
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
-    env["QWSUP_TEST_REDIS"] = url
-    env.pop("NOTIFY_SOCKET", None)
-    env.pop("JOURNAL_STREAM", None)
-    return env
-
-
 @pytest.mark.process
 @root_only
 def test_a_root_master_with_no_user_refuses_to_run_jobs(tmp_path: Path) -> None:
@@ -127,7 +117,7 @@ def test_workers_run_as_the_configured_user_and_the_master_stays_root(
             public_dir / "w.toml", server.url,
             supervisor={"user": "nobody"}, workers={"count": 2, "handler": "whoami_handler:run"},
         )  # fmt: skip
-        qw = Qwsup(path, environment(public_dir, server.url))
+        qw = Qwsup(path, qwsup_env(server.url, public_dir))
         pids = qw.wait_workers(2)
         client = server.client()
         client.hset("job:1", "n", "1")
@@ -166,7 +156,7 @@ def test_the_embedded_server_runs_as_the_user_in_a_directory_of_its_own(
         redis={"state_dir": str(state), "server": binary},
         supervisor={"user": "nobody"}, workers={"count": 1, "handler": "whoami_handler:run"},
     )  # fmt: skip
-    env = environment(public_dir, f"unix://{state}/redis.sock")
+    env = qwsup_env(f"unix://{state}/redis.sock", public_dir)
     qw = Qwsup(path, env)
     try:
         qw.wait_workers(1)

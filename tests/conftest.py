@@ -11,6 +11,7 @@ from qwsup.keys import Keys
 from qwsup.queue import Queue
 from support import (
     ACL_PASSWORDS,
+    ROOT,
     Qwsup,
     RedisServer,
     qwsup_env,
@@ -102,3 +103,17 @@ def start_qwsup(
         assert not proc.group(), f"processes left behind: {proc.group()}"
     if started:
         assert server.acl_denials("qwsup") == [], "conf/redis-acl.conf lacks a right qwsup used"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def no_server_files_in_the_checkout() -> Iterator[None]:
+    """No dump.rdb, appendonly file or server log in the working tree, before or after
+    the tests: every redis-server (a test's, the embedded one, the benchmark's) works
+    in a directory of its own."""
+    yield
+    strays = sorted(
+        p.name
+        for p in ROOT.iterdir()
+        if p.name.endswith((".rdb", ".aof")) or p.name in ("appendonlydir", "redis.log")
+    )
+    assert not strays, f"files of a redis-server in the checkout: {strays}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import configparser
+import re
 import shutil
 import subprocess
 import sys
@@ -17,6 +18,9 @@ from support import ROOT
 pytestmark = pytest.mark.unit
 
 UNITS = ["qwsup.service", "qwsup@.service"]
+# The highest overall exposure `systemd-analyze security` may give a unit, from 0 (all
+# locked down) to 10 (nothing is). README "Running under systemd" quotes it.
+MAX_EXPOSURE = 2.5
 
 
 def service(name: str) -> configparser.SectionProxy:
@@ -41,9 +45,30 @@ def test_the_unit_does_what_the_readme_says(name: str) -> None:
     assert unit["StateDirectory"].startswith("qwsup")
 
 
-def test_systemd_analyze_verifies_the_units_without_a_warning(tmp_path: Path) -> None:
+def systemd_analyze() -> str:
     analyze = shutil.which("systemd-analyze")
     assert analyze, "systemd-analyze is needed (Debian's systemd package; .ci/run installs it)"
+    return analyze
+
+
+def exposure(unit_file: Path) -> float:
+    """The overall exposure level that `systemd-analyze security` gives a unit file."""
+    done = subprocess.run(
+        [systemd_analyze(), "security", "--offline=true", "--no-pager", str(unit_file)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    found = re.search(r"Overall exposure level for \S+: (\d+(?:\.\d+)?)", done.stdout)
+    assert done.returncode == 0 and found, done.stdout + done.stderr
+    return float(found[1])
+
+
+@pytest.mark.parametrize("name", UNITS)
+def test_systemd_analyze_security_rates_the_unit_2_5_or_lower(name: str) -> None:
+    assert exposure(ROOT / "systemd" / name) <= MAX_EXPOSURE
+
+
+def test_systemd_analyze_verifies_the_units_without_a_warning(tmp_path: Path) -> None:
+    analyze = systemd_analyze()
     qwsup = str(Path(sys.executable).with_name("qwsup"))
     for name in [*UNITS, "qwsup@demo.service"]:
         text = (ROOT / "systemd" / name.replace("@demo", "@")).read_text()

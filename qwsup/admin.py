@@ -9,6 +9,7 @@ from typing import Any
 
 from .keys import ATTEMPTS, FAILED_AT, LAST_ERROR, STARTED_AT
 from .queue import Queue, Reclaimed, translated
+from .server import ServerInfo, read_all
 
 
 @dataclass
@@ -44,6 +45,8 @@ class Snapshot:
     delayed: int
     failed: int
     supervisors: list[SupervisorView]
+    # the Redis server, or every node of a cluster: eviction, persistence, memory
+    servers: list[ServerInfo] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -110,7 +113,7 @@ def snapshot(queue: Queue) -> Snapshot:
                     pools=[PoolView(p["name"], p["count"], p["queues"]) for p in pools[name]],
                 )
             )
-    return Snapshot(queues, delayed, failed, supervisors)
+    return Snapshot(queues, delayed, failed, supervisors, read_all(client))
 
 
 def _worker(queue: Queue, worker: str, now_ms: int, pool: str) -> WorkerView:

@@ -15,7 +15,7 @@ import time
 from datetime import datetime
 from typing import Any
 
-from . import __version__, admin, logs, privileges, proctitle, report
+from . import __version__, admin, logs, privileges, proctitle, report, server
 from .config import Config, load
 from .connection import make_client, redact, url_of
 from .errors import (
@@ -46,7 +46,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("-c", "--config", required=True, metavar="FILE", help="the TOML config")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.add_parser("run", help="run the supervisor in the foreground (the default)")
-    commands.add_parser("check", help="validate the config and import the handler")
+    commands.add_parser(
+        "check", help="validate the config, import the handler, check the Redis server"
+    )
     enqueue = commands.add_parser(
         "enqueue",
         help="add a job (key=value fields) or many (one JSON object per line on stdin)",
@@ -236,7 +238,9 @@ def requeue_orphans(config: Config, args: argparse.Namespace) -> int:
 
 
 def check(config: Config) -> int:
-    """Every pool's handler imports (the config itself loaded already)."""
+    """Every pool's handler imports (the config itself loaded already), and the Redis
+    server keeps every key, as a master would check at start (see server.py). The
+    embedded server is not asked: qwsup runs it with noeviction."""
     for pool in config.pools:
         try:
             load_handler(pool.handler)
@@ -244,7 +248,14 @@ def check(config: Config) -> int:
             which = f" (pool {pool.name})" if len(config.pools) > 1 else ""
             return _fail(ExitCode.HANDLER, f"handler {pool.handler}{which}: {exc}")
     handlers = ", ".join(dict.fromkeys(pool.handler for pool in config.pools))
-    print(f"{config.path}: OK; handler {handlers} imported")
+    if config.embedded:
+        redis_line = "embedded redis-server, run with maxmemory-policy noeviction"
+    else:
+        verdict = server.check(config, make_client(config))
+        if verdict.refuse:
+            return _fail(ExitCode.CONFIG, f"{config.path}: {verdict.line}")
+        redis_line = verdict.line
+    print(f"{config.path}: OK; handler {handlers} imported; {redis_line}")
     return int(ExitCode.OK)
 
 

@@ -72,6 +72,8 @@ class RedisConfig:
     cert_file: str | None = None
     key_file: str | None = None
     cluster: bool = _key(False)
+    # run on a server whose maxmemory-policy is not noeviction (or cannot be read)
+    accept_eviction: bool = _key(False)
 
     def prefix(self) -> str:
         return f"{self.namespace}:" if self.namespace else ""

@@ -11,6 +11,7 @@ from typing import Any
 from .admin import FailedJob, Snapshot
 from .keys import TRACEBACK
 from .proctitle import printable
+from .server import ServerInfo
 
 GREEN, RED, YELLOW, DIM, RESET = "\033[32m", "\033[31m", "\033[33m", "\033[2m", "\033[0m"
 
@@ -67,7 +68,47 @@ def status_table(snap: Snapshot, colour: bool = False) -> str:
                 else:
                     job, age = printable(w.job, 40), _age(w.running_s)
                     lines.append(f"{indent}{w.id:<28}{paint('busy', YELLOW)} {job}  for {age}")
+    for server in snap.servers:
+        lines += ["", *server_lines(server, paint)]
     return "\n".join(lines)
+
+
+def _size(n: int | None) -> str:
+    if n is None:
+        return "unknown"
+    for unit, size in (("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n} B"
+
+
+def server_lines(s: ServerInfo, paint: Paint) -> list[str]:
+    """What `status` shows of a Redis server (or node): whether it may evict keys, its
+    memory, how it keeps its data."""
+    head = f"REDIS {s.address}" + (f" ({s.role})" if s.role else "")
+    if not s.reachable:
+        return [f"{head}  {paint('unreachable', RED)}"]
+    if s.evicts is None:
+        policy = paint("maxmemory-policy unknown", YELLOW)
+    elif s.evicts:
+        policy = paint(f"maxmemory-policy {s.maxmemory_policy}: evicts keys, jobs can vanish", RED)
+    else:
+        policy = f"maxmemory-policy {s.maxmemory_policy}"
+    memory = f"memory {_size(s.used_memory)} used"
+    if s.maxmemory == 0:
+        memory += ", no maxmemory"
+    elif s.maxmemory is not None and s.used_memory is not None:
+        memory += f" of maxmemory {_size(s.maxmemory)} ({100 * s.used_memory / s.maxmemory:.0f}%)"
+    else:
+        memory += f", maxmemory {_size(s.maxmemory)}"
+    aof = {None: "unknown", True: "on", False: "off"}[s.aof_enabled]
+    if s.aof_enabled is not False:
+        aof += f", appendfsync {s.appendfsync or 'unknown'}"
+    rdb = {None: "RDB save rules unknown", "": "RDB off"}.get(s.save, f"RDB save {s.save}")
+    lines = [f"{head}  {policy}", f"  {memory}; AOF {aof}; {rdb}"]
+    if s.unknown:
+        lines.append(f"  {paint(f'not known: {s.unknown}', DIM)}")
+    return lines
 
 
 def status_json(snap: Snapshot) -> str:

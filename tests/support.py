@@ -70,9 +70,15 @@ class RedisServer:
     (no password, every right) that `url` and `client()` use."""
 
     def __init__(
-        self, binary: str, appendonly: bool = False, acl: bool = False, public: bool = False
+        self,
+        binary: str,
+        appendonly: bool = False,
+        acl: bool = False,
+        public: bool = False,
+        args: tuple[str, ...] = (),
     ) -> None:
         self.binary = binary
+        self.args = args  # more redis-server options, such as ("--rename-command", "CONFIG", "")
         self.dir = Path(tempfile.mkdtemp(prefix="qwr"))  # short: sun_path has 108 bytes
         self.public = public  # its socket open to every user (for workers run as another)
         if public:
@@ -113,6 +119,7 @@ class RedisServer:
             "--appendonly", "yes" if self.appendonly else "no",
             "--appendfsync", "always",
             *(["--include", str(self._acl_file())] if self.acl else []),
+            *self.args,
         ]  # fmt: skip
         self.proc = subprocess.Popen(
             command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True

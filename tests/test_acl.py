@@ -45,10 +45,12 @@ def test_a_producer_can_enqueue_and_nothing_else(
 def test_the_supervisor_user_cannot_touch_other_keys_or_the_server(server: RedisServer) -> None:
     qwsup = login(server, "qwsup")
     assert qwsup.ping()
+    assert qwsup.info("memory")["maxmemory_policy"] == "noeviction"  # what a master checks
     for call in (
         lambda: qwsup.set("session:1", "x"),
         lambda: qwsup.get("session:1"),
         lambda: qwsup.keys("*"),
+        lambda: qwsup.config_get("requirepass"),  # no CONFIG GET: it shows passwords
         lambda: qwsup.config_get("dir"),
         lambda: qwsup.flushall(),
     ):

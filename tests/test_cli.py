@@ -28,13 +28,20 @@ def test_version_and_help(tmp_path: Path) -> None:
         assert command in helped.stdout
 
 
-def test_check_imports_the_handler(tmp_path: Path) -> None:
-    write_config(tmp_path / "ok.toml", "redis://127.0.0.1:1", workers={"count": 1})
+def test_check_imports_the_handler_and_checks_the_server(
+    tmp_path: Path, server: RedisServer
+) -> None:
+    write_config(tmp_path / "ok.toml", server.url, workers={"count": 1})
     done = qwsup(tmp_path, "-c", "ok.toml", "check")
     assert (done.returncode, done.stdout) == (
         0,
-        "ok.toml: OK; handler qwsup.examples:log_job imported\n",
+        "ok.toml: OK; handler qwsup.examples:log_job imported; "
+        f"Redis at {server.url}: maxmemory-policy noeviction\n",
     )
+    write_config(tmp_path / "down.toml", "redis://127.0.0.1:1", workers={"count": 1})
+    done = qwsup(tmp_path, "-c", "down.toml", "check")
+    assert done.returncode == 69  # a server it cannot reach is not checked
+    assert done.stderr.startswith("qwsup: Redis at redis://127.0.0.1:1: ")
     write_config(tmp_path / "bad.toml", None, workers={"handler": "no_such_module:run"})
     done = qwsup(tmp_path, "-c", "bad.toml", "check")
     assert done.returncode == 3
@@ -84,7 +91,7 @@ def test_a_password_readable_by_every_user_gets_a_warning(tmp_path: Path) -> Non
     config = write_config(tmp_path / "c.toml", "redis://:s3cret@127.0.0.1:1/0")
     config.chmod(0o644)
     done = qwsup(tmp_path, "-c", "c.toml", "check")
-    assert done.returncode == 0
+    assert done.returncode == 69  # no Redis there; the warning comes first
     assert "c.toml holds a Redis password and every user can read it: chmod o-r c.toml" in (
         done.stderr
     )

@@ -69,6 +69,10 @@ def test_jobs_survive_a_failover_of_the_node_that_holds_the_queue(
     assert status.returncode == 0, status.stderr
     [supervisor] = json.loads(status.stdout)["supervisors"]
     assert supervisor["alive"] and len(supervisor["workers"]) == 2
+    # every node the cluster names, replicas included, as a master checks them at start
+    nodes = json.loads(status.stdout)["servers"]
+    assert {s["role"] for s in nodes} == {"primary", "replica"}
+    assert {s["maxmemory_policy"] for s in nodes} == {"noeviction"}
     starts = [float(x) for x in r.lrange("test:started_at", 0, -1)]
     assert any(t > killed_at for t in starts)  # the failover came mid-run: workers went on
     assert "Redis reachable again" in qw.log()

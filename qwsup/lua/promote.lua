@@ -1,22 +1,36 @@
 -- Move the delayed jobs that are due (retries, and jobs enqueued to start later) to
 -- the back of their queue: the one named in their hash's qwsup:queue, else all:jobs.
 -- Atomic, so when several masters run it each due id moves exactly once.
--- Bounded: at most ARGV[1] ids per call; call again while it returns that many.
+-- Bounded: at most ARGV[1] ids per call, and no more once ARGV[3] microseconds have
+-- passed; call again while the second result is 1.
 -- KEYS[1] = delayed:jobs, a sorted set scored by the time each id is due, unix ms
 -- KEYS[2] = all:jobs
 -- ARGV[1] = the most ids to move in this call
 -- ARGV[2] = the key prefix ("<namespace>:" or ""): job hashes and queues are built on it
--- Returns the number of ids moved.
-local time = redis.call('TIME')
-local now_ms = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now_ms, 'LIMIT', 0, tonumber(ARGV[1]))
-for _, id in ipairs(due) do
-  redis.call('ZREM', KEYS[1], id)
-  local queue = KEYS[2]
-  local name = redis.pcall('HGET', ARGV[2] .. 'job:' .. id, 'qwsup:queue')  -- pcall: any type
-  if type(name) == 'string' and name ~= '' then
-    queue = ARGV[2] .. name .. ':jobs'
-  end
-  redis.call('LPUSH', queue, id)
+-- ARGV[3] = the time budget, microseconds
+-- Returns {the number of ids moved, 1 when due ids are left, else 0}.
+-- qwsup:include home
+local function now_us()
+  local time = redis.call('TIME')
+  return tonumber(time[1]) * 1000000 + tonumber(time[2])
 end
-return #due
+local start_us = now_us()
+local now_ms = math.floor(start_us / 1000)
+local deadline = start_us + tonumber(ARGV[3])
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now_ms, 'LIMIT', 0, tonumber(ARGV[1]))
+local moved = 0
+for _, id in ipairs(due) do
+  redis.call('LPUSH', home(ARGV[2], ARGV[2] .. 'job:' .. id, KEYS[2]), id)
+  moved = moved + 1
+  if moved % 8 == 0 and now_us() >= deadline then  -- TIME costs as much as a step
+    break
+  end
+end
+if moved > 0 then
+  redis.call('ZREM', KEYS[1], unpack(due, 1, moved))
+end
+local left = 0
+if moved < #due or #redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now_ms, 'LIMIT', 0, 1) > 0 then
+  left = 1
+end
+return {moved, left}

@@ -1,18 +1,33 @@
--- Remove failed jobs for good: their ids from failed:jobs and their hashes.
--- Bounded: at most ARGV[2] ids per call; call again while it returns that many.
+-- Remove the oldest failed jobs for good: their ids from failed:jobs and their hashes;
+-- a unique name one of them still holds is freed.
+-- Bounded: at most ARGV[2] ids per call, and no more once ARGV[3] microseconds have
+-- passed; the caller counts the ids removed, and stops once it has removed as many as
+-- failed:jobs held when it started.
 -- KEYS[1] = failed:jobs
--- ARGV[1] = the job hash prefix ("<namespace>job:")
+-- ARGV[1] = the key prefix ("<namespace>:" or ""): job hashes and unique names
 -- ARGV[2] = the most ids to remove in this call
--- Returns the number of ids removed.
+-- ARGV[3] = the time budget, microseconds
+-- Returns the number of ids removed (0: failed:jobs was empty).
+-- qwsup:include unique
+local function now_us()
+  local time = redis.call('TIME')
+  return tonumber(time[1]) * 1000000 + tonumber(time[2])
+end
+local deadline = now_us() + tonumber(ARGV[3])
 local removed = 0
 for _ = 1, tonumber(ARGV[2]) do
   local id = redis.call('RPOP', KEYS[1])
   if not id then
     break
   end
-  if redis.call('TYPE', ARGV[1] .. id)['ok'] == 'hash' then
-    redis.call('DEL', ARGV[1] .. id)
+  local key = ARGV[1] .. 'job:' .. id
+  if redis.call('TYPE', key)['ok'] == 'hash' then
+    release_unique(ARGV[1], key, id)
+    redis.call('DEL', key)
   end
   removed = removed + 1
+  if removed % 8 == 0 and now_us() >= deadline then  -- TIME costs as much as a step
+    break
+  end
 end
 return removed

@@ -1,21 +1,38 @@
--- Put failed jobs back in their queue with their attempts reset.
+-- Put the named failed jobs back in their queue with their attempts reset (revive); a
+-- unique job takes its name again, or stays failed while a job that can still run holds
+-- it. An id that is not in failed:jobs is left alone.
+-- Bounded: each id costs one LREM, a scan of failed:jobs from its newest end up to the
+-- id; the call stops after ARGV[2] microseconds (having done at least one id) and says
+-- how many ids it did; the caller sends the rest again.
 -- KEYS[1] = failed:jobs
 -- KEYS[2] = all:jobs: where a job goes unless it names its queue (qwsup:queue)
--- ARGV[1] = the job hash prefix ("<namespace>job:")
--- ARGV[2...] = the ids to retry
--- ARGV[#ARGV] = the key prefix ("<namespace>:" or "")
--- Returns the number of ids moved (an id not in failed:jobs is skipped).
--- qwsup:include home
-local moved = 0
-for i = 2, #ARGV - 1 do
+-- ARGV[1] = the key prefix ("<namespace>:" or ""): job hashes, queues and unique names
+-- ARGV[2] = the time budget, microseconds
+-- ARGV[3..] = the ids to retry
+-- Returns one reply per id done, in order: 1 moved, 0 not a failed job, or
+-- {unique name, the id of the job holding it} for a job left in failed:jobs.
+-- qwsup:include unique
+-- qwsup:include revive
+local function now_us()
+  local time = redis.call('TIME')
+  return tonumber(time[1]) * 1000000 + tonumber(time[2])
+end
+local deadline = now_us() + tonumber(ARGV[2])
+local done = {}
+for i = 3, #ARGV do
   local id = ARGV[i]
-  if redis.call('LREM', KEYS[1], 0, id) > 0 then
-    local key = ARGV[1] .. id
-    if redis.call('TYPE', key)['ok'] == 'hash' then
-      redis.call('HDEL', key, 'qwsup:attempts', 'qwsup:failed_at')
+  if redis.call('LREM', KEYS[1], 1, id) == 0 then
+    done[#done + 1] = 0
+  else
+    local name, holder = revive(ARGV[1], id, KEYS[1], KEYS[2])
+    if name then
+      done[#done + 1] = {name, holder}
+    else
+      done[#done + 1] = 1
     end
-    redis.call('LPUSH', home(ARGV[#ARGV], key, KEYS[2]), id)
-    moved = moved + 1
+  end
+  if now_us() >= deadline then
+    break
   end
 end
-return moved
+return done

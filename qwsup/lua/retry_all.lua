@@ -1,0 +1,38 @@
+-- Put the oldest failed jobs back in their queue, oldest first, with their attempts
+-- reset (revive); a unique job takes its name again, or stays failed (its id goes to the
+-- newest end of failed:jobs) while a job that can still run holds it.
+-- Bounded: at most ARGV[2] ids per call, and no more once ARGV[3] microseconds have
+-- passed; the caller counts the ids taken, and stops once it has taken as many as
+-- failed:jobs held when it started (so that a job left failed is not taken again).
+-- KEYS[1] = failed:jobs
+-- KEYS[2] = all:jobs: where a job goes unless it names its queue (qwsup:queue)
+-- ARGV[1] = the key prefix ("<namespace>:" or ""): job hashes, queues and unique names
+-- ARGV[2] = the most ids to take in this call
+-- ARGV[3] = the time budget, microseconds
+-- Returns {ids taken from failed:jobs (0: it was empty), then for each job left failed:
+-- its id, its unique name, the id of the job holding it}.
+-- qwsup:include unique
+-- qwsup:include revive
+local function now_us()
+  local time = redis.call('TIME')
+  return tonumber(time[1]) * 1000000 + tonumber(time[2])
+end
+local deadline = now_us() + tonumber(ARGV[3])
+local reply = {0}
+for _ = 1, tonumber(ARGV[2]) do
+  local id = redis.call('RPOP', KEYS[1])
+  if not id then
+    break
+  end
+  reply[1] = reply[1] + 1
+  local name, holder = revive(ARGV[1], id, KEYS[1], KEYS[2])
+  if name then
+    reply[#reply + 1] = id
+    reply[#reply + 1] = name
+    reply[#reply + 1] = holder
+  end
+  if reply[1] % 8 == 0 and now_us() >= deadline then  -- TIME costs as much as a step
+    break
+  end
+end
+return reply

@@ -4,10 +4,13 @@ failed jobs. Read-only views are plain pipelines; every change is a Lua script."
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .keys import ATTEMPTS, FAILED_AT, LAST_ERROR, STARTED_AT
+from .leases import LeaseWatch
 from .queue import Queue, Reclaimed, translated
 from .server import ServerInfo, read_all
 
@@ -138,15 +141,24 @@ def _pools(info: dict[bytes, bytes]) -> list[dict[str, Any]]:
         return []
 
 
+PAGE = 1000  # failed jobs read per round trip: no LRANGE of a whole huge list
+
+
 def failed_jobs(queue: Queue, limit: int = 100) -> list[FailedJob]:
-    """The newest `limit` failed jobs (0: all of them)."""
-    with translated():
-        ids = queue.client.lrange(queue.keys.failed_jobs, 0, limit - 1 if limit else -1)
-        pipe = queue.client.pipeline(transaction=False)
-        for job_id in ids:
-            pipe.hgetall(queue.keys.job(job_id))
-        hashes = pipe.execute() if ids else []
-    return [_failed(job_id, fields) for job_id, fields in zip(ids, hashes, strict=True)]
+    """The newest `limit` failed jobs (0: all of them), read a page at a time."""
+    jobs: list[FailedJob] = []
+    while not limit or len(jobs) < limit:
+        want = PAGE if not limit else min(PAGE, limit - len(jobs))
+        with translated():
+            ids = queue.client.lrange(queue.keys.failed_jobs, len(jobs), len(jobs) + want - 1)
+            pipe = queue.client.pipeline(transaction=False)
+            for job_id in ids:
+                pipe.hgetall(queue.keys.job(job_id))
+            hashes = pipe.execute() if ids else []
+        jobs += [_failed(job_id, fields) for job_id, fields in zip(ids, hashes, strict=True)]
+        if len(ids) < want:
+            break
+    return jobs
 
 
 def failed_job(queue: Queue, job_id: str) -> FailedJob | None:
@@ -168,13 +180,39 @@ def _failed(job_id: bytes | str, fields: dict[Any, Any]) -> FailedJob:
 
 
 def requeue_orphans(
-    queue: Queue, names: list[str], *, max_attempts: int, lease_s: float
+    queue: Queue,
+    names: list[str],
+    *,
+    max_attempts: int,
+    lease_s: float,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> list[Reclaimed]:
     """Reclaim the named supervisors now (an operator knows they are gone), or, with no
-    names, every supervisor whose lease is over."""
-    found: list[Reclaimed | None] = []
-    for name in names:
-        found.append(queue.reclaim("", max_attempts=max_attempts, lease_s=lease_s, dead=name))
-    while not names and (got := queue.reclaim("", max_attempts=max_attempts, lease_s=lease_s)):
-        found.append(got)
-    return [r for r in found if r is not None]
+    names, every supervisor watched here not heartbeating for a whole lease, by the same
+    rule as the masters' (see leases.py): a supervisor whose record changes is alive and
+    no longer watched, so this takes a lease only when one is silent."""
+    if names:
+        found = [queue.reclaim(name, by="", max_attempts=max_attempts) for name in names]
+        return [r for r in found if r is not None]
+    watch = LeaseWatch(lease_s)
+    alive: set[str] = set()
+    reclaimed: list[Reclaimed] = []
+    first: dict[str, str] | None = None
+    while True:
+        sent = clock()
+        beats = queue.beats()
+        first = first or beats
+        alive |= {name for name, beat in beats.items() if first.get(name, beat) != beat}
+        watched = {
+            name: beat for name, beat in beats.items() if name in first and name not in alive
+        }
+        for name in watch.observe(sent, clock(), watched):
+            got = queue.reclaim(name, by="", max_attempts=max_attempts, seen=watched[name])
+            watch.forget(name)
+            alive.add(name)  # done with it, either way
+            if got is not None:
+                reclaimed.append(got)
+        if not watched:
+            return reclaimed
+        sleep(min(lease_s / 8, 0.5))

@@ -185,10 +185,20 @@ def failed(config: Config, args: argparse.Namespace) -> int:
     elif args.action == "retry":
         if bool(args.ids) == args.all:
             return _fail(ExitCode.USAGE, "failed retry: give job ids, or --all")
-        moved = queue.retry_failed(None if args.all else args.ids)
-        print(f"{moved} jobs back in {queue.keys.all_jobs}")
-        if args.ids and moved < len(args.ids):
-            return _fail(ExitCode.USAGE, f"{len(args.ids) - moved} of the ids were not failed jobs")
+        retried = queue.retry_failed(None if args.all else args.ids)
+        print(f"{retried.moved} jobs back in {queue.keys.all_jobs}")
+        for refused in retried.refused:
+            _fail(
+                ExitCode.ERROR,
+                f"failed retry: job {refused.id} left in {queue.keys.failed_jobs}: its unique "
+                f"name {refused.name!r} is held by job {refused.holder}, queued or running",
+            )
+        for job_id in retried.missing:
+            _fail(ExitCode.USAGE, f"failed retry: {job_id!r} is not a failed job")
+        if retried.refused:
+            return int(ExitCode.ERROR)
+        if retried.missing:
+            return int(ExitCode.USAGE)
     else:
         print(f"{queue.purge_failed()} failed jobs deleted")
     return int(ExitCode.OK)
@@ -224,10 +234,16 @@ def scale(config: Config, args: argparse.Namespace) -> int:
 
 def requeue_orphans(config: Config, args: argparse.Namespace) -> int:
     queue = _queue(config)
+    if not args.names:
+        print(
+            f"watching every supervisor for up to {config.supervisor.lease_timeout:g} s "
+            "(lease_timeout): those that heartbeat meanwhile are alive",
+            flush=True,
+        )
     reclaimed = admin.requeue_orphans(
         queue,
         args.names,
-        max_attempts=config.workers.max_attempts,
+        max_attempts=max(pool.max_attempts for pool in config.pools),
         lease_s=config.supervisor.lease_timeout,
     )
     for r in reclaimed:

@@ -1,9 +1,9 @@
 """Exit codes and the project's exceptions.
 
 Exit codes are a contract between the workers, the master and systemd:
-`Restart=on-failure` with `RestartPreventExitStatus=78` keeps a bad config
-from restart-looping, and the master stops instead of respawning a worker
-that cannot import its handler.
+`Restart=on-failure` with `RestartPreventExitStatus=73 78` keeps a bad config,
+or a name another live master holds, from restart-looping, and the master stops
+instead of respawning a worker that cannot import its handler.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ class ExitCode(enum.IntEnum):
     USAGE = 2  # bad command line (argparse's own code)
     HANDLER = 3  # the handler cannot be imported: workers cannot boot
     UNAVAILABLE = 69  # EX_UNAVAILABLE: Redis or the embedded server cannot be reached
+    NAME_HELD = 73  # the supervisor's name is held by another live master
     CONFIG = 78  # EX_CONFIG: the config file is missing or invalid
 
 

@@ -26,6 +26,7 @@ import redis
 from redis.typing import EncodableT
 
 from .errors import ConnectionLost, RedisRefused
+from .keys import ALL
 from .queue import Job, Queue, no_such_command, taken, translated
 
 ACK, TAKE, WAIT = "ack", "take", "wait"
@@ -46,10 +47,13 @@ class Sent:
 
 
 class Feed:
-    def __init__(self, queue: Queue, worker: str, host: str) -> None:
+    def __init__(self, queue: Queue, worker: str, host: str, blocks_on: str = ALL) -> None:
         self.queue = queue
         self.worker = worker
         self.host = host
+        self.blocks_on = blocks_on  # the queue it waits on
+        self.token = ""  # of the master's hold on the name, sent with every take
+        self.fenced = False  # the last take was refused: the token is not the name's
         self.conn: Any = None  # a redis-py Connection (untyped), made on the first send
         self.sent: list[Sent] = []  # in the order sent
         self.unsure: list[bytes] = []  # acknowledged when the line broke: to send again
@@ -102,7 +106,9 @@ class Feed:
     # -- sending and reading ----------------------------------------------------
 
     def _take_command(self, finished: bytes, want: int) -> tuple[Sent, tuple[EncodableT, ...]]:
-        keys, args = self.queue.take_call(self.worker, self.host, finished, want)
+        keys, args = self.queue.take_call(
+            self.worker, self.host, finished, want, self.token, self.blocks_on
+        )
         return Sent(TAKE, finished, want), ("EVALSHA", self._take.sha, len(keys), *keys, *args)
 
     def _send(self, commands: list[tuple[Sent, tuple[EncodableT, ...]]]) -> None:
@@ -157,9 +163,10 @@ class Feed:
         if sent.kind == ACK:
             self.acked.append((sent.job_id, int(reply) == 1))
         elif sent.kind == TAKE:
-            owned, jobs = taken(reply)
+            took = taken(reply)
+            self.fenced, jobs = took.fenced, took.jobs
             if sent.job_id:
-                self.acked.append((sent.job_id, owned))
+                self.acked.append((sent.job_id, took.finished))
         return jobs
 
     def _redo(self, redo: list[Sent]) -> list[Job]:

@@ -7,8 +7,13 @@ Signal handlers only record the signal; the loop acts. One turn of the loop
     → dispatch the signals → reap the dead workers → requeue their jobs
     → move the retries that are due back to the queue
     → end the workers that overran a deadline (stop, boot, heartbeat, job, memory)
-    → keep the worker count
-    → sweep the lists of workers that died unseen → keep the title current
+    → keep the worker count → sweep the lists of workers that died unseen
+    → renew the hold on the supervisor's name → watch the other supervisors' leases
+      and reclaim the dead → restart the embedded server if it died
+    → keep the title current → tell systemd
+
+Before its first worker, the master takes the supervisor's name (`claim_name`): a
+name is held by one live master at a time (see leases.py and docs/protocol.md).
 
 Workers belong to a generation: a reload (HUP) starts a new generation with the new
 config and retires the old one only once every new worker has booted.
@@ -23,6 +28,7 @@ import logging
 import math
 import os
 import queue
+import secrets
 import selectors
 import signal
 import socket
@@ -35,7 +41,7 @@ from typing import Any
 import psutil
 
 from . import config as config_module
-from . import logs, metrics, proctitle, worker
+from . import identity, logs, metrics, proctitle, worker
 from .backoff import RestartBackoff
 from .config import MAX_WORKERS, Config, WorkersConfig
 from .connection import make_client, redact, url_of
@@ -47,10 +53,12 @@ from .errors import (
     RedisTrouble,
 )
 from .keys import Keys, split_worker_id, worker_id
+from .leases import Claim, Holder, LeaseWatch, judge
 from .outage import Outage
 from .privileges import RunAs
-from .queue import Queue
-from .scoreboard import Scoreboard
+from .queue import Queue, Reclaimed
+from .scoreboard import MasterBoard, Scoreboard
+from .server import refuse_unsafe
 from .systemd import Notifier
 from .totals import Totals
 from .worker import READY
@@ -136,8 +144,14 @@ class Master:
         self.next_sweep = 0.0
         self.next_memory_check = 0.0
         self.next_heartbeat = 0.0
-        self.next_reclaim = 0.0
-        self.heartbeats = 0
+        self.next_watch = 0.0
+        # the hold on the supervisor's name: its token (0: not held) and when it was last
+        # renewed; the workers read both on the board
+        self.token = 0
+        self.renewed_at: float | None = None
+        self.board = MasterBoard()
+        self.place = identity.here()
+        self.watch = LeaseWatch(config.supervisor.lease_timeout, me=config.supervisor.name)
         self.reported_status = ""
         self.last_heartbeat = -math.inf
         self.totals = Totals()
@@ -149,7 +163,6 @@ class Master:
         self._wakeup_r = -1
         self._wakeup_w = -1
         self.outage = Outage(log)
-        self._connected_since: float | None = None
         self._title = ""
         self.notifier = Notifier()
         self.metrics_server: Any = None
@@ -169,6 +182,9 @@ class Master:
                 log.error("cannot start: %s", exc)
                 self.exit_code = ExitCode.UNAVAILABLE
                 return int(self.exit_code)
+            except ConfigError:  # the config does not fit its server: the CLI says why
+                self.exit_code = ExitCode.CONFIG
+                raise
             while not self.finished():
                 self.step()
         finally:
@@ -180,10 +196,12 @@ class Master:
         self.set_title()
         if self.config.embedded:
             state_dir, server = self.config.state_dir(), self.config.redis.server
-            self.embedded = EmbeddedRedis(state_dir, server, self.run_as)
+            fsync = self.config.redis.appendfsync
+            self.embedded = EmbeddedRedis(state_dir, server, self.run_as, appendfsync=fsync)
             self.embedded.start()
         keys = Keys(self.config.redis.prefix())
         self.queue = Queue(make_client(self.config), keys)
+        refuse_unsafe(self.config, self.queue.client)  # raises UnsafeServer: exit 78
         address = self.config.metrics.address()
         if address is not None:
             collector = metrics.QwsupCollector(self.metrics_state, make_client(self.config), keys)
@@ -199,6 +217,8 @@ class Master:
             "master %d started: %s on %s",
             self.pid, describe(self.config), redact(url_of(self.config)),
         )  # fmt: skip
+        if not self.claim_name():
+            return
         self.keep_lease(time.monotonic(), self.status_line())
         self.sweep(time.monotonic())
         self.requeue_pending()
@@ -226,7 +246,7 @@ class Master:
         self.sweep(now)
         status = self.status_line()
         self.keep_lease(now, status)
-        self.reclaim_dead(now)
+        self.watch_leases(now)
         self.watch_embedded()
         self.set_title()
         self.tell_systemd(now, status)
@@ -248,9 +268,9 @@ class Master:
         if self.metrics_server is not None:
             self.metrics_server.shutdown()
             self.metrics_server.server_close()
-        if self.queue is not None:
+        if self.queue is not None and self.token:
             with contextlib.suppress(RedisTrouble):
-                self.queue.unregister_manager(self.name)
+                self.queue.release(self.name, str(self.token))
         if self.embedded is not None and not self.procs:
             self.embedded.stop()
         t = self.live_totals()
@@ -265,7 +285,7 @@ class Master:
 
     def timeout(self, now: float) -> float:
         deadlines = [p.kill_at for p in self.procs.values() if not p.killed]
-        deadlines.append(self.next_heartbeat)
+        deadlines += [self.next_heartbeat, self.next_watch]
         if self.notifier.watchdog_s is not None:
             deadlines.append(now + self.notifier.watchdog_s)
         deadlines += [self.backoff(slot).not_before for slot in self.missing_slots()]
@@ -477,9 +497,9 @@ class Master:
                 moved = self.queue.requeue(wid, cost=cost, max_attempts=max_attempts, reason=reason)
                 self.queue.unregister_worker(self.name, wid)
             except RedisTrouble as exc:
-                self.redis_down(exc)
+                self.redis_down(exc, "requeue")
                 return
-            self.redis_up()
+            self.redis_up("requeue")
             self.pending.pop(0)
             self.totals.requeued += moved.requeued
             self.totals.failed += moved.failed
@@ -490,71 +510,220 @@ class Master:
                 )  # fmt: skip
 
     def promote_due(self) -> None:
-        """Move the retries that are due from delayed:jobs back to all:jobs."""
+        """Move the retries and jobs for later that are due from delayed:jobs to their
+        queue: for a quarter of a second at most per turn of the loop, so that a huge
+        backlog does not hold up heartbeats and reaping; the rest goes next turn."""
         assert self.queue is not None
         try:
-            self.queue.promote()
+            self.queue.promote(budget_s=0.25)
         except RedisTrouble as exc:
-            self.redis_down(exc)
+            self.redis_down(exc, "promote")
             return
-        self.redis_up()
+        self.redis_up("promote")
 
     @property
     def lease_s(self) -> float:
         return self.config.supervisor.lease_timeout
 
+    # -- the supervisor's name ------------------------------------------------------
+
+    def claim_name(self) -> bool:
+        """Take the supervisor's name before starting any worker. A name free, or held by
+        a master that provably died here (same boot, same pid namespace, its process
+        gone), is taken at once; one held from elsewhere is watched for a lease, and
+        taken only if its holder stays silent. False when this master must not run: a
+        live master holds the name (exit status 73), or a signal stopped it meanwhile."""
+        assert self.queue is not None
+        while not self.stopping:
+            try:
+                holder = Holder.from_record(self.queue.holder(self.name))
+                decision = judge(self.place, holder, identity.still_running)
+                if decision is Claim.WATCH:
+                    assert holder is not None
+                    decision = self.watch_holder(holder)
+                if decision is Claim.REFUSE:
+                    assert holder is not None
+                    self.halt(ExitCode.NAME_HELD, self.held_by(holder))
+                    return False
+                if decision is Claim.TAKE and self.take_name(holder.token if holder else ""):
+                    return True
+            except RedisTrouble as exc:
+                self.redis_down(exc, "claim")
+                self.pause(min(self.lease_s / 4, 1.0))
+        return False
+
+    def take_name(self, expected: str) -> bool:
+        """claim.lua: the name for a new token, if its hold is still `expected`."""
+        assert self.queue is not None
+        token = secrets.randbits(62) + 1
+        holder = {
+            "pid": str(self.pid), "host": HOST, "boot_id": self.place.boot_id,
+            "pidns": self.place.pidns, "started": identity.started(self.pid),
+            "status": "starting", "pools": self.pools_json(),
+        }  # fmt: skip
+        now = time.monotonic()
+        taken = self.queue.claim(
+            self.name, str(token), expected=expected, lease_s=self.lease_s, holder=holder
+        )
+        self.redis_up("claim")
+        if taken is not None:
+            return False  # someone else was quicker: judged again
+        self.token, self.renewed_at = token, now
+        self.board.renewed(now, token)
+        self.next_heartbeat = now + self.lease_s / 6
+        return True
+
+    def watch_holder(self, holder: Holder) -> Claim:
+        """The name is held from another machine or pid namespace: REFUSE as soon as its
+        record changes (a live master heartbeats), TAKE once it was watched silent for a
+        lease and its jobs reclaimed, WATCH when the record went or changed hands
+        meanwhile (judged again)."""
+        assert self.queue is not None
+        log.warning(
+            "supervisor name %s is held by pid %d on %s since %s, from another machine or "
+            "pid namespace: watching for up to %g s whether it is alive",
+            self.name, holder.pid, holder.host, _utc(holder.since_ms), self.lease_s,
+        )  # fmt: skip
+        watch, first = LeaseWatch(self.lease_s), None
+        while not self.stopping:
+            sent = time.monotonic()
+            try:
+                beats = self.queue.beats([self.name])
+                record = Holder.from_record(self.queue.holder(self.name))
+            except RedisTrouble as exc:
+                self.redis_down(exc, "claim")
+                watch.lost_link()
+            else:
+                self.redis_up("claim")
+                if record is None or record.token != holder.token:
+                    return Claim.WATCH
+                beat = beats.get(self.name, "")
+                first = beat if first is None else first
+                if beat != first:
+                    return Claim.REFUSE
+                if watch.observe(sent, time.monotonic(), {self.name: beat}):
+                    return self.reclaim_holder(holder, beat)
+            self.pause(min(self.lease_s / 8, 0.5))
+        return Claim.WATCH
+
+    def reclaim_holder(self, holder: Holder, seen: str) -> Claim:
+        """The name's holder was silent for a whole lease: its jobs go back, then the
+        name is free for this master."""
+        assert self.queue is not None
+        reclaimed = self.queue.reclaim(
+            self.name, by=self.name, max_attempts=self.max_attempts(), seen=seen
+        )
+        if reclaimed is None:
+            return Claim.WATCH  # it beat at the last moment: judged again
+        self.count_reclaimed(reclaimed)
+        log.warning(
+            "pid %d on %s did not heartbeat for %g s: reclaimed its jobs (%d back in the "
+            "queue, %d to failed:jobs); taking the name",
+            holder.pid, holder.host, self.lease_s, reclaimed.requeued, reclaimed.failed,
+        )  # fmt: skip
+        return Claim.TAKE
+
+    def held_by(self, holder: Holder) -> str:
+        """The one line that says who holds our name."""
+        where = (
+            "on this machine, in this pid namespace"
+            if holder.place == self.place
+            else "on another machine or in another pid namespace"
+        )
+        return (
+            f"supervisor name {self.name!r} is held by a live master: pid {holder.pid} on "
+            f"host {holder.host}, {where}, since {_utc(holder.since_ms)}; give this one "
+            "another [supervisor] name"
+        )
+
+    def pause(self, seconds: float) -> None:
+        """Wait (signals cut it short and are dispatched)."""
+        self.wait(seconds)
+        self.dispatch()
+
     def keep_lease(self, now: float, status: str) -> None:
-        """Heartbeat: renew this supervisor's lease in Redis, a few times per lease, and
+        """Heartbeat: renew the hold on the supervisor's name, several times per lease
+        (the workers stop taking jobs when it is not renewed for a third of one), and
         sooner (at most once a second) when the status line for `qwsup status` changed."""
         changed = status != self.reported_status and now - self.last_heartbeat >= 1.0
-        if (now < self.next_heartbeat and not changed) or self.queue is None:
+        if (now < self.next_heartbeat and not changed) or self.queue is None or not self.token:
             return
         self.last_heartbeat = now
-        self.next_heartbeat = now + self.lease_s / 4
+        self.next_heartbeat = now + self.lease_s / 6
         self.reported_status = status
         try:
-            live = self.queue.heartbeat(
-                self.name, self.lease_s, pid=self.pid, host=HOST, status=status,
-                pools=self.pools_json(),
+            renewed = self.queue.heartbeat(
+                self.name, self.lease_s, token=str(self.token), pid=self.pid, host=HOST,
+                status=status, pools=self.pools_json(),
             )  # fmt: skip
         except RedisTrouble as exc:
-            self.redis_down(exc)
+            self.redis_down(exc, "heartbeat")
             return
-        self.redis_up()
-        if not live and self.heartbeats:
-            log.error(
-                "our lease had lapsed (Redis lost or this master stalled for over %g s): "
-                "another supervisor may have requeued the jobs of our workers; "
-                "a job finished meanwhile may run twice",
-                self.lease_s,
-            )
-        self.heartbeats += 1
+        self.redis_up("heartbeat")
+        if renewed == 1:
+            if self.renewed_at is not None and now - self.renewed_at > self.lease_s:
+                log.error(
+                    "this master could not renew its lease for %.1f s (it stalled, or lost "
+                    "Redis), past lease_timeout = %g s; no other master had declared it dead",
+                    now - self.renewed_at, self.lease_s,
+                )  # fmt: skip
+            self.renewed_at = now
+            self.board.renewed(now, self.token)
+        elif renewed == 0:
+            self.reclaimed(now)
+        else:
+            self.halt(ExitCode.NAME_HELD, f"supervisor name {self.name!r} was taken over")
 
-    def reclaim_dead(self, now: float) -> None:
-        """Requeue the jobs of other supervisors whose lease is over.
+    def reclaimed(self, now: float) -> None:
+        """Another master reclaimed our jobs while we stalled or were cut off: say so once
+        and take the name again (nothing of ours is left to put back: the reclaim moved
+        every list)."""
+        silent = now - self.renewed_at if self.renewed_at is not None else 0.0
+        log.error(
+            "our lease had lapsed (no renewal for %.1f s: this master stalled, or lost Redis) "
+            "and another master reclaimed the jobs of our workers; a job running meanwhile "
+            "may run twice; taking the name again",
+            silent,
+        )
+        if not self.take_name(""):
+            self.halt(ExitCode.NAME_HELD, f"supervisor name {self.name!r} was taken over")
 
-        Only once this master has itself been connected for a whole lease: after a Redis
-        outage every lease looks over until the other masters have had time to renew."""
-        if now < self.next_reclaim or self.queue is None or self._connected_since is None:
+    def watch_leases(self, now: float) -> None:
+        """Read every supervisor's record several times per lease; reclaim the jobs of
+        those watched silent for a whole lease (see leases.py)."""
+        if now < self.next_watch or self.queue is None or not self.token:
             return
-        if now - self._connected_since < self.lease_s:
-            return
-        self.next_reclaim = now + self.lease_s / 4
+        self.next_watch = now + self.lease_s / 6
+        sent = time.monotonic()
         try:
-            reclaimed = self.queue.reclaim(
-                self.name, max_attempts=self.max_attempts(), lease_s=self.lease_s
-            )
+            beats = self.queue.beats()
         except RedisTrouble as exc:
-            self.redis_down(exc)
+            self.watch.lost_link()
+            self.redis_down(exc, "watch")
             return
-        if reclaimed is not None:
-            self.totals.requeued += reclaimed.requeued
-            self.totals.failed += reclaimed.failed
+        self.redis_up("watch")
+        for name in self.watch.observe(sent, time.monotonic(), beats):
+            try:
+                reclaimed = self.queue.reclaim(
+                    name, by=self.name, max_attempts=self.max_attempts(), seen=beats[name]
+                )
+            except RedisTrouble as exc:
+                self.watch.lost_link()
+                self.redis_down(exc, "watch")
+                return
+            self.watch.forget(name)
+            if reclaimed is None:
+                continue  # it heartbeated at the last moment
+            self.count_reclaimed(reclaimed)
             log.warning(
                 "supervisor %s stopped heartbeating for over %g s: reclaimed its jobs, "
                 "%d back in the queue, %d out of attempts to failed:jobs",
-                reclaimed.name, self.lease_s, reclaimed.requeued, reclaimed.failed,
+                name, self.lease_s, reclaimed.requeued, reclaimed.failed,
             )  # fmt: skip
+
+    def count_reclaimed(self, reclaimed: Reclaimed) -> None:
+        self.totals.requeued += reclaimed.requeued
+        self.totals.failed += reclaimed.failed
 
     def sweep(self, now: float) -> None:
         """Queue for requeueing the lists of our name's workers that died unseen (a
@@ -565,7 +734,7 @@ class Master:
         try:
             members = self.queue.registered_workers(self.name)
         except RedisTrouble as exc:
-            self.redis_down(exc)
+            self.redis_down(exc, "sweep")
             return
         known = {p.id for p in self.procs.values()} | {wid for wid, *_ in self.pending}
         for wid in sorted(members - known):
@@ -774,8 +943,9 @@ class Master:
                 self.forget_in_child()
                 pool = config.pool(slot[0]) or config.workers
                 code = worker.boot(
-                    config.for_pool(pool), write_fd, self.pid, board, self.run_as, slot[1]
-                )
+                    config.for_pool(pool), write_fd, self.pid, board, self.run_as, slot[1],
+                    self.board,
+                )  # fmt: skip
             except BaseException:
                 log.exception("worker crashed")
             finally:
@@ -809,14 +979,11 @@ class Master:
 
     # -- Redis and the embedded server --------------------------------------------
 
-    def redis_down(self, exc: RedisTrouble) -> None:
-        self._connected_since = None
-        self.outage.down(exc)
+    def redis_down(self, exc: RedisTrouble, what: str) -> None:
+        self.outage.down(exc, what, time.monotonic())
 
-    def redis_up(self) -> None:
-        if self._connected_since is None:
-            self._connected_since = time.monotonic()
-        self.outage.up()
+    def redis_up(self, what: str) -> None:
+        self.outage.up(what, time.monotonic())
 
     def watch_embedded(self) -> None:
         if self.embedded is None or self.embedded.alive():
@@ -885,6 +1052,10 @@ class Master:
         if title != self._title:
             proctitle.set_title(title)
             self._title = title
+
+
+def _utc(ms: int) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ms / 1000)) if ms else "?"
 
 
 def describe_exit(code: int) -> str:

@@ -1,28 +1,45 @@
-"""Redis trouble, logged once when it starts and once when it ends, not once a retry."""
+"""Redis trouble, logged once when it starts and once when it ends, not once a retry.
+
+A trouble starts with the first command that fails, and ends only once every kind
+of command that failed meanwhile has worked again (and none has failed for
+QUIET_S): while Redis refuses writes (out of memory), reads go on working, and that
+is still one trouble, not one per read. The caller names each kind of command
+("heartbeat", "take", ...) and passes the time, so the rule is tested with a fake
+clock.
+"""
 
 from __future__ import annotations
 
 import logging
-import time
 
 from .errors import RedisRefused, RedisTrouble
+
+QUIET_S = 1.0  # no failure for this long before a trouble is over
 
 
 class Outage:
     def __init__(self, log: logging.Logger) -> None:
         self.log = log
-        self.since: float | None = None
-        self.refused = False
+        self.since: float | None = None  # when the trouble started; None: no trouble
+        self.refused = False  # an error reply (not an unreachable server) started it
+        self.failing: set[str] = set()  # the kinds of command that failed and not worked since
+        self.last_failure = 0.0
 
-    def down(self, exc: RedisTrouble) -> None:
+    def down(self, exc: RedisTrouble, what: str, now: float) -> None:
+        """A command of kind `what` failed at `now`."""
+        self.failing.add(what)
+        self.last_failure = now
         if self.since is None:
-            self.since = time.monotonic()
+            self.since = now
             self.refused = isinstance(exc, RedisRefused)
-            what = "Redis refused a command" if self.refused else "Redis unreachable"
-            self.log.error("%s (%s): retrying", what, exc)
+            trouble = "Redis refused a command" if self.refused else "Redis unreachable"
+            self.log.error("%s (%s): retrying", trouble, exc)
 
-    def up(self) -> None:
-        if self.since is not None:
-            again = "Redis works again" if self.refused else "Redis reachable again"
-            self.log.info("%s after %.1f s", again, time.monotonic() - self.since)
-            self.since = None
+    def up(self, what: str, now: float) -> None:
+        """A command of kind `what` worked at `now`."""
+        self.failing.discard(what)
+        if self.since is None or self.failing or now - self.last_failure < QUIET_S:
+            return
+        again = "Redis works again" if self.refused else "Redis reachable again"
+        self.log.info("%s after %.1f s", again, now - self.since)
+        self.since = None

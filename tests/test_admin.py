@@ -9,12 +9,13 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 import redis
 
 from qwsup.keys import ATTEMPTS
-from support import Qwsup, enqueue, started_pid, wait_until
+from support import Qwsup, RedisServer, enqueue, started_pid, wait_until, write_config
 
 pytestmark = pytest.mark.process
 
@@ -92,7 +93,36 @@ def test_requeue_orphans_reclaims_a_named_supervisor_at_once(
     assert done.stdout == "ghost: 1 jobs back in the queue, 0 out of attempts\n"
     wait_until(lambda: b"stranded" in r.lrange("test:done", 0, -1), 10, "the job to run")
     assert r.sismember("all:managers", "ghost") == 0 and r.exists("ghost:workers") == 0
-    assert qw.command("requeue-orphans").stdout == "no supervisor to reclaim\n"
+
+
+def test_requeue_orphans_reclaims_the_silent_and_leaves_the_live(
+    tmp_path: Path, server: RedisServer, r: redis.Redis, env: dict[str, str]
+) -> None:
+    """No master runs (one would reclaim the silent one itself): the command watches a
+    supervisor whose record never changes and one whose record changes meanwhile."""
+    config = write_config(
+        tmp_path / "w.toml", server.user_url("qwsup"), supervisor={"lease_timeout": 2},
+        redis={"password_env": "QWSUP_TEST_PASSWORD"},
+    )  # fmt: skip
+    r.hset("job:stranded", "action", "none")
+    r.lpush("ghost.7:jobs", "stranded")
+    r.sadd("ghost:workers", "ghost.7")
+    r.sadd("all:managers", "ghost", "live")
+    r.hset("live:info", mapping={"token": "1", "beats": "0"})
+    command = [sys.executable, "-m", "qwsup", "-c", str(config), "requeue-orphans"]
+    with subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True) as cli:
+        while cli.poll() is None:  # "live" heartbeats while the command watches
+            r.hincrby("live:info", "beats", 1)
+            time.sleep(0.1)  # the pace of the fake heartbeat, not a wait
+        out = cli.stdout.read() if cli.stdout else ""
+    assert cli.returncode == 0
+    assert out.splitlines() == [
+        "watching every supervisor for up to 2 s (lease_timeout): those that heartbeat "
+        "meanwhile are alive",
+        "ghost: 1 jobs back in the queue, 0 out of attempts",
+    ]
+    assert r.lrange("all:jobs", 0, -1) == [b"stranded"]
+    assert r.smembers("all:managers") == {b"live"} and r.exists("live:info") == 1
 
 
 def test_status_watch_redraws_until_interrupted(start_qwsup: Start, env: dict[str, str]) -> None:

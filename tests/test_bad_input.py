@@ -9,7 +9,7 @@ import pytest
 import redis
 
 from qwsup.keys import LAST_ERROR
-from support import Qwsup, done, enqueue, runs, wait_until
+from support import Qwsup, done, enqueue, in_flight, runs, wait_until
 
 pytestmark = pytest.mark.process
 
@@ -99,3 +99,16 @@ def test_a_job_of_50_mb_fails_unread_with_its_size_while_others_flow(
     assert qw.worker_pids() == pids
     for proc in qw.workers():
         assert proc.memory_info().rss < 45 * 2**20  # its data never reached a worker
+
+
+def test_an_empty_id_is_dropped_with_one_line_and_never_runs(
+    start_qwsup: Start, r: redis.Redis
+) -> None:
+    qw = start_qwsup(workers={"count": 1})
+    qw.wait_workers(1)
+    push(r, b"", {b"n": b"1"})  # LPUSH all:jobs "": '' is "no job" in the scripts
+    good = enqueue(r, 5)
+    wait_until(lambda: set(good) <= set(done(r)), 15, "the jobs after it")
+    wait_until(lambda: r.llen("all:jobs") == 0 and not in_flight(r), 5, "every list empty")
+    assert "" not in runs(r) and r.llen("failed:jobs") == 0
+    assert qw.log().count("dropped an empty job id taken from a queue") == 1

@@ -157,12 +157,41 @@ def test_a_redis_restart_mid_run_loses_nothing_and_is_logged_once(
     counts = runs(r)
     assert set(counts) == set(ids)
     assert r.llen("failed:jobs") == 0
+    for who in ["master", *(f"testhost.{pid}" for pid in pids)]:
+        qw.wait_log(f"{who}: Redis reachable again after ", 10)
     log = qw.log()
     for who in ["master", *(f"testhost.{pid}" for pid in pids)]:
         assert log.count(f"{who}: Redis unreachable") == 1, who  # once, not once per retry
-        assert f"{who}: Redis reachable again after " in log
     assert qw.worker_pids() == pids  # nobody mistook the outage for dead workers
     assert_drained(r)
+
+
+def test_a_redis_that_refuses_writes_is_one_trouble_logged_once_per_process(
+    start_qwsup: Start, r: redis.Redis
+) -> None:
+    """Out of memory, Redis refuses every write and still answers reads: the master's
+    reads work while its heartbeat is refused. That is one trouble, not one per read."""
+    qw = start_qwsup(workers={"count": 2}, supervisor={"lease_timeout": 2})
+    pids = qw.wait_workers(2)
+    errors = int(r.info("stats").get("total_error_replies", 0))
+    r.config_set("maxmemory", "1")  # every write: OOM command not allowed
+    try:
+        wait_until(
+            lambda: int(r.info("stats")["total_error_replies"]) >= errors + 20,
+            30,
+            "20 refused writes (heartbeats, takes)",
+        )
+    finally:
+        r.config_set("maxmemory", "0")
+    [job_id] = enqueue(r)
+    wait_until(lambda: job_id in done(r), 15, "a job after the trouble")
+    qw.wait_log("master: Redis works again")
+    log = qw.log()
+    assert log.count("master: Redis refused a command") == 1, log
+    assert log.count("master: Redis works again") == 1
+    for pid in pids:
+        assert log.count(f"testhost.{pid}: Redis refused a command") <= 1
+        assert log.count(f"testhost.{pid}: Redis works again") <= 1
 
 
 def test_a_failed_job_waits_in_delayed_jobs_before_its_retry(

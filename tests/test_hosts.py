@@ -80,3 +80,35 @@ def test_a_stalled_host_that_comes_back_cannot_ack_a_reclaimed_job(
     assert r.llen("all:jobs") == 0
     assert lists_of(r, "hosta") == {} and lists_of(r, "hostb") == {}
     assert r.smembers("all:managers") == {b"hosta", b"hostb"}
+
+
+def test_a_stalled_master_s_workers_stop_taking_and_nothing_runs_twice(
+    start_qwsup: Start, r: redis.Redis
+) -> None:
+    """Only the master stops (SIGSTOP, a long pause) while another host runs: its
+    workers give back what they hold and take nothing, so the reclaim finds their lists
+    empty; the master comes back, says once that it was reclaimed, takes its name again
+    and goes on."""
+    b = host(start_qwsup, "hostb", count=2)
+    b.wait_workers(2)
+    a = host(start_qwsup, "hosta")
+    a.wait_workers(1)
+    ids = enqueue(r, 600, sleep="0.01")
+    wait_until(lambda: len(done(r)) >= 20, 15, "hostb to be busy")
+    b.send(signal.SIGSTOP)
+    try:
+        a.wait_log("supervisor hostb stopped heartbeating for over 1 s: reclaimed its jobs", 20)
+        stalled_done = len(done(r))
+        wait_until(lambda: len(done(r)) >= stalled_done + 20, 20, "hosta to go on alone")
+    finally:
+        b.send(signal.SIGCONT)
+    b.wait_log("our lease had lapsed", 20)
+    wait_until(lambda: set(done(r)) == set(ids), 60, "every job to run")
+    twice = {job_id: n for job_id, n in runs(r).items() if n > 1}
+    assert twice == {}, twice  # the jobs were short: none ran at the reclaim
+    assert "silent for" in b.log() and "taking no job, giving back those held" in b.log()
+    assert b.log().count("our lease had lapsed") == 1
+    wait_until(lambda: r.smembers("all:managers") == {b"hosta", b"hostb"}, 10, "hostb back")
+    later = enqueue(r, 40)
+    wait_until(lambda: set(later) <= set(done(r)), 20, "the jobs after the stall")
+    wait_until(lambda: lists_of(r, "hostb") == {}, 10, "hostb's last acknowledgements")

@@ -17,7 +17,7 @@ from qwsup.keys import (
     Keys,
 )
 from qwsup.producer import Producer
-from qwsup.queue import Queue, Retry
+from qwsup.queue import Queue, Reclaimed, Retry
 from support import wait_until
 
 pytestmark = pytest.mark.redis
@@ -221,22 +221,40 @@ def test_promote_moves_each_due_job_once_and_in_bounded_batches(
     assert client.zrange("delayed:jobs", 0, -1) == [b"later"]
 
 
-def test_a_supervisor_past_its_lease_is_reclaimed_by_exactly_one_other(
+def claim(q: Queue, name: str, token: str, expected: str = "") -> str | None:
+    return q.claim(name, token, expected=expected, lease_s=60, holder={"pid": "1", "host": name})
+
+
+def test_a_name_is_held_by_one_token_at_a_time(client: redis.Redis, q: Queue) -> None:
+    assert claim(q, "hosta", "1") is None
+    assert claim(q, "hosta", "2") == "1"  # held: compare-and-set on the holder's token
+    assert q.heartbeat("hosta", 60, token="2", pid=2, host="a", status="ok") == -1
+    assert q.heartbeat("hosta", 60, token="1", pid=1, host="a", status="ok") == 1
+    assert client.hget("hosta:info", "beats") == b"1"
+    assert q.release("hosta", "2") is False and client.exists("hosta:info") == 1
+    assert claim(q, "hosta", "2", expected="1") is None  # its holder died here: taken over
+    assert q.heartbeat("hosta", 60, token="1", pid=1, host="a", status="ok") == -1
+    assert q.release("hosta", "2") is True
+    assert client.exists("hosta:info") == 0 and client.smembers("all:managers") == set()
+
+
+def test_a_dead_supervisor_is_reclaimed_once_and_only_if_it_stayed_silent(
     client: redis.Redis, q: Queue
 ) -> None:
     other = Queue(client, Keys())
-    assert q.heartbeat("hosta", 60, pid=1, host="a", status="ok") is False  # the first heartbeat
-    assert q.heartbeat("hosta", 60, pid=1, host="a", status="ok") is True
-    assert q.heartbeat("hostb", 0.2, pid=2, host="b", status="ok") is False
+    assert claim(q, "hosta", "1") is None and claim(q, "hostb", "2") is None
     for job_id in ("x", "y", "z"):
         article_enqueue(client, job_id, n="1")
-    assert len(q.take("hostb.7", "hostb", want=2)) == 2  # registers hostb.7 with hostb
-    assert q.take("hostb.8", "hostb")
+    assert len(q.take("hostb.7", "hostb", want=2, token="2")) == 2  # registers hostb.7
+    assert q.take("hostb.8", "hostb", token="2")
     assert client.smembers("hostb:workers") == {b"hostb.7", b"hostb.8"}
-    assert q.reclaim("hosta", max_attempts=3, lease_s=60) is None  # hostb's lease runs
-    wait_until(lambda: client.zscore("all:leases", "hostb") < client.time()[0] * 1000, 5)
-    wait_until(lambda: q.reclaim("hosta", max_attempts=3, lease_s=60), 5, "the reclaim")
-    assert other.reclaim("hostc", max_attempts=3, lease_s=60) is None  # already done
+    seen = q.beats()["hostb"]
+    assert q.heartbeat("hostb", 60, token="2", pid=2, host="b", status="ok") == 1
+    assert q.reclaim("hostb", by="hosta", max_attempts=3, seen=seen) is None  # it beat
+    seen = q.beats()["hostb"]
+    reclaimed = q.reclaim("hostb", by="hosta", max_attempts=3, seen=seen)
+    assert reclaimed == Reclaimed("hostb", 3, 0)
+    assert other.reclaim("hostb", by="hostc", max_attempts=3, seen=seen) is None  # done
     assert sorted(client.lrange("all:jobs", 0, -1)) == [b"x", b"y", b"z"]
     assert client.llen("hostb.7:jobs") == client.llen("hostb.8:jobs") == 0
     assert client.hget("job:x", ATTEMPTS) == client.hget("job:z", ATTEMPTS) == b"1"
@@ -245,21 +263,37 @@ def test_a_supervisor_past_its_lease_is_reclaimed_by_exactly_one_other(
         b"supervisor hostb stopped heartbeating; its job was reclaimed by hosta"
     )
     assert client.smembers("all:managers") == {b"hosta"}
-    assert client.exists("hostb:workers") == 0
+    assert client.exists("hostb:workers") == 0 and client.exists("hostb:info") == 0
     assert client.zscore("all:leases", "hostb") is None
-    # the old owner comes back: its acknowledgement is refused, the job stays queued
+    # the old owner comes back: its acknowledgement is refused, the job stays queued;
+    # its heartbeat finds the name free, and its workers take nothing under the old token
     assert q.ack("hostb.7", b"x") is False and q.ack("hostb.8", b"z") is False
     assert client.exists("job:x") == client.exists("job:z") == 1
+    assert q.heartbeat("hostb", 60, token="2", pid=2, host="b", status="ok") == 0
+    took = q.finish_and_take("hostb.7", "hostb", b"", 3, token="2")
+    assert took.fenced and took.jobs == [] and client.smembers("all:managers") == {b"hosta"}
 
 
-def test_a_registered_supervisor_without_lease_gets_a_whole_lease_first(
+def test_a_fenced_worker_gives_back_what_a_blocking_wait_moved_into_its_list(
     client: redis.Redis, q: Queue
 ) -> None:
-    client.sadd("all:managers", "old")
-    assert q.reclaim("me", max_attempts=3, lease_s=0.3) is None
-    assert client.zscore("all:leases", "old") is not None
-    reclaimed = wait_until(lambda: q.reclaim("me", max_attempts=3, lease_s=0.3), 5)
-    assert (reclaimed.name, reclaimed.requeued, reclaimed.failed) == ("old", 0, 0)
+    assert claim(q, "host", "5") is None
+    client.hset("job:a", "n", "1")
+    client.lpush(OWN, "a")  # a BLMOVE did this after the reclaim
+    assert q.take(W, "host", token="4") == []  # the name's token is 5 now
+    assert lists(client)["all:jobs"] == [b"a"] and lists(client)[OWN] == []
+    assert [job.id for job in q.take(W, "host", token="5")] == [b"a"]
+
+
+def test_an_empty_id_is_dropped_and_never_runs(client: redis.Redis, q: Queue) -> None:
+    client.lpush("all:jobs", "a", "", "b")  # LPUSH all:jobs "": no job can have that id
+    client.hset("job:a", "n", "1")
+    client.hset("job:b", "n", "1")
+    batch = q.take(W, "host", want=3)
+    assert [(job.id, job.kind) for job in batch] == [(b"a", "hash"), (b"", "empty"), (b"b", "hash")]
+    assert lists(client)[OWN] == [b"b", b"a"]
+    assert q.ack(W, b"a") and q.ack(W, b"b")
+    assert q.take(W, "host", want=3) == [] and all(v == [] for v in lists(client).values())
 
 
 def test_finish_and_take_acknowledges_then_takes_in_one_step(client: redis.Redis, q: Queue) -> None:
@@ -267,15 +301,15 @@ def test_finish_and_take_acknowledges_then_takes_in_one_step(client: redis.Redis
         article_enqueue(client, job_id, n=job_id)
     [first] = q.take(W, "host")
     assert first.id == b"a"
-    finished, [second] = q.finish_and_take(W, "host", b"a")
-    assert finished and second.id == b"b"
+    took = q.finish_and_take(W, "host", b"a")
+    assert took.finished and [job.id for job in took.jobs] == [b"b"]
     assert client.exists("job:a") == 0
     assert lists(client)[OWN] == [b"b"]
-    finished, third = q.finish_and_take("host.2", "host", b"b")  # not host.2's job
-    assert not finished and third == []
+    took = q.finish_and_take("host.2", "host", b"b")  # not host.2's job
+    assert not took.finished and took.jobs == []
     assert client.exists("job:b") == 1 and lists(client)[OWN] == [b"b"]
-    finished, third = q.finish_and_take(W, "host", b"b")
-    assert finished and third == []
+    took = q.finish_and_take(W, "host", b"b")
+    assert took.finished and took.jobs == [] and not took.fenced
     assert all(v == [] for v in lists(client).values())
 
 
@@ -398,5 +432,5 @@ def test_queues_are_taken_in_priority_order_and_jobs_go_back_to_their_own(
     q.requeue(W, cost=1, max_attempts=1, reason="killed")  # c was running: failed for good
     assert client.lrange("low:jobs", 0, -1) == [b"b", b"a"]  # a goes back to its queue
     assert lists(client)["failed:jobs"] == [b"c"]
-    assert q.retry_failed(["c"]) == 1
+    assert q.retry_failed(["c"]).moved == 1
     assert client.lrange("high:jobs", 0, -1) == [b"c"]  # so does a job retried by hand

@@ -8,6 +8,12 @@
 -- Never blocks: when nothing is found it returns no job and the worker blocks on
 -- all:jobs. Taking jobs also (re-)registers the worker and its supervisor, in the
 -- same step, so that a job in a worker's list can always be found from all:managers.
+-- Only a worker of the master that holds the supervisor's name takes jobs: ARGV[8] must
+-- be the token in <name>:info (a master that was reclaimed while it stalled, or lost
+-- its name, has another, or none). A fenced worker takes nothing, and what its list
+-- holds (moved there by a blocking wait since the reclaim) goes back to its queue.
+-- An empty id is dropped (removed from the worker's list, never run), reported as
+-- {'', 'empty'}: '' is no job anywhere in qwsup's scripts.
 -- Each job hash taken gets qwsup:started_at (unix ms, Redis clock) for `qwsup status`,
 -- and, taken from a queue other than all:jobs, qwsup:queue: the queue it goes back to
 -- if it has to (its worker died, it is retried, it is given back).
@@ -16,7 +22,8 @@
 -- KEYS[3] = the supervisor's worker set (<name>:workers)
 -- KEYS[4] = all:managers
 -- KEYS[5] = the finished job's hash (when ARGV[4] is not empty)
--- KEYS[6..] = the worker's queues (<queue>:jobs), in priority order
+-- KEYS[6] = the supervisor's info hash (<name>:info), which holds the token
+-- KEYS[7..] = the worker's queues (<queue>:jobs), in priority order
 -- ARGV[1] = the job hash prefix ("<namespace>job:")
 -- ARGV[2] = the worker id (<name>.<pid>)
 -- ARGV[3] = the supervisor name
@@ -24,15 +31,30 @@
 -- ARGV[5] = the most jobs to return (at least 1)
 -- ARGV[6] = the most bytes of data a job may hold (names and values), 0: no limit
 -- ARGV[7] = the key prefix ("<namespace>:" or "")
+-- ARGV[8] = the token of the master's hold on the name ('' when no master holds it)
+-- ARGV[9] = the name of the queue the worker blocks on (where a fenced worker's ids
+--           go back unless they name their queue)
 -- Returns {finished: 1, or 0 when the worker no longer owned that job (or none was
--- given), then per job taken, oldest first: {id, type of its key, {field, value, ...}},
+-- given), fenced: 1 when the token is not the supervisor's (nothing taken), then per
+-- job taken, oldest first: {id, type of its key, {field, value, ...}},
 -- or {id, 'oversize', bytes} for a hash over the limit (its data is not sent)}.
 -- qwsup:include unique
+-- qwsup:include home
 local finished = 0
 if ARGV[4] ~= '' and redis.call('LREM', KEYS[1], -1, ARGV[4]) == 1 then
   release_unique(ARGV[7], KEYS[5], ARGV[4])
   redis.call('DEL', KEYS[5])
   finished = 1
+end
+if (redis.call('HGET', KEYS[6], 'token') or '') ~= ARGV[8] then
+  while true do
+    local id = redis.call('LPOP', KEYS[1])  -- the newest first: the oldest ends in front
+    if not id then
+      break
+    end
+    redis.call('RPUSH', home(ARGV[7], ARGV[1] .. id, ARGV[7] .. ARGV[9] .. ':jobs'), id)
+  end
+  return {finished, 1}
 end
 local want = tonumber(ARGV[5])
 local limit = tonumber(ARGV[6])
@@ -50,7 +72,7 @@ if #batch == 0 then
     want = 1
   end
 end
-for q = 6, #KEYS do
+for q = 7, #KEYS do
   if #batch >= want then
     break
   end
@@ -66,7 +88,7 @@ for q = 6, #KEYS do
     end
   end
 end
-local reply = {finished}
+local reply = {finished, 0}
 if #batch == 0 then
   return reply
 end
@@ -77,7 +99,10 @@ local now_ms = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 for _, id in ipairs(batch) do
   local key = ARGV[1] .. id
   local kind = redis.call('TYPE', key)['ok']
-  if kind == 'hash' then
+  if id == '' then
+    redis.call('LREM', KEYS[1], 0, '')
+    reply[#reply + 1] = {'', 'empty'}
+  elseif kind == 'hash' then
     if from[id] then
       redis.call('HSET', key, 'qwsup:started_at', now_ms, 'qwsup:queue', from[id])
     else

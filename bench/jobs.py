@@ -1,11 +1,18 @@
-"""The benchmark's handler: does nothing but note that it ran, one unbuffered write."""
+"""The benchmark's handlers: `noop` does nothing but note that it ran, one unbuffered
+write; `roundtrip` also makes one Redis round trip, a write (INCR of a counter), as a
+handler that records a result does."""
 
 from __future__ import annotations
 
 import os
 import time
 
+import redis
+
+HANDLED = "bench:handled"  # the counter roundtrip increments
+
 _fd: int | None = None
+_client: redis.Redis | None = None
 
 
 def _log_fd() -> int:
@@ -21,3 +28,12 @@ def noop(job_id: str, data: dict[str, str]) -> None:
     sent = data.get("sent")
     late = f" {time.time() - float(sent):.6f}" if sent else ""
     os.write(_log_fd(), f"{job_id}{late}\n".encode())
+
+
+def roundtrip(job_id: str, data: dict[str, str]) -> None:
+    """noop, and one INCR on the benchmark's Redis over a client of the worker's own."""
+    global _client
+    if _client is None:  # imported after fork: one client per worker
+        _client = redis.Redis.from_url(os.environ["QWSUP_BENCH_URL"])
+    _client.incr(HANDLED)
+    noop(job_id, data)

@@ -28,6 +28,7 @@ _ACCOUNT = re.compile(r"^([A-Za-z_][A-Za-z0-9._-]*\$?)?$")  # a user or group na
 _HANDLER = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A-Za-z0-9_]*$")
 _NAMESPACE = re.compile(r"^[\x21-\x7e]*$")  # printable ASCII, no spaces
 LOG_LEVELS = ("debug", "info", "warning", "error")
+APPENDFSYNC = ("always", "everysec")  # the embedded server's AOF fsync policies
 MAX_PREFETCH = 1000
 MAX_WORKERS = 10_000
 
@@ -95,6 +96,11 @@ class RedisConfig:
     sentinel_password_env: str | None = None
     # run on a server whose maxmemory-policy is not noeviction (or cannot be read)
     accept_eviction: bool = _key(False)
+    # the embedded server's AOF fsync policy (with a url, the server's own config decides)
+    appendfsync: str = _key(
+        "always",
+        lambda v: None if v in APPENDFSYNC else f'must be "always" or "everysec", got {v!r}',
+    )
 
     def prefix(self) -> str:
         return f"{self.namespace}:" if self.namespace else ""
@@ -302,6 +308,12 @@ def parse(path: str, text: str) -> Config:
             raise ConfigError(path, f"redis.{key}", "is for a rediss:// (TLS) url only")
     if bool(redis.cert_file) != bool(redis.key_file):
         raise ConfigError(path, "redis.cert_file", "needs redis.key_file, and the other way round")
+    if redis.url is not None and "appendfsync" in data.get("redis", {}):
+        problem = (
+            "is for the embedded server only (no url): set appendfsync in your Redis "
+            "server's own configuration"
+        )
+        raise ConfigError(path, "redis.appendfsync", problem)
     _check_sentinels(path, redis)
     if redis.cluster and redis.url is None:
         raise ConfigError(path, "redis.cluster", "needs a url: the embedded server is no cluster")

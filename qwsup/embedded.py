@@ -1,10 +1,12 @@
 """The embedded redis-server, used when the config names no `[redis] url`.
 
 It runs as a daemon on a unix socket in the state directory, with AOF persistence so
-queued jobs survive restarts. It is not the master's child, so it outlives a master
-killed by SIGKILL (the orphaned workers still need it to finish their jobs); the next
-master finds it answering on the socket and adopts it. The master holds a lock on the
-state directory so that two masters never share one embedded server.
+queued jobs survive restarts: `appendfsync always` unless `[redis] appendfsync` says
+otherwise, so that it answers a write only once it is on disk. It is not the master's
+child, so it outlives a master killed by SIGKILL (the orphaned workers still need it to
+finish their jobs); the next master finds it answering on the socket and adopts it,
+and gives it the configured `appendfsync`. The master holds a lock on the state
+directory so that two masters never share one embedded server.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from pathlib import Path
 
 import psutil
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from .connection import SOCKET_NAME
 from .errors import EmbeddedRedisError
@@ -51,10 +55,15 @@ def find_server(configured: str | None) -> str:
 
 class EmbeddedRedis:
     def __init__(
-        self, state_dir: Path, server: str | None = None, run_as: RunAs | None = None
+        self,
+        state_dir: Path,
+        server: str | None = None,
+        run_as: RunAs | None = None,
+        appendfsync: str = "always",
     ) -> None:
         self.state_dir = state_dir
         self.server = server
+        self.appendfsync = appendfsync  # "always" or "everysec"
         self.run_as = run_as  # the server runs as the workers' user, so that they reach it
         self.socket = state_dir / SOCKET_NAME
         self.pidfile = state_dir / "redis.pid"
@@ -86,6 +95,7 @@ class EmbeddedRedis:
                 "embedded redis-server (pid %d) still running on %s: using it", pid, self.socket
             )
             self.pid = pid
+            self._set_appendfsync()
             return
         self.socket.unlink(missing_ok=True)
         server = find_server(self.server)
@@ -96,7 +106,7 @@ class EmbeddedRedis:
             "--unixsocketperm", "700",
             "--dir", str(self.state_dir),
             "--appendonly", "yes",
-            "--appendfsync", "everysec",
+            "--appendfsync", self.appendfsync,
             "--save", "",
             "--daemonize", "yes",
             "--pidfile", str(self.pidfile),
@@ -153,14 +163,40 @@ class EmbeddedRedis:
             raise EmbeddedRedisError(f"another qwsup master is using {self.state_dir}") from None
         self._lock_fd = fd
 
+    def _set_appendfsync(self) -> None:
+        """A server adopted from an earlier master keeps the policy it was started with:
+        give it the configured one."""
+        client = self._client()
+        try:
+            running = client.config_get("appendfsync").get("appendfsync")
+            if running != self.appendfsync:
+                client.config_set("appendfsync", self.appendfsync)
+                log.info(
+                    "embedded redis-server (pid %s): appendfsync %s, was %s",
+                    self.pid, self.appendfsync, running,
+                )  # fmt: skip
+        except (redis.RedisError, OSError) as exc:
+            raise EmbeddedRedisError(
+                f"cannot set appendfsync {self.appendfsync} on {self.socket}: {exc}"
+            ) from None
+        finally:
+            client.close()
+
     def _answering_pid(self) -> int | None:
         """The pid of the server answering on the socket, or None when none does."""
         if not self.socket.exists():
             return None
-        client = redis.Redis(unix_socket_path=str(self.socket), socket_timeout=2.0)
+        client = self._client()
         try:
             return int(client.info("server")["process_id"])
         except (redis.RedisError, OSError):
             return None
         finally:
             client.close()
+
+    def _client(self) -> redis.Redis:
+        """A client that asks once: a socket left by a killed server refuses at once, and
+        redis-py's default retries would make every look at it take seconds."""
+        return redis.Redis(
+            unix_socket_path=str(self.socket), socket_timeout=2.0, retry=Retry(NoBackoff(), 0)
+        )

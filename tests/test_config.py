@@ -23,6 +23,7 @@ def test_the_shipped_config_loads_with_its_documented_values() -> None:
     assert config.workers.max_attempts == 3
     assert config.supervisor.graceful_timeout == 30.0
     assert config.log.level == "info"
+    assert config.redis.appendfsync == "always"
 
 
 def test_an_empty_file_gets_every_default() -> None:
@@ -31,6 +32,12 @@ def test_an_empty_file_gets_every_default() -> None:
     assert config.redis.prefix() == ""
     assert config.supervisor.name  # the host name
     assert config.workers.count == 4
+
+
+def test_the_embedded_server_fsyncs_always_unless_told_everysec() -> None:
+    assert parse("x.toml", "").redis.appendfsync == "always"
+    config = parse("x.toml", '[redis]\nappendfsync = "everysec"')
+    assert config.redis.appendfsync == "everysec"
 
 
 def test_a_namespace_prefixes_keys_with_a_colon() -> None:
@@ -68,6 +75,13 @@ def test_integers_are_accepted_where_numbers_are_expected() -> None:
         ('[workers]\nqueues = ["a b"]', "workers.queues", "queue names are"),
         ("workers = 3", "workers", "must be a table"),
         ("[workers\ncount = 1", "", "not valid TOML"),
+        ('[redis]\nappendfsync = "no"', "redis.appendfsync", 'must be "always" or "everysec"'),
+        ("[redis]\nappendfsync = 1", "redis.appendfsync", "must be a string"),
+        (
+            '[redis]\nurl = "redis://h"\nappendfsync = "always"',
+            "redis.appendfsync",
+            "is for the embedded server only",
+        ),
     ],
 )
 def test_bad_values_name_the_file_the_key_and_the_problem(

@@ -16,6 +16,8 @@ import psutil
 import pytest
 import redis
 
+from qwsup.embedded import EmbeddedRedis
+from qwsup.producer import Producer
 from support import Qwsup, wait_until, write_config
 
 pytestmark = pytest.mark.process
@@ -111,7 +113,7 @@ def test_the_embedded_servers_files_are_private(
     )
     qw = Qwsup(config, env)
     try:
-        qw.wait_log("embedded redis-server (pid")
+        qw.wait_log(" started: ")  # its signal handlers are in place
         assert stat.S_IMODE(state.stat().st_mode) == 0o700
         assert stat.S_IMODE((state / "redis.sock").stat().st_mode) & 0o077 == 0
         assert stat.S_IMODE((state / "qwsup.lock").stat().st_mode) == 0o600
@@ -119,3 +121,104 @@ def test_the_embedded_servers_files_are_private(
         assert qw.wait() == 0
     finally:
         qw.close()
+
+
+def persistence(socket: Path) -> tuple[str, str]:
+    """The server's appendonly and appendfsync, asked as its default user."""
+    client = redis.Redis(unix_socket_path=str(socket), decode_responses=True)
+    try:
+        config = client.config_get("append*")
+        return config["appendonly"], config["appendfsync"]
+    finally:
+        client.close()
+
+
+@pytest.mark.parametrize(("configured", "running"), [(None, "always"), ("everysec", "everysec")])
+def test_the_embedded_server_runs_the_configured_appendfsync(
+    tmp_path: Path, state_dir: Path, env: dict[str, str], configured: str | None, running: str
+) -> None:
+    config = write_config(
+        tmp_path / "fsync.toml",
+        None,
+        redis={"state_dir": str(state_dir), "appendfsync": configured},
+        workers={"count": 1},
+    )
+    qw = Qwsup(config, env)
+    try:
+        qw.wait_log(" started: ")  # its signal handlers are in place
+        assert persistence(state_dir / "redis.sock") == ("yes", running)
+        qw.send(signal.SIGTERM)
+        assert qw.wait() == 0
+    finally:
+        qw.close()
+
+
+def test_a_master_gives_an_adopted_server_the_configured_appendfsync(
+    tmp_path: Path, state_dir: Path, env: dict[str, str]
+) -> None:
+    config = write_config(
+        tmp_path / "adopt.toml",
+        None,
+        redis={"state_dir": str(state_dir), "appendfsync": "everysec"},
+        workers={"count": 1},
+    )
+    qw = Qwsup(config, env)
+    try:
+        qw.wait_log(" started: ")  # its signal handlers are in place
+        assert persistence(state_dir / "redis.sock") == ("yes", "everysec")
+        qw.send(signal.SIGKILL)  # the server outlives it
+        qw.wait()
+    finally:
+        qw.close()
+    server_pid = int((state_dir / "redis.pid").read_text())
+    config.write_text(config.read_text().replace('appendfsync = "everysec"\n', ""))
+    qw = Qwsup(config, env)
+    try:
+        qw.wait_log(" started: ")
+        assert f"embedded redis-server (pid {server_pid}) still running" in qw.log()
+        assert f"(pid {server_pid}): appendfsync always, was everysec" in qw.log()
+        assert persistence(state_dir / "redis.sock") == ("yes", "always")
+        qw.send(signal.SIGTERM)
+        assert qw.wait() == 0
+    finally:
+        qw.close()
+
+
+def gone(proc: psutil.Process) -> bool:
+    try:
+        return proc.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+@pytest.mark.parametrize("policy", ["always", "everysec", "no"])
+def test_acknowledged_enqueues_survive_a_crash_of_the_embedded_server(
+    state_dir: Path, policy: str
+) -> None:
+    """SIGKILL right after the last reply: with each policy (the README's Durability
+    table; "no" is Redis's, not a choice qwsup offers) Redis has written every
+    acknowledged command to its AOF, the kernel's cache, before replying. A host crash,
+    which only `always` survives, is beyond a test."""
+    server = EmbeddedRedis(state_dir, appendfsync=policy)
+    server.start()
+    try:
+        client = redis.Redis(unix_socket_path=str(server.socket))
+        producer = Producer(client)
+        ids = [producer.enqueue({"n": i}) for i in range(300)]
+        ids += producer.enqueue_many({"n": "many"} for _ in range(3000))
+        assert server.pid is not None
+        crashed = psutil.Process(server.pid)
+        crashed.kill()  # SIGKILL
+        client.close()
+        wait_until(lambda: gone(crashed), 10, "the server to die")
+        server.start()  # a new server on the same directory loads the AOF
+        assert server.pid != crashed.pid
+        client = redis.Redis(unix_socket_path=str(server.socket))
+        assert set(client.lrange("all:jobs", 0, -1)) == {i.encode() for i in ids}
+        with client.pipeline(transaction=False) as pipe:
+            for job_id in ids:
+                pipe.exists(f"job:{job_id}")
+            assert sum(pipe.execute()) == len(ids)
+        client.close()
+    finally:
+        server.stop()

@@ -308,10 +308,10 @@ def parse(path: str, text: str) -> Config:
             raise ConfigError(path, f"redis.{key}", "is for a rediss:// (TLS) url only")
     if bool(redis.cert_file) != bool(redis.key_file):
         raise ConfigError(path, "redis.cert_file", "needs redis.key_file, and the other way round")
-    if redis.url is not None and "appendfsync" in data.get("redis", {}):
+    if (redis.url is not None or redis.sentinels) and "appendfsync" in data.get("redis", {}):
         problem = (
-            "is for the embedded server only (no url): set appendfsync in your Redis "
-            "server's own configuration"
+            "is for the embedded server only (no url, no sentinels): set appendfsync in "
+            "your Redis server's own configuration"
         )
         raise ConfigError(path, "redis.appendfsync", problem)
     _check_sentinels(path, redis)

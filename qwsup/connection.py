@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 from pathlib import Path
 from typing import Any, cast
@@ -81,6 +82,15 @@ def _tls(config: Config) -> dict[str, object]:
     return options
 
 
+# redis-py 8 names CLIENT SETINFO's data driver_info (lib_name and lib_version warn);
+# older releases know only those two
+_NO_CLIENT_SETINFO: dict[str, Any] = (
+    {"driver_info": None}
+    if "driver_info" in inspect.signature(redis.connection.AbstractConnection.__init__).parameters
+    else {"lib_name": None, "lib_version": None}
+)
+
+
 def make_client(config: Config, *, socket_timeout: float | None = 10.0) -> redis.Redis:
     """A client with its own connection pool; each process builds its own after fork.
 
@@ -95,8 +105,7 @@ def make_client(config: Config, *, socket_timeout: float | None = 10.0) -> redis
         "decode_responses": False,
         # no CLIENT SETINFO on connect: a round trip saved, and nothing the least-privilege
         # user of conf/redis-acl.conf is denied (Redis 7.2 and later log each denial)
-        "lib_name": None,
-        "lib_version": None,
+        **_NO_CLIENT_SETINFO,
         **_tls(config),
     }
     if password is not None and urlsplit(url).password is None:

@@ -33,8 +33,10 @@ ACK, TAKE, WAIT = "ack", "take", "wait"
 
 
 def moved(exc: redis.ResponseError) -> bool:
-    """An error reply of a cluster whose layout changed (a failover)."""
-    return str(exc).split(" ", 1)[0] in ("MOVED", "ASK", "CLUSTERDOWN", "TRYAGAIN")
+    """An error reply that means the line leads to the wrong server since a failover: a
+    cluster whose layout changed, or a primary demoted to a replica (READONLY: a
+    managed Redis whose DNS name moved to the new primary)."""
+    return str(exc).split(" ", 1)[0] in ("MOVED", "ASK", "CLUSTERDOWN", "TRYAGAIN", "READONLY")
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ master runs before it starts any worker.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis
+import redis.sentinel
 
 from .config import Config
 from .connection import redact, url_of
@@ -259,7 +261,14 @@ def _acl_user(client: redis.Redis) -> bool:
 
 
 def _address(client: redis.Redis) -> str:
-    kwargs = client.connection_pool.connection_kwargs
+    pool = client.connection_pool
+    if isinstance(pool, redis.sentinel.SentinelConnectionPool):  # the primary it found
+        with contextlib.suppress(redis.RedisError):
+            finder: Any = pool.get_master_address  # untyped in redis-py
+            host, port = finder()
+            return f"{host}:{port}"
+        return f"the primary of {pool.service_name}"
+    kwargs = pool.connection_kwargs
     if kwargs.get("path"):
         return str(kwargs["path"])
     return f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}"

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .keys import ATTEMPTS, FAILED_AT, LAST_ERROR, STARTED_AT
-from .leases import LeaseWatch
+from .leases import Beat, LeaseWatch
 from .queue import Queue, Reclaimed, translated
 from .server import ServerInfo, read_all
 
@@ -198,7 +198,7 @@ def requeue_orphans(
     watch = LeaseWatch(lease_s)
     alive: set[str] = set()
     reclaimed: list[Reclaimed] = []
-    first: dict[str, str] | None = None
+    first: dict[str, Beat] | None = None
     while True:
         sent = clock()
         beats = queue.beats()
@@ -208,7 +208,7 @@ def requeue_orphans(
             name: beat for name, beat in beats.items() if name in first and name not in alive
         }
         for name in watch.observe(sent, clock(), watched):
-            got = queue.reclaim(name, by="", max_attempts=max_attempts, seen=watched[name])
+            got = queue.reclaim(name, by="", max_attempts=max_attempts, seen=watched[name].value)
             watch.forget(name)
             alive.add(name)  # done with it, either way
             if got is not None:

@@ -49,5 +49,17 @@ def started(pid: int) -> str:
 
 
 def still_running(pid: int, start: str) -> bool:
-    """Whether process `pid` is the one that started at `start` (not a reused pid)."""
-    return bool(start) and started(pid) == start
+    """Whether process `pid` is the one that started at `start` (not a reused pid). When
+    its /proc entry cannot be read (hidden: another user's, under ProtectProc=) but the
+    pid exists, it may be: counted as running, so that a live master is never taken for
+    a dead one."""
+    now = started(pid)
+    if now:
+        return bool(start) and now == start
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return pid > 0

@@ -18,6 +18,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from .identity import Place
 
@@ -25,8 +26,17 @@ SLOW_READ = 0.25  # of the lease: a read slower than this starts the watch again
 READ_GAP = 0.5  # of the lease: so does a gap this long between two reads
 
 
+class Beat(NamedTuple):
+    """One supervisor's record as a read found it."""
+
+    value: str  # what it shows of its life: changes with every heartbeat
+    lease_s: float = 0.0  # the lease it heartbeats for (0: unknown)
+
+
 class LeaseWatch:
-    """Watches the records of the other supervisors through this master's reads."""
+    """Watches the records of the other supervisors through this master's reads. Each
+    is judged by the longer of its own lease and the watcher's: a supervisor with a
+    longer lease heartbeats less often."""
 
     def __init__(self, lease_s: float, me: str = "") -> None:
         self.lease_s = lease_s
@@ -35,7 +45,7 @@ class LeaseWatch:
         self.since: dict[str, float] = {}  # name -> when that record was first read
         self.last_reply: float | None = None
 
-    def observe(self, sent: float, replied: float, beats: dict[str, str]) -> list[str]:
+    def observe(self, sent: float, replied: float, beats: dict[str, Beat]) -> list[str]:
         """One read of every supervisor's record, sent and answered at those times;
         returns the supervisors that have now been watched silent for a whole lease."""
         unsteady = (
@@ -50,9 +60,9 @@ class LeaseWatch:
         for name, beat in beats.items():
             if name == self.me:
                 continue
-            if unsteady or self.seen.get(name) != beat:
-                self.seen[name], self.since[name] = beat, replied
-            elif sent - self.since[name] >= self.lease_s:
+            if unsteady or self.seen.get(name) != beat.value:
+                self.seen[name], self.since[name] = beat.value, replied
+            elif sent - self.since[name] >= max(self.lease_s, beat.lease_s):
                 dead.append(name)
         return sorted(dead)
 

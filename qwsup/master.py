@@ -53,11 +53,11 @@ from .errors import (
     RedisTrouble,
 )
 from .keys import Keys, split_worker_id, worker_id
-from .leases import Claim, Holder, LeaseWatch, judge
+from .leases import Beat, Claim, Holder, LeaseWatch, judge
 from .outage import Outage
 from .privileges import RunAs
 from .queue import Queue, Reclaimed
-from .scoreboard import MasterBoard, Scoreboard
+from .scoreboard import MasterBoard, Scoreboard, boottime
 from .server import refuse_unsafe
 from .systemd import Notifier
 from .totals import Totals
@@ -268,7 +268,9 @@ class Master:
         if self.metrics_server is not None:
             self.metrics_server.shutdown()
             self.metrics_server.server_close()
-        if self.queue is not None and self.token:
+        if self.queue is not None and self.token and not self.pending:
+            # (with lists left to requeue, the record stays: the next master here takes
+            # the name at once, and its sweep finds them)
             with contextlib.suppress(RedisTrouble):
                 self.queue.release(self.name, str(self.token))
         if self.embedded is not None and not self.procs:
@@ -399,12 +401,13 @@ class Master:
         with a restart."""
         old, o = self.config, self.config.supervisor
         supervisor = dataclasses.replace(
-            new.supervisor, name=o.name, user=o.user, group=o.group, run_as_root=o.run_as_root
-        )
+            new.supervisor, name=o.name, user=o.user, group=o.group, run_as_root=o.run_as_root,
+            lease_timeout=o.lease_timeout,
+        )  # fmt: skip
         if new.redis != old.redis or new.metrics != old.metrics or supervisor != new.supervisor:
             log.warning(
-                "HUP: [redis], [metrics], supervisor.name, user, group and run_as_root "
-                "change on restart only"
+                "HUP: [redis], [metrics], supervisor.name, lease_timeout, user, group and "
+                "run_as_root change on restart only"
             )
         return dataclasses.replace(new, redis=old.redis, supervisor=supervisor, metrics=old.metrics)
 
@@ -493,14 +496,23 @@ class Master:
         assert self.queue is not None
         while self.pending:
             wid, cost, reason, max_attempts = self.pending[0]
+            if not self.token:
+                return  # not holding the name (reclaimed): once it is ours again
             try:
-                moved = self.queue.requeue(wid, cost=cost, max_attempts=max_attempts, reason=reason)
-                self.queue.unregister_worker(self.name, wid)
+                moved = self.queue.requeue(
+                    wid, cost=cost, max_attempts=max_attempts, reason=reason,
+                    host=self.name, token=str(self.token),
+                )  # fmt: skip
+                if not moved.fenced:
+                    self.queue.unregister_worker(self.name, wid)
             except RedisTrouble as exc:
                 self.redis_down(exc, "requeue")
                 return
             self.redis_up("requeue")
             self.pending.pop(0)
+            if moved.fenced:
+                log.warning("worker %s: the name is no longer ours: its list is left", wid)
+                continue
             self.totals.requeued += moved.requeued
             self.totals.failed += moved.failed
             if moved.requeued or moved.failed:
@@ -534,9 +546,13 @@ class Master:
         taken only if its holder stays silent. False when this master must not run: a
         live master holds the name (exit status 73), or a signal stopped it meanwhile."""
         assert self.queue is not None
+        token = secrets.randbits(62) + 1  # kept across tries: a reply lost is no refusal
         while not self.stopping:
             try:
                 holder = Holder.from_record(self.queue.holder(self.name))
+                if holder is not None and holder.token == str(token):
+                    self.took_name(token)  # our claim went through; its reply was lost
+                    return True
                 decision = judge(self.place, holder, identity.still_running)
                 if decision is Claim.WATCH:
                     assert holder is not None
@@ -545,33 +561,37 @@ class Master:
                     assert holder is not None
                     self.halt(ExitCode.NAME_HELD, self.held_by(holder))
                     return False
-                if decision is Claim.TAKE and self.take_name(holder.token if holder else ""):
+                if decision is Claim.TAKE and self.take_name(token, holder.token if holder else ""):
                     return True
             except RedisTrouble as exc:
                 self.redis_down(exc, "claim")
                 self.pause(min(self.lease_s / 4, 1.0))
         return False
 
-    def take_name(self, expected: str) -> bool:
-        """claim.lua: the name for a new token, if its hold is still `expected`."""
+    def take_name(self, token: int, expected: str) -> bool:
+        """claim.lua: the name for `token`, if its hold is still `expected`."""
         assert self.queue is not None
-        token = secrets.randbits(62) + 1
         holder = {
             "pid": str(self.pid), "host": HOST, "boot_id": self.place.boot_id,
             "pidns": self.place.pidns, "started": identity.started(self.pid),
             "status": "starting", "pools": self.pools_json(),
         }  # fmt: skip
-        now = time.monotonic()
+        sent = boottime()
         taken = self.queue.claim(
             self.name, str(token), expected=expected, lease_s=self.lease_s, holder=holder
         )
         self.redis_up("claim")
         if taken is not None:
             return False  # someone else was quicker: judged again
-        self.token, self.renewed_at = token, now
-        self.board.renewed(now, token)
-        self.next_heartbeat = now + self.lease_s / 6
+        self.took_name(token, sent)
         return True
+
+    def took_name(self, token: int, sent: float | None = None) -> None:
+        """The name is ours under `token`, from a claim sent at `sent` (boottime())."""
+        now = time.monotonic()
+        self.token, self.renewed_at = token, now
+        self.board.renewed(boottime() if sent is None else sent, token)
+        self.next_heartbeat = now + self.lease_s / 6
 
     def watch_holder(self, holder: Holder) -> Claim:
         """The name is held from another machine or pid namespace: REFUSE as soon as its
@@ -597,12 +617,12 @@ class Master:
                 self.redis_up("claim")
                 if record is None or record.token != holder.token:
                     return Claim.WATCH
-                beat = beats.get(self.name, "")
-                first = beat if first is None else first
-                if beat != first:
+                beat = beats.get(self.name, Beat(""))
+                first = beat.value if first is None else first
+                if beat.value != first:
                     return Claim.REFUSE
                 if watch.observe(sent, time.monotonic(), {self.name: beat}):
-                    return self.reclaim_holder(holder, beat)
+                    return self.reclaim_holder(holder, beat.value)
             self.pause(min(self.lease_s / 8, 0.5))
         return Claim.WATCH
 
@@ -636,6 +656,12 @@ class Master:
             "another [supervisor] name"
         )
 
+    def holding(self, now: float) -> bool:
+        """Whether this master holds its name and renewed it lately (a third of a lease:
+        when its workers still take jobs): only then does it judge lists and leases."""
+        recent = self.renewed_at is not None and now - self.renewed_at <= self.lease_s / 3
+        return bool(self.token) and recent
+
     def pause(self, seconds: float) -> None:
         """Wait (signals cut it short and are dispatched)."""
         self.wait(seconds)
@@ -646,11 +672,15 @@ class Master:
         (the workers stop taking jobs when it is not renewed for a third of one), and
         sooner (at most once a second) when the status line for `qwsup status` changed."""
         changed = status != self.reported_status and now - self.last_heartbeat >= 1.0
-        if (now < self.next_heartbeat and not changed) or self.queue is None or not self.token:
+        if (now < self.next_heartbeat and not changed) or self.queue is None:
             return
         self.last_heartbeat = now
         self.next_heartbeat = now + self.lease_s / 6
         self.reported_status = status
+        if not self.token:  # reclaimed while we stalled: the name is taken again
+            self.claim_again()
+            return
+        sent = boottime()
         try:
             renewed = self.queue.heartbeat(
                 self.name, self.lease_s, token=str(self.token), pid=self.pid, host=HOST,
@@ -668,7 +698,7 @@ class Master:
                     now - self.renewed_at, self.lease_s,
                 )  # fmt: skip
             self.renewed_at = now
-            self.board.renewed(now, self.token)
+            self.board.renewed(sent, self.token)
         elif renewed == 0:
             self.reclaimed(now)
         else:
@@ -685,8 +715,18 @@ class Master:
             "may run twice; taking the name again",
             silent,
         )
-        if not self.take_name(""):
-            self.halt(ExitCode.NAME_HELD, f"supervisor name {self.name!r} was taken over")
+        self.token = 0  # our workers are fenced off already: the record has no token
+        self.claim_again()
+
+    def claim_again(self) -> None:
+        """After a reclaim: the name under a new token, unless another master took it."""
+        try:
+            if self.take_name(secrets.randbits(62) + 1, ""):
+                return
+        except RedisTrouble as exc:
+            self.redis_down(exc, "claim")  # tried again at the next heartbeat
+            return
+        self.halt(ExitCode.NAME_HELD, f"supervisor name {self.name!r} was taken over")
 
     def watch_leases(self, now: float) -> None:
         """Read every supervisor's record several times per lease; reclaim the jobs of
@@ -694,6 +734,9 @@ class Master:
         if now < self.next_watch or self.queue is None or not self.token:
             return
         self.next_watch = now + self.lease_s / 6
+        if not self.holding(now):  # our writes fail (out of memory?): we judge nobody
+            self.watch.lost_link()
+            return
         sent = time.monotonic()
         try:
             beats = self.queue.beats()
@@ -705,7 +748,7 @@ class Master:
         for name in self.watch.observe(sent, time.monotonic(), beats):
             try:
                 reclaimed = self.queue.reclaim(
-                    name, by=self.name, max_attempts=self.max_attempts(), seen=beats[name]
+                    name, by=self.name, max_attempts=self.max_attempts(), seen=beats[name].value
                 )
             except RedisTrouble as exc:
                 self.watch.lost_link()
@@ -728,7 +771,7 @@ class Master:
     def sweep(self, now: float) -> None:
         """Queue for requeueing the lists of our name's workers that died unseen (a
         master killed before it could requeue them), once at start and then periodically."""
-        if now < self.next_sweep or self.queue is None:
+        if now < self.next_sweep or self.queue is None or not self.holding(now):
             return
         self.next_sweep = now + SWEEP_INTERVAL_S
         try:

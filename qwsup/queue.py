@@ -21,6 +21,7 @@ from redis.typing import EncodableT, KeyT
 
 from .errors import ConnectionLost, RedisRefused
 from .keys import ALL, ENQUEUED_AT, Keys
+from .leases import Beat
 
 REQUEUE_BATCH = 100  # ids moved per requeue.lua call
 OVERSIZE = "oversize"  # take.lua's kind for a job hash over the size limit
@@ -123,6 +124,7 @@ class Reclaimed:
 class Requeued:
     requeued: int
     failed: int
+    fenced: bool = False  # the caller's token no longer holds the name: nothing moved
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,27 +291,39 @@ class Queue:
 
     # -- the master's side -------------------------------------------------
 
-    def requeue(self, worker: str, *, cost: int, max_attempts: int, reason: str) -> Requeued:
-        """Move every job of a worker's list back to the front of all:jobs.
+    def requeue(
+        self,
+        worker: str,
+        *,
+        cost: int,
+        max_attempts: int,
+        reason: str,
+        host: str = "",
+        token: str = "",
+    ) -> Requeued:
+        """Move every job of a worker's list back to the front of its queue, if `token`
+        still holds supervisor `host`'s name ("" when nobody holds it); else nothing
+        moves and the result says `fenced`.
 
-        `cost` attempts are charged to each (1 when the worker died, 0 when it was
-        stopped on purpose); a job out of attempts goes to failed:jobs.
+        `cost` attempts are charged to the job it was running (1 when the worker died,
+        0 when it was stopped on purpose); a job out of attempts goes to failed:jobs.
         """
         keys: list[KeyT] = [
             self.keys.worker_jobs(worker),
             self.keys.all_jobs,
             self.keys.failed_jobs,
+            self.keys.info(host or worker.rpartition(".")[0]),
         ]
         total = Requeued(0, 0)
         while True:
             now = f"{time.time():.3f}"
             args: list[EncodableT] = [
-                self.keys.prefix, cost, max_attempts, reason, now, REQUEUE_BATCH,
+                self.keys.prefix, cost, max_attempts, reason, now, REQUEUE_BATCH, token,
             ]  # fmt: skip
             with translated():
-                requeued, failed, left = self._requeue(keys=keys, args=args)
-            total = Requeued(total.requeued + requeued, total.failed + failed)
-            if left == 0:
+                requeued, failed, left, fenced = self._requeue(keys=keys, args=args)
+            total = Requeued(total.requeued + requeued, total.failed + failed, bool(fenced))
+            if left == 0 or fenced:
                 return total
 
     def promote(self, budget_s: float | None = None) -> int:
@@ -404,16 +418,18 @@ class Queue:
         with translated():
             return bool(self._release(keys=keys, args=[name, token]))
 
-    def beats(self, names: list[str] | None = None) -> dict[str, str]:
+    def beats(self, names: list[str] | None = None) -> dict[str, Beat]:
         """What the records of the named supervisors (default: every registered one)
-        show of their life (see lib/beat.lua)."""
+        show of their life (see lib/beat.lua), and the lease each heartbeats for."""
         args: list[EncodableT] = [self.keys.prefix, *(names or [])]
         with translated():
             flat = self._beats(keys=[self.keys.managers], args=args)
-        return {
-            flat[i].decode(errors="replace"): flat[i + 1].decode(errors="replace")
-            for i in range(0, len(flat), 2)
-        }
+        found = {}
+        for i in range(0, len(flat), 3):
+            lease = flat[i + 2].decode(errors="replace")
+            lease_s = int(lease) / 1000 if lease.isdigit() else 0.0
+            found[flat[i].decode(errors="replace")] = Beat(flat[i + 1].decode(), lease_s)
+        return found
 
     def reclaim(self, dead: str, *, by: str, max_attempts: int, seen: str = "") -> Reclaimed | None:
         """Reclaim the jobs of supervisor `dead`, if its record still shows `seen` (what

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import mmap
 import struct
+import time
 from dataclasses import dataclass
 
 from .totals import BUCKETS
@@ -71,7 +72,13 @@ class Scoreboard:
         self.memory.close()
 
 
-_MASTER = struct.Struct("=dq")  # renewed (monotonic seconds), token
+_MASTER = struct.Struct("=dq")  # renewed (CLOCK_BOOTTIME seconds), token
+
+
+def boottime() -> float:
+    """Seconds since boot, suspended time included (CLOCK_MONOTONIC stops while the
+    machine sleeps): the clock of the master's board."""
+    return time.clock_gettime(time.CLOCK_BOOTTIME)
 
 
 class MasterBoard:
@@ -83,12 +90,14 @@ class MasterBoard:
     def __init__(self) -> None:
         self.memory = mmap.mmap(-1, _MASTER.size)
 
-    def renewed(self, now: float, token: int) -> None:
+    def renewed(self, at: float, token: int) -> None:
+        """The hold `token` was renewed by a heartbeat sent at `at` (boottime())."""
         # the token first: a worker that reads between the two sees the new token with
         # the old time, never the old token with the new time
         struct.pack_into("=q", self.memory, 8, token)
-        struct.pack_into("=d", self.memory, 0, now)
+        struct.pack_into("=d", self.memory, 0, at)
 
     def read(self) -> tuple[float, int]:
+        """(seconds since the last renewal, the token of the hold)."""
         renewed, token = _MASTER.unpack_from(self.memory)
-        return float(renewed), int(token)
+        return boottime() - float(renewed), int(token)

@@ -349,12 +349,11 @@ class Worker:
         """Whether the master shows life (it renewed its hold on the name within
         silence_s), and what we hold was taken under its current token; else the held
         jobs go back."""
-        renewed, token = self.master_board.read()
+        silent, token = self.master_board.read()
         if token != self.held_token:
             if not self._give_back(running=False):
                 return False
             self.held_token, self.feed.token = token, str(token)
-        silent = time.monotonic() - renewed
         if silent > self.silence_s:
             self._pause(f"master {self.master_pid} silent for {silent:.1f} s")
             self._give_back(running=False)
@@ -532,8 +531,14 @@ class Worker:
                 self.feed.settle()
                 self._count_acked()
                 self.feed.close()
-            self.queue.requeue(self.id, cost=0, max_attempts=1, reason="worker stopped")
-            self.queue.unregister_worker(self.name, self.id)
+            _, token = self.master_board.read()  # only while our master holds the name
+            moved = self.queue.requeue(
+                self.id, cost=0, max_attempts=1, reason="worker stopped", token=str(token)
+            )
+            if moved.fenced:  # registered still: the holder's sweep finds our list
+                log.warning("our master no longer holds the name: leaving our list to it")
+            else:
+                self.queue.unregister_worker(self.name, self.id)
         except RedisTrouble as exc:
             log.error("could not put back our jobs (%s): the master will", exc)
         log.info("exiting: %d jobs done, %d failed", self.jobs_done, self.jobs_failed)

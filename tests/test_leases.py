@@ -5,14 +5,14 @@ from __future__ import annotations
 import pytest
 
 from qwsup.identity import Place, here, started, still_running
-from qwsup.leases import Claim, Holder, LeaseWatch, judge
+from qwsup.leases import Beat, Claim, Holder, LeaseWatch, judge
 
 pytestmark = pytest.mark.unit
 
 LEASE = 30.0
 
 
-def reads(watch: LeaseWatch, beats: dict[str, str], start: float, until: float, every: float):
+def reads(watch: LeaseWatch, beats: dict[str, Beat], start: float, until: float, every: float):
     """Reads every `every` s from `start` to `until`, each answered in 10 ms; the names
     declared dead, by the time of the read that declared them."""
     dead: dict[float, list[str]] = {}
@@ -27,17 +27,17 @@ def reads(watch: LeaseWatch, beats: dict[str, str], start: float, until: float, 
 
 def test_a_supervisor_is_dead_after_a_whole_lease_without_a_beat() -> None:
     watch = LeaseWatch(LEASE, me="a")
-    dead = reads(watch, {"a": "t:1:1", "b": "t:7:1000"}, 0.0, 40.0, 5.0)
+    dead = reads(watch, {"a": Beat("t:1:1"), "b": Beat("t:7:1000")}, 0.0, 40.0, 5.0)
     assert min(dead) == 35.0  # first seen in the reply at 0.01: a lease later, at the read at 35
     assert dead[35.0] == ["b"]  # never itself
 
 
 def test_a_beat_starts_the_lease_again() -> None:
     watch = LeaseWatch(LEASE)
-    assert reads(watch, {"b": "t:1:1"}, 0.0, 25.0, 5.0) == {}
-    assert watch.observe(29.0, 29.01, {"b": "t:2:5"}) == []  # it beat
-    assert reads(watch, {"b": "t:2:5"}, 34.0, 55.0, 5.0) == {}  # 29.01 + 30 > 55
-    assert watch.observe(59.5, 59.51, {"b": "t:2:5"}) == ["b"]
+    assert reads(watch, {"b": Beat("t:1:1")}, 0.0, 25.0, 5.0) == {}
+    assert watch.observe(29.0, 29.01, {"b": Beat("t:2:5")}) == []  # it beat
+    assert reads(watch, {"b": Beat("t:2:5")}, 34.0, 55.0, 5.0) == {}  # 29.01 + 30 > 55
+    assert watch.observe(59.5, 59.51, {"b": Beat("t:2:5")}) == ["b"]
 
 
 def test_a_step_of_the_redis_clock_does_not_matter() -> None:
@@ -46,7 +46,7 @@ def test_a_step_of_the_redis_clock_does_not_matter() -> None:
     beats = [f"t:{n}:{ms}" for n, ms in enumerate([1_000, 3_601_000, 3_606_000, 7_000])]
     t = 0.0
     for beat in beats * 5:
-        assert watch.observe(t, t + 0.01, {"b": beat}) == []
+        assert watch.observe(t, t + 0.01, {"b": Beat(beat)}) == []
         t += 5.0
 
 
@@ -54,39 +54,39 @@ def test_a_slow_read_starts_the_watch_again() -> None:
     """A server stall (DEBUG SLEEP, CLIENT PAUSE) holds the holder's heartbeat as long as
     our read: the read that waited proves nothing."""
     watch = LeaseWatch(LEASE)
-    assert reads(watch, {"b": "x"}, 0.0, 20.0, 5.0) == {}
-    assert watch.observe(25.0, 45.0, {"b": "x"}) == []  # answered 20 s late
-    assert watch.observe(50.0, 50.01, {"b": "x"}) == []  # 30 s since 25.0, but not since 45.0
-    assert reads(watch, {"b": "x"}, 55.0, 70.0, 5.0) == {}
-    assert watch.observe(75.0, 75.01, {"b": "x"}) == ["b"]  # a lease after 45.0
+    assert reads(watch, {"b": Beat("x")}, 0.0, 20.0, 5.0) == {}
+    assert watch.observe(25.0, 45.0, {"b": Beat("x")}) == []  # answered 20 s late
+    assert watch.observe(50.0, 50.01, {"b": Beat("x")}) == []  # 30 s since 25.0, but not since 45.0
+    assert reads(watch, {"b": Beat("x")}, 55.0, 70.0, 5.0) == {}
+    assert watch.observe(75.0, 75.01, {"b": Beat("x")}) == ["b"]  # a lease after 45.0
 
 
 def test_a_gap_between_reads_starts_the_watch_again() -> None:
     """The watcher itself stalled (SIGSTOP, a frozen VM): it saw nothing meanwhile."""
     watch = LeaseWatch(LEASE)
-    assert watch.observe(0.0, 0.01, {"b": "x"}) == []
-    assert watch.observe(40.0, 40.01, {"b": "x"}) == []  # 40 s without a read
-    assert watch.observe(45.0, 45.01, {"b": "x"}) == []
-    assert watch.observe(70.02, 70.03, {"b": "x"}) == []  # gap of 25 s: over half a lease
-    assert reads(watch, {"b": "x"}, 75.0, 100.0, 5.0) == {}
-    assert watch.observe(100.05, 100.06, {"b": "x"}) == ["b"]  # a lease after 70.03
+    assert watch.observe(0.0, 0.01, {"b": Beat("x")}) == []
+    assert watch.observe(40.0, 40.01, {"b": Beat("x")}) == []  # 40 s without a read
+    assert watch.observe(45.0, 45.01, {"b": Beat("x")}) == []
+    assert watch.observe(70.02, 70.03, {"b": Beat("x")}) == []  # gap of 25 s: over half a lease
+    assert reads(watch, {"b": Beat("x")}, 75.0, 100.0, 5.0) == {}
+    assert watch.observe(100.05, 100.06, {"b": Beat("x")}) == ["b"]  # a lease after 70.03
 
 
 def test_a_failed_read_starts_the_watch_again() -> None:
     watch = LeaseWatch(LEASE)
-    assert reads(watch, {"b": "x"}, 0.0, 25.0, 5.0) == {}
+    assert reads(watch, {"b": Beat("x")}, 0.0, 25.0, 5.0) == {}
     watch.lost_link()
-    assert reads(watch, {"b": "x"}, 30.0, 55.0, 5.0) == {}
-    assert watch.observe(60.0, 60.01, {"b": "x"}) == []  # first seen again at 30.01
-    assert watch.observe(60.02, 60.03, {"b": "x"}) == ["b"]
+    assert reads(watch, {"b": Beat("x")}, 30.0, 55.0, 5.0) == {}
+    assert watch.observe(60.0, 60.01, {"b": Beat("x")}) == []  # first seen again at 30.01
+    assert watch.observe(60.02, 60.03, {"b": Beat("x")}) == ["b"]
 
 
 def test_supervisors_that_left_are_forgotten() -> None:
     watch = LeaseWatch(LEASE)
-    watch.observe(0.0, 0.01, {"b": "x", "c": "y"})
-    watch.observe(5.0, 5.01, {"c": "y"})
+    watch.observe(0.0, 0.01, {"b": Beat("x"), "c": Beat("y")})
+    watch.observe(5.0, 5.01, {"c": Beat("y")})
     assert set(watch.seen) == {"c"}
-    assert reads(watch, {"b": "x", "c": "y"}, 10.0, 40.0, 5.0) == {35.0: ["c"], 40.0: ["c"]}
+    assert reads(watch, {"b": Beat("x"), "c": Beat("y")}, 10.0, 40.0, 5.0) == {35.0: ["c"], 40.0: ["c"]}
 
 
 HERE = Place("boot-1", "pid:[1]")
@@ -139,3 +139,10 @@ def test_this_process_is_recognised_and_a_reused_pid_is_not() -> None:
     assert still_running(me, started(me))
     assert not still_running(me, str(int(started(me)) + 1))
     assert not still_running(me, "")
+
+
+def test_a_supervisor_with_a_longer_lease_is_judged_by_its_own() -> None:
+    """It heartbeats less often: a watcher with a short lease must not declare it dead."""
+    watch = LeaseWatch(6.0)
+    assert reads(watch, {"b": Beat("x", lease_s=60.0)}, 0.0, 59.0, 1.0) == {}
+    assert watch.observe(60.5, 60.51, {"b": Beat("x", lease_s=60.0)}) == ["b"]

@@ -248,10 +248,10 @@ def test_a_dead_supervisor_is_reclaimed_once_and_only_if_it_stayed_silent(
     assert len(q.take("hostb.7", "hostb", want=2, token="2")) == 2  # registers hostb.7
     assert q.take("hostb.8", "hostb", token="2")
     assert client.smembers("hostb:workers") == {b"hostb.7", b"hostb.8"}
-    seen = q.beats()["hostb"]
+    seen = q.beats()["hostb"].value
     assert q.heartbeat("hostb", 60, token="2", pid=2, host="b", status="ok") == 1
     assert q.reclaim("hostb", by="hosta", max_attempts=3, seen=seen) is None  # it beat
-    seen = q.beats()["hostb"]
+    seen = q.beats()["hostb"].value
     reclaimed = q.reclaim("hostb", by="hosta", max_attempts=3, seen=seen)
     assert reclaimed == Reclaimed("hostb", 3, 0)
     assert other.reclaim("hostb", by="hostc", max_attempts=3, seen=seen) is None  # done
@@ -445,7 +445,54 @@ def test_a_reclaim_of_many_workers_goes_on_over_bounded_calls(
         if n % 2:
             article_enqueue(client, f"j{n}", n="1")
             client.rpoplpush("all:jobs", f"hostb.{n}:jobs")
-    reclaimed = q.reclaim("hostb", by="hosta", max_attempts=3, seen=q.beats()["hostb"])
+    reclaimed = q.reclaim("hostb", by="hosta", max_attempts=3, seen=q.beats()["hostb"].value)
     assert reclaimed == Reclaimed("hostb", 125, 0)
     assert client.llen("all:jobs") == 125 and client.exists("hostb:workers") == 0
     assert client.hget("job:j1", ATTEMPTS) == b"1"  # each was its worker's running job
+
+
+def test_a_reclaim_cut_short_is_found_again_and_finished(client: redis.Redis, q: Queue) -> None:
+    """The reclaimer died after its first bounded call: the supervisor stays registered,
+    its record without a token does not change, and the next reclaim finishes."""
+    assert claim(q, "hostb", "2") is None
+    for n in range(3):
+        article_enqueue(client, f"j{n}", n="1")
+        client.rpoplpush("all:jobs", f"hostb.{n}:jobs")
+        client.sadd("hostb:workers", f"hostb.{n}")
+    seen = q.beats()["hostb"].value
+    keys = ["all:leases", "all:managers", "all:jobs", "failed:jobs"]
+    q._reclaim(keys=keys, args=["", "hosta", 3, 2, "hostb", seen, "1"])  # then it died
+    assert client.llen("all:jobs") == 1 and client.sismember("all:managers", "hostb")
+    assert client.hget("hostb:info", "token") is None  # its workers take nothing now
+    assert q.heartbeat("hostb", 60, token="2", pid=2, host="b", status="ok") == 0
+    tombstone = q.beats()["hostb"].value
+    assert q.reclaim("hostb", by="hostc", max_attempts=3, seen=tombstone) == Reclaimed(
+        "hostb", 2, 0
+    )
+    assert client.llen("all:jobs") == 3 and client.smembers("all:managers") == set()
+    assert client.exists("hostb:info", "hostb:workers") == 0
+
+
+def test_a_requeue_under_a_token_that_lost_the_name_moves_nothing(
+    client: redis.Redis, q: Queue
+) -> None:
+    """Containers from one image have the same worker ids: a master that lost its name
+    must not requeue the lists of the new holder's workers."""
+    assert claim(q, "host", "new") is None
+    client.hset("job:a", "n", "1")
+    client.lpush(OWN, "a")  # the new holder's worker host.1 runs it
+    moved = q.requeue(W, cost=1, max_attempts=3, reason="gone", token="old")
+    assert moved.fenced and (moved.requeued, moved.failed) == (0, 0)
+    assert lists(client)[OWN] == [b"a"] and client.hget("job:a", ATTEMPTS) is None
+    assert not q.requeue(W, cost=0, max_attempts=3, reason="stopped", token="new").fenced
+    assert lists(client)["all:jobs"] == [b"a"]
+
+
+def test_a_record_of_another_type_does_not_blind_the_watchers(
+    client: redis.Redis, q: Queue
+) -> None:
+    assert claim(q, "good", "1") is None
+    client.set("bad:info", "a producer's string")
+    client.sadd("all:managers", "bad")
+    beats = q.beats()
+    assert set(beats) == {"good"} and beats["good"].lease_s == 60.0

@@ -6,11 +6,14 @@
 -- failed:jobs when the attempts are used up); then the supervisor is removed from
 -- the registry. Its host queue <name>:jobs is left for when it returns.
 -- The first call checks that the record still shows what the watcher saw (ARGV[6]),
--- then removes the record, the registration and the lease at once: from then on the
--- supervisor's workers take nothing (take.lua checks its token) and its master, should
--- it come back, finds it was reclaimed. A call that goes on (ARGV[7] = '0') stops when
--- the supervisor has claimed its name again meanwhile: what is left in its lists is
--- its own again.
+-- then replaces the record by one without a token (who reclaims it, since when): from
+-- then on the supervisor's workers take nothing (take.lua checks its token) and its
+-- master, should it come back, finds it was reclaimed. The supervisor stays registered
+-- until the last call, so that a reclaim cut short (the reclaimer died, Redis went
+-- away) is found again: the token-less record does not change, and after a lease a
+-- master reclaims it again. A call that goes on (ARGV[7] = '0') stops when the
+-- supervisor has claimed its name again meanwhile: what is left in its lists is its
+-- own again.
 -- Atomic: when several masters run it, exactly one moves each job.
 -- Bounded: at most ARGV[4] ids and workers looked at per call; call again (ARGV[7] = '0')
 -- while the last result is 0.
@@ -36,18 +39,17 @@
 -- qwsup:include beat
 local dead = ARGV[5]
 local info = ARGV[1] .. dead .. ':info'
+local time = redis.call('TIME')
+local now_ms = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 if ARGV[7] == '1' then
   if ARGV[6] ~= '' and beat(info) ~= ARGV[6] then
     return {}
   end
   redis.call('DEL', info)
-  redis.call('ZREM', KEYS[1], dead)
-  redis.call('SREM', KEYS[2], dead)
-elseif redis.call('EXISTS', info) == 1 then
-  return {}
+  redis.call('HSET', info, 'reclaimed_by', ARGV[2], 'reclaimed_ms', now_ms)
+elseif redis.pcall('HGET', info, 'token') then
+  return {}  -- it took its name again
 end
-local time = redis.call('TIME')
-local now_ms = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 local max_attempts = tonumber(ARGV[3])
 local failed_at = string.format('%.3f', now_ms / 1000)
 local budget = tonumber(ARGV[4])
@@ -58,6 +60,9 @@ local requeued, failed = 0, 0
 while budget > 0 do
   local worker = redis.call('SRANDMEMBER', workers)  -- one at a time: the set may be huge
   if not worker then
+    redis.call('DEL', info)
+    redis.call('ZREM', KEYS[1], dead)
+    redis.call('SREM', KEYS[2], dead)
     return {requeued, failed, 1}
   end
   budget = budget - 1  -- a worker looked at counts, even one whose list is empty

@@ -2,20 +2,30 @@
 -- first, in the order they had. A worker that died mid-job costs the job it was
 -- running (the oldest in its list; the others were prefetched and not started) one
 -- attempt: a job whose attempts are used up goes to failed:jobs instead.
--- Bounded: at most ARGV[6] ids per call; call again while the second result is > 0.
+-- Only for the master that holds the supervisor's name (ARGV[7] is the token in its
+-- record, '' when nobody holds it): a master that lost its name, or a worker of one,
+-- must not touch lists whose ids now belong to the new holder's workers (containers
+-- from one image have the same worker ids).
+-- Bounded: at most ARGV[6] ids per call; call again while the third result is > 0.
 -- KEYS[1] = the worker's own list
 -- KEYS[2] = all:jobs: where a job goes back unless it names its queue (qwsup:queue)
 -- KEYS[3] = failed:jobs
+-- KEYS[4] = the supervisor's info hash (<name>:info)
 -- ARGV[1] = the key prefix ("<namespace>:" or ""): job hashes and queues are built on it
 -- ARGV[2] = attempts to charge the running job: 1 when the worker died, 0 when stopped
 -- ARGV[3] = max attempts
 -- ARGV[4] = the reason, recorded as the job's last error when an attempt is charged
 -- ARGV[5] = now, unix seconds
 -- ARGV[6] = the most ids to move in this call
--- Returns {ids requeued, ids failed for good, ids left in the worker's list}.
+-- ARGV[7] = the caller's token
+-- Returns {ids requeued, ids failed for good, ids left in the worker's list, fenced: 1
+-- when the token is not the name's (nothing moved)}.
 -- qwsup:include unique
 -- qwsup:include home
 -- qwsup:include put_back
+if (redis.call('HGET', KEYS[4], 'token') or '') ~= ARGV[7] then
+  return {0, 0, 0, 1}
+end
 local cost = tonumber(ARGV[2])
 local max_attempts = tonumber(ARGV[3])
 local requeued, failed = 0, 0
@@ -30,4 +40,4 @@ for _ = 1, tonumber(ARGV[6]) do
     requeued = requeued + 1
   end
 end
-return {requeued, failed, redis.call('LLEN', KEYS[1])}
+return {requeued, failed, redis.call('LLEN', KEYS[1]), 0}

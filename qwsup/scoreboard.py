@@ -8,19 +8,64 @@ scraped for metrics. The hot path makes no system call and wakes nobody.
 
 from __future__ import annotations
 
+import contextlib
+import math
 import mmap
 import struct
+import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import TypeVar
 
 from .totals import BUCKETS
 
-# beat, busy_since (monotonic seconds; 0: idle), duration_sum; done, retried, failed,
-# lost; then one count per duration bucket. Aligned 8-byte fields: torn reads cannot
-# happen on the platforms we run on.
+T = TypeVar("T")
+
+_SEQ = struct.Struct("=Q")
+TRIES = 1000  # reads of a page being written before giving up (its writer stopped mid-write)
+
+
+class _SeqLock:
+    """A sequence lock in the first 8 bytes of a shared page: odd while its writer
+    writes, one more once it is done. struct packs a number byte by byte, so a reader in
+    another process could see half of one (a time near 0, a count off by 2**32); it
+    reads again instead. Writers of one process take turns on a thread lock."""
+
+    def __init__(self, memory: mmap.mmap) -> None:
+        self.memory = memory
+        self.lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[None]:
+        with self.lock:
+            (seq,) = _SEQ.unpack_from(self.memory)
+            _SEQ.pack_into(self.memory, 0, seq + 1)
+            try:
+                yield
+            finally:
+                _SEQ.pack_into(self.memory, 0, seq + 2)
+
+    def read(self, unpack: Callable[[], T]) -> T | None:
+        """What `unpack` read while no write was going on; None when the writer stayed in
+        the middle of a write (it was stopped there)."""
+        for _ in range(TRIES):
+            (seq,) = _SEQ.unpack_from(self.memory)
+            if seq % 2:
+                continue
+            value = unpack()
+            (again,) = _SEQ.unpack_from(self.memory)
+            if again == seq:
+                return value
+        return None
+
+
+# after the sequence: beat, busy_since (monotonic seconds; 0: idle), duration_sum; done,
+# retried, failed, lost; then one count per duration bucket
 _HEAD = struct.Struct("=3d4Q")
 _BUCKETS = struct.Struct(f"={len(BUCKETS) + 1}Q")
-SIZE = _HEAD.size + _BUCKETS.size
+_AT = _SEQ.size  # where the head starts
+SIZE = _AT + _HEAD.size + _BUCKETS.size
 OUTCOMES = ("done", "retry", "failed", "lost")
 
 
@@ -39,40 +84,53 @@ class Score:
 class Scoreboard:
     def __init__(self) -> None:
         self.memory = mmap.mmap(-1, SIZE)  # anonymous and shared: seen across fork
+        self.seq = _SeqLock(self.memory)
+        self.last = Score(0.0, 0.0, 0.0, 0, 0, 0, 0, (0,) * (len(BUCKETS) + 1))
 
     # the worker's side
 
     def beat(self, now: float) -> None:
-        struct.pack_into("=d", self.memory, 0, now)
+        with self.seq.writing():
+            struct.pack_into("=d", self.memory, _AT, now)
 
     def busy(self, now: float) -> None:
-        struct.pack_into("=d", self.memory, 8, now)
+        with self.seq.writing():
+            struct.pack_into("=d", self.memory, _AT + 8, now)
 
     def idle(self) -> None:
-        struct.pack_into("=d", self.memory, 8, 0.0)
+        self.busy(0.0)
 
     def ended(self, outcome: str, seconds: float, bucket: int) -> None:
         """A job came to `outcome` (known once Redis has replied): counted, with its
         duration."""
-        _beat, _busy, total, *counts = _HEAD.unpack_from(self.memory)
-        counts[OUTCOMES.index(outcome)] += 1
-        bucket_offset = _HEAD.size + 8 * bucket
-        (in_bucket,) = struct.unpack_from("=Q", self.memory, bucket_offset)
-        struct.pack_into("=Q", self.memory, bucket_offset, in_bucket + 1)
-        struct.pack_into("=d4Q", self.memory, 16, total + seconds, *counts)
+        with self.seq.writing():
+            _beat, _busy, total, *counts = _HEAD.unpack_from(self.memory, _AT)
+            counts[OUTCOMES.index(outcome)] += 1
+            bucket_offset = _AT + _HEAD.size + 8 * bucket
+            (in_bucket,) = struct.unpack_from("=Q", self.memory, bucket_offset)
+            struct.pack_into("=Q", self.memory, bucket_offset, in_bucket + 1)
+            struct.pack_into("=d4Q", self.memory, _AT + 16, total + seconds, *counts)
 
     # the master's side
 
     def read(self) -> Score:
-        beat, busy, total, done, retried, failed, lost = _HEAD.unpack_from(self.memory)
-        buckets = _BUCKETS.unpack_from(self.memory, _HEAD.size)
+        """The worker's numbers; the last whole read while the worker is stopped in the
+        middle of a write."""
+        score = self.seq.read(self._unpack)
+        if score is not None:
+            self.last = score
+        return self.last
+
+    def _unpack(self) -> Score:
+        beat, busy, total, done, retried, failed, lost = _HEAD.unpack_from(self.memory, _AT)
+        buckets = _BUCKETS.unpack_from(self.memory, _AT + _HEAD.size)
         return Score(beat, busy, total, done, retried, failed, lost, buckets)
 
     def close(self) -> None:
         self.memory.close()
 
 
-_MASTER = struct.Struct("=dq")  # renewed (CLOCK_BOOTTIME seconds), token
+_MASTER = struct.Struct("=dq")  # after the sequence: renewed (CLOCK_BOOTTIME seconds), token
 
 
 def boottime() -> float:
@@ -88,16 +146,19 @@ class MasterBoard:
     it holds when the token changes (the name was reclaimed and taken again)."""
 
     def __init__(self) -> None:
-        self.memory = mmap.mmap(-1, _MASTER.size)
+        self.memory = mmap.mmap(-1, _SEQ.size + _MASTER.size)
+        self.seq = _SeqLock(self.memory)
 
     def renewed(self, at: float, token: int) -> None:
         """The hold `token` was renewed by a heartbeat sent at `at` (boottime())."""
-        # the token first: a worker that reads between the two sees the new token with
-        # the old time, never the old token with the new time
-        struct.pack_into("=q", self.memory, 8, token)
-        struct.pack_into("=d", self.memory, 0, at)
+        with self.seq.writing():
+            _MASTER.pack_into(self.memory, _SEQ.size, at, token)
 
     def read(self) -> tuple[float, int]:
-        """(seconds since the last renewal, the token of the hold)."""
-        renewed, token = _MASTER.unpack_from(self.memory)
+        """(seconds since the last renewal, the token of the hold); a master stopped in
+        the middle of writing it is silent (its token then is the one last written)."""
+        found = self.seq.read(lambda: _MASTER.unpack_from(self.memory, _SEQ.size))
+        if found is None:
+            return math.inf, _MASTER.unpack_from(self.memory, _SEQ.size)[1]
+        renewed, token = found
         return boottime() - float(renewed), int(token)

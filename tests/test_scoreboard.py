@@ -1,10 +1,15 @@
 from __future__ import annotations
 
+import contextlib
+import math
 import os
+import signal
+import time
+from collections.abc import Callable, Iterator
 
 import pytest
 
-from qwsup.scoreboard import Scoreboard
+from qwsup.scoreboard import MasterBoard, Scoreboard, boottime
 from qwsup.totals import BUCKETS, Totals
 
 pytestmark = pytest.mark.unit
@@ -30,3 +35,54 @@ def test_what_a_forked_worker_writes_its_master_reads() -> None:
     assert (totals.done, totals.attempts_failed) == (6, 1)
     assert dict(totals.histogram())["+Inf"] == 2
     board.close()
+
+
+def writing_meanwhile(write: Callable[[int], None]) -> Iterator[None]:
+    """`write(i)` over and over in a forked process (the way a worker and its master
+    share these pages) while the caller reads."""
+    pid = os.fork()
+    if pid == 0:  # the writer: until its parent has read enough (at most 30 s)
+        try:
+            i, deadline = 0, time.monotonic() + 30
+            while time.monotonic() < deadline:
+                i += 1
+                write(i)
+        finally:
+            os._exit(0)
+    try:
+        yield
+    finally:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+
+
+def test_the_master_board_is_never_read_half_written() -> None:
+    """struct writes a number byte by byte: read without the sequence lock, about 1% of
+    these reads saw half of one (a renewal near time 0: a master silent since boot)."""
+    board = MasterBoard()
+    board.renewed(boottime(), 1)
+    with contextlib.contextmanager(writing_meanwhile)(
+        lambda i: board.renewed(boottime(), i % 7 + 1)
+    ):
+        seen = [board.read() for _ in range(100_000)]
+    assert all(0 <= silent < 5 and 1 <= token <= 7 for silent, token in seen)
+
+
+def test_a_worker_s_scoreboard_is_never_read_half_written() -> None:
+    board = Scoreboard()
+    with contextlib.contextmanager(writing_meanwhile)(lambda i: board.beat(1000.0 + i % 2)):
+        beats = {board.read().beat for _ in range(100_000)}
+    assert beats <= {0.0, 1000.0, 1001.0}
+
+
+def test_a_board_whose_writer_stopped_mid_write_is_read_as_silent() -> None:
+    board = MasterBoard()
+    board.renewed(boottime(), 3)
+    writing = board.seq.writing()
+    writing.__enter__()  # the master is stopped right here (SIGSTOP mid-write)
+    assert board.read() == (math.inf, 3)
+    score = Scoreboard()
+    score.beat(5.0)
+    assert score.read().beat == 5.0
+    score.seq.writing().__enter__()
+    assert score.read().beat == 5.0  # the last whole read

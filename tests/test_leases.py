@@ -86,7 +86,10 @@ def test_supervisors_that_left_are_forgotten() -> None:
     watch.observe(0.0, 0.01, {"b": Beat("x"), "c": Beat("y")})
     watch.observe(5.0, 5.01, {"c": Beat("y")})
     assert set(watch.seen) == {"c"}
-    assert reads(watch, {"b": Beat("x"), "c": Beat("y")}, 10.0, 40.0, 5.0) == {35.0: ["c"], 40.0: ["c"]}
+    assert reads(watch, {"b": Beat("x"), "c": Beat("y")}, 10.0, 40.0, 5.0) == {
+        35.0: ["c"],
+        40.0: ["c"],
+    }
 
 
 HERE = Place("boot-1", "pid:[1]")

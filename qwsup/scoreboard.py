@@ -23,7 +23,8 @@ from .totals import BUCKETS
 T = TypeVar("T")
 
 _SEQ = struct.Struct("=Q")
-TRIES = 1000  # reads of a page being written before giving up (its writer stopped mid-write)
+SPINS = 100  # reads of a page being written before the reader sleeps between tries
+PATIENCE_S = 0.2  # a writer mid-write this long was stopped there (not just preempted)
 
 
 class _SeqLock:
@@ -48,16 +49,23 @@ class _SeqLock:
 
     def read(self, unpack: Callable[[], T]) -> T | None:
         """What `unpack` read while no write was going on; None when the writer stayed in
-        the middle of a write (it was stopped there)."""
-        for _ in range(TRIES):
+        the middle of a write for PATIENCE_S (it was stopped there: a writer merely
+        preempted mid-write gets the CPU back sooner, and the reader yields to it)."""
+        tries, deadline = 0, 0.0
+        while True:
             (seq,) = _SEQ.unpack_from(self.memory)
-            if seq % 2:
-                continue
-            value = unpack()
-            (again,) = _SEQ.unpack_from(self.memory)
-            if again == seq:
-                return value
-        return None
+            if not seq % 2:
+                value = unpack()
+                (again,) = _SEQ.unpack_from(self.memory)
+                if again == seq:
+                    return value
+            tries += 1
+            if tries == SPINS:
+                deadline = time.monotonic() + PATIENCE_S
+            elif tries > SPINS:
+                if time.monotonic() > deadline:
+                    return None
+                time.sleep(0.001)
 
 
 # after the sequence: beat, busy_since (monotonic seconds; 0: idle), duration_sum; done,

@@ -711,8 +711,9 @@ class Master:
         silent = now - self.renewed_at if self.renewed_at is not None else 0.0
         log.error(
             "our lease had lapsed (no renewal for %.1f s: this master stalled, or lost Redis) "
-            "and another master reclaimed the jobs of our workers; a job running meanwhile "
-            "may run twice; taking the name again",
+            "and our record is gone: another master reclaimed the jobs of our workers (or a "
+            "failover lost the record); a job running meanwhile may run twice; taking the "
+            "name again",
             silent,
         )
         self.token = 0  # our workers are fenced off already: the record has no token

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,13 @@ from support import (
     redis_binaries,
     write_config,
 )
+
+# A shell starts a background job with INT and QUIT ignored, and an ignored signal stays
+# ignored across exec: the qwsup processes the tests start, and send INT to, would not
+# hear it. Handled here, they start with the default.
+for _sig in (signal.SIGINT, signal.SIGQUIT):
+    if signal.getsignal(_sig) is signal.SIG_IGN:
+        signal.signal(_sig, signal.default_int_handler)
 
 BINARIES = redis_binaries()
 if not BINARIES:

@@ -152,8 +152,9 @@ def test_a_job_enqueued_for_later_starts_no_earlier(start_qwsup: Start, r: redis
     later_id, due_id = later.stdout.strip(), due.stdout.strip()
     assert r.zscore("delayed:jobs", later_id) is not None
     wait_until(lambda: r.hget("test:runs", due_id), 5, "the job that was due at once")
-    wait_until(lambda: r.hget("test:runs", later_id), 10, "the job for later")
-    started = float(r.lrange("test:started_at", -1, -1)[0])
+    wait_until(lambda: r.llen("test:started_at") == 2, 10, "the job for later")
+    order = [x.decode() for x in r.lrange("test:started", 0, -1)]
+    started = float(r.lrange("test:started_at", 0, -1)[order.index(later_id)])
     assert 1.5 <= started - sent < 5  # promoted about once a second once due
     bad = qw.command("enqueue", "--at", "next tuesday", "n=3")
     assert bad.returncode == 2 and "neither ISO 8601" in bad.stderr

@@ -10,7 +10,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -113,12 +113,17 @@ class Cluster:
         self.procs[port].wait(10)
 
     def cleanup(self) -> None:
-        for proc in self.procs.values():
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(10)
-        shutil.rmtree(self.dir, ignore_errors=True)
+        stop(self.procs.values(), self.dir)
+
+
+def stop(procs: Iterable[subprocess.Popen[bytes]], directory: Path) -> None:
+    """End the servers we started (TERM, then KILL after 10 s) and remove their files."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
+    shutil.rmtree(directory, ignore_errors=True)

@@ -5,7 +5,6 @@ own, stopped and removed afterwards."""
 from __future__ import annotations
 
 import contextlib
-import shutil
 import signal
 import socket
 import subprocess
@@ -16,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import redis
+
+from bench.cluster import stop
 
 SERVICE = "mymaster"
 
@@ -191,12 +192,4 @@ class Sentinels:
         self.procs[port].wait(10)
 
     def cleanup(self) -> None:
-        for proc in self.procs.values():
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(10)
-        shutil.rmtree(self.dir, ignore_errors=True)
+        stop(self.procs.values(), self.dir)

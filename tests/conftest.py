@@ -1,10 +1,14 @@
 from __future__ import annotations
 
+import os
+import shutil
 import signal
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 import redis
 
@@ -126,3 +130,16 @@ def no_server_files_in_the_checkout() -> Iterator[None]:
         if p.name.endswith((".rdb", ".aof")) or p.name in ("appendonlydir", "redis.log")
     )
     assert not strays, f"files of a redis-server in the checkout: {strays}"
+
+
+@pytest.fixture
+def state_dir() -> Iterator[Path]:
+    """A state directory for the embedded server, whose socket lives there."""
+    path = Path(tempfile.mkdtemp(prefix="qws"))  # short: the socket lives here
+    yield path
+    pidfile = path / "redis.pid"
+    if pidfile.exists():  # the embedded server daemonizes: stop it if a test left it
+        pid = int(pidfile.read_text())
+        if psutil.pid_exists(pid) and "redis" in psutil.Process(pid).name():
+            os.kill(pid, signal.SIGKILL)
+    shutil.rmtree(path, ignore_errors=True)

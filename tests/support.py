@@ -64,6 +64,20 @@ def redis_binaries() -> dict[str, str]:
 ACL_PASSWORDS = {"qwsup": "supervisor-secret", "qwsup-producer": "producer-secret"}
 
 
+def acl_file(directory: Path) -> Path:
+    """conf/redis-acl.conf in `directory`, each user's placeholder replaced by the hash of
+    its password (ACL_PASSWORDS)."""
+    lines = []
+    for line in (ROOT / "conf" / "redis-acl.conf").read_text().splitlines():
+        if line.startswith("user "):
+            digest = hashlib.sha256(ACL_PASSWORDS[line.split()[1]].encode()).hexdigest()
+            line = line.replace("#SHA256-OF-PASSWORD", f"#{digest}")
+        lines.append(line)
+    path = directory / "redis-acl.conf"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
 class RedisServer:
     """A private redis-server on a unix socket in a fresh directory. With `acl`, it has
     the users of conf/redis-acl.conf (passwords ACL_PASSWORDS) besides the default one
@@ -98,18 +112,6 @@ class RedisServer:
         """A URL naming an ACL user; the password goes separately."""
         return f"unix://{user}@{self.socket}"
 
-    def _acl_file(self) -> Path:
-        """conf/redis-acl.conf with each user's placeholder replaced by its password's hash."""
-        lines = []
-        for line in (ROOT / "conf" / "redis-acl.conf").read_text().splitlines():
-            if line.startswith("user "):
-                digest = hashlib.sha256(ACL_PASSWORDS[line.split()[1]].encode()).hexdigest()
-                line = line.replace("#SHA256-OF-PASSWORD", f"#{digest}")
-            lines.append(line)
-        path = self.dir / "redis-acl.conf"
-        path.write_text("\n".join(lines) + "\n")
-        return path
-
     def start(self) -> None:
         command = [
             self.binary,
@@ -120,7 +122,7 @@ class RedisServer:
             "--save", "",
             "--appendonly", "yes" if self.appendonly else "no",
             "--appendfsync", "always",
-            *(["--include", str(self._acl_file())] if self.acl else []),
+            *(["--include", str(acl_file(self.dir))] if self.acl else []),
             *self.args,
         ]  # fmt: skip
         self.proc = subprocess.Popen(

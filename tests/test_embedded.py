@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import signal
 import stat
 import subprocess
 import sys
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -21,18 +17,6 @@ from qwsup.producer import Producer
 from support import Qwsup, wait_until, write_config
 
 pytestmark = pytest.mark.process
-
-
-@pytest.fixture
-def state_dir() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="qws"))  # short: the socket lives here
-    yield path
-    pidfile = path / "redis.pid"
-    if pidfile.exists():  # the embedded server daemonizes: stop it if a test left it
-        pid = int(pidfile.read_text())
-        if psutil.pid_exists(pid) and "redis" in psutil.Process(pid).name():
-            os.kill(pid, signal.SIGKILL)
-    shutil.rmtree(path, ignore_errors=True)
 
 
 def cli(config: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import hashlib
 import json
 import shutil
 import time
@@ -22,7 +21,7 @@ from qwsup.config import parse
 from qwsup.connection import make_client, redact, url_of
 from qwsup.errors import ConfigError
 from qwsup.producer import Producer
-from support import ACL_PASSWORDS, ROOT, Qwsup, done, wait_until
+from support import Qwsup, acl_file, done, wait_until
 
 SENTINEL_PASSWORD = "sentinel-secret"
 Start = Callable[..., Qwsup]
@@ -171,19 +170,6 @@ def test_no_primary_found_is_one_short_line_with_each_sentinels_reason() -> None
     sentinels.sentinels.append(FakeSentinel(4, {"main": up}))
     assert sentinels.discover_master("main") == ("10.0.0.7", 6379)
     assert sentinels.sentinels[0].connection_pool.connection_kwargs["port"] == 4  # asked first
-
-
-def acl_file(directory: Path) -> Path:
-    """conf/redis-acl.conf with each user's password (ACL_PASSWORDS) in it."""
-    lines = []
-    for line in (ROOT / "conf" / "redis-acl.conf").read_text().splitlines():
-        if line.startswith("user "):
-            digest = hashlib.sha256(ACL_PASSWORDS[line.split()[1]].encode()).hexdigest()
-            line = line.replace("#SHA256-OF-PASSWORD", f"#{digest}")
-        lines.append(line)
-    path = directory / "redis-acl.conf"
-    path.write_text("\n".join(lines) + "\n")
-    return path
 
 
 @pytest.fixture

@@ -5,16 +5,13 @@ against real redis-servers configured to evict, with CONFIG or INFO renamed, or 
 from __future__ import annotations
 
 import json
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import psutil
 import pytest
 import redis
 
@@ -459,18 +456,6 @@ def test_a_master_on_a_server_with_config_renamed(tmp_path: Path, renamed: str) 
         qw.close()
         found.cleanup()
     assert not qw.group()
-
-
-@pytest.fixture
-def state_dir() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="qws"))  # short: the socket lives here
-    yield path
-    pidfile = path / "redis.pid"
-    if pidfile.exists():  # the embedded server daemonizes: stop it if a test left it
-        pid = int(pidfile.read_text())
-        if psutil.pid_exists(pid) and "redis" in psutil.Process(pid).name():
-            psutil.Process(pid).kill()
-    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.mark.process

@@ -199,6 +199,13 @@ class Config:
     def pool(self, name: str) -> WorkersConfig | None:
         return next((p for p in self.pools if p.name == name), None)
 
+    @property
+    def most_attempts(self) -> int:
+        """max_attempts for jobs whose pool is not known (reclaimed from another
+        supervisor, found in a dead worker's list by a sweep): the most any pool allows,
+        so that none is failed early."""
+        return max(pool.max_attempts for pool in self.pools)
+
     def for_pool(self, pool: WorkersConfig) -> Config:
         """This config as a worker of `pool` sees it."""
         return dataclasses.replace(self, workers=pool)
@@ -370,6 +377,23 @@ def _pools(path: str, tables: Any, workers_too: bool) -> tuple[WorkersConfig, ..
         if names.count(name) > 1:
             raise ConfigError(path, "pools", f"two pools are named {name!r}")
     return tuple(pools)
+
+
+def restart_only(old: Config, new: Config) -> tuple[Config, str]:
+    """A reloaded config with the keys that change only with a restart kept as in `old`
+    (the Redis connection, the metrics address, the supervisor's name, lease and user),
+    and the words for the log when the file changed them ("" when it did not)."""
+    o = old.supervisor
+    supervisor = dataclasses.replace(
+        new.supervisor, name=o.name, user=o.user, group=o.group, run_as_root=o.run_as_root,
+        lease_timeout=o.lease_timeout,
+    )  # fmt: skip
+    kept = ""
+    if new.redis != old.redis or new.metrics != old.metrics or supervisor != new.supervisor:
+        kept = "[redis], [metrics], supervisor.name, lease_timeout, user, group and run_as_root"
+    return dataclasses.replace(
+        new, redis=old.redis, supervisor=supervisor, metrics=old.metrics
+    ), kept
 
 
 def load(path: str) -> Config:

@@ -10,7 +10,11 @@ clock.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 from .errors import RedisRefused, RedisTrouble
 
@@ -43,3 +47,26 @@ class Outage:
         again = "Redis works again" if self.refused else "Redis reachable again"
         self.log.info("%s after %.1f s", again, now - self.since)
         self.since = None
+
+    @contextlib.contextmanager
+    def guard(self, what: str, clock: Callable[[], float] = time.monotonic) -> Iterator[Attempt]:
+        """Run the block as a command of kind `what`: a RedisTrouble it raises is recorded
+        (and not raised on); the attempt says whether it failed.
+
+            with outage.guard("promote") as attempt:
+                queue.promote()
+            if attempt.failed: ...
+        """
+        attempt = Attempt()
+        try:
+            yield attempt
+        except RedisTrouble as exc:
+            attempt.failed = True
+            self.down(exc, what, clock())
+        else:
+            self.up(what, clock())
+
+
+@dataclass
+class Attempt:
+    failed: bool = False

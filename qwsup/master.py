@@ -27,24 +27,23 @@ import os
 import queue as signal_queue
 import selectors
 import signal
-import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from types import FrameType
 from typing import Any
-
-import psutil
 
 from . import config as config_module
 from . import logs, metrics, proctitle, worker
 from .actions import Action, Halt, Requeue, Send, Spawn, StopMode
+from .children import HANDLED, Processes
 from .config import Config, restart_only
 from .connection import make_client, redact, url_of
 from .deadlines import MEMORY_CHECK_S, police
 from .embedded import EmbeddedRedis
 from .errors import ConfigError, EmbeddedRedisError, ExitCode
 from .holding import NameHold
-from .keys import Keys, split_worker_id, worker_id
+from .keys import Keys, worker_id
+from .lists import Lists
 from .outage import Outage
 from .pool import Pool, Proc
 from .privileges import RunAs
@@ -56,17 +55,7 @@ from .tally import Tally
 
 log = logging.getLogger(__name__)
 
-HANDLED = (
-    signal.SIGTERM,
-    signal.SIGINT,
-    signal.SIGQUIT,
-    signal.SIGHUP,
-    signal.SIGTTIN,
-    signal.SIGTTOU,
-    signal.SIGCHLD,
-)
 WAIT_MAX_S = 1.0
-SWEEP_INTERVAL_S = 10.0
 PROMOTE_BUDGET_S = 0.25  # at most this long per turn moving due retries: the rest next turn
 
 
@@ -79,38 +68,6 @@ def describe(config: Config) -> str:
         f"pool {p.name}: {p.count} workers running {p.handler} on {'+'.join(p.queues)}"
         for p in config.pools
     )
-
-
-class Processes:
-    """The master's effects on its children: the real ones; the tests pass fakes."""
-
-    def fork(self) -> int:
-        return os.fork()
-
-    def kill(self, pid: int, sig: int) -> None:
-        with contextlib.suppress(ProcessLookupError):  # already gone: reap() will see it
-            os.kill(pid, sig)
-
-    def reaped(self) -> Iterator[tuple[int, int]]:
-        """(pid, exit code as waitstatus_to_exitcode gives it) of each child gone."""
-        while True:
-            try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                return
-            if pid == 0:
-                return
-            yield pid, os.waitstatus_to_exitcode(status)
-
-    def rss_mb(self, pid: int) -> float | None:
-        try:
-            return float(psutil.Process(pid).memory_info().rss / 2**20)
-        except psutil.Error:
-            return None
-
-    def is_live_worker(self, pid: int, wid: str) -> bool:
-        """Whether `pid` is still worker `wid` (and not a pid reused by another process)."""
-        return proctitle.titled(pid, proctitle.worker_prefix(wid))
 
 
 class Master:
@@ -129,14 +86,13 @@ class Master:
         self.clock = clock
         self.pool = Pool(config)
         self.tally = Tally(self.pool)
-        self.pending: list[Requeue] = []  # gone workers whose lists are still to requeue
         self.signals: signal_queue.SimpleQueue[int] = signal_queue.SimpleQueue()
         self.exit_code = ExitCode.OK
-        self.next_sweep = 0.0
         self.next_memory_check = 0.0
         self.pid = os.getpid()
         self.outage = Outage(log)
-        self.hold: NameHold | None = None  # once connected
+        self.hold: NameHold | None = None  # the name: once connected
+        self.lists: Lists | None = None  # the gone workers' lists: once connected
         self.embedded: EmbeddedRedis | None = None
         self.selector = selectors.DefaultSelector()
         self._wakeup_r = self._wakeup_w = -1
@@ -168,11 +124,11 @@ class Master:
                 log.error("cannot start: %s", exc)
                 self.exit_code = ExitCode.UNAVAILABLE
                 return int(self.exit_code)
-            except ConfigError:  # the config does not fit its server: the CLI says why
-                self.exit_code = ExitCode.CONFIG
-                raise
             while not self.finished():
                 self.step()
+        except ConfigError:  # the config does not fit its server: the CLI says why
+            self.exit_code = ExitCode.CONFIG
+            raise
         except Exception:  # a fault of ours: the workers must not outlive it
             log.exception("the master failed: stopping every worker")
             self.exit_code = ExitCode.ERROR
@@ -199,7 +155,8 @@ class Master:
             "master %d started: %s on %s",
             self.pid, describe(self.config), redact(url_of(self.config)),
         )  # fmt: skip
-        self.hold = self.new_hold(self.queue)
+        self.connected(self.queue)
+        assert self.hold is not None
         halt = self.hold.claim()
         if halt is not None:
             self.carry_out([halt])
@@ -211,13 +168,20 @@ class Master:
         self.requeue_pending()
         self.carry_out(self.pool.manage(now))
 
-    def new_hold(self, queue: Queue) -> NameHold:
-        return NameHold(
+    def connected(self, queue: Queue) -> None:
+        self.queue = queue
+        self.hold = NameHold(
             queue, self.name, self.config.supervisor.lease_timeout, self.outage,
             self.tally.totals, max_attempts=lambda: self.config.most_attempts,
             pools=self.tally.pools_json, pause=self.pause, stopping=lambda: bool(self.stopping),
             clock=self.clock,
         )  # fmt: skip
+        self.lists = Lists(queue, self.name, self.outage, self.tally.totals, self.clock)
+
+    @property
+    def pending(self) -> list[Requeue]:
+        """The gone workers whose lists are still to requeue."""
+        return self.lists.pending if self.lists is not None else []
 
     def serve_metrics(self, keys: Keys) -> None:
         address = self.config.metrics.address()
@@ -452,30 +416,8 @@ class Master:
             self.carry_out(self.pool.exited(proc, code, self.clock()))
 
     def requeue_pending(self) -> None:
-        while self.pending and self.queue is not None:
-            if self.hold is None or not self.hold.token:
-                return  # not holding the name (reclaimed): once it is ours again
-            r = self.pending[0]
-            with self.outage.guard("requeue", self.clock) as attempt:
-                moved = self.queue.requeue(
-                    r.worker, cost=r.cost, max_attempts=r.max_attempts, reason=r.reason,
-                    host=self.name, token=str(self.hold.token),
-                )  # fmt: skip
-                if not moved.fenced:
-                    self.queue.unregister_worker(self.name, r.worker)
-            if attempt.failed:
-                return
-            self.pending.pop(0)
-            if moved.fenced:
-                log.warning("worker %s: the name is no longer ours: its list is left", r.worker)
-                continue
-            self.tally.totals.requeued += moved.requeued
-            self.tally.totals.failed += moved.failed
-            if moved.requeued or moved.failed:
-                log.warning(
-                    "worker %s: %d jobs back in the queue, %d out of attempts to failed:jobs",
-                    r.worker, moved.requeued, moved.failed,
-                )  # fmt: skip
+        if self.lists is not None and self.hold is not None:
+            self.lists.requeue(self.hold.token)
 
     def promote_due(self) -> None:
         """Move the retries and jobs for later that are due from delayed:jobs to their
@@ -486,90 +428,51 @@ class Master:
                 self.queue.promote(budget_s=PROMOTE_BUDGET_S)
 
     def sweep(self, now: float) -> None:
-        """Queue for requeueing the lists of our name's workers that died unseen (a
-        master killed before it could requeue them), once at start and then periodically."""
-        if now < self.next_sweep or self.queue is None or self.hold is None:
+        """Only while holding the name: a master that lost it judges no list."""
+        if self.lists is None or self.hold is None or not self.hold.holding(now):
             return
-        if not self.hold.holding(now):
-            return
-        self.next_sweep = now + SWEEP_INTERVAL_S
-        members: set[str] = set()
-        with self.outage.guard("sweep", self.clock) as attempt:
-            members = self.queue.registered_workers(self.name)
-        if attempt.failed:
-            return
-        known = {p.id for p in self.pool.procs.values()} | {r.worker for r in self.pending}
-        for wid in sorted(members - known):
-            parts = split_worker_id(wid)
-            if parts is None or parts[0] != self.name:
-                continue
-            if self.processes.is_live_worker(parts[1], wid):
-                continue
-            log.warning("worker %s is gone: requeueing its jobs", wid)
-            reason = f"worker {wid} was found dead with the job"
-            self.pending.append(Requeue(wid, 1, reason, self.config.most_attempts))
+        known = {p.id for p in self.pool.procs.values()}
+        self.lists.sweep(now, known, self.processes.is_live_worker, self.config.most_attempts)
 
     # -- new workers ------------------------------------------------------------------
 
     def spawn(self, spawn: Spawn) -> None:
-        read_fd, write_fd = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
-        board = Scoreboard()
-        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED)
         try:
-            pid = self.processes.fork()
+            child = self.processes.spawn(
+                lambda status_fd, board: self.run_worker(spawn, status_fd, board),
+                self.private_fds,
+            )
         except OSError as exc:
-            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
-            os.close(read_fd)
-            os.close(write_fd)
-            board.close()
             log.error("cannot fork a worker: %s", exc)
             self.pool.backoff(spawn.slot).boot_failed(self.clock())
             return
-        if pid == 0:  # the child never returns from here
-            os.close(read_fd)
-            self.become_worker(spawn, write_fd, board)
-        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
-        os.close(write_fd)
-        wid = worker_id(spawn.config.supervisor.name, pid)
-        proc = Proc(pid, wid, spawn.generation, spawn.slot, self.clock(), read_fd, board=board)
+        wid = worker_id(spawn.config.supervisor.name, child.pid)
+        proc = Proc(child.pid, wid, spawn.generation, spawn.slot, self.clock(), child.status_fd)
+        proc.board = child.board
         self.pool.started(proc)
-        self.selector.register(read_fd, selectors.EVENT_READ, proc)
+        self.selector.register(proc.fd, selectors.EVENT_READ, proc)
         self.tally.totals.started += 1
         log.debug("worker %s started (generation %d)", proc.id, spawn.generation)
 
-    def become_worker(self, spawn: Spawn, status_fd: int, board: Scoreboard) -> None:
-        """In the new child: drop the master's signal handlers and private descriptors,
-        then run the worker and exit with its code."""
-        code: int = ExitCode.ERROR
-        try:
-            self.forget_in_child()
-            config = spawn.config
-            pool = config.pool(spawn.slot[0]) or config.workers
-            assert self.hold is not None
-            code = worker.boot(
-                config.for_pool(pool), status_fd, self.pid, board, self.run_as, spawn.slot[1],
-                self.hold.board,
-            )  # fmt: skip
-        except BaseException:
-            log.exception("worker crashed")
-        finally:
-            logs.flush()
-            sys.stdout.flush()
-            os._exit(code)
+    def run_worker(self, spawn: Spawn, status_fd: int, board: Scoreboard) -> int:
+        """In the new child, once the master's handlers and descriptors are gone."""
+        self.selector.close()
+        config = spawn.config
+        pool = config.pool(spawn.slot[0]) or config.workers
+        assert self.hold is not None
+        return worker.boot(
+            config.for_pool(pool), status_fd, self.pid, board, self.run_as, spawn.slot[1],
+            self.hold.board,
+        )  # fmt: skip
 
-    def forget_in_child(self) -> None:
-        signal.set_wakeup_fd(-1)
-        for sig in HANDLED:
-            signal.signal(sig, signal.SIG_DFL)
+    def private_fds(self) -> list[int]:
+        """The master's descriptors a worker must not keep."""
         fds = [self._wakeup_r, self._wakeup_w, *(p.fd for p in self.pool.procs.values())]
         if self.embedded is not None and self.embedded.lock_fd is not None:
             fds.append(self.embedded.lock_fd)
         if self.metrics_server is not None:
             fds.append(self.metrics_server.socket.fileno())
-        self.selector.close()
-        for fd in fds:
-            if fd >= 0:
-                os.close(fd)
+        return [fd for fd in fds if fd >= 0]
 
     # -- the name, the embedded server, the title, systemd ------------------------------
 

@@ -9,8 +9,10 @@ from typing import Any
 
 import pytest
 
+from qwsup.children import Processes
 from qwsup.config import parse
 from qwsup.errors import ConnectionLost, ExitCode
+from qwsup.lists import unseen
 from qwsup.master import Master
 from qwsup.queue import Requeued
 
@@ -36,7 +38,9 @@ class Clock:
         return self.now
 
 
-class FakeProcesses:
+class FakeProcesses(Processes):
+    """Real pipes and scoreboards; a fork that only makes up a pid."""
+
     def __init__(self) -> None:
         self.next_pid = 1000
         self.sent: list[tuple[int, int]] = []
@@ -114,7 +118,8 @@ class FakeQueue:
 def master() -> Iterator[Master]:
     clock = Clock()
     m = Master(parse("w.toml", CONFIG), processes=FakeProcesses(), queue=FakeQueue(), clock=clock)  # type: ignore[arg-type]
-    m.hold = m.new_hold(m.queue)  # type: ignore[arg-type]
+    m.connected(m.queue)  # type: ignore[arg-type]
+    assert m.hold is not None
     m.hold.took(12345)
     m.carry_out(m.pool.manage(clock.now))
     yield m
@@ -230,3 +235,9 @@ def test_a_fault_of_the_masters_own_stops_every_worker(master: Master) -> None:
     master.abandon()
     assert {(pid, signal.SIGQUIT) for pid in pids} <= set(procs.sent)
     assert master.pool.procs == {}
+
+
+def test_the_sweep_takes_only_this_names_workers_whose_process_is_gone() -> None:
+    registered = ["h.1", "h.2", "h.3", "hx.4", "other.5", "garbage"]
+    gone = unseen(registered, known={"h.1"}, name="h", is_live=lambda pid, wid: pid == 2)
+    assert gone == ["h.3"]

@@ -63,12 +63,3 @@ class DuplicateJob(QwsupError):
 
 class EmbeddedRedisError(QwsupError):
     """The embedded redis-server cannot be started or reached."""
-
-
-class Halt(BaseException):
-    """Stops the master with an exit code; a BaseException so that no job code swallows it."""
-
-    def __init__(self, code: ExitCode, reason: str) -> None:
-        self.code = code
-        self.reason = reason
-        super().__init__(reason)

@@ -199,6 +199,16 @@ class Config:
     def pool(self, name: str) -> WorkersConfig | None:
         return next((p for p in self.pools if p.name == name), None)
 
+    def describe(self) -> str:
+        """What the pools run, for the log: "4 workers running app.jobs:run", and the
+        pool names when there are several."""
+        if len(self.pools) == 1:
+            return f"{self.workers.count} workers running {self.workers.handler}"
+        return ", ".join(
+            f"pool {p.name}: {p.count} workers running {p.handler} on {'+'.join(p.queues)}"
+            for p in self.pools
+        )
+
     @property
     def most_attempts(self) -> int:
         """max_attempts for jobs whose pool is not known (reclaimed from another

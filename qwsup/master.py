@@ -21,15 +21,11 @@ so a test can hand it fakes.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import queue as signal_queue
-import selectors
 import signal
 import time
 from collections.abc import Callable
-from types import FrameType
 from typing import Any
 
 from . import config as config_module
@@ -52,22 +48,12 @@ from .scoreboard import Scoreboard
 from .server import refuse_unsafe
 from .systemd import Notifier
 from .tally import Tally
+from .wakeups import Wakeups
 
 log = logging.getLogger(__name__)
 
 WAIT_MAX_S = 1.0
 PROMOTE_BUDGET_S = 0.25  # at most this long per turn moving due retries: the rest next turn
-
-
-def describe(config: Config) -> str:
-    """What the pools run, for the log: "4 workers running app.jobs:run", and the pool
-    names when there are several."""
-    if len(config.pools) == 1:
-        return f"{config.workers.count} workers running {config.workers.handler}"
-    return ", ".join(
-        f"pool {p.name}: {p.count} workers running {p.handler} on {'+'.join(p.queues)}"
-        for p in config.pools
-    )
 
 
 class Master:
@@ -86,7 +72,6 @@ class Master:
         self.clock = clock
         self.pool = Pool(config)
         self.tally = Tally(self.pool)
-        self.signals: signal_queue.SimpleQueue[int] = signal_queue.SimpleQueue()
         self.exit_code = ExitCode.OK
         self.next_memory_check = 0.0
         self.pid = os.getpid()
@@ -94,8 +79,7 @@ class Master:
         self.hold: NameHold | None = None  # the name: once connected
         self.lists: Lists | None = None  # the gone workers' lists: once connected
         self.embedded: EmbeddedRedis | None = None
-        self.selector = selectors.DefaultSelector()
-        self._wakeup_r = self._wakeup_w = -1
+        self.wakeups: Wakeups[Proc] = Wakeups()
         self._title = ""
         self.notifier = Notifier()
         self.metrics_server: Any = None
@@ -150,10 +134,10 @@ class Master:
             self.queue = Queue(make_client(self.config), keys)
             refuse_unsafe(self.config, self.queue.client)  # raises UnsafeServer: exit 78
         self.serve_metrics(keys)
-        self.install_signals()
+        self.wakeups.install(HANDLED)
         log.info(
             "master %d started: %s on %s",
-            self.pid, describe(self.config), redact(url_of(self.config)),
+            self.pid, self.config.describe(), redact(url_of(self.config)),
         )  # fmt: skip
         self.connected(self.queue)
         assert self.hold is not None
@@ -194,16 +178,6 @@ class Master:
         except OSError as exc:
             raise OSError(f"cannot serve metrics on {self.config.metrics.listen}: {exc}") from None
         log.info("metrics on http://%s/metrics", self.config.metrics.listen)
-
-    def install_signals(self) -> None:
-        self._wakeup_r, self._wakeup_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        self.selector.register(self._wakeup_r, selectors.EVENT_READ)
-        signal.set_wakeup_fd(self._wakeup_w, warn_on_full_buffer=False)
-        for sig in HANDLED:
-            signal.signal(sig, self._on_signal)
-
-    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
-        self.signals.put_nowait(signum)
 
     def step(self) -> None:
         self.wait(self.timeout(self.clock()))
@@ -259,6 +233,7 @@ class Master:
             self.hold.release()
         if self.embedded is not None and not self.pool.procs:
             self.embedded.stop()
+        self.notifier.close()
         t = self.tally.live()
         late = f"; {t.lost} jobs finished after another master reclaimed them" if t.lost else ""
         log.info(
@@ -281,13 +256,8 @@ class Master:
         return max(0.0, min([now + WAIT_MAX_S, *deadlines]) - now)
 
     def wait(self, timeout: float) -> None:
-        for key, _ in self.selector.select(timeout):
-            if key.fd == self._wakeup_r:
-                with contextlib.suppress(BlockingIOError):
-                    while os.read(self._wakeup_r, 512):
-                        pass
-            else:
-                self.read_status(key.data)
+        for proc in self.wakeups.wait(timeout):
+            self.read_status(proc)
 
     def pause(self, seconds: float) -> None:
         """Wait (signals cut it short and are dispatched)."""
@@ -309,18 +279,13 @@ class Master:
 
     def close_pipe(self, proc: Proc) -> None:
         if proc.fd >= 0:
-            self.selector.unregister(proc.fd)
-            os.close(proc.fd)
+            self.wakeups.unwatch(proc.fd)
             proc.fd = -1
 
     # -- signals --------------------------------------------------------------
 
     def dispatch(self) -> None:
-        while True:
-            try:
-                signum = self.signals.get_nowait()
-            except signal_queue.Empty:
-                return
+        while (signum := self.wakeups.next_signal()) is not None:
             if signum == signal.SIGTERM:
                 log.info(
                     "TERM: stopping gracefully (at most %g s)",
@@ -357,7 +322,7 @@ class Master:
         logs.set_level(new.log.level_number())
         log.info(
             "HUP: reloading %s: starting generation %d (%s)",
-            new.path, self.pool.last_generation, describe(new),
+            new.path, self.pool.last_generation, new.describe(),
         )  # fmt: skip
 
     def scale(self, signum: int) -> None:
@@ -450,13 +415,13 @@ class Master:
         proc = Proc(child.pid, wid, spawn.generation, spawn.slot, self.clock(), child.status_fd)
         proc.board = child.board
         self.pool.started(proc)
-        self.selector.register(proc.fd, selectors.EVENT_READ, proc)
+        self.wakeups.watch(proc.fd, proc)
         self.tally.totals.started += 1
         log.debug("worker %s started (generation %d)", proc.id, spawn.generation)
 
     def run_worker(self, spawn: Spawn, status_fd: int, board: Scoreboard) -> int:
         """In the new child, once the master's handlers and descriptors are gone."""
-        self.selector.close()
+        self.wakeups.close()
         config = spawn.config
         pool = config.pool(spawn.slot[0]) or config.workers
         assert self.hold is not None
@@ -467,7 +432,7 @@ class Master:
 
     def private_fds(self) -> list[int]:
         """The master's descriptors a worker must not keep."""
-        fds = [self._wakeup_r, self._wakeup_w, *(p.fd for p in self.pool.procs.values())]
+        fds = [*self.wakeups.fds(), *(p.fd for p in self.pool.procs.values())]
         if self.embedded is not None and self.embedded.lock_fd is not None:
             fds.append(self.embedded.lock_fd)
         if self.metrics_server is not None:

@@ -72,3 +72,8 @@ class Notifier:
             return
         self._next_ping = now + self.watchdog_s
         self.send("WATCHDOG=1")
+
+    def close(self) -> None:
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None

@@ -126,7 +126,7 @@ def master() -> Iterator[Master]:
     for proc in list(m.pool.procs.values()):
         m.close_pipe(proc)
         proc.board.close()
-    m.selector.close()
+    m.wakeups.close()
 
 
 def fakes(m: Master) -> tuple[FakeProcesses, FakeQueue, Clock]:
@@ -196,7 +196,7 @@ def test_term_asks_every_worker_to_stop_and_the_master_finishes_once_they_are_re
 ) -> None:
     procs = fakes(master)[0]
     pids = set(master.pool.procs)
-    master.signals.put_nowait(signal.SIGTERM)
+    master.wakeups.signals.put_nowait(signal.SIGTERM)
     master.dispatch()
     assert {(pid, signal.SIGTERM) for pid in pids} == set(procs.sent)
     assert not master.finished()
@@ -211,10 +211,10 @@ def test_term_asks_every_worker_to_stop_and_the_master_finishes_once_they_are_re
 def test_ttin_reads_the_scale_requests_left_in_redis(master: Master) -> None:
     _, queue, _ = fakes(master)
     queue.scale_requests = [("default", "5")]
-    master.signals.put_nowait(signal.SIGTTIN)
+    master.wakeups.signals.put_nowait(signal.SIGTTIN)
     master.dispatch()
     assert master.pool.counts == {"default": 5}
-    master.signals.put_nowait(signal.SIGTTOU)  # none left in Redis: one fewer
+    master.wakeups.signals.put_nowait(signal.SIGTTOU)  # none left in Redis: one fewer
     master.dispatch()
     assert master.pool.counts == {"default": 4}
 

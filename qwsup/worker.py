@@ -95,6 +95,7 @@ class Worker:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         parent: Callable[[], int] = os.getppid,
+        set_title: Callable[[str], None] = proctitle.set_title,
     ) -> None:
         self.config = config
         # The queue it blocks on when idle: the pool's workers spread over its queues, so
@@ -107,7 +108,7 @@ class Worker:
         self.status_fd = status_fd
         self.board = board
         self.master_board = master_board or MasterBoard()
-        self.clock, self.sleep, self.parent = clock, sleep, parent
+        self.clock, self.sleep, self.parent, self.set_title = clock, sleep, parent, set_title
         self.held_token = 0  # the token of the hold the held jobs were taken under
         self.paused = False  # taking nothing: the master is silent, or we are fenced off
         self.name = config.supervisor.name
@@ -166,19 +167,10 @@ class Worker:
 
     def run(self) -> None:
         try:
-            proctitle.set_title(f"{proctitle.worker_prefix(self.id)}idle")
+            self._title("idle")
             signal.pthread_sigmask(signal.SIG_SETMASK, set())  # blocked since before fork
             self.heartbeat.start()
-            while not self.stopping:
-                if self.orphaned():
-                    log.warning("master %d is gone: exiting", self.master_pid)
-                    break
-                job = self._next_job()
-                if job is not None:
-                    self._run(job)
-                    if self._worn_out():
-                        log.info("recycling after %d jobs", self.job_limit)
-                        break
+            self.loop()
         except StopWaiting:
             pass
         except StopNow:
@@ -186,11 +178,24 @@ class Worker:
         finally:
             self._release()
 
+    def loop(self) -> None:
+        """Take and run jobs until asked to stop (TERM: StopWaiting; INT, QUIT: StopNow),
+        orphaned, or due to be recycled."""
+        while not self.stopping:
+            if self.orphaned():
+                log.warning("master %d is gone: exiting", self.master_pid)
+                return
+            job = self._next_job()
+            if job is not None:
+                self._run(job)
+                if self._worn_out():
+                    log.info("recycling after %d jobs", self.job_limit)
+                    return
+
     def _run(self, job: Job) -> None:
         """Run one job (started by _next_job), then send what it came to (_ended)."""
         shown = proctitle.printable(job.id.decode("utf-8", "backslashreplace"))
-        since = time.strftime("%H:%M:%S")
-        proctitle.set_title(f"{proctitle.worker_prefix(self.id)}busy {shown} since {since}")
+        self._title(f"busy {shown} since {time.strftime('%H:%M:%S')}")
         in_hand = self.shared.in_hand
         self.board.busy(in_hand.started)
         ran = self.runner.run(job, in_hand)
@@ -201,7 +206,10 @@ class Worker:
             seconds = self.clock() - in_hand.started
             with self.shared.line:
                 self.board.ended(outcome, seconds, Totals.bucket(seconds))
-        proctitle.set_title(f"{proctitle.worker_prefix(self.id)}idle")
+        self._title("idle")
+
+    def _title(self, state: str) -> None:
+        self.set_title(f"{proctitle.worker_prefix(self.id)}{state}")
 
     def _next_job(self) -> Job | None:
         """A job held from the last take, else None once more jobs were taken into the

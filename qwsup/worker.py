@@ -308,6 +308,9 @@ class Worker:
     # raised,     -> _fail: fail.lua through the queue's client pool, the reply awaited
     # timed out,     (RETRY, FAILED, or LOST). Redis down: retried until reachable
     # unreadable     (Retrying, "fail") before the worker takes anything else.
+    # The heartbeat thread tries once and leaves the rest to the main thread: the held
+    # jobs it could not give back stay held (not started before they go back), replies
+    # it could not read are read (and resent) when the job ends.
 
     def _ended(self, job: Job, ran: Ran) -> Outcome | None:
         """Send what the run came to; its outcome, or None while Redis has not replied."""

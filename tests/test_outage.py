@@ -1,13 +1,15 @@
-"""Redis trouble is logged once when it starts and once when it ends (qwsup/outage.py)."""
+"""Redis trouble is logged once when it starts and once when it ends, and retried with
+growing pauses until Redis answers (qwsup/outage.py)."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import pytest
 
 from qwsup.errors import ConnectionLost, RedisRefused
-from qwsup.outage import QUIET_S, Outage
+from qwsup.outage import QUIET_S, RETRY_MAX_S, RETRY_MIN_S, Outage, Retrying
 
 pytestmark = pytest.mark.unit
 
@@ -54,3 +56,74 @@ def test_an_unreachable_server_is_one_trouble_until_every_kind_works(
     ]
     outage.down(ConnectionLost("again"), "take", 20.0)
     assert lines(caplog)[-1] == "Redis unreachable (again): retrying"  # a new trouble
+
+
+class FakeTime:
+    """A clock that the pauses move on."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+        self.pauses: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.pauses.append(seconds)
+        self.now += seconds
+
+
+def failing(times: int, result: str = "ok") -> Callable[[], str]:
+    """A command that fails `times` times with Redis unreachable, then works."""
+    left = [times]
+
+    def call() -> str:
+        if left[0]:
+            left[0] -= 1
+            raise ConnectionLost("Connection refused")
+        return result
+
+    return call
+
+
+def test_until_reachable_retries_with_doubling_pauses_up_to_the_cap(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO)
+    t = FakeTime()
+    retrying = Retrying(logging.getLogger("t"), clock=t.clock, sleep=t.sleep, jitter=lambda: 1.0)
+    assert retrying.until_reachable(failing(10), "fail") == "ok"
+    assert t.pauses == [RETRY_MIN_S * 2**i for i in range(7)] + [RETRY_MAX_S] * 3
+    assert lines(caplog) == [
+        "Redis unreachable (Connection refused): retrying",
+        f"Redis reachable again after {t.now - 100.0:.1f} s",  # the pauses, 21.35 s
+    ]
+    assert retrying.pause_s == 0.0  # the next trouble starts with a short pause again
+    assert retrying.until_reachable(failing(1), "fail") == "ok"
+    assert t.pauses[-1] == RETRY_MIN_S
+
+
+def test_until_reachable_does_not_wait_when_redis_answers() -> None:
+    t = FakeTime()
+    retrying = Retrying(logging.getLogger("t"), clock=t.clock, sleep=t.sleep)
+    assert retrying.until_reachable(failing(0, "first"), "feed") == "first"
+    assert t.pauses == []
+
+
+def test_pauses_are_jittered_between_half_and_all_of_the_backoff() -> None:
+    t = FakeTime()
+    retrying = Retrying(logging.getLogger("t"), clock=t.clock, sleep=t.sleep, jitter=lambda: 0.5)
+    retrying.until_reachable(failing(3), "fail")
+    assert t.pauses == [RETRY_MIN_S / 2, RETRY_MIN_S, RETRY_MIN_S * 2]
+
+
+def test_an_error_that_is_not_redis_trouble_is_not_retried() -> None:
+    t = FakeTime()
+    retrying = Retrying(logging.getLogger("t"), clock=t.clock, sleep=t.sleep)
+
+    def broken() -> None:
+        raise ValueError("a bug")
+
+    with pytest.raises(ValueError):
+        retrying.until_reachable(broken, "fail")
+    assert t.pauses == []

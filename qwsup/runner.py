@@ -1,0 +1,177 @@
+"""Running a handler on one job: loading the handler, decoding the job, its time
+limit, and what the run ended in.
+
+`Runner.run` touches no Redis and keeps no state between calls: what it needs to know
+about the job in hand (when it started, whether the handler is on the stack) is in
+the `InHand` it is given, one per job running, so that it could be called from
+several threads at once. What the worker does with the ending (acknowledge, fail,
+retry) is the worker's (see Worker._ended in worker.py).
+
+The time limit: the master (or, once the master is gone, the worker's own heartbeat
+thread) sends JOB_TIMEOUT to a job that ran past workers.job_timeout; the signal
+handler asks `timed_out` whether the signal is for the job in hand (it may arrive just
+after that job ended) and then raises JobTimeout in the handler.
+"""
+
+from __future__ import annotations
+
+import enum
+import importlib
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from . import proctitle
+from .errors import HandlerError
+from .keys import FIELD_PREFIX
+from .queue import OVERSIZE, Job
+
+Handler = Callable[[str, dict[str, str]], object]
+
+MAX_ERROR = 2_000  # characters of an error line kept on the job
+MAX_TRACEBACK = 64_000
+
+
+class JobTimeout(BaseException):
+    """Raised in the handler when the master says the job ran past job_timeout; a
+    BaseException so that the handler's `except Exception` does not swallow it."""
+
+
+class Ending(enum.Enum):
+    """How a run ended, as the runner sees it."""
+
+    RETURNED = "returned"  # the handler returned: the job is done
+    RAISED = "raised"  # the handler raised (or called sys.exit): a failed attempt
+    TIMED_OUT = "timed out"  # JobTimeout: a failed attempt
+    UNREADABLE = "unreadable"  # the job cannot run (missing, oversize, not UTF-8): failed for good
+
+
+class Outcome(enum.StrEnum):
+    """What a job came to, once Redis has replied; the values are the scoreboard's."""
+
+    DONE = "done"
+    RETRY = "retry"  # failed, will be retried
+    FAILED = "failed"  # failed for good
+    LOST = "lost"  # it was no longer ours when it ended (requeued meanwhile)
+
+
+@dataclass(frozen=True, slots=True)
+class Ran:
+    """A run's ending; for a failure, the error (one line) and the traceback."""
+
+    ending: Ending
+    seconds: float
+    error: str = ""
+    trace: str = ""
+
+    @property
+    def failed(self) -> bool:
+        return self.ending is not Ending.RETURNED
+
+    @property
+    def permanent(self) -> bool:
+        """Failed for good, whatever attempts are left."""
+        return self.ending is Ending.UNREADABLE
+
+
+@dataclass
+class InHand:
+    """The job a worker runs, as its signal handlers and its heartbeat thread see it.
+    Written by the thread that runs the job; read by the others without a lock (each
+    field is one assignment)."""
+
+    started: float = 0.0  # time.monotonic() when it started
+    in_handler: bool = False  # the handler is on the stack: JobTimeout may be raised
+    timeout_sent: bool = False  # the orphaned worker sent itself JOB_TIMEOUT for it
+
+    def start(self, now: float) -> None:
+        self.started, self.in_handler, self.timeout_sent = now, False, False
+
+
+def load_handler(spec: str) -> Handler:
+    module_name, _, attr = spec.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:
+        raise HandlerError(f"cannot import {module_name}: {type(exc).__name__}: {exc}") from exc
+    handler = getattr(module, attr, None)
+    if not callable(handler):
+        raise HandlerError(f"{module_name} has no function {attr}")
+    return handler  # type: ignore[no-any-return]
+
+
+def decode_job(job: Job, key: str) -> tuple[dict[str, str], str | None]:
+    """The producer's fields as strings, or the reason (one line) the job cannot run."""
+    key = proctitle.printable(key, 200)
+    if job.kind == "none":
+        return {}, f"job hash {key} does not exist"
+    if job.kind == OVERSIZE:
+        return {}, f"job hash {key} holds {job.size:,} bytes, over workers.max_job_mb"
+    if job.kind != "hash":
+        return {}, f"{key} is a Redis {job.kind}, not a hash"
+    data: dict[str, str] = {}
+    for raw_field, raw_value in job.fields.items():
+        try:
+            field = raw_field.decode()
+        except UnicodeDecodeError:
+            return {}, f"a field name of {key} is not UTF-8: {raw_field[:40]!r}"
+        if field.startswith(FIELD_PREFIX):
+            continue
+        try:
+            data[field] = raw_value.decode()
+        except UnicodeDecodeError:
+            return {}, f"field {field[:40]!r} of {key} is not UTF-8"
+    return data, None
+
+
+class Runner:
+    def __init__(
+        self,
+        handler: Handler,
+        job_prefix: str,
+        job_timeout: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.handler = handler
+        self.job_prefix = job_prefix  # of the job hashes' keys, for the error lines
+        self.job_timeout = job_timeout  # workers.job_timeout; 0: none
+        self.clock = clock
+
+    def run(self, job: Job, in_hand: InHand) -> Ran:
+        """Decode the job and run the handler on it (started at in_hand.started)."""
+        job_id = job.id.decode("utf-8", "backslashreplace")
+        data, problem = decode_job(job, self.job_prefix + job_id)
+        if problem is not None:
+            return Ran(Ending.UNREADABLE, self._since(in_hand), problem)
+        try:
+            in_hand.in_handler = True
+            try:
+                self.handler(job_id, data)
+            finally:
+                in_hand.in_handler = False
+        except JobTimeout:
+            error = f"timed out after {self.job_timeout:g} s"
+            return Ran(Ending.TIMED_OUT, self._since(in_hand), error, _traceback())
+        except (Exception, SystemExit) as exc:
+            return Ran(Ending.RAISED, self._since(in_hand), one_line(exc), _traceback())
+        return Ran(Ending.RETURNED, self._since(in_hand))
+
+    def timed_out(self, in_hand: InHand) -> bool:
+        """Whether a JOB_TIMEOUT that arrives now is meant for the job in hand: its
+        handler runs, and has run for the limit (less 1%, a margin for the sender's
+        measure of the same time)."""
+        limit = self.job_timeout
+        return in_hand.in_handler and bool(limit) and self._since(in_hand) >= limit * 0.99
+
+    def _since(self, in_hand: InHand) -> float:
+        return self.clock() - in_hand.started
+
+
+def one_line(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}".replace("\r", " ").replace("\n", " ")
+    return text[:MAX_ERROR]
+
+
+def _traceback() -> str:
+    return traceback.format_exc()[-MAX_TRACEBACK:]

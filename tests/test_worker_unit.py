@@ -1,0 +1,399 @@
+"""The worker's decisions without a process or Redis: prefetch sizing and give-back
+(qwsup/prefetch.py), the heartbeat thread's looks (qwsup/heartbeat.py), and the
+Worker itself driven with a fake feed, a fake queue and a fake clock."""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from typing import Any
+
+import pytest
+
+from qwsup.config import parse
+from qwsup.errors import ConnectionLost
+from qwsup.heartbeat import Heartbeat, Police, Shared, heartbeat_interval, police
+from qwsup.keys import Keys
+from qwsup.prefetch import GIVE_BACK_S, HOLD_TICK_S, PREFETCH_SPAN_S, Prefetch, silence_bound
+from qwsup.queue import EMPTY, Job, Requeued, Retry
+from qwsup.runner import Handler, InHand, JobTimeout
+from qwsup.scoreboard import MasterBoard, Scoreboard, boottime
+from qwsup.worker import Stop, StopNow, StopWaiting, Worker
+
+pytestmark = pytest.mark.unit
+
+MASTER = 4242
+
+
+class Clock:
+    """The worker's monotonic clock; its pauses move it on."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.pauses: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.pauses.append(seconds)
+        self.now += seconds
+
+
+def jobs(*names: str) -> list[Job]:
+    return [Job(name.encode(), "hash", {b"n": name.encode()}) for name in names]
+
+
+class FakeFeed:
+    """Hands out the jobs of `pool`, at most `want` per take; an acknowledgement sent
+    without a take (finish) is replied to by the next command."""
+
+    def __init__(self, pool: list[Job]) -> None:
+        self.pool = deque(pool)
+        self.token = ""
+        self.fenced = False
+        self.sent: list[bytes] = []
+        self.acked: list[tuple[bytes, bool]] = []
+        self.taken: list[int] = []  # how many jobs each take handed out
+        self.finished: list[tuple[bytes, bytes]] = []
+
+    def take(self, finished: bytes, want: int) -> list[Job]:
+        self._replies()
+        if finished:
+            self.acked.append((finished, True))
+        batch = [self.pool.popleft() for _ in range(min(want, len(self.pool)))]
+        self.taken.append(len(batch))
+        return batch
+
+    def wait(self, block_s: int, want: int, queue: str) -> list[Job]:
+        return self.take(b"", want)
+
+    def finish(self, job_id: bytes, next_id: bytes) -> None:
+        self.finished.append((job_id, next_id))
+        self.sent.append(job_id)
+
+    def settle(self) -> None:
+        self._replies()
+
+    def close(self) -> None:
+        pass
+
+    def _replies(self) -> None:
+        self.acked += [(job_id, True) for job_id in self.sent]
+        self.sent.clear()
+
+
+class FakeQueue:
+    keys = Keys("t:")
+
+    def __init__(self) -> None:
+        self.given_back: list[list[bytes]] = []
+        self.give_back_fails = False
+        self.failures: list[tuple[bytes, str, bool]] = []
+        self.fail_result = 1
+        self.unreachable_for = 0  # fail() calls that find Redis unreachable
+        self.registered: list[str] = []
+
+    def register_worker(self, name: str, worker: str) -> None:
+        self.registered.append(worker)
+
+    def unregister_worker(self, name: str, worker: str) -> None:
+        self.registered.remove(worker)
+
+    def give_back(self, worker: str, job_ids: list[bytes]) -> int:
+        if self.give_back_fails:
+            raise ConnectionLost("Connection refused")
+        self.given_back.append(job_ids)
+        return len(job_ids)
+
+    def fail(
+        self, worker: str, job_id: bytes, *, error: str, traceback: str, permanent: bool,
+        retry: Retry,
+    ) -> int:  # fmt: skip
+        if self.unreachable_for:
+            self.unreachable_for -= 1
+            raise ConnectionLost("Connection refused")
+        self.failures.append((job_id, error, permanent))
+        return self.fail_result
+
+    def requeue(self, worker: str, **kwargs: Any) -> Requeued:
+        return Requeued(0, 0)
+
+
+class Rig:
+    """A Worker on fakes, its master alive (renewed just now, token 1)."""
+
+    def __init__(self, pool: list[Job], handler: Handler | None = None, toml: str = "") -> None:
+        self.clock = Clock()
+        self.feed = FakeFeed(pool)
+        self.queue = FakeQueue()
+        self.board = Scoreboard()
+        self.master_board = MasterBoard()
+        self.master_board.renewed(boottime(), 1)
+        self.parent = MASTER
+        self.titles: list[str] = []
+        self.ran: list[str] = []
+        config = parse("test.toml", f'[supervisor]\nname = "h"\n{toml}')
+        fake: Any = self.queue
+        self.worker = Worker(
+            config, fake, handler or self.handle, MASTER, -1, self.board, 0, self.master_board,
+            feed=self.feed, clock=self.clock, sleep=self.clock.sleep,
+            parent=lambda: self.parent, set_title=self.titles.append,
+        )  # fmt: skip
+
+    def handle(self, job_id: str, data: dict[str, str]) -> None:
+        self.ran.append(job_id)
+
+    def start_next(self) -> Job:
+        """Take (if nothing is held) and start the next job."""
+        for _ in range(3):
+            job = self.worker._next_job()
+            if job is not None:
+                return job
+        raise AssertionError("no job started")
+
+    def silence_master(self, seconds: float, token: int = 1) -> None:
+        self.master_board.renewed(boottime() - seconds, token)
+
+
+# -- prefetch.py ------------------------------------------------------------------
+
+
+def test_short_jobs_grow_the_batches_and_a_long_one_shrinks_them() -> None:
+    prefetch = Prefetch(limit=10, silence_s=10)
+    assert prefetch.want(stopping=False, left=None) == 1  # it starts as if jobs took the span
+    wants = []
+    for _ in range(30):
+        prefetch.ran(PREFETCH_SPAN_S / 100)
+        wants.append(prefetch.want(stopping=False, left=None))
+    assert wants == sorted(wants) and wants[-1] == 10  # grows, up to workers.prefetch
+    prefetch.ran(1.0)
+    assert prefetch.want(stopping=False, left=None) == 1
+    for _ in range(30):
+        prefetch.ran(PREFETCH_SPAN_S / 100)
+    assert prefetch.want(stopping=False, left=3) == 3  # no more than are left before recycling
+    assert prefetch.want(stopping=True, left=None) == 1  # stopping: one at a time
+
+
+def test_held_jobs_go_back_behind_a_long_job_and_silence_is_a_third_of_the_lease() -> None:
+    assert not Prefetch.give_back_due(GIVE_BACK_S - 0.01)
+    assert Prefetch.give_back_due(GIVE_BACK_S)
+    prefetch = Prefetch(limit=10, silence_s=silence_bound(30))
+    assert not prefetch.master_silent(10.0) and prefetch.master_silent(10.01)
+
+
+# -- heartbeat.py -----------------------------------------------------------------
+
+
+class Duties:
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+        self.due = False
+        self.gone = False
+
+    def give_back(self) -> bool:
+        self.calls.append("give_back")
+        return True
+
+    def replies_due(self) -> bool:
+        return self.due
+
+    def settle_aside(self) -> None:
+        self.calls.append("settle_aside")
+
+    def orphaned(self) -> bool:
+        return self.gone
+
+    def police_orphan(self) -> None:
+        self.calls.append("police_orphan")
+
+
+def test_the_heartbeat_gives_back_and_settles_only_behind_a_job_that_runs_long() -> None:
+    clock, shared, board, duties = Clock(), Shared(), Scoreboard(), Duties()
+    heartbeat = Heartbeat(shared, board, 1.0, duties, clock)
+    shared.in_hand.start(clock.now)
+    shared.in_hand.in_handler = True
+    shared.held.extend(jobs("a", "b"))
+    duties.due = True
+    clock.now += GIVE_BACK_S / 2
+    heartbeat.tick()
+    assert duties.calls == [] and board.read().beat == clock.now
+    clock.now += GIVE_BACK_S
+    heartbeat.tick()
+    assert duties.calls == ["give_back", "settle_aside"]
+    shared.held.clear()
+    duties.due = False
+    heartbeat.tick()
+    assert duties.calls == ["give_back", "settle_aside"]  # nothing held, no reply due
+    shared.in_hand.in_handler = False  # between jobs: the main thread does it
+    shared.held.extend(jobs("c"))
+    duties.due = True
+    heartbeat.tick()
+    assert duties.calls == ["give_back", "settle_aside"]
+
+
+def test_an_orphaned_worker_polices_its_own_job_only_while_one_runs() -> None:
+    clock, shared, duties = Clock(), Shared(), Duties()
+    heartbeat = Heartbeat(shared, Scoreboard(), 1.0, duties, clock)
+    duties.gone = True
+    heartbeat.tick()
+    assert duties.calls == []
+    shared.in_hand.in_handler = True
+    heartbeat.tick()
+    assert duties.calls == ["police_orphan"]
+
+
+def test_an_orphan_signals_its_job_at_the_limit_once_then_exits_after_quick_timeout() -> None:
+    in_hand = InHand()
+    in_hand.start(100.0)
+    assert police(in_hand, 1e9, job_timeout=0, quick_timeout=5) is Police.NOTHING  # no limit
+    assert police(in_hand, 109.9, job_timeout=10, quick_timeout=5) is Police.NOTHING
+    assert police(in_hand, 110.0, job_timeout=10, quick_timeout=5) is Police.SIGNAL
+    in_hand.timeout_sent = True
+    assert police(in_hand, 115.0, job_timeout=10, quick_timeout=5) is Police.NOTHING
+    assert police(in_hand, 115.1, job_timeout=10, quick_timeout=5) is Police.EXIT
+
+
+def test_heartbeats_come_four_times_per_timeout_within_bounds() -> None:
+    assert heartbeat_interval(8) == 2.0
+    assert heartbeat_interval(0.1) == 0.05 and heartbeat_interval(3600) == 5.0
+
+
+# -- the Worker ---------------------------------------------------------------------
+
+
+def test_held_jobs_go_back_when_the_master_goes_silent_and_taking_resumes_when_it_is_heard(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO)
+    rig = Rig(jobs("a", "b", "c", "d"), toml="[workers]\nprefetch = 3\n")
+    rig.worker.prefetch.pace = PREFETCH_SPAN_S / 10  # short jobs: takes of 3
+    assert rig.start_next().id == b"a"
+    assert [j.id for j in rig.worker.shared.held] == [b"b", b"c"]
+    rig.silence_master(60)
+    assert rig.worker._next_job() is None
+    assert rig.queue.given_back == [[b"b", b"c"]] and not rig.worker.shared.held
+    assert rig.worker.paused and rig.clock.pauses == [HOLD_TICK_S]
+    assert rig.worker._next_job() is None  # still silent: nothing taken
+    assert rig.feed.taken == [3]
+    rig.master_board.renewed(boottime(), 1)
+    assert rig.start_next().id == b"d"
+    assert not rig.worker.paused
+    messages = [r.getMessage() for r in caplog.records]
+    assert messages[0].startswith(f"master {MASTER} silent for 60.")
+    assert messages[0].endswith(": taking no job, giving back those held")
+    assert messages[1:] == ["master heard again: taking jobs"]
+
+
+def test_jobs_held_under_an_old_token_go_back_before_any_starts() -> None:
+    rig = Rig(jobs("a", "b", "c"), toml="[workers]\nprefetch = 3\n")
+    rig.worker.prefetch.pace = PREFETCH_SPAN_S / 10
+    rig.start_next()
+    assert rig.feed.token == "1"
+    rig.master_board.renewed(boottime(), 2)  # the name was reclaimed and taken again
+    rig.queue.give_back_fails = True  # Redis unreachable: kept, and not started
+    assert rig.worker._next_job() is None and len(rig.worker.shared.held) == 2
+    rig.queue.give_back_fails = False
+    assert rig.worker._next_job() is None  # given back, then a take finds nothing
+    assert rig.queue.given_back == [[b"b", b"c"]]
+    assert rig.feed.token == "2"
+
+
+def test_a_worker_recycles_after_max_jobs_and_takes_no_job_beyond_them(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO)
+    rig = Rig(jobs(*"abcdefghij"), toml="[workers]\nmax_jobs = 5\n")
+    rig.worker.prefetch.pace = PREFETCH_SPAN_S / 10  # it would take 10 at once
+    rig.worker.loop()
+    assert rig.ran == ["a", "b", "c", "d", "e"]
+    assert sum(rig.feed.taken) == 5 and not rig.worker.shared.held
+    assert rig.feed.sent == []  # the last acknowledgement settled before leaving
+    assert rig.board.read().done == 5
+    assert "recycling after 5 jobs" in [r.getMessage() for r in caplog.records]
+
+
+def test_an_acknowledgement_is_counted_once_redis_replies_to_it() -> None:
+    rig = Rig(jobs("a", "b"), toml="[workers]\nprefetch = 2\n")
+    rig.worker.prefetch.pace = PREFETCH_SPAN_S / 10
+    rig.worker._run(rig.start_next())
+    assert rig.feed.finished == [(b"a", b"b")]  # sent, the next job stamped as started
+    assert rig.board.read().done == 0  # no reply read yet
+    rig.worker._run(rig.start_next())  # nothing held next: acknowledged with a take
+    assert rig.board.read().done == 2
+    assert rig.titles[-1].endswith("idle") and "busy b since" in rig.titles[-2]
+
+
+@pytest.mark.parametrize(
+    ("result", "retried", "failed", "lost"), [(2, 1, 0, 0), (0, 0, 1, 0), (-1, 0, 0, 1)]
+)
+def test_what_the_queue_says_of_a_failure_is_what_the_scoreboard_counts(
+    result: int, retried: int, failed: int, lost: int
+) -> None:
+    def handler(job_id: str, data: dict[str, str]) -> None:
+        raise ValueError("boom")
+
+    rig = Rig(jobs("a"), handler)
+    rig.queue.fail_result = result
+    rig.worker._run(rig.start_next())
+    assert rig.queue.failures == [(b"a", "ValueError: boom", False)]
+    score = rig.board.read()
+    assert (score.retried, score.failed, score.lost, score.done) == (retried, failed, lost, 0)
+    assert rig.worker.jobs_failed == 1
+
+
+def test_a_failure_is_sent_again_until_redis_answers_before_the_next_job() -> None:
+    def handler(job_id: str, data: dict[str, str]) -> None:
+        raise JobTimeout
+
+    rig = Rig(jobs("a", "b"), handler, toml="[workers]\njob_timeout = 2\n")
+    rig.queue.unreachable_for = 3
+    rig.worker._run(rig.start_next())
+    assert rig.queue.failures == [(b"a", "timed out after 2 s", False)]
+    assert len(rig.clock.pauses) == 3 and rig.clock.pauses == sorted(rig.clock.pauses)
+    assert rig.worker.retrying.outage.since is not None  # logged as over once quiet
+    assert rig.board.read().retried == 1
+
+
+def test_a_job_that_cannot_be_read_fails_for_good_and_an_empty_id_is_dropped() -> None:
+    rig = Rig([Job(b"", EMPTY, {}), Job(b"x", "none", {})])
+    rig.worker.prefetch.pace = PREFETCH_SPAN_S / 10
+    rig.worker._run(rig.start_next())
+    assert rig.ran == []
+    assert rig.queue.failures == [(b"x", "job hash t:job:x does not exist", True)]
+
+
+def test_an_orphaned_worker_takes_nothing_and_leaves_the_loop(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    rig = Rig(jobs("a"))
+    rig.parent = 1  # reparented: the master is gone
+    rig.worker.loop()
+    assert rig.ran == [] and rig.feed.taken == []
+    assert [r.getMessage() for r in caplog.records] == [f"master {MASTER} is gone: exiting"]
+
+
+def test_term_stops_an_idle_worker_at_once_and_a_busy_one_after_its_job() -> None:
+    rig = Rig(jobs("a"))
+    with pytest.raises(StopWaiting):
+        rig.worker._on_term(15, None)
+    assert rig.worker.stop is Stop.AFTER_JOB
+    busy = Rig(jobs("a")).worker
+    busy.idle = False
+    busy._on_term(15, None)  # recorded: the loop ends after the job
+    assert busy.stop is Stop.AFTER_JOB and busy._want() == 1
+    with pytest.raises(StopNow):
+        busy._on_quit(3, None)
+    assert busy.stop is Stop.NOW
+
+
+def test_a_late_time_limit_signal_does_not_reach_the_next_job() -> None:
+    rig = Rig(jobs("a"), toml="[workers]\njob_timeout = 1\n")
+    rig.start_next()
+    in_hand = rig.worker.shared.in_hand
+    in_hand.in_handler = True
+    rig.clock.now += 0.5
+    rig.worker._on_job_timeout(12, None)  # not yet due: ignored
+    rig.clock.now += 0.5
+    with pytest.raises(JobTimeout):
+        rig.worker._on_job_timeout(12, None)

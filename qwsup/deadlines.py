@@ -20,7 +20,7 @@ import signal
 from collections.abc import Callable
 
 from .actions import Action, Send, StopMode
-from .pool import Ending, Pool, Proc
+from .pool import Dismissal, Pool, Proc
 from .scoreboard import Score
 from .worker import DUMP_STACK, JOB_TIMEOUT
 
@@ -40,27 +40,27 @@ def police(
     it is time to check memory (every MEMORY_CHECK_S)."""
     actions: list[Action] = []
     for proc in pool.procs.values():
-        if proc.ending.killed or proc.pid not in scores:
+        if proc.dismissal.killed or proc.pid not in scores:
             continue
         actions += _one(pool, proc, now, scores[proc.pid], rss_mb)
     return actions
 
 
 def _one(pool: Pool, proc: Proc, now: float, score: Score, rss_mb: RssOf | None) -> list[Action]:
-    w, ending = pool.pool_of(proc), proc.ending
+    w, dismissal = pool.pool_of(proc), proc.dismissal
     busy = score.busy_since
-    if ending.timed_out and busy != ending.timed_out and not ending.mode:
+    if dismissal.timed_out and busy != dismissal.timed_out and not dismissal.mode:
         # the worker stopped the job that ran too long and recorded the failure
-        proc.ending = ending = Ending()
-    if ending.kill_at <= now:
+        proc.dismissal = dismissal = Dismissal()
+    if dismissal.kill_at <= now:
         log.warning("worker %s did not stop in time: SIGKILL", proc.id)
         return _kill(proc)
     if not proc.ready:
-        if not ending.mode and now - proc.started > w.boot_timeout:
+        if not dismissal.mode and now - proc.started > w.boot_timeout:
             log.error("worker %s did not boot within %g s: SIGKILL", proc.id, w.boot_timeout)
             return _kill(proc)
         return []
-    if ending.reason:  # already being ended for an overrun: its kill_at says when
+    if dismissal.reason:  # already being ended for an overrun: its kill_at says when
         return []
     if now - max(proc.started, score.beat) > w.heartbeat_timeout:
         limit = w.heartbeat_timeout
@@ -71,7 +71,7 @@ def _one(pool: Pool, proc: Proc, now: float, score: Score, rss_mb: RssOf | None)
         return [Send(proc.pid, DUMP_STACK)]
     if w.job_timeout and busy and now - busy > w.job_timeout:
         limit = w.job_timeout
-        ending.timed_out = busy
+        dismissal.timed_out = busy
         log.warning("worker %s: job over its %g s limit: stopping it", proc.id, limit)
         quick = pool.config.supervisor.quick_timeout
         _end(proc, f"timed out after {limit:g} s", now + quick, "job_timeout")
@@ -90,7 +90,7 @@ def _memory(pool: Pool, proc: Proc, now: float, rss: float | None, limit: float)
         )
         _end(proc, f"used {rss:.0f} MB, far over the {limit:g} MB limit", now, "memory")
         return _kill(proc)
-    if rss > limit and not proc.ending.mode:
+    if rss > limit and not proc.dismissal.mode:
         log.warning(
             "worker %s uses %.0f MB, over max_memory_mb = %g: replacing it after its job",
             proc.id, rss, limit,
@@ -101,11 +101,11 @@ def _memory(pool: Pool, proc: Proc, now: float, rss: float | None, limit: float)
 
 def _end(proc: Proc, reason: str, kill_at: float, cause: str) -> None:
     """Charge the worker's job an attempt when it goes; SIGKILL it at `kill_at`."""
-    e = proc.ending
+    e = proc.dismissal
     e.reason, e.charge, e.cause = reason, True, cause
     e.kill_at = min(e.kill_at, kill_at)
 
 
 def _kill(proc: Proc) -> list[Action]:
-    proc.ending.killed = True
+    proc.dismissal.killed = True
     return [Send(proc.pid, signal.SIGKILL)]

@@ -247,7 +247,9 @@ class Master:
 
     def timeout(self, now: float) -> float:
         """Until the next deadline: a kill, a renewal or watch, the watchdog, a spawn."""
-        deadlines = [p.ending.kill_at for p in self.pool.procs.values() if not p.ending.killed]
+        deadlines = [
+            p.dismissal.kill_at for p in self.pool.procs.values() if not p.dismissal.killed
+        ]
         if self.hold is not None:
             deadlines.append(self.hold.next_deadline())
         if self.notifier.watchdog_s is not None:

@@ -34,7 +34,7 @@ Slot = tuple[str, int]  # a pool's name, and a place in it: 0 .. its count - 1
 
 
 @dataclass
-class Ending:
+class Dismissal:
     """How the master is ending one worker: asked to stop (and how), to be killed when,
     and why; empty while the worker is left to run."""
 
@@ -62,7 +62,7 @@ class Proc:
     fd: int = -1  # read end of the worker's status pipe; -1 once closed
     ready: bool = False
     board: Scoreboard = dataclasses.field(default_factory=Scoreboard)
-    ending: Ending = dataclasses.field(default_factory=Ending)
+    dismissal: Dismissal = dataclasses.field(default_factory=Dismissal)
 
     @property
     def pool(self) -> str:
@@ -96,7 +96,9 @@ class Pool:
     def running(self, generation: int = 0) -> list[Proc]:
         """The workers of a generation (default: the current one) not asked to stop."""
         generation = generation or self.generation
-        return [p for p in self.procs.values() if p.generation == generation and not p.ending.mode]
+        return [
+            p for p in self.procs.values() if p.generation == generation and not p.dismissal.mode
+        ]
 
     def missing_slots(
         self, generation: int = 0, counts: dict[str, int] | None = None
@@ -152,17 +154,17 @@ class Pool:
 
     def ask_to_stop(self, proc: Proc, mode: StopMode, cause: str, now: float) -> list[Action]:
         """TERM (finish the job, then exit) or QUIT (exit now); SIGKILL once overdue."""
-        ending = proc.ending
-        if ending.mode is StopMode.QUICK or ending.mode is mode:
+        dismissal = proc.dismissal
+        if dismissal.mode is StopMode.QUICK or dismissal.mode is mode:
             return []
-        ending.mode = mode
-        ending.cause = ending.cause or cause
+        dismissal.mode = mode
+        dismissal.cause = dismissal.cause or cause
         s = self.config.supervisor
         if mode is StopMode.GRACEFUL:
             sig, within = signal.SIGTERM, s.graceful_timeout
         else:
             sig, within = signal.SIGQUIT, s.quick_timeout
-        ending.kill_at = min(ending.kill_at, now + within)
+        dismissal.kill_at = min(dismissal.kill_at, now + within)
         return [Send(proc.pid, sig)]
 
     def manage(self, now: float) -> list[Action]:
@@ -243,10 +245,10 @@ class Pool:
         list goes back to the queues; then what its death means for its slot (backoff),
         for a reload (aborted) or for the master (halt)."""
         self.procs.pop(proc.pid, None)
-        ending, how = proc.ending, describe_exit(code)
-        on_purpose = bool(ending.mode or ending.reason)
-        if ending.reason:
-            log.warning("worker %s %s (%s)", proc.id, how, ending.reason)
+        dismissal, how = proc.dismissal, describe_exit(code)
+        on_purpose = bool(dismissal.mode or dismissal.reason)
+        if dismissal.reason:
+            log.warning("worker %s %s (%s)", proc.id, how, dismissal.reason)
         elif code == 0 or on_purpose:
             log.info("worker %s %s", proc.id, how)
         elif code == -signal.SIGKILL:
@@ -256,10 +258,10 @@ class Pool:
         else:
             log.warning("worker %s %s", proc.id, how)
         died = died_on_its_own(proc, code)
-        reason = f"worker {proc.id} {ending.reason or how} while running the job"
+        reason = f"worker {proc.id} {dismissal.reason or how} while running the job"
         pool = self.pool_of(proc)
         actions: list[Action] = [
-            Requeue(proc.id, int(died or ending.charge), reason, pool.max_attempts)
+            Requeue(proc.id, int(died or dismissal.charge), reason, pool.max_attempts)
         ]
         backoff = self.backoff(proc.slot)
         if proc.ready:
@@ -291,13 +293,13 @@ class Pool:
 
 def died_on_its_own(proc: Proc, code: int) -> bool:
     """A worker that exited with an error, or was killed, without being asked to."""
-    return code != 0 and not (proc.ending.mode or proc.ending.reason)
+    return code != 0 and not (proc.dismissal.mode or proc.dismissal.reason)
 
 
 def end_cause(proc: Proc, code: int) -> str:
     """Why a worker ended, for the restart counts."""
-    if proc.ending.cause:
-        return proc.ending.cause
+    if proc.dismissal.cause:
+        return proc.dismissal.cause
     return "recycled" if code == 0 else "crashed" if proc.ready else "boot_failure"
 
 

@@ -268,9 +268,9 @@ def test_ttin_and_ttou_change_a_pools_count_within_bounds(world: World) -> None:
     world.pool.scale("TTOU", [("builds", "-5"), ("nope", "+1")], "")
     assert world.pool.counts == {"builds": 1, "mail": 3}  # at least one; no pool "nope"
     world.manage()
-    retired = [p for p in world.procs("builds") if p.ending.mode is StopMode.GRACEFUL]
+    retired = [p for p in world.procs("builds") if p.dismissal.mode is StopMode.GRACEFUL]
     assert [p.slot for p in retired] == [("builds", 1)]
-    assert retired[0].ending.cause == "scaled_down"
+    assert retired[0].dismissal.cause == "scaled_down"
 
 
 def test_a_graceful_stop_becomes_quick_but_never_the_other_way(world: World) -> None:
@@ -282,7 +282,7 @@ def test_a_graceful_stop_becomes_quick_but_never_the_other_way(world: World) -> 
     assert sorted(world.signals) == sorted(
         [(pid, signal.SIGTERM) for pid in pids] + [(pid, signal.SIGQUIT) for pid in pids]
     )
-    assert all(p.ending.kill_at == world.now + 1 + 5 for p in world.procs())  # quick_timeout
+    assert all(p.dismissal.kill_at == world.now + 1 + 5 for p in world.procs())  # quick_timeout
     assert world.manage() == []  # stopping: nothing spawned
 
 
@@ -310,7 +310,7 @@ def test_a_worker_silent_past_its_heartbeat_timeout_dumps_its_stack_then_is_kill
     scores[proc.pid] = score(beat=T0)
     others = {p.pid: score(beat=world.now) for p in world.procs() if p is not proc}
     assert world.police({**others, proc.pid: scores[proc.pid]}) == [Send(proc.pid, DUMP_STACK)]
-    assert proc.ending.charge and proc.ending.cause == "hung"
+    assert proc.dismissal.charge and proc.dismissal.cause == "hung"
     world.now += DUMP_GRACE_S
     assert world.police({**others, proc.pid: score(beat=T0)}) == [Send(proc.pid, signal.SIGKILL)]
     world.exit(proc, -signal.SIGKILL)
@@ -331,10 +331,10 @@ def test_a_job_past_its_time_limit_is_stopped_and_the_worker_spared_once_it_reco
     assert world.police({**others, proc.pid: score(beat=world.now, busy_since=T0)}) == [
         Send(proc.pid, JOB_TIMEOUT)
     ]
-    assert proc.ending.kill_at == world.now + 5  # quick_timeout
+    assert proc.dismissal.kill_at == world.now + 5  # quick_timeout
     world.now += 1  # the worker stopped the job and took the next
     assert world.police({**others, proc.pid: score(beat=world.now, busy_since=world.now)}) == []
-    assert proc.ending.kill_at == float("inf") and not proc.ending.charge
+    assert proc.dismissal.kill_at == float("inf") and not proc.dismissal.charge
 
 
 def test_a_job_that_ignores_its_time_limit_gets_its_worker_killed(world: World) -> None:
@@ -361,11 +361,11 @@ def test_memory_over_the_limit_replaces_after_the_job_far_over_kills_at_once(
     assert sorted(actions, key=str) == sorted(
         [Send(p.pid, signal.SIGTERM) for p in builds], key=str
     )
-    assert all(p.ending.cause == "memory" and not p.ending.charge for p in builds)
+    assert all(p.dismissal.cause == "memory" and not p.dismissal.charge for p in builds)
     fresh = World()
     fresh.manage()
     fresh.boot_all()
     actions = fresh.police(rss=151)  # over 1.5 times: SIGKILL, the job charged
     assert [a.signal for a in actions if isinstance(a, Send)] == [signal.SIGKILL] * 2
-    assert all(p.ending.charge for p in fresh.procs("builds"))
+    assert all(p.dismissal.charge for p in fresh.procs("builds"))
     assert world.police() == []  # memory is read only when given (every MEMORY_CHECK_S)

@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: run test lint chaos bench
+.PHONY: run test unit lint chaos bench
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,13 +16,18 @@ run: $(VENV)/.installed
 	$(BIN)/qwsup -c conf/workers.toml
 
 lint: $(VENV)/.installed
-	$(BIN)/ruff check qwsup tests bench
-	$(BIN)/ruff format --check qwsup tests bench
+	$(BIN)/ruff check qwsup tests bench testkit
+	$(BIN)/ruff format --check qwsup tests bench testkit
 	$(BIN)/mypy
 
 test: lint
 	scripts/system-packages
 	$(BIN)/pytest
+
+# The pure tier alone, in seconds: no redis-server, no process. A test marked redis or
+# process in a module of unit tests (tests/test_config.py) is left out.
+unit: $(VENV)/.installed
+	$(BIN)/pytest -m "unit and not redis and not process"
 
 # The long chaos run: jobs lost must be 0 (see the README for the last figures).
 chaos: $(VENV)/.installed
@@ -30,5 +35,5 @@ chaos: $(VENV)/.installed
 
 # qwsup against the article's plain loop: a table, bench-results/latest.json and .png.
 bench: $(VENV)/.installed
-	$(BIN)/python -m pip install --quiet matplotlib
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python -m bench --costs

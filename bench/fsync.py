@@ -28,11 +28,11 @@ from typing import Any
 
 import psutil
 
-from bench.__main__ import Bench
-from bench.cluster import wait_for
+from bench.__main__ import POLL_S, Bench
 from bench.jobs import HANDLED
 from qwsup.config import APPENDFSYNC, parse
 from qwsup.embedded import EmbeddedRedis
+from testkit import wait_until
 
 
 def state_base() -> Path:
@@ -79,7 +79,7 @@ def compact(bench: Bench) -> None:
         info = bench.r.info("persistence")
         return not (info["aof_rewrite_in_progress"] or info["aof_rewrite_scheduled"])
 
-    wait_for(done, 60, "the AOF rewrite")
+    wait_until(done, 60, "the AOF rewrite", interval=POLL_S)
 
 
 def measure(bench: Bench, workers: list[int], jobs: int) -> dict[str, float]:

@@ -35,15 +35,11 @@ import psutil
 import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parents[1]))  # testkit/, when run as a script
 
 from qwsup.producer import Producer
-from support import (
-    Qwsup,
-    RedisServer,
-    qwsup_env,
-    redis_binaries,
-    write_config,
-)
+from support import Qwsup, qwsup_env
+from testkit import RedisServer, redis_binaries, write_config
 
 
 @dataclass

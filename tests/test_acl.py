@@ -10,7 +10,8 @@ import pytest
 import redis
 
 from qwsup.producer import Producer
-from support import ACL_PASSWORDS, Qwsup, RedisServer, done, wait_until
+from support import Qwsup, done
+from testkit import ACL_PASSWORDS, RedisServer, wait_until
 
 pytestmark = pytest.mark.process
 

@@ -15,7 +15,8 @@ import pytest
 import redis
 
 from qwsup.keys import ATTEMPTS
-from support import Qwsup, RedisServer, enqueue, started_pid, wait_until, write_config
+from support import Qwsup, enqueue, started_pid
+from testkit import RedisServer, wait_until, write_config
 
 pytestmark = pytest.mark.process
 

@@ -9,7 +9,8 @@ import pytest
 import redis
 
 from qwsup.keys import LAST_ERROR
-from support import Qwsup, done, enqueue, in_flight, runs, wait_until
+from support import Qwsup, done, enqueue, in_flight, runs
+from testkit import wait_until
 
 pytestmark = pytest.mark.process
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from support import ROOT
+from testkit import ROOT
 
 pytestmark = pytest.mark.process
 

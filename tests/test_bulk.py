@@ -18,7 +18,7 @@ from qwsup import admin
 from qwsup import queue as queue_module
 from qwsup.keys import ATTEMPTS, FAILED_AT, LAST_ERROR, QUEUE, Keys
 from qwsup.queue import BULK_BATCH, Queue, Retried
-from support import ROOT, RedisServer
+from testkit import ROOT, RedisServer
 
 pytestmark = pytest.mark.redis
 

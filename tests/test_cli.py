@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from qwsup import __version__
-from support import RedisServer, write_config
+from testkit import RedisServer, write_config
 
 pytestmark = pytest.mark.process
 

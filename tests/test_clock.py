@@ -14,7 +14,8 @@ import pytest
 import redis
 from conftest import BINARIES
 
-from support import Qwsup, RedisServer, done, enqueue, runs, wait_until
+from support import Qwsup, done, enqueue, runs
+from testkit import RedisServer, wait_until
 
 pytestmark = pytest.mark.process
 

@@ -12,9 +12,9 @@ from collections.abc import Callable, Iterator
 import pytest
 import redis
 
-from bench.cluster import Cluster
 from qwsup.producer import Producer
-from support import Qwsup, done, wait_until
+from support import Qwsup, done
+from testkit import Cluster, wait_until
 
 pytestmark = pytest.mark.process
 

@@ -10,7 +10,7 @@ import pytest
 
 from qwsup.config import load, parse
 from qwsup.errors import ConfigError, ExitCode
-from support import ROOT
+from testkit import ROOT
 
 pytestmark = pytest.mark.unit
 

@@ -14,7 +14,8 @@ import redis
 
 from qwsup.embedded import EmbeddedRedis
 from qwsup.producer import Producer
-from support import Qwsup, wait_until, write_config
+from support import Qwsup
+from testkit import wait_until, write_config
 
 pytestmark = pytest.mark.process
 

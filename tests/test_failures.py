@@ -12,17 +12,8 @@ import redis
 
 from qwsup.keys import ATTEMPTS, LAST_ERROR
 from qwsup.producer import Producer
-from support import (
-    Qwsup,
-    RedisServer,
-    assert_drained,
-    done,
-    enqueue,
-    in_flight,
-    runs,
-    started_pid,
-    wait_until,
-)
+from support import Qwsup, assert_drained, done, enqueue, in_flight, runs, started_pid
+from testkit import RedisServer, wait_until
 
 pytestmark = pytest.mark.process
 

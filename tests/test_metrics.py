@@ -10,7 +10,8 @@ import psutil
 import pytest
 import redis
 
-from support import Qwsup, enqueue, free_port, scrape, wait_until
+from support import Qwsup, enqueue, scrape
+from testkit import free_port, wait_until
 
 pytestmark = pytest.mark.process
 

@@ -12,7 +12,8 @@ import pytest
 import redis
 
 from qwsup.errors import ExitCode
-from support import Qwsup, done, enqueue, runs, started_pid, wait_until
+from support import Qwsup, done, enqueue, runs, started_pid
+from testkit import wait_until
 
 pytestmark = pytest.mark.process
 

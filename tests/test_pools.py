@@ -17,15 +17,8 @@ import pytest
 import redis
 
 from qwsup.producer import Producer
-from support import (
-    Qwsup,
-    RedisServer,
-    done,
-    free_port,
-    scrape,
-    wait_until,
-    write_config,
-)
+from support import Qwsup, done, scrape
+from testkit import RedisServer, free_port, wait_until, write_config
 
 pytestmark = pytest.mark.process
 

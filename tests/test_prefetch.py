@@ -10,7 +10,8 @@ import pytest
 import redis
 
 from qwsup.producer import Producer
-from support import Qwsup, assert_drained, done, enqueue, free_port, scrape, wait_until
+from support import Qwsup, assert_drained, done, enqueue, scrape
+from testkit import free_port, wait_until
 
 pytestmark = pytest.mark.process
 

@@ -19,15 +19,8 @@ import redis
 from qwsup.config import parse
 from qwsup.errors import ConfigError
 from qwsup.privileges import RunAs, resolve
-from support import (
-    ROOT,
-    Qwsup,
-    RedisServer,
-    qwsup_env,
-    redis_binaries,
-    wait_until,
-    write_config,
-)
+from support import Qwsup, qwsup_env
+from testkit import ROOT, RedisServer, redis_binaries, wait_until, write_config
 
 NOBODY = pwd.getpwnam("nobody")
 root_only = pytest.mark.skipif(os.geteuid() != 0, reason="only root can switch users")

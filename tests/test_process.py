@@ -13,18 +13,8 @@ import redis
 
 from qwsup.keys import ATTEMPTS, LAST_ERROR, TRACEBACK
 from qwsup.producer import Producer
-from support import (
-    Qwsup,
-    RedisServer,
-    assert_drained,
-    done,
-    enqueue,
-    in_flight,
-    runs,
-    started_pid,
-    title,
-    wait_until,
-)
+from support import Qwsup, assert_drained, done, enqueue, in_flight, runs, started_pid, title
+from testkit import RedisServer, wait_until
 
 pytestmark = pytest.mark.process
 

@@ -18,7 +18,7 @@ from qwsup.keys import (
 )
 from qwsup.producer import Producer
 from qwsup.queue import Queue, Reclaimed, Retry
-from support import wait_until
+from testkit import wait_until
 
 pytestmark = pytest.mark.redis
 

@@ -9,7 +9,8 @@ import pytest
 import redis
 
 from qwsup.producer import Producer
-from support import Qwsup, assert_drained, done, wait_until
+from support import Qwsup, assert_drained, done
+from testkit import wait_until
 
 pytestmark = pytest.mark.process
 

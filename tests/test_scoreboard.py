@@ -12,7 +12,7 @@ import pytest
 from qwsup.scoreboard import MasterBoard, Scoreboard, boottime
 from qwsup.totals import BUCKETS, Totals
 
-pytestmark = pytest.mark.unit
+pytestmark = pytest.mark.process  # forks a writer: shared memory across processes
 
 
 def test_what_a_forked_worker_writes_its_master_reads() -> None:

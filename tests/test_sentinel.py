@@ -15,13 +15,13 @@ import pytest
 import redis
 from redis.sentinel import MasterNotFoundError, SentinelConnectionPool
 
-from bench.sentinel import SERVICE, Sentinels
 from qwsup import connection
 from qwsup.config import parse
 from qwsup.connection import make_client, redact, url_of
 from qwsup.errors import ConfigError
 from qwsup.producer import Producer
-from support import Qwsup, acl_file, done, wait_until
+from support import Qwsup, done
+from testkit import SERVICE, Sentinels, acl_file, wait_until
 
 SENTINEL_PASSWORD = "sentinel-secret"
 Start = Callable[..., Qwsup]

@@ -31,7 +31,8 @@ from qwsup.server import (
     read_all,
     refuse_unsafe,
 )
-from support import Qwsup, RedisServer, qwsup_env, redis_binaries, wait_until, write_config
+from support import Qwsup, qwsup_env
+from testkit import RedisServer, redis_binaries, wait_until, write_config
 
 Start = Callable[..., Qwsup]
 WHERE = "Redis at redis://10.0.0.5:6379/0"

@@ -14,7 +14,8 @@ import pytest
 import redis
 
 from qwsup.systemd import Notifier
-from support import Qwsup, enqueue, wait_until
+from support import Qwsup, enqueue
+from testkit import wait_until
 
 Start = Callable[..., Qwsup]
 

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from support import Qwsup, redis_binaries, wait_until, write_config
+from support import Qwsup
+from testkit import redis_binaries, wait_until, write_config
 
 pytestmark = pytest.mark.process
 

@@ -17,7 +17,8 @@ from qwsup.errors import DuplicateJob
 from qwsup.keys import ATTEMPTS, FAILED_AT, UNIQUE, Keys
 from qwsup.producer import Producer
 from qwsup.queue import Queue, Refused, Retried, Retry
-from support import ACL_PASSWORDS, RedisServer, qwsup_env, write_config
+from support import qwsup_env
+from testkit import ACL_PASSWORDS, RedisServer, write_config
 
 W = "host.1"  # a worker id
 

@@ -13,9 +13,9 @@ import pytest
 
 from qwsup.config import load
 from qwsup.errors import ExitCode
-from support import ROOT
+from testkit import ROOT
 
-pytestmark = pytest.mark.unit
+pytestmark = pytest.mark.process  # runs systemd-analyze
 
 UNITS = ["qwsup.service", "qwsup@.service"]
 # The highest overall exposure `systemd-analyze security` may give a unit, from 0 (all

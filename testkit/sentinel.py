@@ -5,40 +5,22 @@ own, stopped and removed afterwards."""
 from __future__ import annotations
 
 import contextlib
+import functools
+import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import redis
 
-from bench.cluster import stop
+from testkit.ports import free_ports
+from testkit.servers import pings, spawn, stop
+from testkit.wait import wait_until
 
 SERVICE = "mymaster"
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (result := predicate()):
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"timed out waiting for {what}")
-        time.sleep(0.02)
-    return result
-
-
-def _ports(count: int) -> list[int]:
-    """Ports free on loopback, all different (each socket is held until all are found)."""
-    with contextlib.ExitStack() as stack:
-        found = []
-        for _ in range(count):
-            s = stack.enter_context(socket.socket())
-            s.bind(("127.0.0.1", 0))
-            found.append(int(s.getsockname()[1]))
-        return found
 
 
 class Sentinels:
@@ -60,7 +42,7 @@ class Sentinels:
         self.password = password
         self.server_args = server_args
         self.dir = Path(tempfile.mkdtemp(prefix="qwsn"))
-        ports = _ports(1 + replicas + sentinels)
+        ports = free_ports(1 + replicas + sentinels)
         self.data_ports = ports[: 1 + replicas]
         self.sentinel_ports = ports[1 + replicas :]
         self.procs: dict[int, subprocess.Popen[bytes]] = {}
@@ -68,9 +50,7 @@ class Sentinels:
     # -- starting ---------------------------------------------------------------
 
     def _spawn(self, port: int, command: list[str]) -> None:
-        self.procs[port] = subprocess.Popen(
-            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
-        )
+        self.procs[port] = spawn(command)
 
     def start(self) -> None:
         primary = self.data_ports[0]
@@ -85,8 +65,8 @@ class Sentinels:
                 *follow, *self.server_args,
             ])  # fmt: skip
         for port in self.data_ports:
-            wait_for(lambda port=port: self._answers(port), 10, f"redis-server on {port}")
-        wait_for(self._replicated, 20, "the replicas to be in sync")
+            wait_until(functools.partial(self._answers, port), 10, f"redis-server on {port}")
+        wait_until(self._replicated, 20, "the replicas to be in sync")
         for port in self.sentinel_ports:
             node_dir = self.dir / str(port)
             node_dir.mkdir()
@@ -104,13 +84,10 @@ class Sentinels:
             ]
             conf.write_text("\n".join(lines) + "\n")
             self._spawn(port, [self.binary, str(conf), "--sentinel"])
-        wait_for(self.ready, 30, "every sentinel to see the others and the replicas")
+        wait_until(self.ready, 30, "every sentinel to see the others and the replicas")
 
     def _answers(self, port: int) -> bool:
-        try:
-            return bool(redis.Redis(port=port, socket_timeout=1).ping())
-        except redis.ConnectionError:
-            return False
+        return pings(redis.Redis(port=port, socket_timeout=1), self.procs[port])
 
     def _replicated(self) -> bool:
         info = redis.Redis(port=self.data_ports[0], socket_timeout=1).info("replication")
@@ -125,7 +102,7 @@ class Sentinels:
         """Every sentinel knows the primary, the other sentinels and every replica."""
         for port in self.sentinel_ports:
             try:
-                state = self.sentinel(port).sentinel_master(SERVICE)
+                state = cast(dict[str, Any], self.sentinel(port).sentinel_master(SERVICE))
             except redis.RedisError:
                 return False
             if not state.get("is_master") or state.get("is_sdown"):
@@ -148,13 +125,15 @@ class Sentinels:
         for port in self.sentinel_ports:
             if self.procs[port].poll() is not None:
                 continue
-            try:
-                address = self.sentinel(port).sentinel_get_master_addr_by_name(SERVICE)
-            except redis.RedisError:
-                continue
-            if address:
-                return int(address[1])
+            with contextlib.suppress(redis.RedisError):
+                if primary := self._primary_named_by(port):
+                    return primary
         raise RuntimeError("no sentinel names a primary")
+
+    def _primary_named_by(self, port: int) -> int:
+        """The primary's port as the sentinel on `port` names it; 0 when it names none."""
+        address = self.sentinel(port).sentinel_get_master_addr_by_name(SERVICE)
+        return int(cast(tuple[str, int], address)[1]) if address else 0
 
     def client(self, **options: object) -> redis.Redis:
         """A client of the current primary (it follows a failover)."""
@@ -174,17 +153,16 @@ class Sentinels:
             for port in self.sentinel_ports:
                 if self.procs[port].poll() is None:
                     with contextlib.suppress(redis.RedisError):
-                        address = self.sentinel(port).sentinel_get_master_addr_by_name(SERVICE)
-                        ports.add(int(address[1]) if address else 0)
+                        ports.add(self._primary_named_by(port))
             if len(ports) != 1 or old in ports or 0 in ports:
                 return False
             try:
-                role = redis.Redis(port=ports.pop(), socket_timeout=1).execute_command("ROLE")
+                role = redis.Redis(port=ports.pop(), socket_timeout=1).execute_command("ROLE")  # type: ignore[no-untyped-call]
             except redis.RedisError:
                 return False
             return bool(role[0] == b"master")
 
-        wait_for(moved, timeout, "the sentinels to name a new primary")
+        wait_until(moved, timeout, "the sentinels to name a new primary")
         return time.monotonic() - since
 
     def kill(self, port: int) -> None:
@@ -192,4 +170,6 @@ class Sentinels:
         self.procs[port].wait(10)
 
     def cleanup(self) -> None:
-        stop(self.procs.values(), self.dir)
+        """Stop every server and remove their files."""
+        stop(self.procs.values())
+        shutil.rmtree(self.dir, ignore_errors=True)

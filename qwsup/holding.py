@@ -24,6 +24,7 @@ from .leases import Beat, Claim, Holder, LeaseWatch, judge
 from .outage import Outage
 from .queue import Queue, Reclaimed
 from .scoreboard import MasterBoard, boottime
+from .timers import Every
 from .totals import Totals
 
 log = logging.getLogger(__name__)
@@ -62,11 +63,11 @@ class NameHold:
         self.board = MasterBoard()  # what the workers read: the token, when renewed
         self.token = 0  # 0: not held
         self.renewed_at: float | None = None
-        self.next_renewal = 0.0
+        self.renewals = Every(lease_s / RENEWALS_PER_LEASE)
         self.last_renewal = -float("inf")
         self.reported_status = ""
         self.watch = LeaseWatch(lease_s, me=name)
-        self.next_watch = 0.0
+        self.watches = Every(lease_s / RENEWALS_PER_LEASE)
 
     def holding(self, now: float) -> bool:
         """Whether the name is ours and was renewed lately (a third of a lease: while the
@@ -75,7 +76,7 @@ class NameHold:
         return bool(self.token) and recent
 
     def next_deadline(self) -> float:
-        return min(self.next_renewal, self.next_watch)
+        return min(self.renewals.at, self.watches.at)
 
     # -- taking the name ------------------------------------------------------------
 
@@ -126,7 +127,7 @@ class NameHold:
         now = self.clock()
         self.token, self.renewed_at = token, now
         self.board.renewed(boottime() if sent is None else sent, token)
-        self.next_renewal = now + self.lease_s / RENEWALS_PER_LEASE
+        self.renewals.restart(now)
 
     def watch_holder(self, holder: Holder) -> Claim:
         """The name is held from another machine or pid namespace: REFUSE as soon as its
@@ -194,10 +195,10 @@ class NameHold:
         jobs when it is not renewed for a third of one), and sooner (at most once a
         second) when the status line for `qwsup status` changed."""
         changed = status != self.reported_status and now - self.last_renewal >= 1.0
-        if now < self.next_renewal and not changed:
+        if not self.renewals.due(now) and not changed:
             return None
+        self.renewals.restart(now)
         self.last_renewal = now
-        self.next_renewal = now + self.lease_s / RENEWALS_PER_LEASE
         self.reported_status = status
         if not self.token:  # reclaimed while we stalled: the name is taken again
             return self.claim_again()
@@ -257,9 +258,8 @@ class NameHold:
     def watch_others(self, now: float) -> None:
         """Read every supervisor's record several times per lease; reclaim the jobs of
         those watched silent for a whole lease (see leases.py)."""
-        if now < self.next_watch or not self.token:
+        if not self.token or not self.watches.due(now):
             return
-        self.next_watch = now + self.lease_s / RENEWALS_PER_LEASE
         if not self.holding(now):  # our writes fail (out of memory?): we judge nobody
             self.watch.lost_link()
             return

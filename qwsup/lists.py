@@ -16,6 +16,7 @@ from .actions import Requeue
 from .keys import split_worker_id
 from .outage import Outage
 from .queue import Queue
+from .timers import Every
 from .totals import Totals
 
 log = logging.getLogger(__name__)
@@ -51,7 +52,7 @@ class Lists:
         self.totals = totals
         self.clock = clock
         self.pending: list[Requeue] = []  # in the order the workers went
-        self.next_sweep = 0.0
+        self.sweeps = Every(SWEEP_INTERVAL_S)
 
     def requeue(self, token: int) -> None:
         """Put the pending lists back, under the name's `token` (0: the name is not ours
@@ -83,9 +84,8 @@ class Lists:
         self, now: float, known: set[str], is_live: Callable[[int, str], bool], max_attempts: int
     ) -> None:
         """Every SWEEP_INTERVAL_S: queue for requeueing the lists of `unseen` workers."""
-        if now < self.next_sweep:
+        if not self.sweeps.due(now):
             return
-        self.next_sweep = now + SWEEP_INTERVAL_S
         registered: set[str] = set()
         with self.outage.guard("sweep", self.clock) as attempt:
             registered = self.queue.registered_workers(self.name)

@@ -48,6 +48,7 @@ from .scoreboard import Scoreboard
 from .server import refuse_unsafe
 from .systemd import Notifier
 from .tally import Tally
+from .timers import Every
 from .wakeups import Wakeups
 
 log = logging.getLogger(__name__)
@@ -73,7 +74,7 @@ class Master:
         self.pool = Pool(config)
         self.tally = Tally(self.pool)
         self.exit_code = ExitCode.OK
-        self.next_memory_check = 0.0
+        self.memory_check = Every(MEMORY_CHECK_S)
         self.pid = os.getpid()
         self.outage = Outage(log)
         self.hold: NameHold | None = None  # the name: once connected
@@ -362,10 +363,7 @@ class Master:
         self.stop(StopMode.QUICK)
 
     def police(self, now: float) -> None:
-        rss_mb = None
-        if now >= self.next_memory_check:
-            self.next_memory_check = now + MEMORY_CHECK_S
-            rss_mb = self.processes.rss_mb
+        rss_mb = self.processes.rss_mb if self.memory_check.due(now) else None
         scores = {pid: proc.board.read() for pid, proc in self.pool.procs.items()}
         self.carry_out(police(self.pool, now, scores, rss_mb))
         self.pool.healthy(now)

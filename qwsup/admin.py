@@ -11,7 +11,8 @@ from typing import Any
 
 from .keys import ATTEMPTS, FAILED_AT, LAST_ERROR, STARTED_AT
 from .leases import Beat, LeaseWatch
-from .queue import Queue, Reclaimed, translated
+from .queue import Queue, Reclaimed
+from .scripts import translated
 from .server import ServerInfo, read_all
 
 
@@ -76,7 +77,7 @@ def snapshot(queue: Queue) -> Snapshot:
     with translated():
         seconds, micros = client.time()
         now_ms = seconds * 1000 + micros // 1000
-        names = sorted(_text(n) for n in client.smembers(keys.managers))
+        names = sorted(_text(n) for n in client.smembers(keys.supervisors))
         pipe = client.pipeline(transaction=False)
         pipe.llen(keys.all_jobs)
         pipe.zcard(keys.delayed_jobs)

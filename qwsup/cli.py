@@ -30,7 +30,8 @@ from .errors import (
 from .keys import Keys
 from .master import Master
 from .producer import CHUNK, Producer, check_fields, target_queue
-from .queue import Queue, translated
+from .queue import Queue
+from .scripts import translated
 from .worker import load_handler
 
 log = logging.getLogger(__name__)

@@ -176,7 +176,15 @@ class Worker:
         self.idle = True
         self.in_handler = False
         self.registered = False
-        self.feed = Feed(queue, self.id, self.name, self.blocks_on)
+        self.feed = Feed(
+            queue.client,
+            queue.keys,
+            self.id,
+            self.name,
+            queue.queues,
+            queue.max_job_bytes,
+            self.blocks_on,
+        )
         self.found_nothing = False  # the last take found no job: wait on all:jobs next
         # Jobs taken along and not started, oldest first; `hold` guards them against the
         # heartbeat thread giving them back.

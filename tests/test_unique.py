@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from takes import ack, take
 
 from qwsup.errors import DuplicateJob
 from qwsup.keys import ATTEMPTS, FAILED_AT, UNIQUE, Keys
@@ -31,7 +32,7 @@ def enqueue(
 
 def fail_for_good(q: Queue, job_id: str) -> None:
     """Take the job (it must be next) and fail its only attempt."""
-    [job] = q.take(W, "host")
+    [job] = take(q, W, "host")
     assert job.id == job_id.encode()
     assert q.fail(W, job.id, retry=Retry(1), error="boom") == 0
 
@@ -48,11 +49,11 @@ def test_a_delayed_unique_job_whose_hash_was_deleted_gives_its_name_up(
     assert enqueue(q, "c") == (False, "b")
     client.zadd("delayed:jobs", {"a": 1})  # a's stale id comes due...
     assert q.promote() == 1
-    [b, a] = q.take(W, "host", want=2)
+    [b, a] = take(q, W, "host", want=2)
     assert (b.id, a.id, a.kind) == (b"b", b"a", "none")
     assert q.fail(W, a.id, retry=Retry(3), error="no hash", permanent=True) == 0
     assert client.get("unique:report") == b"b"  # ...fails, and never frees b's name
-    assert q.ack(W, b.id)
+    assert ack(q, W, b.id)
     assert client.exists("unique:report") == 0
 
 
@@ -86,7 +87,7 @@ def test_a_holder_that_cannot_run_any_more_holds_nothing(
 def test_a_holder_that_can_still_run_keeps_its_name(client: redis.Redis, q: Queue) -> None:
     assert enqueue(q, "a") == (True, "a")
     assert enqueue(q, "x") == (False, "a")  # queued
-    [job] = q.take(W, "host")
+    [job] = take(q, W, "host")
     assert enqueue(q, "x") == (False, "a")  # running
     assert q.fail(W, job.id, retry=Retry(3, 3600, 1, 3600), error="boom") == 1
     assert client.zscore("delayed:jobs", "a") is not None
@@ -103,8 +104,8 @@ def test_a_retried_unique_job_takes_its_name_again(client: redis.Redis, q: Queue
     assert q.retry_failed(["a"]) == Retried(1, [], [])
     assert client.get("unique:report") == b"a"  # held again while it is queued
     assert enqueue(q, "b") == (False, "a")
-    [job] = q.take(W, "host")
-    assert q.ack(W, job.id)
+    [job] = take(q, W, "host")
+    assert ack(q, W, job.id)
     assert client.exists("unique:report") == 0
     assert enqueue(q, "b") == (True, "b")
 
@@ -122,8 +123,8 @@ def test_a_retried_unique_job_whose_name_is_held_stays_failed(
     assert client.lrange("failed:jobs", 0, -1) == [b"a"]  # left failed, as it was
     assert client.hget("job:a", ATTEMPTS) == b"1" and client.hget("job:a", FAILED_AT)
     assert client.get("unique:report") == b"b" and client.lrange("all:jobs", 0, -1) == [b"b"]
-    [job] = q.take(W, "host")
-    assert q.ack(W, job.id)  # b is done: the name is free for a
+    [job] = take(q, W, "host")
+    assert ack(q, W, job.id)  # b is done: the name is free for a
     assert q.retry_failed(None) == Retried(1, [], [])
     assert client.get("unique:report") == b"a"
 

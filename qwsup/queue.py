@@ -18,9 +18,9 @@ from typing import Any
 import redis
 from redis.typing import EncodableT, KeyT
 
-from .keys import ALL, ENQUEUED_AT, Keys
+from .keys import ALL, Keys
 from .leases import Beat
-from .scripts import Scripts, translated
+from .scripts import BULK_BATCH, BULK_BUDGET_US, Scripts, translated
 
 REQUEUE_BATCH = 100  # ids moved per requeue.lua call
 
@@ -38,10 +38,6 @@ class Kind(enum.StrEnum):
 OVERSIZE = Kind.OVERSIZE
 EMPTY = Kind.EMPTY
 _KINDS = {kind.value: kind for kind in Kind}
-# The bulk scripts (promote, retry, retry_all, purge): the most ids per call, and the
-# time after which a call stops, so that none blocks Redis for long.
-BULK_BATCH = 1000
-BULK_BUDGET_US = 2000
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,27 +97,6 @@ class Requeued:
     requeued: int
     failed: int
     fenced: bool = False  # the caller's token no longer holds the name: nothing moved
-
-
-@dataclass(frozen=True, slots=True)
-class Refused:
-    """A failed unique job left failed by a retry: another job that can still run holds
-    its name."""
-
-    id: str
-    name: str
-    holder: str
-
-
-@dataclass(frozen=True, slots=True)
-class Retried:
-    moved: int
-    refused: list[Refused]  # left in failed:jobs
-    missing: list[str]  # ids named that were not failed jobs
-
-
-def _str(raw: bytes) -> str:
-    return raw.decode(errors="replace")
 
 
 class Queue:
@@ -336,100 +311,3 @@ class Queue:
             if finished:
                 return total
             first = "0"
-
-    # -- an operator's side -------------------------------------------------
-
-    def retry_failed(self, job_ids: list[str] | None) -> Retried:
-        """Put failed jobs back at the back of their queue with their attempts reset: the
-        named ones, or, with None, every job failed:jobs holds now, oldest first. A unique
-        job takes its name again; while a job that can still run holds it, it stays in
-        failed:jobs (refused)."""
-        if job_ids is None:
-            return self._retry_all()
-        keys: list[KeyT] = [self.keys.failed_jobs, self.keys.all_jobs]
-        moved, refused, missing = 0, list[Refused](), list[str]()
-        left = list(job_ids)
-        while left:
-            batch = left[:BULK_BATCH]
-            replies = self.scripts.run("retry", keys, [BULK_BUDGET_US, *batch])
-            for job_id, reply in zip(batch, replies, strict=False):
-                if isinstance(reply, list):
-                    refused.append(Refused(job_id, _str(reply[0]), _str(reply[1])))
-                elif reply:
-                    moved += 1
-                else:
-                    missing.append(job_id)
-            left = left[len(replies) :]
-        return Retried(moved, refused, missing)
-
-    def _retry_all(self) -> Retried:
-        keys: list[KeyT] = [self.keys.failed_jobs, self.keys.all_jobs]
-        with translated():
-            todo = int(self.client.llen(self.keys.failed_jobs))
-        taken, refused = 0, list[Refused]()
-        while taken < todo:
-            most = min(BULK_BATCH, todo - taken)
-            reply = self.scripts.run("retry_all", keys, [most, BULK_BUDGET_US])
-            if not reply[0]:
-                break
-            taken += int(reply[0])
-            for i in range(1, len(reply), 3):
-                refused.append(Refused(*(_str(part) for part in reply[i : i + 3])))
-        return Retried(taken - len(refused), refused, [])
-
-    def purge_failed(self) -> int:
-        """Remove every job failed:jobs holds now and its hash, oldest first, freeing the
-        unique names they hold; returns how many."""
-        with translated():
-            todo = int(self.client.llen(self.keys.failed_jobs))
-        removed = 0
-        while removed < todo:
-            most = min(BULK_BATCH, todo - removed)
-            args: list[EncodableT] = [most, BULK_BUDGET_US]
-            batch = int(self.scripts.run("purge", [self.keys.failed_jobs], args))
-            if not batch:
-                break
-            removed += batch
-        return removed
-
-    # -- a producer's side -------------------------------------------------
-
-    def enqueue_each(
-        self,
-        jobs: list[tuple[str, dict[str, str]]],
-        queue: str,
-        *,
-        at_ms: int | None = None,
-        delay_ms: int | None = None,
-        unique: str = "",
-    ) -> list[tuple[bool, str]]:
-        """Enqueue each job with enqueue.lua (atomic per job, the batch in one pipeline):
-        pushed on the queue named `queue` ("all", or a supervisor's name), or put in
-        delayed:jobs, due at `at_ms` (unix ms) or `delay_ms` from now on the Redis
-        server's clock; a `unique` job only while no other job holds that name. Returns
-        per job (whether it was enqueued, its id or that of the job holding the name)."""
-        now = f"{time.time():.3f}"
-        when = ["" if at_ms is None else at_ms, "" if delay_ms is None else delay_ms]
-        with translated(), self.client.pipeline(transaction=False) as pipe:
-            for job_id, fields in jobs:
-                keys: list[KeyT] = [
-                    self.keys.job(job_id), self.keys.delayed_jobs, self.keys.host_jobs(queue),
-                    self.keys.unique(unique),  # "unique:" when none: a key the ACL allows
-                ]  # fmt: skip
-                args: list[EncodableT] = [job_id, *when, queue, unique, ENQUEUED_AT, now]
-                for name, value in fields.items():
-                    args += [name, value]
-                self.scripts.run("enqueue", keys, args, pipe=pipe)
-            replies = pipe.execute()
-        return [(bool(ok), holder.decode(errors="replace")) for ok, holder in replies]
-
-    def push(self, jobs: list[tuple[str, dict[str, str]]], queue: str) -> None:
-        """Write each job's hash and push its id, in one MULTI/EXEC for the whole batch."""
-        now = f"{time.time():.3f}"
-        with translated(), self.client.pipeline(transaction=True) as pipe:
-            for job_id, fields in jobs:
-                mapping: dict[EncodableT, EncodableT] = {ENQUEUED_AT: now}
-                mapping.update(fields)
-                pipe.hset(self.keys.job(job_id), mapping=mapping)
-                pipe.lpush(queue, job_id)
-            pipe.execute()

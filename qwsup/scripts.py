@@ -28,6 +28,10 @@ from redis.typing import EncodableT, KeyT
 from .errors import ConnectionLost, QwsupError, RedisRefused
 
 INCLUDE = re.compile(r"^-- qwsup:include (\w+)$", re.MULTILINE)
+# The bulk scripts (promote, retry, retry_all, purge): the most ids per call, and the
+# time after which a call stops, so that none blocks Redis for long.
+BULK_BATCH = 1000
+BULK_BUDGET_US = 2000
 
 
 class IncludeError(QwsupError):

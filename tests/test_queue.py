@@ -6,6 +6,7 @@ import pytest
 import redis
 from takes import ack, finish_and_take, take
 
+from qwsup.admin import Operator
 from qwsup.keys import (
     ATTEMPTS,
     ENQUEUED_AT,
@@ -363,9 +364,13 @@ def test_a_job_for_later_waits_in_delayed_jobs_then_goes_to_its_queue(
 ) -> None:
     seconds, micros = client.time()
     now_ms = seconds * 1000 + micros // 1000
-    assert q.enqueue_each([("soon", {"n": "1"})], "all", delay_ms=300) == [(True, "soon")]
-    q.enqueue_each([("hosted", {"n": "2"})], "host", at_ms=now_ms - 1000)  # already due
-    q.enqueue_each([("later", {"n": "3"})], "all", at_ms=now_ms + 3_600_000)
+    assert Producer(q.client).enqueue_each([("soon", {"n": "1"})], "all", delay_ms=300) == [
+        (True, "soon")
+    ]
+    Producer(q.client).enqueue_each(
+        [("hosted", {"n": "2"})], "host", at_ms=now_ms - 1000
+    )  # already due
+    Producer(q.client).enqueue_each([("later", {"n": "3"})], "all", at_ms=now_ms + 3_600_000)
     scores = dict(client.zrange("delayed:jobs", 0, -1, withscores=True))
     assert now_ms + 300 <= scores[b"soon"] <= now_ms + 400  # on the Redis server's clock
     assert scores[b"later"] == now_ms + 3_600_000
@@ -388,21 +393,29 @@ def test_a_due_id_whose_key_is_not_a_hash_still_moves(client: redis.Redis, q: Qu
 def test_a_unique_name_is_held_until_its_job_is_finished_or_failed_for_good(
     client: redis.Redis, q: Queue
 ) -> None:
-    assert q.enqueue_each([("a", {"n": "1"})], "all", unique="report") == [(True, "a")]
-    assert q.enqueue_each([("b", {"n": "2"})], "all", unique="report") == [(False, "a")]
+    assert Producer(q.client).enqueue_each([("a", {"n": "1"})], "all", unique="report") == [
+        (True, "a")
+    ]
+    assert Producer(q.client).enqueue_each([("b", {"n": "2"})], "all", unique="report") == [
+        (False, "a")
+    ]
     assert client.exists("job:b") == 0 and lists(client)["all:jobs"] == [b"a"]  # b: nothing
     [job] = take(q, W, "host")
-    assert q.enqueue_each([("c", {"n": "3"})], "all", unique="report") == [(False, "a")]
+    assert Producer(q.client).enqueue_each([("c", {"n": "3"})], "all", unique="report") == [
+        (False, "a")
+    ]
     assert ack(q, W, job.id)  # finished: the name is free
     assert client.exists("unique:report") == 0
-    assert q.enqueue_each([("d", {"n": "4"})], "all", unique="report") == [(True, "d")]
+    assert Producer(q.client).enqueue_each([("d", {"n": "4"})], "all", unique="report") == [
+        (True, "d")
+    ]
     [job] = take(q, W, "host")
     assert q.fail(W, job.id, retry=Retry(2), error="boom") == 1  # to be retried: still held
     assert client.get("unique:report") == b"d"
     [job] = take(q, W, "host")
     assert q.fail(W, job.id, retry=Retry(2), error="boom") == 0  # failed for good: free
     assert client.exists("unique:report") == 0
-    q.enqueue_each([("e", {"n": "5"})], "all", unique="report")
+    Producer(q.client).enqueue_each([("e", {"n": "5"})], "all", unique="report")
     take(q, W, "host")
     q.requeue(W, cost=1, max_attempts=1, reason="killed")  # its worker died: failed for good
     assert client.exists("unique:report") == 0 and lists(client)["failed:jobs"] == [b"e", b"d"]
@@ -411,7 +424,7 @@ def test_a_unique_name_is_held_until_its_job_is_finished_or_failed_for_good(
 def test_a_stale_job_never_frees_a_name_another_job_holds(client: redis.Redis, q: Queue) -> None:
     client.hset("job:old", mapping={"n": "1", UNIQUE: "report"})  # a producer's forgery
     client.lpush("all:jobs", "old")
-    q.enqueue_each([("new", {"n": "2"})], "all", unique="report")
+    Producer(q.client).enqueue_each([("new", {"n": "2"})], "all", unique="report")
     [old, new] = take(q, W, "host", want=2)
     assert (old.id, new.id) == (b"old", b"new")
     assert ack(q, W, old.id)
@@ -433,7 +446,7 @@ def test_queues_are_taken_in_priority_order_and_jobs_go_back_to_their_own(
     q.requeue(W, cost=1, max_attempts=1, reason="killed")  # c was running: failed for good
     assert client.lrange("low:jobs", 0, -1) == [b"b", b"a"]  # a goes back to its queue
     assert lists(client)["failed:jobs"] == [b"c"]
-    assert q.retry_failed(["c"]).moved == 1
+    assert Operator(q.client, q.keys).retry_failed(["c"]).moved == 1
     assert client.lrange("high:jobs", 0, -1) == [b"c"]  # so does a job retried by hand
 
 

@@ -19,7 +19,7 @@
 -- Returns -1 when this worker no longer owned the job, 0 when it failed for good,
 -- else the number of attempts made so far (the job will be retried).
 -- qwsup:include keys
--- qwsup:include unique
+-- qwsup:include finish
 -- qwsup:include clock
 local id = ARGV[2]
 local kind = redis.call('TYPE', KEYS[2])['ok']
@@ -35,9 +35,7 @@ end
 local attempts = redis.call('HINCRBY', KEYS[2], 'qwsup:attempts', 1)
 redis.call('HSET', KEYS[2], 'qwsup:last_error', ARGV[4], 'qwsup:traceback', ARGV[5])
 if ARGV[6] == '1' or attempts >= tonumber(ARGV[3]) then
-  release_unique(KEYS[2], id)
-  redis.call('HSET', KEYS[2], 'qwsup:failed_at', seconds(now))
-  redis.call('LPUSH', KEYS[4], id)
+  fail_for_good(KEYS[2], id, seconds(now), KEYS[4])
   return 0
 end
 local delay_ms = tonumber(ARGV[7]) * tonumber(ARGV[8]) ^ (attempts - 1)

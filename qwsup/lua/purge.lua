@@ -24,7 +24,7 @@ for _ = 1, tonumber(ARGV[2]) do
     redis.call('DEL', key)
   end
   removed = removed + 1
-  if removed % 8 == 0 and now_us() >= deadline then  -- TIME costs as much as a step
+  if past(deadline, removed) then
     break
   end
 end

@@ -51,7 +51,7 @@ class SupervisorView:
 
 @dataclass
 class Snapshot:
-    queues: dict[str, int]  # list name: length, all:jobs and every host queue
+    queues: dict[str, int]  # list name: length, all:jobs and every supervisor's own queue
     delayed: int
     failed: int
     supervisors: list[SupervisorView]

@@ -168,8 +168,9 @@ class Queue:
         token: str = "",
     ) -> Requeued:
         """Move every job of a worker's list back to the front of its queue, if `token`
-        still holds supervisor `host`'s name ("" when nobody holds it); else nothing
-        moves and the result says `fenced`.
+        still holds the supervisor's name ("" when nobody holds it); else nothing moves
+        and the result says `fenced`. `host` is that supervisor's name (not a machine),
+        by default the one in the worker id.
 
         `cost` attempts are charged to the job it was running (1 when the worker died,
         0 when it was stopped on purpose); a job out of attempts goes to failed:jobs.

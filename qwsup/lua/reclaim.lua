@@ -4,7 +4,7 @@
 -- of its workers goes back to the front of its queue; the job each worker was running
 -- (the oldest in its list; the others were prefetched) with one more attempt (to
 -- failed:jobs when the attempts are used up); then the supervisor is removed from
--- the registry. Its host queue <name>:jobs is left for when it returns.
+-- the registry. Its own queue <name>:jobs is left for when it returns.
 -- The first call checks that the record still shows what the watcher saw (ARGV[6]),
 -- then replaces the record by one without a token (who reclaims it, since when): from
 -- then on the supervisor's workers take nothing (take.lua checks its token) and its

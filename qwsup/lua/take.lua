@@ -2,10 +2,10 @@
 -- having first finished the worker's previous job when one is given (as ack.lua
 -- does), so that a busy worker needs one round trip for a batch of jobs.
 -- Which jobs: those already in the worker's own list (oldest first); when it has
--- none, one job from the host queue, alone; else jobs from its queues, the first
--- that has any (priority order), up to ARGV[5] in all. A worker runs its list oldest
--- first, so the oldest id in a worker's list is the job it is running; the others are
--- only prefetched and not started.
+-- none, one job from the supervisor's own queue, alone; else jobs from its queues, the
+-- first that has any (priority order), up to ARGV[5] in all. A worker runs its list
+-- oldest first, so the oldest id in a worker's list is the job it is running; the
+-- others are only prefetched and not started.
 -- Never blocks: when nothing is found it returns no job and the worker blocks on
 -- all:jobs. Taking jobs also (re-)registers the worker and its supervisor, in the
 -- same step, so that a job in a worker's list can always be found from all:managers.
@@ -19,7 +19,7 @@
 -- and, taken from a queue other than all:jobs, qwsup:queue: the queue it goes back to
 -- if it has to (its worker died, it is retried, it is given back).
 -- KEYS[1] = the worker's own list (<name>.<pid>:jobs)
--- KEYS[2] = the host queue (<name>:jobs)
+-- KEYS[2] = the supervisor's own queue (<name>:jobs)
 -- KEYS[3] = the supervisor's worker set (<name>:workers)
 -- KEYS[4] = all:managers
 -- KEYS[5] = the finished job's hash (when ARGV[4] is not empty)

@@ -92,6 +92,25 @@ def test_no_script_builds_a_key_name_outside_lib_keys() -> None:
             assert not parts.search(entry.read_text(encoding="utf-8")), entry.name
 
 
+@pytest.mark.unit
+def test_every_script_includes_the_libraries_it_calls() -> None:
+    """A library function called but not included would fail only when Redis runs that
+    line; this finds it when the source is read."""
+    libs = LUA.joinpath("lib")
+    shared = {
+        fn
+        for entry in libs.iterdir()
+        for fn in re.findall(r"^local function (\w+)", entry.read_text(), re.MULTILINE)
+    }
+    for name, text in SOURCES.items():
+        code = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("--"))
+        called = set(re.findall(r"\b(\w+)\(", code)) & shared
+        defined = set(re.findall(r"^local function (\w+)", text, re.MULTILINE))
+        assert called <= defined, (name, called - defined)
+        if "keys." in code:
+            assert "local keys = {}" in text, name
+
+
 @pytest.mark.redis
 def test_every_packaged_script_compiles_on_the_server(client: redis.Redis) -> None:
     for name, text in SOURCES.items():

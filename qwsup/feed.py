@@ -32,7 +32,7 @@ from .queue import Job, taken
 from .scripts import Scripts, no_such_command, translated
 
 
-class Kind(enum.Enum):
+class Command(enum.Enum):
     """What a command sent and not yet answered was."""
 
     ACK = "ack"  # ack.lua: finish a job
@@ -40,7 +40,7 @@ class Kind(enum.Enum):
     WAIT = "wait"  # BLMOVE (BRPOPLPUSH before Redis 6.2): block on one queue
 
 
-ACK, TAKE, WAIT = Kind.ACK, Kind.TAKE, Kind.WAIT
+ACK, TAKE, WAIT = Command.ACK, Command.TAKE, Command.WAIT
 
 
 def moved(exc: redis.ResponseError) -> bool:
@@ -54,7 +54,7 @@ def moved(exc: redis.ResponseError) -> bool:
 class Sent:
     """A command whose reply has not been read yet."""
 
-    kind: Kind
+    kind: Command
     job_id: bytes = b""  # the job it acknowledges (ACK, or TAKE finishing one), or b""
     want: int = 0  # TAKE: the most jobs asked for
 

@@ -25,7 +25,7 @@ from .scripts import BULK_BATCH, BULK_BUDGET_US, Scripts, translated
 REQUEUE_BATCH = 100  # ids moved per requeue.lua call
 
 
-class Kind(enum.StrEnum):
+class JobKind(enum.StrEnum):
     """What take.lua found for a job it took: the Redis type of its key ("hash", "none"
     when missing, or another type), or one of qwsup's own kinds."""
 
@@ -35,15 +35,15 @@ class Kind(enum.StrEnum):
     EMPTY = "empty"  # an empty id: dropped from the worker's list, never run
 
 
-OVERSIZE = Kind.OVERSIZE
-EMPTY = Kind.EMPTY
-_KINDS = {kind.value: kind for kind in Kind}
+OVERSIZE = JobKind.OVERSIZE
+EMPTY = JobKind.EMPTY
+_KINDS = {kind.value: kind for kind in JobKind}
 
 
 @dataclass(frozen=True, slots=True)
 class Job:
     id: bytes
-    kind: str  # a Kind: the Redis type of the job's key ("none": missing), or "oversize"
+    kind: JobKind | str  # the Redis type of the job's key ("none": missing), or "oversize"
     fields: dict[bytes, bytes]
     size: int = 0  # "oversize": the bytes of data the hash holds
 
@@ -52,8 +52,8 @@ def _job(reply: Any) -> Job:
     """One job of take.lua's reply: {id, type of its key[, {field, value, ...}]}, or
     {id, "oversize", bytes}."""
     job_id, raw = reply[0], reply[1].decode()
-    kind: str = _KINDS.get(raw, raw)  # another type of key: its Redis name
-    if kind == Kind.OVERSIZE:
+    kind: JobKind | str = _KINDS.get(raw, raw)  # another type of key: its Redis name
+    if kind == JobKind.OVERSIZE:
         return Job(job_id, kind, {}, int(reply[2]))
     flat: list[bytes] = reply[2] if len(reply) > 2 else []
     return Job(job_id, kind, dict(zip(flat[::2], flat[1::2], strict=True)))

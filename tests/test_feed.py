@@ -12,7 +12,7 @@ import redis
 from qwsup.errors import ConnectionLost
 from qwsup.feed import Feed
 from qwsup.keys import STARTED_AT
-from qwsup.queue import Queue
+from qwsup.queue import JobKind, Queue, taken
 
 pytestmark = pytest.mark.redis
 
@@ -119,3 +119,15 @@ def test_an_acknowledgement_of_a_job_requeued_meanwhile_is_refused(
     assert feed.acked == [(b"a", False)]
     assert client.exists("job:a") == 1 and client.lrange("all:jobs", 0, -1) == [b"b", b"a"]
     feed.close()
+
+
+def test_the_kinds_of_a_take_reply_are_typed() -> None:
+    """take.lua's kinds come back as JobKind members; another type of key as its name."""
+    took = taken([1, 0, [b"a", b"hash", [b"n", b"1"]], [b"", b"empty"], [b"b", b"oversize", 9],
+                  [b"c", b"none"], [b"d", b"string"]])  # fmt: skip
+    assert took.finished and not took.fenced
+    assert [job.kind for job in took.jobs] == [
+        JobKind.HASH, JobKind.EMPTY, JobKind.OVERSIZE, JobKind.MISSING, "string",
+    ]  # fmt: skip
+    assert all(isinstance(job.kind, JobKind) for job in took.jobs[:4])
+    assert took.jobs[0].fields == {b"n": b"1"} and took.jobs[2].size == 9

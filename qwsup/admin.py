@@ -1,17 +1,24 @@
 """What operators look at and mend: the state of the queues and supervisors, and the
-failed jobs. Read-only views are plain pipelines; every change is a Lua script."""
+failed jobs. Read-only views are plain pipelines; every change is a Lua script. Every
+read and write of the operator commands (and of the metrics' collector) goes through
+`Operator`, which translates redis-py's errors."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .keys import ATTEMPTS, FAILED_AT, LAST_ERROR, STARTED_AT
+import redis
+from redis.typing import EncodableT, KeyT
+
+from .keys import ATTEMPTS, FAILED_AT, LAST_ERROR, STARTED_AT, Keys
 from .leases import Beat, LeaseWatch
-from .queue import Queue, Reclaimed, translated
+from .queue import Queue, Reclaimed
+from .scripts import BULK_BATCH, BULK_BUDGET_US, Scripts, translated
 from .server import ServerInfo, read_all
 
 
@@ -44,7 +51,7 @@ class SupervisorView:
 
 @dataclass
 class Snapshot:
-    queues: dict[str, int]  # list name: length, all:jobs and every host queue
+    queues: dict[str, int]  # list name: length, all:jobs and every supervisor's own queue
     delayed: int
     failed: int
     supervisors: list[SupervisorView]
@@ -64,20 +71,160 @@ class FailedJob:
     fields: dict[str, str]  # everything in its hash, qwsup's own fields included
 
 
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """A failed unique job left failed by a retry: another job that can still run holds
+    its name."""
+
+    id: str
+    name: str
+    holder: str
+
+
+@dataclass(frozen=True, slots=True)
+class Retried:
+    moved: int
+    refused: list[Refused]  # left in failed:jobs
+    missing: list[str]  # ids named that were not failed jobs
+
+
 def _text(value: bytes | str | None) -> str:
     if isinstance(value, bytes):
         return value.decode("utf-8", "backslashreplace")
     return value or ""
 
 
-def snapshot(queue: Queue) -> Snapshot:
+def _str(raw: bytes) -> str:
+    return raw.decode(errors="replace")
+
+
+class Operator:
+    """The operator commands' line to Redis, for one namespace: `batch` and `budget_us`
+    bound each call of the bulk scripts (retry, retry_all, purge). Reclaiming and
+    reading the supervisors' leases are the masters' own steps, through `queue`."""
+
+    def __init__(
+        self,
+        client: Any,  # a Redis, or a RedisCluster standing in for one
+        keys: Keys,
+        *,
+        batch: int = BULK_BATCH,
+        budget_us: int = BULK_BUDGET_US,
+    ) -> None:
+        self.client = client
+        self.keys = keys
+        self.batch = batch
+        self.budget_us = budget_us
+        self.scripts = Scripts(client, keys.prefix)
+        self.queue = Queue(client, keys)
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[redis.client.Pipeline]:
+        """A pipeline of reads (no transaction), its errors translated: execute it inside."""
+        with translated(), self.client.pipeline(transaction=False) as pipe:
+            yield pipe
+
+    def now_ms(self) -> int:
+        """The Redis server's clock, unix ms."""
+        with translated():
+            seconds, micros = self.client.time()
+        return int(seconds) * 1000 + int(micros) // 1000
+
+    def supervisor_names(self) -> list[str]:
+        with translated():
+            return sorted(_text(n) for n in self.client.smembers(self.keys.supervisors))
+
+    def failed_count(self) -> int:
+        with translated():
+            return int(self.client.llen(self.keys.failed_jobs))
+
+    def failed_ids(self, start: int, count: int) -> list[bytes]:
+        """`count` ids of failed:jobs from index `start` (0: the newest)."""
+        with translated():
+            ids: list[bytes] = self.client.lrange(self.keys.failed_jobs, start, start + count - 1)
+        return ids
+
+    def job_fields(self, job_id: bytes | str) -> dict[bytes, bytes]:
+        with translated():
+            fields: dict[bytes, bytes] = self.client.hgetall(self.keys.job(job_id))
+        return fields
+
+    def record(self, name: str, *fields: str) -> list[bytes | None]:
+        """Fields of supervisor `name`'s record (<name>:info)."""
+        with translated():
+            values: list[bytes | None] = self.client.hmget(self.keys.info(name), list(fields))
+        return values
+
+    def running(self, worker: str) -> tuple[bytes | None, bytes | None]:
+        """The job worker `worker` runs (the oldest in its list), and when it started it
+        (qwsup:started_at, unix ms), or Nones."""
+        with translated():
+            job = self.client.lindex(self.keys.worker_jobs(worker), -1)
+            if job is None:
+                return None, None
+            return job, self.client.hget(self.keys.job(job), STARTED_AT)
+
+    def ask_to_scale(self, name: str, pool: str, change: str) -> None:
+        self.queue.ask_to_scale(name, pool, change)
+
+    def retry_failed(self, job_ids: list[str] | None) -> Retried:
+        """Put failed jobs back at the back of their queue with their attempts reset: the
+        named ones, or, with None, every job failed:jobs holds now, oldest first. A unique
+        job takes its name again; while a job that can still run holds it, it stays in
+        failed:jobs (refused)."""
+        if job_ids is None:
+            return self._retry_all()
+        keys: list[KeyT] = [self.keys.failed_jobs, self.keys.all_jobs]
+        moved, refused, missing = 0, list[Refused](), list[str]()
+        left = list(job_ids)
+        while left:
+            batch = left[: self.batch]
+            replies = self.scripts.run("retry", keys, [self.budget_us, *batch])
+            for job_id, reply in zip(batch, replies, strict=False):
+                if isinstance(reply, list):
+                    refused.append(Refused(job_id, _str(reply[0]), _str(reply[1])))
+                elif reply:
+                    moved += 1
+                else:
+                    missing.append(job_id)
+            left = left[len(replies) :]
+        return Retried(moved, refused, missing)
+
+    def _retry_all(self) -> Retried:
+        keys: list[KeyT] = [self.keys.failed_jobs, self.keys.all_jobs]
+        todo = self.failed_count()
+        taken, refused = 0, list[Refused]()
+        while taken < todo:
+            most = min(self.batch, todo - taken)
+            reply = self.scripts.run("retry_all", keys, [most, self.budget_us])
+            if not reply[0]:
+                break
+            taken += int(reply[0])
+            for i in range(1, len(reply), 3):
+                refused.append(Refused(*(_str(part) for part in reply[i : i + 3])))
+        return Retried(taken - len(refused), refused, [])
+
+    def purge_failed(self) -> int:
+        """Remove every job failed:jobs holds now and its hash, oldest first, freeing the
+        unique names they hold; returns how many."""
+        todo = self.failed_count()
+        removed = 0
+        while removed < todo:
+            most = min(self.batch, todo - removed)
+            args: list[EncodableT] = [most, self.budget_us]
+            batch = int(self.scripts.run("purge", [self.keys.failed_jobs], args))
+            if not batch:
+                break
+            removed += batch
+        return removed
+
+
+def snapshot(op: Operator) -> Snapshot:
     """One look at everything `qwsup status` shows."""
-    keys, client = queue.keys, queue.client
-    with translated():
-        seconds, micros = client.time()
-        now_ms = seconds * 1000 + micros // 1000
-        names = sorted(_text(n) for n in client.smembers(keys.managers))
-        pipe = client.pipeline(transaction=False)
+    keys = op.keys
+    now_ms = op.now_ms()
+    names = op.supervisor_names()
+    with op.reading() as pipe:
         pipe.llen(keys.all_jobs)
         pipe.zcard(keys.delayed_jobs)
         pipe.llen(keys.failed_jobs)
@@ -89,41 +236,41 @@ def snapshot(queue: Queue) -> Snapshot:
         replies = pipe.execute()
         all_jobs, delayed, failed = replies[:3]
         queues = {keys.all_jobs: all_jobs}
-        pools = {name: _pools(info) for name, info in zip(names, replies[5::4], strict=True)}
-        served = {q for listed in pools.values() for pool in listed for q in pool["queues"]}
-        named = sorted(served - {"all", *names})
-        pipe = client.pipeline(transaction=False)
+    pools = {name: _pools(info) for name, info in zip(names, replies[5::4], strict=True)}
+    served = {q for listed in pools.values() for pool in listed for q in pool["queues"]}
+    named = sorted(served - {"all", *names})
+    with op.reading() as pipe:
         for name in named:
             pipe.llen(keys.host_jobs(name))
-        for name, depth in zip(named, pipe.execute(), strict=True):
-            queues[keys.host_jobs(name)] = depth
-        supervisors = []
-        for i, name in enumerate(names):
-            depth, lease, info, members = replies[3 + 4 * i : 7 + 4 * i]
-            queues[keys.host_jobs(name)] = depth
-            beat = info.get(b"heartbeat_ms")
-            workers = sorted(_text(m) for m in members)
-            pool_of = {w: pool["name"] for pool in pools[name] for w in pool["workers"]}
-            supervisors.append(
-                SupervisorView(
-                    name=name,
-                    alive=lease is not None and lease >= now_ms,
-                    heartbeat_age_s=(now_ms - int(beat)) / 1000 if beat else None,
-                    pid=int(info[b"pid"]) if b"pid" in info else None,
-                    host=_text(info.get(b"host")),
-                    status=_text(info.get(b"status")),
-                    workers=[_worker(queue, w, now_ms, pool_of.get(w, "")) for w in workers],
-                    pools=[PoolView(p["name"], p["count"], p["queues"]) for p in pools[name]],
-                )
+        depths = pipe.execute()
+    for name, depth in zip(named, depths, strict=True):
+        queues[keys.host_jobs(name)] = depth
+    supervisors = []
+    for i, name in enumerate(names):
+        depth, lease, info, members = replies[3 + 4 * i : 7 + 4 * i]
+        queues[keys.host_jobs(name)] = depth
+        beat = info.get(b"heartbeat_ms")
+        workers = sorted(_text(m) for m in members)
+        pool_of = {w: pool["name"] for pool in pools[name] for w in pool["workers"]}
+        supervisors.append(
+            SupervisorView(
+                name=name,
+                alive=lease is not None and lease >= now_ms,
+                heartbeat_age_s=(now_ms - int(beat)) / 1000 if beat else None,
+                pid=int(info[b"pid"]) if b"pid" in info else None,
+                host=_text(info.get(b"host")),
+                status=_text(info.get(b"status")),
+                workers=[_worker(op, w, now_ms, pool_of.get(w, "")) for w in workers],
+                pools=[PoolView(p["name"], p["count"], p["queues"]) for p in pools[name]],
             )
-    return Snapshot(queues, delayed, failed, supervisors, read_all(client))
+        )
+    return Snapshot(queues, delayed, failed, supervisors, read_all(op.client))
 
 
-def _worker(queue: Queue, worker: str, now_ms: int, pool: str) -> WorkerView:
-    job = queue.client.lindex(queue.keys.worker_jobs(worker), -1)
+def _worker(op: Operator, worker: str, now_ms: int, pool: str) -> WorkerView:
+    job, started = op.running(worker)
     if job is None:
         return WorkerView(worker, None, None, pool)
-    started = queue.client.hget(queue.keys.job(job), STARTED_AT)
     running = (now_ms - int(started)) / 1000 if started else None
     return WorkerView(worker, _text(job), running, pool)
 
@@ -144,16 +291,15 @@ def _pools(info: dict[bytes, bytes]) -> list[dict[str, Any]]:
 PAGE = 1000  # failed jobs read per round trip: no LRANGE of a whole huge list
 
 
-def failed_jobs(queue: Queue, limit: int = 100) -> list[FailedJob]:
+def failed_jobs(op: Operator, limit: int = 100) -> list[FailedJob]:
     """The newest `limit` failed jobs (0: all of them), read a page at a time."""
     jobs: list[FailedJob] = []
     while not limit or len(jobs) < limit:
         want = PAGE if not limit else min(PAGE, limit - len(jobs))
-        with translated():
-            ids = queue.client.lrange(queue.keys.failed_jobs, len(jobs), len(jobs) + want - 1)
-            pipe = queue.client.pipeline(transaction=False)
+        ids = op.failed_ids(len(jobs), want)
+        with op.reading() as pipe:
             for job_id in ids:
-                pipe.hgetall(queue.keys.job(job_id))
+                pipe.hgetall(op.keys.job(job_id))
             hashes = pipe.execute() if ids else []
         jobs += [_failed(job_id, fields) for job_id, fields in zip(ids, hashes, strict=True)]
         if len(ids) < want:
@@ -161,10 +307,9 @@ def failed_jobs(queue: Queue, limit: int = 100) -> list[FailedJob]:
     return jobs
 
 
-def failed_job(queue: Queue, job_id: str) -> FailedJob | None:
+def failed_job(op: Operator, job_id: str) -> FailedJob | None:
     """A job that failed for good (its hash has qwsup:failed_at), or None."""
-    with translated():
-        fields = queue.client.hgetall(queue.keys.job(job_id))
+    fields = op.job_fields(job_id)
     return _failed(job_id, fields) if FAILED_AT.encode() in fields else None
 
 
@@ -180,7 +325,7 @@ def _failed(job_id: bytes | str, fields: dict[Any, Any]) -> FailedJob:
 
 
 def requeue_orphans(
-    queue: Queue,
+    op: Operator,
     names: list[str],
     *,
     max_attempts: int,
@@ -192,6 +337,7 @@ def requeue_orphans(
     names, every supervisor watched here not heartbeating for a whole lease, by the same
     rule as the masters' (see leases.py): a supervisor whose record changes is alive and
     no longer watched, so this takes a lease only when one is silent."""
+    queue = op.queue
     if names:
         found = [queue.reclaim(name, by="", max_attempts=max_attempts) for name in names]
         return [r for r in found if r is not None]

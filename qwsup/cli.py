@@ -30,7 +30,6 @@ from .errors import (
 from .keys import Keys
 from .master import Master
 from .producer import CHUNK, Producer, check_fields, target_queue
-from .queue import Queue, translated
 from .worker import load_handler
 
 log = logging.getLogger(__name__)
@@ -149,16 +148,16 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(ExitCode.CONFIG, str(exc))
 
 
-def _queue(config: Config) -> Queue:
-    return Queue(make_client(config), Keys(config.redis.prefix()))
+def _operator(config: Config) -> admin.Operator:
+    return admin.Operator(make_client(config), Keys(config.redis.prefix()))
 
 
 def status(config: Config, args: argparse.Namespace) -> int:
-    queue = _queue(config)
+    op = _operator(config)
     colour = sys.stdout.isatty() and not args.json
     try:
         while True:
-            snap = admin.snapshot(queue)
+            snap = admin.snapshot(op)
             text = report.status_json(snap) if args.json else report.status_table(snap, colour)
             if args.watch is None:
                 print(text)
@@ -172,25 +171,25 @@ def status(config: Config, args: argparse.Namespace) -> int:
 
 
 def failed(config: Config, args: argparse.Namespace) -> int:
-    queue = _queue(config)
+    op = _operator(config)
     if args.action == "list":
-        jobs = admin.failed_jobs(queue, args.limit)
-        total = queue.client.llen(queue.keys.failed_jobs)
-        print(report.as_json(jobs) if args.json else report.failed_table(jobs, int(total)))
+        jobs = admin.failed_jobs(op, args.limit)
+        total = op.failed_count()
+        print(report.as_json(jobs) if args.json else report.failed_table(jobs, total))
     elif args.action == "show":
-        job = admin.failed_job(queue, args.id)
+        job = admin.failed_job(op, args.id)
         if job is None:
             return _fail(ExitCode.USAGE, f"failed show: {args.id!r} is not a failed job")
         print(report.as_json(job) if args.json else report.failed_detail(job))
     elif args.action == "retry":
         if bool(args.ids) == args.all:
             return _fail(ExitCode.USAGE, "failed retry: give job ids, or --all")
-        retried = queue.retry_failed(None if args.all else args.ids)
-        print(f"{retried.moved} jobs back in {queue.keys.all_jobs}")
+        retried = op.retry_failed(None if args.all else args.ids)
+        print(f"{retried.moved} jobs back in {op.keys.all_jobs}")
         for refused in retried.refused:
             _fail(
                 ExitCode.ERROR,
-                f"failed retry: job {refused.id} left in {queue.keys.failed_jobs}: its unique "
+                f"failed retry: job {refused.id} left in {op.keys.failed_jobs}: its unique "
                 f"name {refused.name!r} is held by job {refused.holder}, queued or running",
             )
         for job_id in retried.missing:
@@ -200,7 +199,7 @@ def failed(config: Config, args: argparse.Namespace) -> int:
         if retried.missing:
             return int(ExitCode.USAGE)
     else:
-        print(f"{queue.purge_failed()} failed jobs deleted")
+        print(f"{op.purge_failed()} failed jobs deleted")
     return int(ExitCode.OK)
 
 
@@ -211,9 +210,8 @@ def scale(config: Config, args: argparse.Namespace) -> int:
     if config.pool(args.pool) is None:
         pools = ", ".join(p.name for p in config.pools)
         return _fail(ExitCode.USAGE, f"scale: {config.path} has no pool {args.pool!r} ({pools})")
-    queue, name = _queue(config), config.supervisor.name
-    with translated():
-        pid_field, host_field = queue.client.hmget(queue.keys.info(name), ["pid", "host"])
+    op, name = _operator(config), config.supervisor.name
+    pid_field, host_field = op.record(name, "pid", "host")
     pid = int(pid_field or 0)
     host = host_field.decode(errors="replace") if isinstance(host_field, bytes) else ""
     if not pid:
@@ -222,7 +220,7 @@ def scale(config: Config, args: argparse.Namespace) -> int:
         return _fail(ExitCode.ERROR, f"scale: supervisor {name} runs on {host}: scale it there")
     if not proctitle.titled(pid, f"{proctitle.MASTER} "):  # a pid from Redis: maybe forged
         return _fail(ExitCode.ERROR, f"scale: process {pid} is not a qwsup master: not signalled")
-    queue.ask_to_scale(name, args.pool, args.change)
+    op.ask_to_scale(name, args.pool, args.change)
     sig = signal.SIGTTOU if args.change.startswith("-") else signal.SIGTTIN
     try:
         os.kill(pid, sig)
@@ -233,7 +231,7 @@ def scale(config: Config, args: argparse.Namespace) -> int:
 
 
 def requeue_orphans(config: Config, args: argparse.Namespace) -> int:
-    queue = _queue(config)
+    op = _operator(config)
     if not args.names:
         print(
             f"watching every supervisor for up to {config.supervisor.lease_timeout:g} s "
@@ -241,7 +239,7 @@ def requeue_orphans(config: Config, args: argparse.Namespace) -> int:
             flush=True,
         )
     reclaimed = admin.requeue_orphans(
-        queue,
+        op,
         args.names,
         max_attempts=max(pool.max_attempts for pool in config.pools),
         lease_s=config.supervisor.lease_timeout,

@@ -18,18 +18,29 @@ before anything else; ack.lua tells an acknowledgement that had already been don
 from __future__ import annotations
 
 import contextlib
+import enum
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import redis
-from redis.typing import EncodableT
+from redis.typing import EncodableT, KeyT
 
 from .errors import ConnectionLost, RedisRefused
-from .keys import ALL
-from .queue import Job, Queue, no_such_command, taken, translated
+from .keys import ALL, Keys
+from .queue import Job, taken
+from .scripts import Scripts, no_such_command, translated
 
-ACK, TAKE, WAIT = "ack", "take", "wait"
+
+class Command(enum.Enum):
+    """What a command sent and not yet answered was."""
+
+    ACK = "ack"  # ack.lua: finish a job
+    TAKE = "take"  # take.lua: finish a job (or none) and take the next
+    WAIT = "wait"  # BLMOVE (BRPOPLPUSH before Redis 6.2): block on one queue
+
+
+ACK, TAKE, WAIT = Command.ACK, Command.TAKE, Command.WAIT
 
 
 def moved(exc: redis.ResponseError) -> bool:
@@ -43,33 +54,48 @@ def moved(exc: redis.ResponseError) -> bool:
 class Sent:
     """A command whose reply has not been read yet."""
 
-    kind: str  # ACK, TAKE or WAIT
+    kind: Command
     job_id: bytes = b""  # the job it acknowledges (ACK, or TAKE finishing one), or b""
     want: int = 0  # TAKE: the most jobs asked for
 
 
 class Feed:
-    def __init__(self, queue: Queue, worker: str, host: str, blocks_on: str = ALL) -> None:
-        self.queue = queue
+    """The line of worker `worker` of supervisor `name`: it takes from `queues` (in
+    priority order) jobs of at most `max_job_bytes` (0: no limit), and waits on
+    `blocks_on`. `client` is what its connection is made from (never used for jobs)."""
+
+    def __init__(
+        self,
+        client: Any,  # a Redis, or a RedisCluster standing in for one
+        keys: Keys,
+        worker: str,
+        name: str,
+        queues: tuple[str, ...] = (ALL,),
+        max_job_bytes: int = 0,
+        blocks_on: str = ALL,
+    ) -> None:
+        self.client = client
+        self.keys = keys
+        self.scripts = Scripts(client, keys.prefix)
         self.worker = worker
-        self.host = host
+        self.name = name
+        self.queues = queues
+        self.max_job_bytes = max_job_bytes
         self.blocks_on = blocks_on  # the queue it waits on
+        self.blmove = True  # until the server says it has no BLMOVE (before Redis 6.2)
         self.token = ""  # of the master's hold on the name, sent with every take
         self.fenced = False  # the last take was refused: the token is not the name's
         self.conn: Any = None  # a redis-py Connection (untyped), made on the first send
         self.sent: list[Sent] = []  # in the order sent
         self.unsure: list[bytes] = []  # acknowledged when the line broke: to send again
         self.acked: list[tuple[bytes, bool]] = []  # (job id, whether it was still ours)
-        self._take = queue.script("take")
-        self._ack = queue.script("ack")
 
     # -- what the worker calls --------------------------------------------------
 
     def finish(self, job_id: bytes, next_id: bytes) -> None:
         """Acknowledge a job without waiting; `next_id` is the prefetched job the worker
         starts now (stamped as started)."""
-        keys, args = self.queue.ack_call(self.worker, job_id, next_id)
-        self._send([(Sent(ACK, job_id), ("EVALSHA", self._ack.sha, len(keys), *keys, *args))])
+        self._send([(Sent(ACK, job_id), self._ack_command(job_id, next_id))])
 
     def take(self, finished: bytes, want: int) -> list[Job]:
         """Acknowledge `finished` (when not b"") and take at most `want` jobs."""
@@ -80,7 +106,7 @@ class Feed:
         """Block on the queue named `queue` for at most `block_s`, then take (from every
         queue, in order): two commands sent at once, so that a job pushed while the
         worker waits starts after one round trip."""
-        command = self.queue.wait_call(self.worker, block_s, queue)
+        command = self._wait_command(block_s, queue)
         self._send([(Sent(WAIT), command), self._take_command(b"", want)])
         return self._read()
 
@@ -97,21 +123,48 @@ class Feed:
         """A connection of our own: to the server, or on a cluster to the node that
         serves the namespace's slot (looked up again after every break: a failover
         moves it)."""
-        client: Any = self.queue.client  # a Redis, or a RedisCluster standing in for one
+        client = self.client
         if isinstance(client, redis.RedisCluster):
             finder: Any = client.get_node_from_key  # untyped in redis-py
             with translated():
-                node = finder(self.queue.keys.all_jobs)
+                node = finder(self.keys.all_jobs)
             return node.redis_connection.connection_pool.make_connection()
         return client.connection_pool.make_connection()
 
-    # -- sending and reading ----------------------------------------------------
+    # -- the commands -------------------------------------------------------------
 
     def _take_command(self, finished: bytes, want: int) -> tuple[Sent, tuple[EncodableT, ...]]:
-        keys, args = self.queue.take_call(
-            self.worker, self.host, finished, want, self.token, self.blocks_on
-        )
-        return Sent(TAKE, finished, want), ("EVALSHA", self._take.sha, len(keys), *keys, *args)
+        """take.lua: finish `finished` (when not b"") and take at most `want` jobs."""
+        k = self.keys
+        keys: list[KeyT] = [
+            k.worker_jobs(self.worker),
+            k.host_jobs(self.name),
+            k.workers(self.name),
+            k.supervisors,
+            k.job(finished) if finished else k.job_prefix,
+            k.info(self.name),
+            *(k.host_jobs(queue) for queue in self.queues),
+        ]
+        args: list[EncodableT] = [
+            self.worker, self.name, finished, want, self.max_job_bytes, self.token,
+            self.blocks_on,
+        ]  # fmt: skip
+        return Sent(TAKE, finished, want), self.scripts.evalsha("take", keys, args)
+
+    def _ack_command(self, job_id: bytes, next_id: bytes) -> tuple[EncodableT, ...]:
+        """ack.lua: finish `job_id`; `next_id` is the job the worker starts next."""
+        next_key = self.keys.job(next_id) if next_id else self.keys.job_prefix
+        keys: list[KeyT] = [self.keys.worker_jobs(self.worker), self.keys.job(job_id), next_key]
+        return self.scripts.evalsha("ack", keys, [job_id, next_id])
+
+    def _wait_command(self, timeout_s: int, queue: str) -> tuple[EncodableT, ...]:
+        """Block on one queue: BLMOVE, or BRPOPLPUSH before Redis 6.2."""
+        src, dst = self.keys.host_jobs(queue), self.keys.worker_jobs(self.worker)
+        if self.blmove:
+            return ("BLMOVE", src, dst, "RIGHT", "LEFT", timeout_s)
+        return ("BRPOPLPUSH", src, dst, timeout_s)
+
+    # -- sending and reading ----------------------------------------------------
 
     def _send(self, commands: list[tuple[Sent, tuple[EncodableT, ...]]]) -> None:
         self._resend_unsure()
@@ -143,8 +196,8 @@ class Feed:
                     self.sent.pop(0)
                     if isinstance(exc, redis.exceptions.NoScriptError):
                         redo.append(sent)
-                    elif sent.kind == WAIT and self.queue.blmove and no_such_command(exc):
-                        self.queue.blmove = False  # before Redis 6.2: BRPOPLPUSH from now on
+                    elif sent.kind == WAIT and self.blmove and no_such_command(exc):
+                        self.blmove = False  # before Redis 6.2: BRPOPLPUSH from now on
                     else:  # not done: a key of another type, a cluster that moved (MOVED)
                         refused = refused or exc
                         if sent.job_id:
@@ -175,9 +228,7 @@ class Feed:
         """Load the scripts again and redo what they refused: acknowledgements first, then
         a fresh take (one that ran before a refused acknowledgement may have handed out
         the job that acknowledgement was finishing)."""
-        with translated():
-            for script in (self._take, self._ack):
-                self.queue.client.script_load(script.script)
+        self.scripts.load("take", "ack")
         self.unsure += [sent.job_id for sent in redo if sent.job_id]
         self._resend_unsure(again=False)
         wants = [sent.want for sent in redo if sent.kind == TAKE]
@@ -190,13 +241,12 @@ class Feed:
             if self.conn is None:
                 self.conn = self._connect()
             job_id = self.unsure[0]
-            keys, args = self.queue.ack_call(self.worker, job_id, b"")
             with self._line():
-                self.conn.send_command("EVALSHA", self._ack.sha, len(keys), *keys, *args)
+                self.conn.send_command(*self._ack_command(job_id, b""))
                 try:
                     result = int(self.conn.read_response())
                 except redis.exceptions.NoScriptError:
-                    self.queue.client.script_load(self._ack.script)
+                    self.scripts.load("ack")
                     continue
                 except redis.ResponseError as exc:
                     if moved(exc):  # this node no longer serves the slot: find the one that does
@@ -225,8 +275,7 @@ class Feed:
         node that serves the slot by then, the cluster's layout read again)."""
         if self.conn is not None:
             self.conn.disconnect()
-        client: Any = self.queue.client
-        if isinstance(client, redis.RedisCluster):
+        if isinstance(self.client, redis.RedisCluster):
             self.conn = None
             with contextlib.suppress(redis.RedisError):
-                client.nodes_manager.initialize()
+                self.client.nodes_manager.initialize()

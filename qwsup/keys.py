@@ -43,7 +43,8 @@ class Keys:
         return f"{self.prefix}all:leases"
 
     @property
-    def managers(self) -> str:
+    def supervisors(self) -> str:
+        """Every supervisor registered (its name), the set reclaims start from."""
         return f"{self.prefix}all:managers"
 
     @property

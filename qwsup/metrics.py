@@ -2,7 +2,7 @@
 
 Everything is read at scrape time: the master's counters (which outlive its workers),
 its workers' state and memory, and the queue depths from Redis through a client of
-the metrics thread's own.
+the metrics thread's own (on the operator side, admin.Operator).
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
+from .admin import Operator
+from .errors import RedisTrouble
 from .keys import Keys
 from .totals import Totals
 
@@ -53,7 +55,7 @@ class MasterState:
 class QwsupCollector(Collector):
     def __init__(self, state: Callable[[], MasterState], client: redis.Redis, keys: Keys) -> None:
         self.state = state
-        self.client = client
+        self.op = Operator(client, keys)
         self.keys = keys
 
     def collect(self) -> Iterator[Metric]:
@@ -112,13 +114,13 @@ class QwsupCollector(Collector):
         up = GaugeMetricFamily("qwsup_redis_up", "1 when Redis answered this scrape.")
         try:
             lists = [self.keys.host_jobs(n) for n in dict.fromkeys((*names, "all", name))]
-            pipe = self.client.pipeline(transaction=False)
-            for key in lists:
-                pipe.llen(key)
-            pipe.zcard(self.keys.delayed_jobs)
-            pipe.llen(self.keys.failed_jobs)
-            *depths, delayed, failed = pipe.execute()
-        except redis.RedisError as exc:
+            with self.op.reading() as pipe:
+                for key in lists:
+                    pipe.llen(key)
+                pipe.zcard(self.keys.delayed_jobs)
+                pipe.llen(self.keys.failed_jobs)
+                *depths, delayed, failed = pipe.execute()
+        except (RedisTrouble, redis.RedisError) as exc:  # what translation leaves too
             log.debug("metrics: Redis: %s", exc)
             up.add_metric([], 0)
             yield up

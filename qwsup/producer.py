@@ -1,21 +1,23 @@
-"""The Python API for producers: one atomic call writes a job's hash and pushes its id
-(or, for a job to start later, puts it in delayed:jobs)."""
+"""The Python API for producers, and their side of the protocol: one atomic call writes
+a job's hash and pushes its id (or, for a job to start later, puts it in delayed:jobs)."""
 
 from __future__ import annotations
 
 import math
+import time
 import uuid
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 
 import redis
+from redis.typing import EncodableT, KeyT
 
 from .config import QUEUE_NAME, Config
 from .config import load as load_config
 from .connection import make_client
 from .errors import DuplicateJob
-from .keys import ALL, FIELD_PREFIX, Keys
-from .queue import Queue
+from .keys import ALL, ENQUEUED_AT, FIELD_PREFIX, Keys
+from .scripts import Scripts, translated
 
 Fields = Mapping[str, str | int | float]
 When = datetime | float  # a start time: a datetime, or unix seconds
@@ -49,7 +51,9 @@ class Producer:
     """Enqueues jobs: `Producer(redis.Redis(...)).enqueue({"to": "a@example.com"})`."""
 
     def __init__(self, client: redis.Redis, namespace: str = "") -> None:
-        self.queue = Queue(client, Keys(f"{namespace}:" if namespace else ""))
+        self.client = client
+        self.keys = Keys(f"{namespace}:" if namespace else "")
+        self.scripts = Scripts(client, self.keys.prefix)
 
     @classmethod
     def from_config(cls, config: Config | str) -> Producer:
@@ -115,7 +119,7 @@ class Producer:
         unique: str = "",
     ) -> None:
         if at is None and delay is None and not unique:
-            self.queue.push(chunk, self.queue.keys.host_jobs(name))
+            self.push(chunk, name)
             return
         if at is not None and delay is not None:
             raise ValueError("give a start time (at) or a delay, not both")
@@ -126,9 +130,50 @@ class Producer:
             at_ms = round((at.timestamp() if isinstance(at, datetime) else float(at)) * 1000)
         if delay is not None:
             delay_ms = round(delay * 1000)
-        replies = self.queue.enqueue_each(
-            chunk, name, at_ms=at_ms, delay_ms=delay_ms, unique=unique
-        )
+        replies = self.enqueue_each(chunk, name, at_ms=at_ms, delay_ms=delay_ms, unique=unique)
         for enqueued, holder in replies:
             if not enqueued:
                 raise DuplicateJob(unique, holder)
+
+    # -- the Redis side ---------------------------------------------------------
+
+    def enqueue_each(
+        self,
+        jobs: list[tuple[str, dict[str, str]]],
+        queue: str,
+        *,
+        at_ms: int | None = None,
+        delay_ms: int | None = None,
+        unique: str = "",
+    ) -> list[tuple[bool, str]]:
+        """Enqueue each job with enqueue.lua (atomic per job, the batch in one pipeline):
+        pushed on the queue named `queue` ("all", or a supervisor's name), or put in
+        delayed:jobs, due at `at_ms` (unix ms) or `delay_ms` from now on the Redis
+        server's clock; a `unique` job only while no other job holds that name. Returns
+        per job (whether it was enqueued, its id or that of the job holding the name)."""
+        now = f"{time.time():.3f}"
+        when = ["" if at_ms is None else at_ms, "" if delay_ms is None else delay_ms]
+        with translated(), self.client.pipeline(transaction=False) as pipe:
+            for job_id, fields in jobs:
+                keys: list[KeyT] = [
+                    self.keys.job(job_id), self.keys.delayed_jobs, self.keys.host_jobs(queue),
+                    self.keys.unique(unique),  # "unique:" when none: a key the ACL allows
+                ]  # fmt: skip
+                args: list[EncodableT] = [job_id, *when, queue, unique, ENQUEUED_AT, now]
+                for name, value in fields.items():
+                    args += [name, value]
+                self.scripts.run("enqueue", keys, args, pipe=pipe)
+            replies = pipe.execute()
+        return [(bool(ok), holder.decode(errors="replace")) for ok, holder in replies]
+
+    def push(self, jobs: list[tuple[str, dict[str, str]]], queue: str) -> None:
+        """Write each job's hash and push its id on the queue named `queue`, in one
+        MULTI/EXEC for the whole batch."""
+        now = f"{time.time():.3f}"
+        with translated(), self.client.pipeline(transaction=True) as pipe:
+            for job_id, fields in jobs:
+                mapping: dict[EncodableT, EncodableT] = {ENQUEUED_AT: now}
+                mapping.update(fields)
+                pipe.hset(self.keys.job(job_id), mapping=mapping)
+                pipe.lpush(self.keys.host_jobs(queue), job_id)
+            pipe.execute()

@@ -29,8 +29,8 @@ import redis.sentinel
 
 from .config import Config
 from .connection import redact, url_of
-from .errors import ConfigError, ConnectionLost, ExitCode
-from .queue import SCRIPTS, translated
+from .errors import ConfigError, ConnectionLost, ExitCode, RedisRefused
+from .scripts import Scripts, translated
 
 log = logging.getLogger(__name__)
 
@@ -211,8 +211,8 @@ def read_one(client: redis.Redis, address: str, role: str = "") -> ServerInfo:
     """One server's facts, in two round trips. Raises ConnectionLost when unreachable."""
     with translated():
         try:
-            rights = [int(x) for x in client.register_script(SCRIPTS["rights"])()]
-        except redis.ResponseError:  # scripts refused or disabled: try, and see
+            rights = [int(x) for x in Scripts(client, "").run("rights")]
+        except RedisRefused:  # scripts refused or disabled: try, and see
             rights = [CANNOT_TELL, CANNOT_TELL]
         if rights[1] == CANNOT_TELL and _acl_user(client):
             rights[1] = UNTRIED  # INFO is still sent: without it nothing can be checked

@@ -120,7 +120,15 @@ class Worker:
         self.stop: Stop | None = None
         self.idle = True
         self.registered = False
-        self.feed = feed or Feed(queue, self.id, self.name, self.blocks_on)
+        self.feed = feed or Feed(
+            queue.client,
+            queue.keys,
+            self.id,
+            self.name,
+            queue.queues,
+            queue.max_job_bytes,
+            self.blocks_on,
+        )
         self.found_nothing = False  # the last take found no job: wait on a queue next
         self.prefetch = Prefetch(w.prefetch, silence_bound(config.supervisor.lease_timeout))
         self.runner = Runner(handler, queue.keys.job_prefix, w.job_timeout, clock)

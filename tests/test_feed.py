@@ -12,7 +12,7 @@ import redis
 from qwsup.errors import ConnectionLost
 from qwsup.feed import Feed
 from qwsup.keys import STARTED_AT
-from qwsup.queue import Queue
+from qwsup.queue import JobKind, Queue, taken
 
 pytestmark = pytest.mark.redis
 
@@ -34,7 +34,7 @@ def test_acknowledgements_sent_without_waiting_are_done_before_the_next_take(
     client: redis.Redis, q: Queue
 ) -> None:
     enqueue(client, "a", "b", "c", "d")
-    feed = Feed(q, W, "host")
+    feed = Feed(q.client, q.keys, W, "host")
     assert ids(feed.take(b"", 2)) == [b"a", b"b"]  # the first EVALSHA also loads the script
     client.hdel("job:b", STARTED_AT)
     feed.finish(b"a", b"b")  # a done, b starts: no reply awaited
@@ -48,7 +48,7 @@ def test_acknowledgements_sent_without_waiting_are_done_before_the_next_take(
 
 def test_finishing_names_the_job_that_starts_next(client: redis.Redis, q: Queue) -> None:
     enqueue(client, "a", "b")
-    feed = Feed(q, W, "host")
+    feed = Feed(q.client, q.keys, W, "host")
     feed.take(b"", 2)
     client.hdel("job:b", STARTED_AT)
     feed.finish(b"a", b"b")
@@ -61,8 +61,8 @@ def test_finishing_names_the_job_that_starts_next(client: redis.Redis, q: Queue)
 def test_a_wait_returns_a_job_pushed_meanwhile_with_its_data(
     client: redis.Redis, q: Queue, blmove: bool
 ) -> None:
-    q.blmove = blmove  # False: as before Redis 6.2
-    feed = Feed(q, W, "host")
+    feed = Feed(q.client, q.keys, W, "host")
+    feed.blmove = blmove  # False: as before Redis 6.2
     assert feed.wait(1, 5, "all") == []  # a second with nothing: no job
     pusher = threading.Timer(0.2, enqueue, args=(client, "late"))
     pusher.start()
@@ -77,7 +77,7 @@ def test_scripts_flushed_between_sends_are_loaded_and_nothing_is_handed_out_twic
     client: redis.Redis, q: Queue
 ) -> None:
     enqueue(client, "a", "b", "c", "d")
-    feed = Feed(q, W, "host")
+    feed = Feed(q.client, q.keys, W, "host")
     assert ids(feed.take(b"", 2)) == [b"a", b"b"]
     client.script_flush()
     feed.finish(b"a", b"b")  # refused: NOSCRIPT
@@ -93,7 +93,7 @@ def test_a_line_broken_with_replies_due_resends_the_acknowledgements(
     client: redis.Redis, q: Queue
 ) -> None:
     enqueue(client, "a", "b", "c")
-    feed = Feed(q, W, "host")
+    feed = Feed(q.client, q.keys, W, "host")
     assert ids(feed.take(b"", 3)) == [b"a", b"b", b"c"]
     feed.finish(b"a", b"b")
     client.client_kill_filter(_type="normal", skipme=True)  # the feed's connection
@@ -111,7 +111,7 @@ def test_an_acknowledgement_of_a_job_requeued_meanwhile_is_refused(
     client: redis.Redis, q: Queue
 ) -> None:
     enqueue(client, "a", "b")
-    feed = Feed(q, W, "host")
+    feed = Feed(q.client, q.keys, W, "host")
     feed.take(b"", 2)
     q.requeue(W, cost=0, max_attempts=3, reason="taken away")
     feed.finish(b"a", b"b")
@@ -119,3 +119,15 @@ def test_an_acknowledgement_of_a_job_requeued_meanwhile_is_refused(
     assert feed.acked == [(b"a", False)]
     assert client.exists("job:a") == 1 and client.lrange("all:jobs", 0, -1) == [b"b", b"a"]
     feed.close()
+
+
+def test_the_kinds_of_a_take_reply_are_typed() -> None:
+    """take.lua's kinds come back as JobKind members; another type of key as its name."""
+    took = taken([1, 0, [b"a", b"hash", [b"n", b"1"]], [b"", b"empty"], [b"b", b"oversize", 9],
+                  [b"c", b"none"], [b"d", b"string"]])  # fmt: skip
+    assert took.finished and not took.fenced
+    assert [job.kind for job in took.jobs] == [
+        JobKind.HASH, JobKind.EMPTY, JobKind.OVERSIZE, JobKind.MISSING, "string",
+    ]  # fmt: skip
+    assert all(isinstance(job.kind, JobKind) for job in took.jobs[:4])
+    assert took.jobs[0].fields == {b"n": b"1"} and took.jobs[2].size == 9

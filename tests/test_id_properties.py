@@ -10,6 +10,7 @@ import pytest
 import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from takes import ack, finish_and_take
 
 from qwsup.keys import Keys
 from qwsup.queue import EMPTY, Queue, Retry
@@ -40,7 +41,7 @@ def test_every_id_runs_once_per_attempt_and_the_queues_drain(
     ran: Counter[bytes] = Counter()
     finished = b""
     for _ in range(3 * len(pushed) + 3):  # enough rounds for every job and its retry
-        took = q.finish_and_take(W, "host", finished, want)
+        took = finish_and_take(q, W, "host", finished, want)
         finished = b""
         if not took.jobs:
             break
@@ -53,7 +54,7 @@ def test_every_id_runs_once_per_attempt_and_the_queues_drain(
             elif job is took.jobs[-1]:
                 finished = job.id  # acknowledged by the next take
             else:
-                assert q.ack(W, job.id)
+                assert ack(q, W, job.id)
     else:
         raise AssertionError(f"the queues did not drain: {client.lrange('all:jobs', 0, -1)}")
     expected = {job_id: 2 if job_id in fail_once else 1 for job_id in pushed if job_id}

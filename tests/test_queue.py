@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 import redis
+from takes import ack, finish_and_take, take
 
+from qwsup.admin import Operator
 from qwsup.keys import (
     ATTEMPTS,
     ENQUEUED_AT,
@@ -43,7 +45,7 @@ def test_take_moves_the_oldest_job_into_the_workers_list_with_its_data(
     article_enqueue(client, "a", to="x@example.com")
     article_enqueue(client, "b", to="y@example.com")
     seconds, micros = client.time()
-    [job] = q.take(W, "host")
+    [job] = take(q, W, "host")
     started_ms = int(job.fields.pop(STARTED_AT.encode()))
     assert 0 <= started_ms - (seconds * 1000 + micros // 1000) < 1000
     assert (job.id, job.kind, job.fields) == (b"a", "hash", {b"to": b"x@example.com"})
@@ -59,11 +61,11 @@ def test_take_prefers_the_own_list_then_the_host_queue(client: redis.Redis, q: Q
     client.lpush(OWN, "left")
     taken = []
     for _ in range(3):
-        [job] = q.take(W, "host")
+        [job] = take(q, W, "host")
         taken.append(job.id)
-        assert q.ack(W, job.id)
+        assert ack(q, W, job.id)
     assert taken == [b"left", b"hosted", b"shared"]
-    assert q.take(W, "host") == []
+    assert take(q, W, "host") == []
     assert all(v == [] for v in lists(client).values())
 
 
@@ -73,10 +75,10 @@ def test_a_job_without_hash_or_of_another_type_is_reported_not_crashed(
     client.lpush("all:jobs", "nohash")
     client.set("job:string", "x")
     client.lpush("all:jobs", "string")
-    [first] = q.take(W, "host")
+    [first] = take(q, W, "host")
     assert (first.id, first.kind, first.fields) == (b"nohash", "none", {})
     q.fail(W, first.id, retry=Retry(3), error="missing", permanent=True)
-    [second] = q.take(W, "host")
+    [second] = take(q, W, "host")
     assert (second.id, second.kind) == (b"string", "string")
     assert q.fail(W, second.id, retry=Retry(3), error="wrong type", permanent=True) == 0
     assert client.get("job:string") == b"x"  # a producer's key is never overwritten
@@ -86,29 +88,29 @@ def test_a_job_without_hash_or_of_another_type_is_reported_not_crashed(
 
 def test_ack_removes_id_and_hash_but_only_for_the_owner(client: redis.Redis, q: Queue) -> None:
     article_enqueue(client, "a", n="1")
-    assert q.take(W, "host")
-    assert q.ack("host.2", b"a") is False  # another worker cannot finish it
+    assert take(q, W, "host")
+    assert ack(q, "host.2", b"a") is False  # another worker cannot finish it
     assert client.exists("job:a") == 1
-    assert q.ack(W, b"a") is True
+    assert ack(q, W, b"a") is True
     assert client.exists("job:a") == 0
     assert lists(client)[OWN] == []
-    assert q.ack(W, b"a") is False
+    assert ack(q, W, b"a") is False
 
 
 def test_fail_retries_at_the_back_then_fails_for_good(client: redis.Redis, q: Queue) -> None:
     article_enqueue(client, "a", n="1")
     article_enqueue(client, "b", n="2")
     for attempt in (1, 2):
-        [job] = q.take(W, "host")
+        [job] = take(q, W, "host")
         assert job.id == b"a"
         result = q.fail(W, b"a", retry=Retry(3), error=f"boom {attempt}", traceback="tb")
         assert result == attempt
         assert lists(client)["all:jobs"][0] == b"a"  # at the back, behind b
         assert lists(client)[OWN] == []
-        [other] = q.take(W, "host")
+        [other] = take(q, W, "host")
         assert other.id == b"b"
         q.fail(W, b"b", retry=Retry(100), error="later")
-    [job] = q.take(W, "host")
+    [job] = take(q, W, "host")
     assert job.id == b"a"
     assert q.fail(W, b"a", retry=Retry(3), error="boom 3", traceback="tb3") == 0
     assert lists(client)["failed:jobs"] == [b"a"]
@@ -132,7 +134,7 @@ def test_requeue_of_a_dead_worker_charges_its_running_job_and_keeps_the_order(
 ) -> None:
     for job_id in ("a", "b", "c", "d", "e"):
         article_enqueue(client, job_id, n=job_id)
-    assert [job.id for job in q.take(W, "host", want=3)] == [b"a", b"b", b"c"]
+    assert [job.id for job in take(q, W, "host", want=3)] == [b"a", b"b", b"c"]
     assert client.lrange(OWN, 0, -1) == [b"c", b"b", b"a"]  # a runs; b, c were prefetched
     reason = "worker host.1 was killed by SIGKILL"
     moved = q.requeue(W, cost=1, max_attempts=3, reason=reason)
@@ -142,7 +144,7 @@ def test_requeue_of_a_dead_worker_charges_its_running_job_and_keeps_the_order(
     assert client.hget("job:a", LAST_ERROR) == reason.encode()
     assert client.hget("job:b", ATTEMPTS) is None and client.hget("job:c", ATTEMPTS) is None
     client.hset("job:a", ATTEMPTS, 2)  # the job that kills its worker, once more
-    assert len(q.take(W, "host", want=2)) == 2
+    assert len(take(q, W, "host", want=2)) == 2
     moved = q.requeue(W, cost=1, max_attempts=3, reason=reason)
     assert (moved.requeued, moved.failed) == (1, 1)
     assert lists(client)["failed:jobs"] == [b"a"]
@@ -194,7 +196,7 @@ def test_a_failed_attempt_waits_in_delayed_jobs_for_a_growing_delay(
     retry = Retry(max_attempts=5, delay_s=0.3, backoff=2.0, delay_max_s=0.5)
     expected = (300, 500, 500)  # 0.3 s, then 0.6 s capped at 0.5 s
     for attempt, delay_ms in enumerate(expected, 1):
-        [job] = wait_until(lambda: q.take(W, "host"), 5, "the job to be due")
+        [job] = wait_until(lambda: take(q, W, "host"), 5, "the job to be due")
         assert job.id == b"a"
         seconds, micros = client.time()
         now_ms = seconds * 1000 + micros // 1000
@@ -245,8 +247,8 @@ def test_a_dead_supervisor_is_reclaimed_once_and_only_if_it_stayed_silent(
     assert claim(q, "hosta", "1") is None and claim(q, "hostb", "2") is None
     for job_id in ("x", "y", "z"):
         article_enqueue(client, job_id, n="1")
-    assert len(q.take("hostb.7", "hostb", want=2, token="2")) == 2  # registers hostb.7
-    assert q.take("hostb.8", "hostb", token="2")
+    assert len(take(q, "hostb.7", "hostb", want=2, token="2")) == 2  # registers hostb.7
+    assert take(q, "hostb.8", "hostb", token="2")
     assert client.smembers("hostb:workers") == {b"hostb.7", b"hostb.8"}
     seen = q.beats()["hostb"].value
     assert q.heartbeat("hostb", 60, token="2", pid=2, host="b", status="ok") == 1
@@ -267,10 +269,10 @@ def test_a_dead_supervisor_is_reclaimed_once_and_only_if_it_stayed_silent(
     assert client.zscore("all:leases", "hostb") is None
     # the old owner comes back: its acknowledgement is refused, the job stays queued;
     # its heartbeat finds the name free, and its workers take nothing under the old token
-    assert q.ack("hostb.7", b"x") is False and q.ack("hostb.8", b"z") is False
+    assert ack(q, "hostb.7", b"x") is False and ack(q, "hostb.8", b"z") is False
     assert client.exists("job:x") == client.exists("job:z") == 1
     assert q.heartbeat("hostb", 60, token="2", pid=2, host="b", status="ok") == 0
-    took = q.finish_and_take("hostb.7", "hostb", b"", 3, token="2")
+    took = finish_and_take(q, "hostb.7", "hostb", b"", 3, token="2")
     assert took.fenced and took.jobs == [] and client.smembers("all:managers") == {b"hosta"}
 
 
@@ -280,35 +282,35 @@ def test_a_fenced_worker_gives_back_what_a_blocking_wait_moved_into_its_list(
     assert claim(q, "host", "5") is None
     client.hset("job:a", "n", "1")
     client.lpush(OWN, "a")  # a BLMOVE did this after the reclaim
-    assert q.take(W, "host", token="4") == []  # the name's token is 5 now
+    assert take(q, W, "host", token="4") == []  # the name's token is 5 now
     assert lists(client)["all:jobs"] == [b"a"] and lists(client)[OWN] == []
-    assert [job.id for job in q.take(W, "host", token="5")] == [b"a"]
+    assert [job.id for job in take(q, W, "host", token="5")] == [b"a"]
 
 
 def test_an_empty_id_is_dropped_and_never_runs(client: redis.Redis, q: Queue) -> None:
     client.lpush("all:jobs", "a", "", "b")  # LPUSH all:jobs "": no job can have that id
     client.hset("job:a", "n", "1")
     client.hset("job:b", "n", "1")
-    batch = q.take(W, "host", want=3)
+    batch = take(q, W, "host", want=3)
     assert [(job.id, job.kind) for job in batch] == [(b"a", "hash"), (b"", "empty"), (b"b", "hash")]
     assert lists(client)[OWN] == [b"b", b"a"]
-    assert q.ack(W, b"a") and q.ack(W, b"b")
-    assert q.take(W, "host", want=3) == [] and all(v == [] for v in lists(client).values())
+    assert ack(q, W, b"a") and ack(q, W, b"b")
+    assert take(q, W, "host", want=3) == [] and all(v == [] for v in lists(client).values())
 
 
 def test_finish_and_take_acknowledges_then_takes_in_one_step(client: redis.Redis, q: Queue) -> None:
     for job_id in ("a", "b"):
         article_enqueue(client, job_id, n=job_id)
-    [first] = q.take(W, "host")
+    [first] = take(q, W, "host")
     assert first.id == b"a"
-    took = q.finish_and_take(W, "host", b"a")
+    took = finish_and_take(q, W, "host", b"a")
     assert took.finished and [job.id for job in took.jobs] == [b"b"]
     assert client.exists("job:a") == 0
     assert lists(client)[OWN] == [b"b"]
-    took = q.finish_and_take("host.2", "host", b"b")  # not host.2's job
+    took = finish_and_take(q, "host.2", "host", b"b")  # not host.2's job
     assert not took.finished and took.jobs == []
     assert client.exists("job:b") == 1 and lists(client)[OWN] == [b"b"]
-    took = q.finish_and_take(W, "host", b"b")
+    took = finish_and_take(q, W, "host", b"b")
     assert took.finished and took.jobs == [] and not took.fenced
     assert all(v == [] for v in lists(client).values())
 
@@ -322,27 +324,27 @@ def test_take_several_oldest_first_own_list_first_and_a_host_job_alone(
     client.lpush("host:jobs", "h")
     client.hset("job:left", "n", "left")
     client.lpush(OWN, "left")
-    batch = q.take(W, "host", want=3)  # what the worker held, topped up from all:jobs
+    batch = take(q, W, "host", want=3)  # what the worker held, topped up from all:jobs
     assert [job.id for job in batch] == [b"left", b"a", b"b"]
     assert all(STARTED_AT.encode() in job.fields for job in batch)
     assert client.lrange(OWN, 0, -1) == [b"b", b"a", b"left"]  # the oldest runs first
     for job in batch:
-        assert q.ack(W, job.id)
-    assert [job.id for job in q.take(W, "host", want=3)] == [b"h"]  # a host job comes alone
-    assert q.ack(W, b"h")
-    assert [job.id for job in q.take(W, "host", want=3)] == [b"c"]
-    assert q.ack(W, b"c") and q.take(W, "host", want=3) == []
+        assert ack(q, W, job.id)
+    assert [job.id for job in take(q, W, "host", want=3)] == [b"h"]  # a host job comes alone
+    assert ack(q, W, b"h")
+    assert [job.id for job in take(q, W, "host", want=3)] == [b"c"]
+    assert ack(q, W, b"c") and take(q, W, "host", want=3) == []
 
 
 def test_prefetched_jobs_given_back_go_to_the_front_in_order(client: redis.Redis, q: Queue) -> None:
     for job_id in ("a", "b", "c", "d"):
         article_enqueue(client, job_id, n=job_id)
-    assert [job.id for job in q.take(W, "host", want=3)] == [b"a", b"b", b"c"]
+    assert [job.id for job in take(q, W, "host", want=3)] == [b"a", b"b", b"c"]
     assert q.give_back(W, [b"b", b"c"]) == 2
     assert client.lrange(OWN, 0, -1) == [b"a"]
     assert client.lrange("all:jobs", 0, -1) == [b"d", b"c", b"b"]  # b is taken next
     assert q.give_back(W, [b"b"]) == 0  # no longer ours: nothing moves
-    assert q.ack(W, b"b") is False and client.exists("job:b") == 1
+    assert ack(q, W, b"b") is False and client.exists("job:b") == 1
     assert client.hget("job:b", ATTEMPTS) is None
 
 
@@ -350,7 +352,7 @@ def test_a_job_over_the_size_limit_is_taken_without_its_data(client: redis.Redis
     q = Queue(client, Keys(), max_job_bytes=1000)
     article_enqueue(client, "small", n="1")
     article_enqueue(client, "big", data="x" * 1000)
-    small, big = q.take(W, "host", want=2)
+    small, big = take(q, W, "host", want=2)
     assert small.kind == "hash" and small.fields[b"n"] == b"1"
     assert (big.id, big.kind, big.fields) == (b"big", "oversize", {})
     assert 1004 < big.size < 1100  # "data" and its value, and qwsup's started_at
@@ -362,14 +364,18 @@ def test_a_job_for_later_waits_in_delayed_jobs_then_goes_to_its_queue(
 ) -> None:
     seconds, micros = client.time()
     now_ms = seconds * 1000 + micros // 1000
-    assert q.enqueue_each([("soon", {"n": "1"})], "all", delay_ms=300) == [(True, "soon")]
-    q.enqueue_each([("hosted", {"n": "2"})], "host", at_ms=now_ms - 1000)  # already due
-    q.enqueue_each([("later", {"n": "3"})], "all", at_ms=now_ms + 3_600_000)
+    assert Producer(q.client).enqueue_each([("soon", {"n": "1"})], "all", delay_ms=300) == [
+        (True, "soon")
+    ]
+    Producer(q.client).enqueue_each(
+        [("hosted", {"n": "2"})], "host", at_ms=now_ms - 1000
+    )  # already due
+    Producer(q.client).enqueue_each([("later", {"n": "3"})], "all", at_ms=now_ms + 3_600_000)
     scores = dict(client.zrange("delayed:jobs", 0, -1, withscores=True))
     assert now_ms + 300 <= scores[b"soon"] <= now_ms + 400  # on the Redis server's clock
     assert scores[b"later"] == now_ms + 3_600_000
     assert client.hget("job:soon", "n") == b"1" and client.hget("job:soon", ENQUEUED_AT)
-    assert lists(client)["all:jobs"] == [] and q.take(W, "other") == []
+    assert lists(client)["all:jobs"] == [] and take(q, W, "other") == []
     assert q.promote() == 1
     assert lists(client)["host:jobs"] == [b"hosted"]  # its own queue, not all:jobs
     wait_until(lambda: q.promote() == 1, 5, "the delay to pass")
@@ -387,22 +393,30 @@ def test_a_due_id_whose_key_is_not_a_hash_still_moves(client: redis.Redis, q: Qu
 def test_a_unique_name_is_held_until_its_job_is_finished_or_failed_for_good(
     client: redis.Redis, q: Queue
 ) -> None:
-    assert q.enqueue_each([("a", {"n": "1"})], "all", unique="report") == [(True, "a")]
-    assert q.enqueue_each([("b", {"n": "2"})], "all", unique="report") == [(False, "a")]
+    assert Producer(q.client).enqueue_each([("a", {"n": "1"})], "all", unique="report") == [
+        (True, "a")
+    ]
+    assert Producer(q.client).enqueue_each([("b", {"n": "2"})], "all", unique="report") == [
+        (False, "a")
+    ]
     assert client.exists("job:b") == 0 and lists(client)["all:jobs"] == [b"a"]  # b: nothing
-    [job] = q.take(W, "host")
-    assert q.enqueue_each([("c", {"n": "3"})], "all", unique="report") == [(False, "a")]
-    assert q.ack(W, job.id)  # finished: the name is free
+    [job] = take(q, W, "host")
+    assert Producer(q.client).enqueue_each([("c", {"n": "3"})], "all", unique="report") == [
+        (False, "a")
+    ]
+    assert ack(q, W, job.id)  # finished: the name is free
     assert client.exists("unique:report") == 0
-    assert q.enqueue_each([("d", {"n": "4"})], "all", unique="report") == [(True, "d")]
-    [job] = q.take(W, "host")
+    assert Producer(q.client).enqueue_each([("d", {"n": "4"})], "all", unique="report") == [
+        (True, "d")
+    ]
+    [job] = take(q, W, "host")
     assert q.fail(W, job.id, retry=Retry(2), error="boom") == 1  # to be retried: still held
     assert client.get("unique:report") == b"d"
-    [job] = q.take(W, "host")
+    [job] = take(q, W, "host")
     assert q.fail(W, job.id, retry=Retry(2), error="boom") == 0  # failed for good: free
     assert client.exists("unique:report") == 0
-    q.enqueue_each([("e", {"n": "5"})], "all", unique="report")
-    q.take(W, "host")
+    Producer(q.client).enqueue_each([("e", {"n": "5"})], "all", unique="report")
+    take(q, W, "host")
     q.requeue(W, cost=1, max_attempts=1, reason="killed")  # its worker died: failed for good
     assert client.exists("unique:report") == 0 and lists(client)["failed:jobs"] == [b"e", b"d"]
 
@@ -410,10 +424,10 @@ def test_a_unique_name_is_held_until_its_job_is_finished_or_failed_for_good(
 def test_a_stale_job_never_frees_a_name_another_job_holds(client: redis.Redis, q: Queue) -> None:
     client.hset("job:old", mapping={"n": "1", UNIQUE: "report"})  # a producer's forgery
     client.lpush("all:jobs", "old")
-    q.enqueue_each([("new", {"n": "2"})], "all", unique="report")
-    [old, new] = q.take(W, "host", want=2)
+    Producer(q.client).enqueue_each([("new", {"n": "2"})], "all", unique="report")
+    [old, new] = take(q, W, "host", want=2)
     assert (old.id, new.id) == (b"old", b"new")
-    assert q.ack(W, old.id)
+    assert ack(q, W, old.id)
     assert client.get("unique:report") == b"new"
 
 
@@ -424,7 +438,7 @@ def test_queues_are_taken_in_priority_order_and_jobs_go_back_to_their_own(
     for job_id, queue in (("a", "low"), ("b", "low"), ("c", "high"), ("d", "all")):
         client.hset(f"job:{job_id}", "n", job_id)
         client.lpush(f"{queue}:jobs", job_id)
-    assert [job.id for job in q.take(W, "host", want=3)] == [b"c", b"a", b"b"]
+    assert [job.id for job in take(q, W, "host", want=3)] == [b"c", b"a", b"b"]
     assert client.hget("job:c", QUEUE) == b"high" and client.hget("job:a", QUEUE) == b"low"
     assert client.llen("all:jobs") == 1  # not one of this worker's queues
     assert q.give_back(W, [b"b"]) == 1
@@ -432,7 +446,7 @@ def test_queues_are_taken_in_priority_order_and_jobs_go_back_to_their_own(
     q.requeue(W, cost=1, max_attempts=1, reason="killed")  # c was running: failed for good
     assert client.lrange("low:jobs", 0, -1) == [b"b", b"a"]  # a goes back to its queue
     assert lists(client)["failed:jobs"] == [b"c"]
-    assert q.retry_failed(["c"]).moved == 1
+    assert Operator(q.client, q.keys).retry_failed(["c"]).moved == 1
     assert client.lrange("high:jobs", 0, -1) == [b"c"]  # so does a job retried by hand
 
 
@@ -461,7 +475,7 @@ def test_a_reclaim_cut_short_is_found_again_and_finished(client: redis.Redis, q:
         client.sadd("hostb:workers", f"hostb.{n}")
     seen = q.beats()["hostb"].value
     keys = ["all:leases", "all:managers", "all:jobs", "failed:jobs"]
-    q._reclaim(keys=keys, args=["", "hosta", 3, 2, "hostb", seen, "1"])  # then it died
+    q.scripts.run("reclaim", keys, ["hosta", 3, 2, "hostb", seen, "1"])  # then it died
     assert client.llen("all:jobs") == 1 and client.sismember("all:managers", "hostb")
     assert client.hget("hostb:info", "token") is None  # its workers take nothing now
     assert q.heartbeat("hostb", 60, token="2", pid=2, host="b", status="ok") == 0

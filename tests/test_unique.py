@@ -12,11 +12,13 @@ from pathlib import Path
 
 import pytest
 import redis
+from takes import ack, take
 
+from qwsup.admin import Operator, Refused, Retried
 from qwsup.errors import DuplicateJob
 from qwsup.keys import ATTEMPTS, FAILED_AT, UNIQUE, Keys
 from qwsup.producer import Producer
-from qwsup.queue import Queue, Refused, Retried, Retry
+from qwsup.queue import Queue, Retry
 from support import qwsup_env
 from testkit import ACL_PASSWORDS, RedisServer, write_config
 
@@ -26,13 +28,15 @@ W = "host.1"  # a worker id
 def enqueue(
     q: Queue, job_id: str, name: str = "report", delay_ms: int | None = None
 ) -> tuple[bool, str]:
-    [reply] = q.enqueue_each([(job_id, {"n": job_id})], "all", unique=name, delay_ms=delay_ms)
+    [reply] = Producer(q.client).enqueue_each(
+        [(job_id, {"n": job_id})], "all", unique=name, delay_ms=delay_ms
+    )
     return reply
 
 
 def fail_for_good(q: Queue, job_id: str) -> None:
     """Take the job (it must be next) and fail its only attempt."""
-    [job] = q.take(W, "host")
+    [job] = take(q, W, "host")
     assert job.id == job_id.encode()
     assert q.fail(W, job.id, retry=Retry(1), error="boom") == 0
 
@@ -49,11 +53,11 @@ def test_a_delayed_unique_job_whose_hash_was_deleted_gives_its_name_up(
     assert enqueue(q, "c") == (False, "b")
     client.zadd("delayed:jobs", {"a": 1})  # a's stale id comes due...
     assert q.promote() == 1
-    [b, a] = q.take(W, "host", want=2)
+    [b, a] = take(q, W, "host", want=2)
     assert (b.id, a.id, a.kind) == (b"b", b"a", "none")
     assert q.fail(W, a.id, retry=Retry(3), error="no hash", permanent=True) == 0
     assert client.get("unique:report") == b"b"  # ...fails, and never frees b's name
-    assert q.ack(W, b.id)
+    assert ack(q, W, b.id)
     assert client.exists("unique:report") == 0
 
 
@@ -87,7 +91,7 @@ def test_a_holder_that_cannot_run_any_more_holds_nothing(
 def test_a_holder_that_can_still_run_keeps_its_name(client: redis.Redis, q: Queue) -> None:
     assert enqueue(q, "a") == (True, "a")
     assert enqueue(q, "x") == (False, "a")  # queued
-    [job] = q.take(W, "host")
+    [job] = take(q, W, "host")
     assert enqueue(q, "x") == (False, "a")  # running
     assert q.fail(W, job.id, retry=Retry(3, 3600, 1, 3600), error="boom") == 1
     assert client.zscore("delayed:jobs", "a") is not None
@@ -101,11 +105,11 @@ def test_a_retried_unique_job_takes_its_name_again(client: redis.Redis, q: Queue
     enqueue(q, "a")
     fail_for_good(q, "a")
     assert client.exists("unique:report") == 0  # failed for good: free
-    assert q.retry_failed(["a"]) == Retried(1, [], [])
+    assert Operator(q.client, q.keys).retry_failed(["a"]) == Retried(1, [], [])
     assert client.get("unique:report") == b"a"  # held again while it is queued
     assert enqueue(q, "b") == (False, "a")
-    [job] = q.take(W, "host")
-    assert q.ack(W, job.id)
+    [job] = take(q, W, "host")
+    assert ack(q, W, job.id)
     assert client.exists("unique:report") == 0
     assert enqueue(q, "b") == (True, "b")
 
@@ -118,14 +122,14 @@ def test_a_retried_unique_job_whose_name_is_held_stays_failed(
     fail_for_good(q, "a")
     assert enqueue(q, "b") == (True, "b")  # a live twin holds the name now
     refused = Retried(0, [Refused("a", "report", "b")], [])
-    assert q.retry_failed(["a"]) == refused
-    assert q.retry_failed(None) == refused
+    assert Operator(q.client, q.keys).retry_failed(["a"]) == refused
+    assert Operator(q.client, q.keys).retry_failed(None) == refused
     assert client.lrange("failed:jobs", 0, -1) == [b"a"]  # left failed, as it was
     assert client.hget("job:a", ATTEMPTS) == b"1" and client.hget("job:a", FAILED_AT)
     assert client.get("unique:report") == b"b" and client.lrange("all:jobs", 0, -1) == [b"b"]
-    [job] = q.take(W, "host")
-    assert q.ack(W, job.id)  # b is done: the name is free for a
-    assert q.retry_failed(None) == Retried(1, [], [])
+    [job] = take(q, W, "host")
+    assert ack(q, W, job.id)  # b is done: the name is free for a
+    assert Operator(q.client, q.keys).retry_failed(None) == Retried(1, [], [])
     assert client.get("unique:report") == b"a"
 
 
@@ -135,7 +139,7 @@ def test_retry_all_moves_the_others_past_a_refused_job(client: redis.Redis, q: Q
         enqueue(q, job_id, name)
         fail_for_good(q, job_id)
     enqueue(q, "holder")
-    got = q.retry_failed(None)
+    got = Operator(q.client, q.keys).retry_failed(None)
     assert got == Retried(2, [Refused("b", "report", "holder")], [])
     assert client.lrange("failed:jobs", 0, -1) == [b"b"]
     assert client.lrange("all:jobs", 0, -1) == [b"c", b"a", b"holder"]  # a first, then c
@@ -150,7 +154,7 @@ def test_purge_frees_the_names_purged_jobs_hold_and_no_other(client: redis.Redis
     client.set("unique:nightly", "d")  # held by d, a live job
     client.hset("job:d", mapping={"n": "3", UNIQUE: "nightly"})
     client.lpush("failed:jobs", "a", "c")
-    assert q.purge_failed() == 2
+    assert Operator(q.client, q.keys).purge_failed() == 2
     assert client.exists("unique:report", "job:a", "job:c") == 0
     assert client.get("unique:nightly") == b"d"
 

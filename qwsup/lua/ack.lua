@@ -5,25 +5,22 @@
 -- qwsup:started_at (unix ms, Redis clock), as take.lua stamps the jobs it takes.
 -- KEYS[1] = the worker's own list
 -- KEYS[2] = the job hash
--- KEYS[3] = the hash of the job it starts next (when ARGV[2] is not empty)
--- ARGV[1] = the job id
--- ARGV[2] = the id of the job it starts next, or ''
--- ARGV[3] = the key prefix ("<namespace>:" or "")
+-- KEYS[3] = the hash of the job it starts next (when ARGV[3] is not empty)
+-- ARGV[1] = the key prefix ("<namespace>:" or "")
+-- ARGV[2] = the job id
+-- ARGV[3] = the id of the job it starts next, or ''
 -- Returns 1 when the job was finished, 0 when this worker no longer owned it, -1 when
 -- it did not own it and the hash is gone too (already finished: a worker resends its
 -- acknowledgements when its connection broke before their replies).
--- qwsup:include unique
+-- qwsup:include finish
+-- qwsup:include clock
 local finished = 0
-if redis.call('LREM', KEYS[1], -1, ARGV[1]) == 1 then
-  release_unique(ARGV[3], KEYS[2], ARGV[1])
-  redis.call('DEL', KEYS[2])
+if finish(KEYS[1], KEYS[2], ARGV[2]) then
   finished = 1
 elseif redis.call('EXISTS', KEYS[2]) == 0 then
   finished = -1
 end
-if ARGV[2] ~= '' and redis.call('TYPE', KEYS[3])['ok'] == 'hash' then
-  local time = redis.call('TIME')
-  local now_ms = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
-  redis.call('HSET', KEYS[3], 'qwsup:started_at', now_ms)
+if ARGV[3] ~= '' and redis.call('TYPE', KEYS[3])['ok'] == 'hash' then
+  redis.call('HSET', KEYS[3], 'qwsup:started_at', now_ms())
 end
 return finished

@@ -6,6 +6,7 @@
 -- ARGV[1] = the key prefix ("<namespace>:" or ""): info keys are built on it
 -- ARGV[2..] = the supervisors to read; none: every one in all:managers
 -- Returns {name, beat, lease ms ('' when unknown), name, beat, lease ms, ...}.
+-- qwsup:include keys
 -- qwsup:include beat
 local names = {unpack(ARGV, 2)}
 if #names == 0 then
@@ -13,7 +14,7 @@ if #names == 0 then
 end
 local reply = {}
 for _, name in ipairs(names) do
-  local info = ARGV[1] .. name .. ':info'
+  local info = keys.info(name)
   local ok, seen = pcall(beat, info)
   if ok then
     local lease = redis.pcall('HGET', info, 'lease_ms')

@@ -5,22 +5,23 @@
 -- KEYS[1] = the supervisor's info hash (<name>:info)
 -- KEYS[2] = all:managers
 -- KEYS[3] = all:leases
--- ARGV[1] = the supervisor name
--- ARGV[2] = the new holder's token
--- ARGV[3] = the token the name must hold now: '' for none (no record, or a record
+-- ARGV[1] = the key prefix ("<namespace>:" or "")
+-- ARGV[2] = the supervisor name
+-- ARGV[3] = the new holder's token
+-- ARGV[4] = the token the name must hold now: '' for none (no record, or a record
 --           without a token)
--- ARGV[4] = the lease, milliseconds
--- ARGV[5..] = field, value, ...: who holds it (pid, host, boot_id, pidns, started)
+-- ARGV[5] = the lease, milliseconds
+-- ARGV[6..] = field, value, ...: who holds it (pid, host, boot_id, pidns, started)
 -- Returns {1, ''} when taken, {0, the token holding it} when not.
+-- qwsup:include clock
 local holder = redis.call('HGET', KEYS[1], 'token') or ''
-if holder ~= ARGV[3] then
+if holder ~= ARGV[4] then
   return {0, holder}
 end
-local time = redis.call('TIME')
-local now_ms = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local now = now_ms()
 redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], 'token', ARGV[2], 'beats', 0, 'since_ms', now_ms,
-  'heartbeat_ms', now_ms, 'lease_ms', ARGV[4], unpack(ARGV, 5))
-redis.call('SADD', KEYS[2], ARGV[1])
-redis.call('ZADD', KEYS[3], now_ms + tonumber(ARGV[4]), ARGV[1])
+redis.call('HSET', KEYS[1], 'token', ARGV[3], 'beats', 0, 'since_ms', now,
+  'heartbeat_ms', now, 'lease_ms', ARGV[5], unpack(ARGV, 6))
+redis.call('SADD', KEYS[2], ARGV[2])
+redis.call('ZADD', KEYS[3], now + tonumber(ARGV[5]), ARGV[2])
 return {1, ''}

@@ -6,12 +6,13 @@
 -- ARGV[1] = the key prefix ("<namespace>:" or "")
 -- ARGV[2..] = the ids, the newest first (the oldest ends nearest the front, taken first)
 -- Returns how many moved.
+-- qwsup:include keys
 -- qwsup:include home
 local moved = 0
 for i = 2, #ARGV do
   local id = ARGV[i]
   if redis.call('LREM', KEYS[1], -1, id) == 1 then
-    redis.call('RPUSH', home(ARGV[1], ARGV[1] .. 'job:' .. id, KEYS[2]), id)
+    redis.call('RPUSH', home(keys.job(id), KEYS[2]), id)
     moved = moved + 1
   end
 end

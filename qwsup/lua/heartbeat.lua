@@ -7,27 +7,28 @@
 -- KEYS[1] = all:leases, a sorted set: supervisor name scored by its lease's end, unix ms
 -- KEYS[2] = all:managers
 -- KEYS[3] = the supervisor's info hash (<name>:info)
--- ARGV[1] = the supervisor name
--- ARGV[2] = the lease, milliseconds
--- ARGV[3] = the master's pid
--- ARGV[4] = the master's host name
--- ARGV[5] = its status line
--- ARGV[6] = its pools, JSON: [{"name", "count", "queues": [...], "workers": [...]}]
--- ARGV[7] = the token of its hold on the name
+-- ARGV[1] = the key prefix ("<namespace>:" or "")
+-- ARGV[2] = the supervisor name
+-- ARGV[3] = the lease, milliseconds
+-- ARGV[4] = the master's pid
+-- ARGV[5] = the machine's host name
+-- ARGV[6] = its status line
+-- ARGV[7] = its pools, JSON: [{"name", "count", "queues": [...], "workers": [...]}]
+-- ARGV[8] = the token of its hold on the name
 -- Returns 1 when renewed, 0 when the name has no holder any more (another master
 -- reclaimed it: this one stalled or was cut off), -1 when another master holds it.
+-- qwsup:include clock
 local holder = redis.call('HGET', KEYS[3], 'token')
-if holder ~= ARGV[7] then
+if holder ~= ARGV[8] then
   if holder then
     return -1
   end
   return 0
 end
-local time = redis.call('TIME')
-local now_ms = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
-redis.call('ZADD', KEYS[1], now_ms + tonumber(ARGV[2]), ARGV[1])
-redis.call('SADD', KEYS[2], ARGV[1])
+local now = now_ms()
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[2])
+redis.call('SADD', KEYS[2], ARGV[2])
 redis.call('HINCRBY', KEYS[3], 'beats', 1)
-redis.call('HSET', KEYS[3], 'heartbeat_ms', now_ms, 'lease_ms', ARGV[2], 'pid', ARGV[3],
-  'host', ARGV[4], 'status', ARGV[5], 'pools', ARGV[6])
+redis.call('HSET', KEYS[3], 'heartbeat_ms', now, 'lease_ms', ARGV[3], 'pid', ARGV[4],
+  'host', ARGV[5], 'status', ARGV[6], 'pools', ARGV[7])
 return 1

@@ -1,28 +1,26 @@
 -- Move the delayed jobs that are due (retries, and jobs enqueued to start later) to
 -- the back of their queue: the one named in their hash's qwsup:queue, else all:jobs.
 -- Atomic, so when several masters run it each due id moves exactly once.
--- Bounded: at most ARGV[1] ids per call, and no more once ARGV[3] microseconds have
+-- Bounded: at most ARGV[2] ids per call, and no more once ARGV[3] microseconds have
 -- passed; call again while the second result is 1.
 -- KEYS[1] = delayed:jobs, a sorted set scored by the time each id is due, unix ms
 -- KEYS[2] = all:jobs
--- ARGV[1] = the most ids to move in this call
--- ARGV[2] = the key prefix ("<namespace>:" or ""): job hashes and queues are built on it
+-- ARGV[1] = the key prefix ("<namespace>:" or ""): job hashes and queues are built on it
+-- ARGV[2] = the most ids to move in this call
 -- ARGV[3] = the time budget, microseconds
 -- Returns {the number of ids moved, 1 when due ids are left, else 0}.
+-- qwsup:include keys
 -- qwsup:include home
-local function now_us()
-  local time = redis.call('TIME')
-  return tonumber(time[1]) * 1000000 + tonumber(time[2])
-end
+-- qwsup:include clock
 local start_us = now_us()
-local now_ms = math.floor(start_us / 1000)
+local now = math.floor(start_us / 1000)  -- ms
 local deadline = start_us + tonumber(ARGV[3])
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now_ms, 'LIMIT', 0, tonumber(ARGV[1]))
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[2]))
 local moved = 0
 for _, id in ipairs(due) do
-  redis.call('LPUSH', home(ARGV[2], ARGV[2] .. 'job:' .. id, KEYS[2]), id)
+  redis.call('LPUSH', home(keys.job(id), KEYS[2]), id)
   moved = moved + 1
-  if moved % 8 == 0 and now_us() >= deadline then  -- TIME costs as much as a step
+  if past(deadline, moved) then
     break
   end
 end
@@ -30,7 +28,7 @@ if moved > 0 then
   redis.call('ZREM', KEYS[1], unpack(due, 1, moved))
 end
 local left = 0
-if moved < #due or #redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now_ms, 'LIMIT', 0, 1) > 0 then
+if moved < #due or #redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, 1) > 0 then
   left = 1
 end
 return {moved, left}

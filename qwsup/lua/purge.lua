@@ -8,11 +8,9 @@
 -- ARGV[2] = the most ids to remove in this call
 -- ARGV[3] = the time budget, microseconds
 -- Returns the number of ids removed (0: failed:jobs was empty).
+-- qwsup:include keys
 -- qwsup:include unique
-local function now_us()
-  local time = redis.call('TIME')
-  return tonumber(time[1]) * 1000000 + tonumber(time[2])
-end
+-- qwsup:include clock
 local deadline = now_us() + tonumber(ARGV[3])
 local removed = 0
 for _ = 1, tonumber(ARGV[2]) do
@@ -20,13 +18,13 @@ for _ = 1, tonumber(ARGV[2]) do
   if not id then
     break
   end
-  local key = ARGV[1] .. 'job:' .. id
+  local key = keys.job(id)
   if redis.call('TYPE', key)['ok'] == 'hash' then
-    release_unique(ARGV[1], key, id)
+    release_unique(key, id)
     redis.call('DEL', key)
   end
   removed = removed + 1
-  if removed % 8 == 0 and now_us() >= deadline then  -- TIME costs as much as a step
+  if past(deadline, removed) then
     break
   end
 end

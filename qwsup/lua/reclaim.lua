@@ -4,7 +4,7 @@
 -- of its workers goes back to the front of its queue; the job each worker was running
 -- (the oldest in its list; the others were prefetched) with one more attempt (to
 -- failed:jobs when the attempts are used up); then the supervisor is removed from
--- the registry. Its host queue <name>:jobs is left for when it returns.
+-- the registry. Its own queue <name>:jobs is left for when it returns.
 -- The first call checks that the record still shows what the watcher saw (ARGV[6]),
 -- then replaces the record by one without a token (who reclaims it, since when): from
 -- then on the supervisor's workers take nothing (take.lua checks its token) and its
@@ -17,8 +17,9 @@
 -- Atomic: when several masters run it, exactly one moves each job.
 -- Bounded: at most ARGV[4] ids and workers looked at per call; call again (ARGV[7] = '0')
 -- while the last result is 0.
--- Worker list and job hash keys are built from the names in the sets; with Redis
--- Cluster a hash tag in the namespace keeps them in one slot.
+-- Its record, worker set, worker lists and job hash keys are built from the names in
+-- the sets (lib/keys.lua); with Redis Cluster a hash tag in the namespace keeps them in
+-- one slot.
 -- KEYS[1] = all:leases
 -- KEYS[2] = all:managers
 -- KEYS[3] = all:jobs: where a job goes back unless it names its queue (qwsup:queue)
@@ -33,29 +34,28 @@
 -- ARGV[7] = '1' for the first call, '0' for one that goes on
 -- Returns {} when the supervisor is not to be reclaimed (it beat after all, or it came
 -- back), else {ids requeued, ids failed, done}, done being 1 once it is wholly reclaimed.
--- qwsup:include unique
--- qwsup:include home
+-- qwsup:include keys
 -- qwsup:include put_back
 -- qwsup:include beat
+-- qwsup:include clock
 local dead = ARGV[5]
-local info = ARGV[1] .. dead .. ':info'
-local time = redis.call('TIME')
-local now_ms = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local info = keys.info(dead)
+local now = now_ms()
 if ARGV[7] == '1' then
   if ARGV[6] ~= '' and beat(info) ~= ARGV[6] then
     return {}
   end
   redis.call('DEL', info)
-  redis.call('HSET', info, 'reclaimed_by', ARGV[2], 'reclaimed_ms', now_ms)
+  redis.call('HSET', info, 'reclaimed_by', ARGV[2], 'reclaimed_ms', now)
 elseif redis.pcall('HGET', info, 'token') then
   return {}  -- it took its name again
 end
 local max_attempts = tonumber(ARGV[3])
-local failed_at = string.format('%.3f', now_ms / 1000)
+local failed_at = seconds(now)
 local budget = tonumber(ARGV[4])
 local by = ARGV[2] ~= '' and ('by ' .. ARGV[2]) or 'by an operator'
 local reason = 'supervisor ' .. dead .. ' stopped heartbeating; its job was reclaimed ' .. by
-local workers = ARGV[1] .. dead .. ':workers'
+local workers = keys.workers(dead)
 local requeued, failed = 0, 0
 while budget > 0 do
   local worker = redis.call('SRANDMEMBER', workers)  -- one at a time: the set may be huge
@@ -66,7 +66,7 @@ while budget > 0 do
     return {requeued, failed, 1}
   end
   budget = budget - 1  -- a worker looked at counts, even one whose list is empty
-  local list = ARGV[1] .. worker .. ':jobs'
+  local list = keys.worker_jobs(worker)
   while budget > 0 do
     local id = redis.call('LPOP', list)
     if not id then
@@ -74,7 +74,7 @@ while budget > 0 do
       break
     end
     budget = budget - 1
-    if put_back(ARGV[1], list, id, 1, max_attempts, reason, failed_at, KEYS[4], KEYS[3]) then
+    if put_back(list, id, 1, max_attempts, reason, failed_at, KEYS[4], KEYS[3]) then
       failed = failed + 1
     else
       requeued = requeued + 1

@@ -3,13 +3,14 @@
 -- KEYS[1] = the supervisor's info hash (<name>:info)
 -- KEYS[2] = all:managers
 -- KEYS[3] = all:leases
--- ARGV[1] = the supervisor name
--- ARGV[2] = the token of its hold
+-- ARGV[1] = the key prefix ("<namespace>:" or "")
+-- ARGV[2] = the supervisor name
+-- ARGV[3] = the token of its hold
 -- Returns 1 when released, 0 when it did not hold the name.
-if redis.call('HGET', KEYS[1], 'token') ~= ARGV[2] then
+if redis.call('HGET', KEYS[1], 'token') ~= ARGV[3] then
   return 0
 end
 redis.call('DEL', KEYS[1])
-redis.call('SREM', KEYS[2], ARGV[1])
-redis.call('ZREM', KEYS[3], ARGV[1])
+redis.call('SREM', KEYS[2], ARGV[2])
+redis.call('ZREM', KEYS[3], ARGV[2])
 return 1

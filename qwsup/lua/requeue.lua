@@ -20,8 +20,6 @@
 -- ARGV[7] = the caller's token
 -- Returns {ids requeued, ids failed for good, ids left in the worker's list, fenced: 1
 -- when the token is not the name's (nothing moved)}.
--- qwsup:include unique
--- qwsup:include home
 -- qwsup:include put_back
 if (redis.call('HGET', KEYS[4], 'token') or '') ~= ARGV[7] then
   return {0, 0, 0, 1}
@@ -34,7 +32,7 @@ for _ = 1, tonumber(ARGV[6]) do
   if not id then
     break
   end
-  if put_back(ARGV[1], KEYS[1], id, cost, max_attempts, ARGV[4], ARGV[5], KEYS[3], KEYS[2]) then
+  if put_back(KEYS[1], id, cost, max_attempts, ARGV[4], ARGV[5], KEYS[3], KEYS[2]) then
     failed = failed + 1
   else
     requeued = requeued + 1

@@ -11,12 +11,8 @@
 -- ARGV[3..] = the ids to retry
 -- Returns one reply per id done, in order: 1 moved, 0 not a failed job, or
 -- {unique name, the id of the job holding it} for a job left in failed:jobs.
--- qwsup:include unique
 -- qwsup:include revive
-local function now_us()
-  local time = redis.call('TIME')
-  return tonumber(time[1]) * 1000000 + tonumber(time[2])
-end
+-- qwsup:include clock
 local deadline = now_us() + tonumber(ARGV[2])
 local done = {}
 for i = 3, #ARGV do
@@ -24,7 +20,7 @@ for i = 3, #ARGV do
   if redis.call('LREM', KEYS[1], 1, id) == 0 then
     done[#done + 1] = 0
   else
-    local name, holder = revive(ARGV[1], id, KEYS[1], KEYS[2])
+    local name, holder = revive(id, KEYS[1], KEYS[2])
     if name then
       done[#done + 1] = {name, holder}
     else

@@ -11,12 +11,8 @@
 -- ARGV[3] = the time budget, microseconds
 -- Returns {ids taken from failed:jobs (0: it was empty), then for each job left failed:
 -- its id, its unique name, the id of the job holding it}.
--- qwsup:include unique
 -- qwsup:include revive
-local function now_us()
-  local time = redis.call('TIME')
-  return tonumber(time[1]) * 1000000 + tonumber(time[2])
-end
+-- qwsup:include clock
 local deadline = now_us() + tonumber(ARGV[3])
 local reply = {0}
 for _ = 1, tonumber(ARGV[2]) do
@@ -25,13 +21,13 @@ for _ = 1, tonumber(ARGV[2]) do
     break
   end
   reply[1] = reply[1] + 1
-  local name, holder = revive(ARGV[1], id, KEYS[1], KEYS[2])
+  local name, holder = revive(id, KEYS[1], KEYS[2])
   if name then
     reply[#reply + 1] = id
     reply[#reply + 1] = name
     reply[#reply + 1] = holder
   end
-  if reply[1] % 8 == 0 and now_us() >= deadline then  -- TIME costs as much as a step
+  if past(deadline, reply[1]) then
     break
   end
 end

@@ -1,7 +1,8 @@
 -- Whether this user may run the commands that read the server's configuration (see
 -- server.py), asked of the server's ACL without running them: a command the ACL
 -- refuses would land in its ACL LOG, and qwsup sends none it knows will be refused.
--- No KEYS, no ARGV.
+-- No KEYS.
+-- ARGV[1] = the key prefix ("<namespace>:" or ""), as every script gets; unused here
 -- Returns {INFO, CONFIG GET}, each 1 (allowed), 0 (refused by the ACL) or -1 (no such
 -- command: renamed or disabled); {-2, -2} before Redis 7, which cannot tell.
 if redis.acl_check_cmd == nil then

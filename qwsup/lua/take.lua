@@ -2,13 +2,14 @@
 -- having first finished the worker's previous job when one is given (as ack.lua
 -- does), so that a busy worker needs one round trip for a batch of jobs.
 -- Which jobs: those already in the worker's own list (oldest first); when it has
--- none, one job from the host queue, alone; else jobs from its queues, the first
--- that has any (priority order), up to ARGV[5] in all. A worker runs its list oldest first, so the oldest id in a worker's list
--- is the job it is running; the others are only prefetched and not started.
+-- none, one job from the supervisor's own queue, alone; else jobs from its queues, the
+-- first that has any (priority order), up to ARGV[5] in all. A worker runs its list
+-- oldest first, so the oldest id in a worker's list is the job it is running; the
+-- others are only prefetched and not started.
 -- Never blocks: when nothing is found it returns no job and the worker blocks on
 -- all:jobs. Taking jobs also (re-)registers the worker and its supervisor, in the
 -- same step, so that a job in a worker's list can always be found from all:managers.
--- Only a worker of the master that holds the supervisor's name takes jobs: ARGV[8] must
+-- Only a worker of the master that holds the supervisor's name takes jobs: ARGV[7] must
 -- be the token in <name>:info (a master that was reclaimed while it stalled, or lost
 -- its name, has another, or none). A fenced worker takes nothing, and what its list
 -- holds (moved there by a blocking wait since the reclaim) goes back to its queue.
@@ -18,41 +19,40 @@
 -- and, taken from a queue other than all:jobs, qwsup:queue: the queue it goes back to
 -- if it has to (its worker died, it is retried, it is given back).
 -- KEYS[1] = the worker's own list (<name>.<pid>:jobs)
--- KEYS[2] = the host queue (<name>:jobs)
+-- KEYS[2] = the supervisor's own queue (<name>:jobs)
 -- KEYS[3] = the supervisor's worker set (<name>:workers)
 -- KEYS[4] = all:managers
 -- KEYS[5] = the finished job's hash (when ARGV[4] is not empty)
 -- KEYS[6] = the supervisor's info hash (<name>:info), which holds the token
 -- KEYS[7..] = the worker's queues (<queue>:jobs), in priority order
--- ARGV[1] = the job hash prefix ("<namespace>job:")
+-- ARGV[1] = the key prefix ("<namespace>:" or "")
 -- ARGV[2] = the worker id (<name>.<pid>)
 -- ARGV[3] = the supervisor name
 -- ARGV[4] = the id of the job the worker just finished, or ''
 -- ARGV[5] = the most jobs to return (at least 1)
 -- ARGV[6] = the most bytes of data a job may hold (names and values), 0: no limit
--- ARGV[7] = the key prefix ("<namespace>:" or "")
--- ARGV[8] = the token of the master's hold on the name ('' when no master holds it)
--- ARGV[9] = the name of the queue the worker blocks on (where a fenced worker's ids
+-- ARGV[7] = the token of the master's hold on the name ('' when no master holds it)
+-- ARGV[8] = the name of the queue the worker blocks on (where a fenced worker's ids
 --           go back unless they name their queue)
 -- Returns {finished: 1, or 0 when the worker no longer owned that job (or none was
 -- given), fenced: 1 when the token is not the supervisor's (nothing taken), then per
 -- job taken, oldest first: {id, type of its key, {field, value, ...}},
 -- or {id, 'oversize', bytes} for a hash over the limit (its data is not sent)}.
--- qwsup:include unique
+-- qwsup:include keys
+-- qwsup:include finish
 -- qwsup:include home
+-- qwsup:include clock
 local finished = 0
-if ARGV[4] ~= '' and redis.call('LREM', KEYS[1], -1, ARGV[4]) == 1 then
-  release_unique(ARGV[7], KEYS[5], ARGV[4])
-  redis.call('DEL', KEYS[5])
+if ARGV[4] ~= '' and finish(KEYS[1], KEYS[5], ARGV[4]) then
   finished = 1
 end
-if (redis.call('HGET', KEYS[6], 'token') or '') ~= ARGV[8] then
+if (redis.call('HGET', KEYS[6], 'token') or '') ~= ARGV[7] then
   while true do
     local id = redis.call('LPOP', KEYS[1])  -- the newest first: the oldest ends in front
     if not id then
       break
     end
-    redis.call('RPUSH', home(ARGV[7], ARGV[1] .. id, ARGV[7] .. ARGV[9] .. ':jobs'), id)
+    redis.call('RPUSH', home(keys.job(id), keys.host_jobs(ARGV[8])), id)
   end
   return {finished, 1}
 end
@@ -76,7 +76,7 @@ for q = 7, #KEYS do
   if #batch >= want then
     break
   end
-  local name = string.sub(KEYS[q], #ARGV[7] + 1, -6)  -- <prefix><name>:jobs
+  local name = keys.queue_name(KEYS[q])
   while #batch < want do
     local id = redis.call('RPOPLPUSH', KEYS[q], KEYS[1])
     if not id then
@@ -94,19 +94,18 @@ if #batch == 0 then
 end
 redis.call('SADD', KEYS[3], ARGV[2])
 redis.call('SADD', KEYS[4], ARGV[3])
-local time = redis.call('TIME')
-local now_ms = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local now = now_ms()
 for _, id in ipairs(batch) do
-  local key = ARGV[1] .. id
+  local key = keys.job(id)
   local kind = redis.call('TYPE', key)['ok']
   if id == '' then
     redis.call('LREM', KEYS[1], 0, '')
     reply[#reply + 1] = {'', 'empty'}
   elseif kind == 'hash' then
     if from[id] then
-      redis.call('HSET', key, 'qwsup:started_at', now_ms, 'qwsup:queue', from[id])
+      redis.call('HSET', key, 'qwsup:started_at', now, 'qwsup:queue', from[id])
     else
-      redis.call('HSET', key, 'qwsup:started_at', now_ms)
+      redis.call('HSET', key, 'qwsup:started_at', now)
     end
     local flat = redis.call('HGETALL', key)
     local size = 0

@@ -1,25 +1,27 @@
--- release_unique(prefix, key, id): a unique job's name (qwsup:unique) is free again once
--- the job is finished, failed for good or purged, if the name still holds this job's id.
--- Included by ack, take, fail, purge, requeue and reclaim.lua (the last two through
--- put_back; see SCRIPTS in queue.py).
-local function release_unique(prefix, key, id)
+-- Unique names (unique:<name>, held by the id of the one job enqueued with that name).
+-- qwsup:include keys
+
+-- release_unique(key, id): a unique job's name (qwsup:unique in its hash `key`) is free
+-- again once the job is finished, failed for good or purged, if the name still holds
+-- this job's id.
+local function release_unique(key, id)
   local name = redis.pcall('HGET', key, 'qwsup:unique')
   if type(name) == 'string' then
-    local lock = prefix .. 'unique:' .. name
+    local lock = keys.unique(name)
     if redis.call('GET', lock) == id then
       redis.call('DEL', lock)
     end
   end
 end
 
--- holds_unique(job_prefix, holder, name): whether job `holder` still holds unique name
--- `name`, that is, can still run under it: its hash exists, names `name` in
--- qwsup:unique, and has not failed for good (no qwsup:failed_at). A holder whose hash
--- was deleted, whose key is of another type or is another job's hash, or that failed for
--- good, holds nothing: its name may be taken over. When the caller's ACL refuses TYPE
--- or HMGET (a producer's user), it cannot tell, and the holder keeps the name.
-local function holds_unique(job_prefix, holder, name)
-  local key = job_prefix .. holder
+-- holds_unique(holder, name): whether job `holder` still holds unique name `name`, that
+-- is, can still run under it: its hash exists, names `name` in qwsup:unique, and has not
+-- failed for good (no qwsup:failed_at). A holder whose hash was deleted, whose key is of
+-- another type or is another job's hash, or that failed for good, holds nothing: its
+-- name may be taken over. When the caller's ACL refuses TYPE or HMGET (a producer's
+-- user), it cannot tell, and the holder keeps the name.
+local function holds_unique(holder, name)
+  local key = keys.job(holder)
   local kind = redis.pcall('TYPE', key)
   if type(kind) ~= 'table' or type(kind['ok']) ~= 'string' then
     return true
@@ -34,13 +36,12 @@ local function holds_unique(job_prefix, holder, name)
   return fields[1] == name and not fields[2]
 end
 
--- unique_holder(lock, job_prefix, name): the job that holds unique name `name` (its key
--- `lock`, unique:<name>) and can still run (holds_unique), or nil when the name is free
--- or its holder holds it no more (it may then be taken over). Writes nothing. Included
--- by enqueue.lua, and by retry.lua and retry_all.lua through revive.
-local function unique_holder(lock, job_prefix, name)
+-- unique_holder(lock, name): the job that holds unique name `name` (its key `lock`,
+-- unique:<name>) and can still run (holds_unique), or nil when the name is free or its
+-- holder holds it no more (it may then be taken over). Writes nothing.
+local function unique_holder(lock, name)
   local holder = redis.call('GET', lock)
-  if holder and holds_unique(job_prefix, holder, name) then
+  if holder and holds_unique(holder, name) then
     return holder
   end
   return nil

@@ -1,0 +1,34 @@
+-- keys: the names of the keys a script builds itself (the jobs it finds in lists, the
+-- records and lists of other supervisors), from the key prefix every script gets as
+-- ARGV[1] ("<namespace>:" or ""). The same names as qwsup/keys.py, builder for builder
+-- (tests/test_lua_keys.py checks each); every other key arrives in KEYS.
+local keys = {}
+local prefix = ARGV[1]
+
+function keys.job(id)  -- job:<id>, the job's hash
+  return prefix .. 'job:' .. id
+end
+
+function keys.host_jobs(name)  -- <name>:jobs: a supervisor's own queue, or a named one
+  return prefix .. name .. ':jobs'
+end
+
+function keys.queue_name(key)  -- host_jobs(name) back into name
+  return string.sub(key, #prefix + 1, -6)
+end
+
+function keys.worker_jobs(worker)  -- <name>.<pid>:jobs, a worker's own list
+  return prefix .. worker .. ':jobs'
+end
+
+function keys.workers(name)  -- <name>:workers, a supervisor's worker set
+  return prefix .. name .. ':workers'
+end
+
+function keys.info(name)  -- <name>:info, a supervisor's record
+  return prefix .. name .. ':info'
+end
+
+function keys.unique(name)  -- unique:<name>, held by the id of the job with that name
+  return prefix .. 'unique:' .. name
+end

@@ -1,0 +1,141 @@
+"""The Lua scripts and the edge of redis-py: every script's source, each script
+registered once per client, and redis-py's errors translated into the project's.
+
+A script is one file of qwsup/lua; a line `-- qwsup:include NAME` pulls in
+lua/lib/NAME.lua in its place (Redis runs every script on its own, so the functions
+several share are pasted in). Includes nest, each library is pasted once per script
+(where it is first included), and a loop or a missing library is an error when the
+source is read, not when Redis runs it.
+
+Every script gets the key prefix (the namespace and its ':', or "") as ARGV[1]; the
+names a script builds itself come from lib/keys.lua, which mirrors keys.py.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import weakref
+from collections.abc import Iterator, Sequence
+from importlib import resources
+from importlib.resources.abc import Traversable
+from typing import Any
+
+import redis
+from redis.commands.core import Script
+from redis.typing import EncodableT, KeyT
+
+from .errors import ConnectionLost, QwsupError, RedisRefused
+
+INCLUDE = re.compile(r"^-- qwsup:include (\w+)$", re.MULTILINE)
+# The bulk scripts (promote, retry, retry_all, purge): the most ids per call, and the
+# time after which a call stops, so that none blocks Redis for long.
+BULK_BATCH = 1000
+BULK_BUDGET_US = 2000
+
+
+class IncludeError(QwsupError):
+    """A script includes a library that does not exist, or libraries that include
+    each other."""
+
+
+def source(name: str, root: Traversable | None = None) -> str:
+    """The source of script `name` (root/NAME.lua, root defaulting to qwsup/lua), each
+    include replaced by its library's source, nested includes first."""
+    root = root or resources.files("qwsup").joinpath("lua")
+    pasted: set[str] = set()
+
+    def expand(text: str, chain: tuple[str, ...]) -> str:
+        def included(match: re.Match[str]) -> str:
+            lib = match[1]
+            if lib in chain:
+                raise IncludeError(f"{name}.lua: include loop: {' -> '.join((*chain, lib))}")
+            if lib in pasted:
+                return f"-- (lib/{lib}.lua: included above)"
+            path = root.joinpath("lib", f"{lib}.lua")
+            if not path.is_file():
+                where = chain[-1] if chain else name
+                raise IncludeError(f"{where}.lua includes {lib}, but there is no lib/{lib}.lua")
+            pasted.add(lib)
+            return expand(path.read_text(encoding="utf-8").rstrip("\n"), (*chain, lib))
+
+        return INCLUDE.sub(included, text)
+
+    return expand(root.joinpath(f"{name}.lua").read_text(encoding="utf-8"), ())
+
+
+def _all_sources() -> dict[str, str]:
+    lua = resources.files("qwsup").joinpath("lua")
+    names = sorted(e.name.removesuffix(".lua") for e in lua.iterdir() if e.name.endswith(".lua"))
+    return {name: source(name) for name in names}
+
+
+# Every script's source, read once at import: a worker that drops privileges after fork
+# may no longer be able to read qwsup's files.
+SOURCES = _all_sources()
+
+# The scripts registered on each client (redis-py sends EVALSHA, and the source again
+# on NOSCRIPT), so that a client registers each script once however many users it has.
+_registered: weakref.WeakKeyDictionary[Any, dict[str, Script]] = weakref.WeakKeyDictionary()
+
+
+@contextlib.contextmanager
+def translated() -> Iterator[None]:
+    """Turn redis-py's errors into ConnectionLost (unreachable) or RedisRefused (an error
+    reply, such as WRONGTYPE for a queue key that is not a list)."""
+    try:
+        yield
+    except (redis.ConnectionError, redis.TimeoutError) as exc:
+        raise ConnectionLost(str(exc) or type(exc).__name__) from None
+    except redis.ResponseError as exc:
+        raise RedisRefused(str(exc)) from None
+
+
+def no_such_command(exc: redis.ResponseError) -> bool:
+    return "unknown command" in str(exc).lower()
+
+
+class Scripts:
+    """The scripts as one client runs them for one namespace: `run` prepends the key
+    prefix to the arguments (ARGV[1]) and translates errors."""
+
+    def __init__(self, client: Any, prefix: str) -> None:
+        self.client = client  # a Redis, or a RedisCluster standing in for one
+        self.prefix = prefix
+        self._scripts = _registered.setdefault(client, {})
+
+    def __getitem__(self, name: str) -> Script:
+        script = self._scripts.get(name)
+        if script is None:
+            script = self._scripts[name] = self.client.register_script(SOURCES[name])
+        return script
+
+    def args(self, args: Sequence[EncodableT]) -> list[EncodableT]:
+        """A script's whole ARGV: the key prefix, then `args`."""
+        return [self.prefix, *args]
+
+    def run(
+        self,
+        name: str,
+        keys: Sequence[KeyT] = (),
+        args: Sequence[EncodableT] = (),
+        *,
+        pipe: redis.client.Pipeline | None = None,
+    ) -> Any:
+        """Run script `name` (queued on `pipe`, when given: its reply comes with the
+        pipeline's)."""
+        with translated():
+            return self[name](keys=list(keys), args=self.args(args), client=pipe)
+
+    def evalsha(
+        self, name: str, keys: Sequence[KeyT], args: Sequence[EncodableT]
+    ) -> tuple[EncodableT, ...]:
+        """The EVALSHA command of script `name`, for a caller that sends it on a
+        connection of its own."""
+        return ("EVALSHA", self[name].sha, len(keys), *keys, *self.args(args))
+
+    def load(self, *names: str) -> None:
+        """Load the scripts into the server again (it lost them: SCRIPT FLUSH, a restart)."""
+        with translated():
+            for name in names:
+                self.client.script_load(SOURCES[name])

@@ -1,0 +1,48 @@
+"""Taking and finishing jobs the way a worker does, through its feed (qwsup/feed.py),
+for tests that look at what take.lua and ack.lua do."""
+
+from __future__ import annotations
+
+import weakref
+
+from qwsup.feed import Feed
+from qwsup.queue import Job, Queue, Taken
+
+# One feed per queue and worker, as a worker has one: each holds a connection of the
+# client's pool for good.
+_feeds: weakref.WeakKeyDictionary[Queue, dict[tuple[str, str], Feed]] = weakref.WeakKeyDictionary()
+
+
+def feed(q: Queue, worker: str, name: str, token: str = "") -> Feed:
+    """Worker `worker`'s feed on the queue's client, taking from the queue's queues,
+    with nothing acknowledged yet."""
+    feeds = _feeds.setdefault(q, {})
+    line = feeds.get((worker, name))
+    if line is None:
+        line = feeds[(worker, name)] = Feed(
+            q.client, q.keys, worker, name, q.queues, q.max_job_bytes
+        )
+    line.token = token
+    line.acked.clear()
+    return line
+
+
+def finish_and_take(
+    q: Queue, worker: str, name: str, finished: bytes, want: int = 1, token: str = ""
+) -> Taken:
+    """Finish `finished` (b"": none) and take at most `want` jobs, in one take.lua."""
+    line = feed(q, worker, name, token)
+    jobs = line.take(finished, want)
+    return Taken(bool(line.acked and line.acked[-1][1]), line.fenced, jobs)
+
+
+def take(q: Queue, worker: str, name: str, want: int = 1, token: str = "") -> list[Job]:
+    return finish_and_take(q, worker, name, b"", want, token).jobs
+
+
+def ack(q: Queue, worker: str, job_id: bytes) -> bool:
+    """Finish the job with ack.lua; False when the worker no longer owned it."""
+    line = feed(q, worker, "")
+    line.finish(job_id, b"")
+    line.settle()
+    return line.acked == [(job_id, True)]

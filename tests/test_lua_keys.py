@@ -1,0 +1,56 @@
+"""The key names the Lua builds (lib/keys.lua) are keys.py's, builder for builder, over
+a namespaced prefix and over none."""
+
+from __future__ import annotations
+
+import re
+from importlib import resources
+from pathlib import Path
+
+import pytest
+import redis
+
+from qwsup.keys import Keys
+from qwsup.scripts import source
+
+pytestmark = pytest.mark.redis
+
+KEYS_LUA = resources.files("qwsup").joinpath("lua", "lib", "keys.lua")
+
+# Each builder of lib/keys.lua: the Lua call (on ARGV[2], a name or an id), and the name
+# keys.py gives for it.
+BUILDERS = {
+    "job": lambda k, v: k.job(v).decode(),
+    "host_jobs": lambda k, v: k.host_jobs(v),
+    "worker_jobs": lambda k, v: k.worker_jobs(v),
+    "workers": lambda k, v: k.workers(v),
+    "info": lambda k, v: k.info(v),
+    "unique": lambda k, v: k.unique(v),
+}
+
+
+def names_script(tmp_path: Path) -> str:
+    """A tiny script that calls every builder, loaded as the packaged ones are: its
+    include of `keys` resolved against the package's lib/."""
+    (tmp_path / "lib").symlink_to(Path(str(KEYS_LUA)).parent)
+    calls = ", ".join(f"keys.{name}(ARGV[2])" for name in BUILDERS)
+    (tmp_path / "names.lua").write_text(
+        f"-- qwsup:include keys\nreturn {{{calls}, keys.queue_name(keys.host_jobs(ARGV[2]))}}\n"
+    )
+    return source("names", tmp_path)
+
+
+def test_every_builder_of_keys_lua_is_checked() -> None:
+    defined = re.findall(r"^function keys\.(\w+)\(", KEYS_LUA.read_text(), re.MULTILINE)
+    assert sorted(defined) == sorted([*BUILDERS, "queue_name"])
+
+
+@pytest.mark.parametrize("prefix", ["{app}:", "ns:", ""], ids=["hash-tag", "namespace", "none"])
+@pytest.mark.parametrize("value", ["host-a", "host-a.41", "7f3a", "a:b"])
+def test_the_lua_names_are_keys_py_names(
+    client: redis.Redis, tmp_path: Path, prefix: str, value: str
+) -> None:
+    keys = Keys(prefix)
+    *built, name = client.eval(names_script(tmp_path), 0, prefix, value)
+    assert [b.decode() for b in built] == [make(keys, value) for make in BUILDERS.values()]
+    assert name.decode() == value  # queue_name undoes host_jobs

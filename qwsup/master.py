@@ -132,8 +132,9 @@ class Master:
             self.embedded.start()
         keys = Keys(self.config.redis.prefix())
         if self.queue is None:
-            self.queue = Queue(make_client(self.config), keys)
-            refuse_unsafe(self.config, self.queue.client)  # raises UnsafeServer: exit 78
+            client = make_client(self.config)
+            refuse_unsafe(self.config, client)  # raises UnsafeServer: exit 78
+            self.queue = Queue(client, keys)
         self.serve_metrics(keys)
         self.wakeups.install(HANDLED)
         log.info(

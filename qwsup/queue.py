@@ -18,7 +18,7 @@ from typing import Any
 import redis
 from redis.typing import EncodableT, KeyT
 
-from .keys import ALL, Keys
+from .keys import Keys
 from .leases import Beat
 from .scripts import BULK_BATCH, BULK_BUDGET_US, Scripts, translated
 
@@ -102,18 +102,9 @@ class Requeued:
 class Queue:
     """One client's view of the queues of one namespace."""
 
-    def __init__(
-        self,
-        client: redis.Redis,
-        keys: Keys,
-        max_job_bytes: int = 0,
-        queues: tuple[str, ...] = (ALL,),
-    ) -> None:
+    def __init__(self, client: redis.Redis, keys: Keys) -> None:
         self.client = client
         self.keys = keys
-        # What a worker's feed takes jobs with (see feed.py), kept here for it.
-        self.max_job_bytes = max_job_bytes  # a bigger job hash fails unread; 0: no limit
-        self.queues = queues  # the worker's queues, in priority order
         self.scripts = Scripts(client, keys.prefix)
 
     # -- a worker's side ---------------------------------------------------

@@ -91,18 +91,14 @@ class Worker:
         slot: int = 0,
         master_board: MasterBoard | None = None,
         *,
-        feed: Feed | None = None,
+        feed: Feed,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         parent: Callable[[], int] = os.getppid,
         set_title: Callable[[str], None] = proctitle.set_title,
     ) -> None:
         self.config = config
-        # The queue it blocks on when idle: the pool's workers spread over its queues, so
-        # that a job pushed on any of them usually wakes one at once; every take looks at
-        # all of them, in order, so none waits longer than BLOCK_S for an idle worker.
-        queues = config.workers.queues
-        self.blocks_on = queues[slot % len(queues)]
+        self.blocks_on = blocks_on(config.workers.queues, slot)
         self.queue = queue
         self.master_pid = master_pid
         self.status_fd = status_fd
@@ -120,15 +116,7 @@ class Worker:
         self.stop: Stop | None = None
         self.idle = True
         self.registered = False
-        self.feed = feed or Feed(
-            queue.client,
-            queue.keys,
-            self.id,
-            self.name,
-            queue.queues,
-            queue.max_job_bytes,
-            self.blocks_on,
-        )
+        self.feed = feed
         self.found_nothing = False  # the last take found no job: wait on a queue next
         self.prefetch = Prefetch(w.prefetch, silence_bound(config.supervisor.lease_timeout))
         self.runner = Runner(handler, queue.keys.job_prefix, w.job_timeout, clock)
@@ -469,6 +457,13 @@ def _shown(job_id: bytes) -> str:
     return proctitle.printable(job_id.decode("utf-8", "backslashreplace"))
 
 
+def blocks_on(queues: tuple[str, ...], slot: int) -> str:
+    """The queue a worker blocks on when idle: the pool's workers spread over its
+    queues, so that a job pushed on any of them usually wakes one at once; every take
+    looks at all of them, in order, so none waits longer than BLOCK_S for an idle one."""
+    return queues[slot % len(queues)]
+
+
 def boot(
     config: Config,
     status_fd: int,
@@ -491,14 +486,21 @@ def boot(
         privileges.drop(run_as)
     proctitle.set_title(f"{proctitle.worker_prefix(worker_id_)}booting")
     client = make_client(config, socket_timeout=BLOCK_S + 10.0)
-    max_job_bytes = int(config.workers.max_job_mb * 2**20)
-    queue = Queue(client, Keys(config.redis.prefix()), max_job_bytes, config.workers.queues)
+    keys, w = Keys(config.redis.prefix()), config.workers
+    max_job_bytes = int(w.max_job_mb * 2**20)  # a bigger job hash fails unread
+    feed = Feed(
+        client, keys, worker_id_, config.supervisor.name, w.queues, max_job_bytes,
+        blocks_on(w.queues, slot),
+    )  # fmt: skip
+    queue = Queue(client, keys)
     try:
         handler = load_handler(config.workers.handler)
     except HandlerError as exc:
         log.error("handler %s: %s", config.workers.handler, exc)
         return ExitCode.HANDLER
-    worker = Worker(config, queue, handler, master_pid, status_fd, board, slot, master_board)
+    worker = Worker(
+        config, queue, handler, master_pid, status_fd, board, slot, master_board, feed=feed
+    )
     worker.install_signals()
     board.beat(time.monotonic())
     worker.report(READY)

@@ -13,15 +13,20 @@ from qwsup.queue import Job, Queue, Taken
 _feeds: weakref.WeakKeyDictionary[Queue, dict[tuple[str, str], Feed]] = weakref.WeakKeyDictionary()
 
 
-def feed(q: Queue, worker: str, name: str, token: str = "") -> Feed:
-    """Worker `worker`'s feed on the queue's client, taking from the queue's queues,
-    with nothing acknowledged yet."""
+def feed(
+    q: Queue,
+    worker: str,
+    name: str,
+    token: str = "",
+    queues: tuple[str, ...] = ("all",),
+    max_job_bytes: int = 0,
+) -> Feed:
+    """Worker `worker`'s feed on the queue's client, taking from `queues`, with nothing
+    acknowledged yet."""
     feeds = _feeds.setdefault(q, {})
     line = feeds.get((worker, name))
     if line is None:
-        line = feeds[(worker, name)] = Feed(
-            q.client, q.keys, worker, name, q.queues, q.max_job_bytes
-        )
+        line = feeds[(worker, name)] = Feed(q.client, q.keys, worker, name, queues, max_job_bytes)
     line.token = token
     line.acked.clear()
     return line

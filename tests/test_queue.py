@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import redis
-from takes import ack, finish_and_take, take
+from takes import ack, feed, finish_and_take, take
 
 from qwsup.admin import Operator
 from qwsup.keys import (
@@ -349,7 +349,8 @@ def test_prefetched_jobs_given_back_go_to_the_front_in_order(client: redis.Redis
 
 
 def test_a_job_over_the_size_limit_is_taken_without_its_data(client: redis.Redis) -> None:
-    q = Queue(client, Keys(), max_job_bytes=1000)
+    q = Queue(client, Keys())
+    feed(q, W, "host", max_job_bytes=1000)  # the feed take() uses
     article_enqueue(client, "small", n="1")
     article_enqueue(client, "big", data="x" * 1000)
     small, big = take(q, W, "host", want=2)
@@ -434,7 +435,8 @@ def test_a_stale_job_never_frees_a_name_another_job_holds(client: redis.Redis, q
 def test_queues_are_taken_in_priority_order_and_jobs_go_back_to_their_own(
     client: redis.Redis,
 ) -> None:
-    q = Queue(client, Keys(), queues=("high", "low"))
+    q = Queue(client, Keys())
+    feed(q, W, "host", queues=("high", "low"))  # the feed take() uses
     for job_id, queue in (("a", "low"), ("b", "low"), ("c", "high"), ("d", "all")):
         client.hset(f"job:{job_id}", "n", job_id)
         client.lpush(f"{queue}:jobs", job_id)

@@ -135,7 +135,9 @@ class Master:
             client = make_client(self.config)
             refuse_unsafe(self.config, client)  # raises UnsafeServer: exit 78
             self.queue = Queue(client, keys)
-        self.serve_metrics(keys)
+        self.metrics_server = metrics.serve(
+            self.config, lambda: self.tally.metrics_state(self.name)
+        )
         self.wakeups.install(HANDLED)
         log.info(
             "master %d started: %s on %s",
@@ -168,18 +170,6 @@ class Master:
     def pending(self) -> list[Requeue]:
         """The gone workers whose lists are still to requeue."""
         return self.lists.pending if self.lists is not None else []
-
-    def serve_metrics(self, keys: Keys) -> None:
-        address = self.config.metrics.address()
-        if address is None:
-            return
-        state = lambda: self.tally.metrics_state(self.name)  # noqa: E731
-        collector = metrics.QwsupCollector(state, make_client(self.config), keys)
-        try:
-            self.metrics_server = metrics.serve(address, collector)
-        except OSError as exc:
-            raise OSError(f"cannot serve metrics on {self.config.metrics.listen}: {exc}") from None
-        log.info("metrics on http://%s/metrics", self.config.metrics.listen)
 
     def step(self) -> None:
         self.wait(self.timeout(self.clock()))
@@ -236,14 +226,9 @@ class Master:
         if self.embedded is not None and not self.pool.procs:
             self.embedded.stop()
         self.notifier.close()
-        t = self.tally.live()
-        late = f"; {t.lost} jobs finished after another master reclaimed them" if t.lost else ""
         log.info(
-            "master %d exiting (status %d): %d jobs done, %d attempts failed, "
-            "%d jobs failed for good, %d requeued; %d workers started, %d died%s",
-            self.pid, self.exit_code, t.done, t.attempts_failed, t.failed_for_good + t.failed,
-            t.requeued, t.started, t.died, late,
-        )  # fmt: skip
+            "master %d exiting (status %d): %s", self.pid, self.exit_code, self.tally.summary()
+        )
 
     # -- waiting ------------------------------------------------------------------
 
@@ -471,15 +456,7 @@ class Master:
         self.notifier.watchdog(now)
 
     def set_title(self) -> None:
-        if self.stopping:
-            state = "stopping"
-        elif self.pool.reload:
-            state = "reloading"
-        elif self.pool.backing_off():
-            state = "backing off"
-        else:
-            state = ""
-        title = proctitle.master_title(self.config.path, len(self.pool.procs), state)
+        title = proctitle.master_title(self.config.path, len(self.pool.procs), self.pool.state())
         if title != self._title:
             proctitle.set_title(title)
             self._title = title

@@ -26,6 +26,8 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from .admin import Operator
+from .config import Config
+from .connection import make_client
 from .errors import RedisTrouble
 from .keys import Keys
 from .totals import Totals
@@ -139,9 +141,19 @@ def _counter(name: str, doc: str, value: int) -> CounterMetricFamily:
     return CounterMetricFamily(name, doc, value=value)
 
 
-def serve(address: tuple[str, int], collector: QwsupCollector) -> Any:
-    """Start the HTTP server thread; returns the server (its socket is closed in workers)."""
+def serve(config: Config, state: Callable[[], MasterState]) -> Any:
+    """Start the HTTP server thread of `[metrics] listen` (None when it is not set);
+    returns the server (its socket is closed in workers). Raises OSError naming the
+    address when it cannot listen."""
+    address = config.metrics.address()
+    if address is None:
+        return None
+    keys = Keys(config.redis.prefix())
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(collector)
-    server, _thread = start_http_server(address[1], address[0], registry=registry)
+    registry.register(QwsupCollector(state, make_client(config), keys))
+    try:
+        server, _thread = start_http_server(address[1], address[0], registry=registry)
+    except OSError as exc:
+        raise OSError(f"cannot serve metrics on {config.metrics.listen}: {exc}") from None
+    log.info("metrics on http://%s/metrics", config.metrics.listen)
     return server

@@ -114,6 +114,14 @@ class Pool:
     def backing_off(self) -> bool:
         return any(self.backoff(slot).failures for slot in self.missing_slots())
 
+    def state(self) -> str:
+        """For the master's title: stopping, reloading, backing off, or ""."""
+        if self.stopping:
+            return "stopping"
+        if self.reload:
+            return "reloading"
+        return "backing off" if self.backing_off() else ""
+
     def next_spawn(self) -> float:
         """When the next worker that backs off may start (inf: none waits)."""
         if self.stopping:

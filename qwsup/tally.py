@@ -33,6 +33,16 @@ class Tally:
         """The counts of the workers gone and of those still running."""
         return self.totals.with_jobs_of([p.board.read() for p in self.pool.procs.values()])
 
+    def summary(self) -> str:
+        """The shutdown line's counts."""
+        t = self.live()
+        late = f"; {t.lost} jobs finished after another master reclaimed them" if t.lost else ""
+        return (
+            f"{t.done} jobs done, {t.attempts_failed} attempts failed, "
+            f"{t.failed_for_good + t.failed} jobs failed for good, {t.requeued} requeued; "
+            f"{t.started} workers started, {t.died} died{late}"
+        )
+
     def status_line(self) -> str:
         """ "3/4 workers, 1 busy, 120 jobs done, 2 failed" (and the pools, when several)."""
         pool = self.pool

@@ -21,6 +21,21 @@ class StopMode(enum.Enum):
     QUICK = "quick"  # QUIT: give the job back and exit now
 
 
+class Cause(enum.StrEnum):
+    """Why a worker ended, as counted in qwsup_worker_restarts_total{cause}."""
+
+    SHUTDOWN = "shutdown"  # the master stops
+    RELOADED = "reloaded"  # retired after a reload
+    RELOAD_ABORTED = "reload_aborted"  # of a generation whose reload was aborted
+    SCALED_DOWN = "scaled_down"  # after TTOU
+    HUNG = "hung"  # no heartbeat
+    JOB_TIMEOUT = "job_timeout"  # its job ran past job_timeout and would not stop
+    MEMORY = "memory"  # over max_memory_mb
+    RECYCLED = "recycled"  # exited by itself: max_jobs, or its master gone
+    CRASHED = "crashed"  # died by itself after booting
+    BOOT_FAILURE = "boot_failure"  # died by itself while booting
+
+
 @dataclass(frozen=True)
 class Spawn:
     """Fork a worker of `generation` into `slot` (pool name, place), running `config`."""

@@ -19,7 +19,7 @@ import logging
 import signal
 from collections.abc import Callable
 
-from .actions import Action, Send, StopMode
+from .actions import Action, Cause, Send, StopMode
 from .pool import Dismissal, Pool, Proc
 from .scoreboard import Score
 from .worker import DUMP_STACK, JOB_TIMEOUT
@@ -67,14 +67,14 @@ def _one(pool: Pool, proc: Proc, now: float, score: Score, rss_mb: RssOf | None)
         log.error(
             "worker %s sent no heartbeat for %g s: dumping its stack, then SIGKILL", proc.id, limit
         )
-        _end(proc, f"hung (no heartbeat for {limit:g} s)", now + DUMP_GRACE_S, "hung")
+        _end(proc, f"hung (no heartbeat for {limit:g} s)", now + DUMP_GRACE_S, Cause.HUNG)
         return [Send(proc.pid, DUMP_STACK)]
     if w.job_timeout and busy and now - busy > w.job_timeout:
         limit = w.job_timeout
         dismissal.timed_out = busy
         log.warning("worker %s: job over its %g s limit: stopping it", proc.id, limit)
         quick = pool.config.supervisor.quick_timeout
-        _end(proc, f"timed out after {limit:g} s", now + quick, "job_timeout")
+        _end(proc, f"timed out after {limit:g} s", now + quick, Cause.JOB_TIMEOUT)
         return [Send(proc.pid, JOB_TIMEOUT)]
     if rss_mb is not None and w.max_memory_mb:
         return _memory(pool, proc, now, rss_mb(proc.pid), w.max_memory_mb)
@@ -88,18 +88,18 @@ def _memory(pool: Pool, proc: Proc, now: float, rss: float | None, limit: float)
         log.error(
             "worker %s uses %.0f MB, far over max_memory_mb = %g: SIGKILL", proc.id, rss, limit
         )
-        _end(proc, f"used {rss:.0f} MB, far over the {limit:g} MB limit", now, "memory")
+        _end(proc, f"used {rss:.0f} MB, far over the {limit:g} MB limit", now, Cause.MEMORY)
         return _kill(proc)
     if rss > limit and not proc.dismissal.mode:
         log.warning(
             "worker %s uses %.0f MB, over max_memory_mb = %g: replacing it after its job",
             proc.id, rss, limit,
         )  # fmt: skip
-        return pool.ask_to_stop(proc, StopMode.GRACEFUL, "memory", now)
+        return pool.ask_to_stop(proc, StopMode.GRACEFUL, Cause.MEMORY, now)
     return []
 
 
-def _end(proc: Proc, reason: str, kill_at: float, cause: str) -> None:
+def _end(proc: Proc, reason: str, kill_at: float, cause: Cause) -> None:
     """Charge the worker's job an attempt when it goes; SIGKILL it at `kill_at`."""
     e = proc.dismissal
     e.reason, e.charge, e.cause = reason, True, cause

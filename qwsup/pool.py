@@ -20,7 +20,7 @@ import signal
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .actions import Action, Halt, Requeue, Send, Spawn, StopMode
+from .actions import Action, Cause, Halt, Requeue, Send, Spawn, StopMode
 from .backoff import RestartBackoff
 from .config import MAX_WORKERS, Config, WorkersConfig
 from .errors import ExitCode
@@ -42,7 +42,7 @@ class Dismissal:
     kill_at: float = math.inf  # SIGKILL once this passes
     killed: bool = False  # SIGKILL sent
     charge: bool = False  # its job costs an attempt when it goes: hung, timed out, too big
-    cause: str = ""  # why the master ended it, for the restart counts
+    cause: Cause | None = None  # why the master ended it, for the restart counts
     reason: str = ""  # why the master is ending it, for the log and the job's last error
     timed_out: float = 0.0  # the start of the job that ran past job_timeout
 
@@ -158,9 +158,11 @@ class Pool:
         if self.stopping is StopMode.QUICK:
             return []
         self.stopping = mode
-        return [a for p in self.procs.values() for a in self.ask_to_stop(p, mode, "shutdown", now)]
+        return [
+            a for p in self.procs.values() for a in self.ask_to_stop(p, mode, Cause.SHUTDOWN, now)
+        ]
 
-    def ask_to_stop(self, proc: Proc, mode: StopMode, cause: str, now: float) -> list[Action]:
+    def ask_to_stop(self, proc: Proc, mode: StopMode, cause: Cause, now: float) -> list[Action]:
         """TERM (finish the job, then exit) or QUIT (exit now); SIGKILL once overdue."""
         dismissal = proc.dismissal
         if dismissal.mode is StopMode.QUICK or dismissal.mode is mode:
@@ -190,7 +192,7 @@ class Pool:
             pool, place = proc.slot
             if place >= self.counts.get(pool, 0):
                 log.info("retiring worker %s", proc.id)
-                actions += self.ask_to_stop(proc, StopMode.GRACEFUL, "scaled_down", now)
+                actions += self.ask_to_stop(proc, StopMode.GRACEFUL, Cause.SCALED_DOWN, now)
         return actions
 
     def advance_reload(self, now: float) -> list[Action]:
@@ -205,7 +207,7 @@ class Pool:
         self.reload = None
         old = [p for p in self.procs.values() if p.generation != new]
         for proc in old:
-            actions += self.ask_to_stop(proc, StopMode.GRACEFUL, "reloaded", now)
+            actions += self.ask_to_stop(proc, StopMode.GRACEFUL, Cause.RELOADED, now)
         log.info("reload complete: generation %d running, %d old workers retiring", new, len(old))
         return actions
 
@@ -227,7 +229,7 @@ class Pool:
             a
             for p in self.procs.values()
             if p.generation == generation
-            for a in self.ask_to_stop(p, StopMode.GRACEFUL, "reload_aborted", now)
+            for a in self.ask_to_stop(p, StopMode.GRACEFUL, Cause.RELOAD_ABORTED, now)
         ]
 
     def scale(self, signame: str, requests: Iterable[tuple[str, str]], asked: str) -> None:
@@ -304,11 +306,13 @@ def died_on_its_own(proc: Proc, code: int) -> bool:
     return code != 0 and not (proc.dismissal.mode or proc.dismissal.reason)
 
 
-def end_cause(proc: Proc, code: int) -> str:
+def end_cause(proc: Proc, code: int) -> Cause:
     """Why a worker ended, for the restart counts."""
     if proc.dismissal.cause:
         return proc.dismissal.cause
-    return "recycled" if code == 0 else "crashed" if proc.ready else "boot_failure"
+    if code == 0:
+        return Cause.RECYCLED
+    return Cause.CRASHED if proc.ready else Cause.BOOT_FAILURE
 
 
 def describe_exit(code: int) -> str:

@@ -229,7 +229,7 @@ def snapshot(op: Operator) -> Snapshot:
         pipe.zcard(keys.delayed_jobs)
         pipe.llen(keys.failed_jobs)
         for name in names:
-            pipe.llen(keys.host_jobs(name))
+            pipe.llen(keys.queue_jobs(name))
             pipe.zscore(keys.leases, name)
             pipe.hgetall(keys.info(name))
             pipe.smembers(keys.workers(name))
@@ -241,14 +241,14 @@ def snapshot(op: Operator) -> Snapshot:
     named = sorted(served - {"all", *names})
     with op.reading() as pipe:
         for name in named:
-            pipe.llen(keys.host_jobs(name))
+            pipe.llen(keys.queue_jobs(name))
         depths = pipe.execute()
     for name, depth in zip(named, depths, strict=True):
-        queues[keys.host_jobs(name)] = depth
+        queues[keys.queue_jobs(name)] = depth
     supervisors = []
     for i, name in enumerate(names):
         depth, lease, info, members = replies[3 + 4 * i : 7 + 4 * i]
-        queues[keys.host_jobs(name)] = depth
+        queues[keys.queue_jobs(name)] = depth
         beat = info.get(b"heartbeat_ms")
         workers = sorted(_text(m) for m in members)
         pool_of = {w: pool["name"] for pool in pools[name] for w in pool["workers"]}

@@ -241,7 +241,7 @@ def requeue_orphans(config: Config, args: argparse.Namespace) -> int:
     reclaimed = admin.requeue_orphans(
         op,
         args.names,
-        max_attempts=max(pool.max_attempts for pool in config.pools),
+        max_attempts=config.most_attempts,
         lease_s=config.supervisor.lease_timeout,
     )
     for r in reclaimed:

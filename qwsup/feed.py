@@ -138,12 +138,12 @@ class Feed:
         k = self.keys
         keys: list[KeyT] = [
             k.worker_jobs(self.worker),
-            k.host_jobs(self.name),
+            k.queue_jobs(self.name),
             k.workers(self.name),
             k.supervisors,
             k.job(finished) if finished else k.job_prefix,
             k.info(self.name),
-            *(k.host_jobs(queue) for queue in self.queues),
+            *(k.queue_jobs(queue) for queue in self.queues),
         ]
         args: list[EncodableT] = [
             self.worker, self.name, finished, want, self.max_job_bytes, self.token,
@@ -159,7 +159,7 @@ class Feed:
 
     def _wait_command(self, timeout_s: int, queue: str) -> tuple[EncodableT, ...]:
         """Block on one queue: BLMOVE, or BRPOPLPUSH before Redis 6.2."""
-        src, dst = self.keys.host_jobs(queue), self.keys.worker_jobs(self.worker)
+        src, dst = self.keys.queue_jobs(queue), self.keys.worker_jobs(self.worker)
         if self.blmove:
             return ("BLMOVE", src, dst, "RIGHT", "LEFT", timeout_s)
         return ("BRPOPLPUSH", src, dst, timeout_s)

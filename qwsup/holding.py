@@ -10,6 +10,7 @@ master's board: they take jobs only while it is recent.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import secrets
@@ -19,7 +20,7 @@ from collections.abc import Callable
 
 from . import identity
 from .actions import Halt
-from .errors import ExitCode
+from .errors import ExitCode, RedisTrouble
 from .leases import Beat, Claim, Holder, LeaseWatch, judge
 from .outage import Outage
 from .queue import Queue, Reclaimed
@@ -250,7 +251,7 @@ class NameHold:
 
     def release(self) -> None:
         """Give the name up (at a clean exit)."""
-        with self.outage.guard("release", self.clock):
+        with contextlib.suppress(RedisTrouble):  # at exit: nothing would try it again
             self.queue.release(self.name, str(self.token))
 
     # -- watching the others --------------------------------------------------------------

@@ -56,7 +56,7 @@ class Keys:
         raw = job_id.encode() if isinstance(job_id, str) else job_id
         return self.job_prefix.encode() + raw
 
-    def host_jobs(self, name: str) -> str:
+    def queue_jobs(self, name: str) -> str:
         """The queue named `name`: a supervisor's own (its name), or all:jobs ("all")."""
         return f"{self.prefix}{name}:jobs"
 

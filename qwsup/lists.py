@@ -62,7 +62,7 @@ class Lists:
             with self.outage.guard("requeue", self.clock) as attempt:
                 moved = self.queue.requeue(
                     r.worker, cost=r.cost, max_attempts=r.max_attempts, reason=r.reason,
-                    host=self.name, token=str(token),
+                    name=self.name, token=str(token),
                 )  # fmt: skip
                 if not moved.fenced:
                     self.queue.unregister_worker(self.name, r.worker)

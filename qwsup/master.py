@@ -36,7 +36,7 @@ from .config import Config, restart_only
 from .connection import make_client, redact, url_of
 from .deadlines import MEMORY_CHECK_S, police
 from .embedded import EmbeddedRedis
-from .errors import ConfigError, EmbeddedRedisError, ExitCode
+from .errors import ConfigError, EmbeddedRedisError, ExitCode, RedisTrouble
 from .holding import NameHold
 from .keys import Keys, worker_id
 from .lists import Lists
@@ -202,18 +202,19 @@ class Master:
         return not self.pending
 
     def abandon(self) -> None:
-        """After a fault of the master's: QUIT every worker, and SIGKILL those still there
-        after quick_timeout (their lists stay for the next master's sweep)."""
-        self.pool.stop(StopMode.QUICK, self.clock())
-        deadline = self.clock() + self.config.supervisor.quick_timeout
-        for proc in list(self.pool.procs.values()):
-            self.processes.kill(proc.pid, signal.SIGQUIT)
-        while self.pool.procs and self.clock() < deadline:
-            for pid, _ in self.processes.reaped():
-                self.pool.procs.pop(pid, None)
+        """After a fault of the master's: QUIT every worker, reap those gone within
+        quick_timeout, SIGKILL the rest. Their lists stay in Redis, and so does the
+        name's record: the next master here takes the name at once and its sweep finds
+        them (no Redis call here: the fault may be Redis's)."""
+        self.carry_out(self.pool.stop(StopMode.QUICK, self.clock()))
+        deadline = time.monotonic() + self.config.supervisor.quick_timeout
+        while self.pool.procs and time.monotonic() < deadline:
+            self.reap()
             time.sleep(0.05)
         for proc in self.pool.procs.values():
             self.processes.kill(proc.pid, signal.SIGKILL)
+            reason = f"worker {proc.id} was killed when its master failed"
+            self.pending.append(Requeue(proc.id, 1, reason, self.config.most_attempts))
 
     def cleanup(self) -> None:
         if self.metrics_server is not None:
@@ -320,11 +321,10 @@ class Master:
         pool."""
         signame = signal.Signals(signum).name[3:]
         requests: list[tuple[str, str]] = []
-        if self.queue is not None:
-            with self.outage.guard("scale", self.clock) as attempt:
-                requests = self.queue.take_scale_requests(self.name)
-            if attempt.failed:
-                log.error("%s: cannot read the scale requests: first pool", signame)
+        try:
+            requests = self.queue.take_scale_requests(self.name) if self.queue else []
+        except RedisTrouble as exc:  # (no outage: nothing tries it again but a signal)
+            log.error("%s: cannot read the scale requests (%s): first pool", signame, exc)
         asked = " (qwsup scale)" if requests else ""
         if not requests:
             requests = [(self.config.pools[0].name, "+1" if signum == signal.SIGTTIN else "-1")]

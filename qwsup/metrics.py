@@ -115,7 +115,7 @@ class QwsupCollector(Collector):
     def _queues(self, name: str, names: tuple[str, ...]) -> Iterator[Metric]:
         up = GaugeMetricFamily("qwsup_redis_up", "1 when Redis answered this scrape.")
         try:
-            lists = [self.keys.host_jobs(n) for n in dict.fromkeys((*names, "all", name))]
+            lists = [self.keys.queue_jobs(n) for n in dict.fromkeys((*names, "all", name))]
             with self.op.reading() as pipe:
                 for key in lists:
                     pipe.llen(key)

@@ -46,9 +46,6 @@ class Dismissal:
     reason: str = ""  # why the master is ending it, for the log and the job's last error
     timed_out: float = 0.0  # the start of the job that ran past job_timeout
 
-    def overdue(self, now: float) -> bool:
-        return not self.killed and self.kill_at <= now
-
 
 @dataclass
 class Proc:
@@ -200,9 +197,12 @@ class Pool:
         assert self.reload is not None
         new, config = self.reload.generation, self.reload.config
         counts = {pool.name: pool.count for pool in config.pools}
-        actions: list[Action] = [Spawn(new, config, s) for s in self.missing_slots(new, counts)]
-        if actions or not all(p.ready for p in self.running(new)):
-            return actions
+        missing = self.missing_slots(new, counts)
+        if missing:  # (a fork that failed is tried again next turn: a generation is whole)
+            return [Spawn(new, config, s) for s in missing]
+        if not all(p.ready for p in self.running(new)):
+            return []
+        actions: list[Action] = []
         self.config, self.generation, self.counts = config, new, counts
         self.reload = None
         old = [p for p in self.procs.values() if p.generation != new]

@@ -156,7 +156,7 @@ class Producer:
         with translated(), self.client.pipeline(transaction=False) as pipe:
             for job_id, fields in jobs:
                 keys: list[KeyT] = [
-                    self.keys.job(job_id), self.keys.delayed_jobs, self.keys.host_jobs(queue),
+                    self.keys.job(job_id), self.keys.delayed_jobs, self.keys.queue_jobs(queue),
                     self.keys.unique(unique),  # "unique:" when none: a key the ACL allows
                 ]  # fmt: skip
                 args: list[EncodableT] = [job_id, *when, queue, unique, ENQUEUED_AT, now]
@@ -175,5 +175,5 @@ class Producer:
                 mapping: dict[EncodableT, EncodableT] = {ENQUEUED_AT: now}
                 mapping.update(fields)
                 pipe.hset(self.keys.job(job_id), mapping=mapping)
-                pipe.lpush(self.keys.host_jobs(queue), job_id)
+                pipe.lpush(self.keys.queue_jobs(queue), job_id)
             pipe.execute()

@@ -155,13 +155,13 @@ class Queue:
         cost: int,
         max_attempts: int,
         reason: str,
-        host: str = "",
+        name: str = "",
         token: str = "",
     ) -> Requeued:
         """Move every job of a worker's list back to the front of its queue, if `token`
         still holds the supervisor's name ("" when nobody holds it); else nothing moves
-        and the result says `fenced`. `host` is that supervisor's name (not a machine),
-        by default the one in the worker id.
+        and the result says `fenced`. `name` is that supervisor's name, by default the
+        one in the worker id.
 
         `cost` attempts are charged to the job it was running (1 when the worker died,
         0 when it was stopped on purpose); a job out of attempts goes to failed:jobs.
@@ -170,7 +170,7 @@ class Queue:
             self.keys.worker_jobs(worker),
             self.keys.all_jobs,
             self.keys.failed_jobs,
-            self.keys.info(host or worker.rpartition(".")[0]),
+            self.keys.info(name or worker.rpartition(".")[0]),
         ]
         total = Requeued(0, 0)
         while True:

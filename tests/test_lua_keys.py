@@ -21,7 +21,7 @@ KEYS_LUA = resources.files("qwsup").joinpath("lua", "lib", "keys.lua")
 # keys.py gives for it.
 BUILDERS = {
     "job": lambda k, v: k.job(v).decode(),
-    "host_jobs": lambda k, v: k.host_jobs(v),
+    "queue_jobs": lambda k, v: k.queue_jobs(v),
     "worker_jobs": lambda k, v: k.worker_jobs(v),
     "workers": lambda k, v: k.workers(v),
     "info": lambda k, v: k.info(v),
@@ -35,7 +35,7 @@ def names_script(tmp_path: Path) -> str:
     (tmp_path / "lib").symlink_to(Path(str(KEYS_LUA)).parent)
     calls = ", ".join(f"keys.{name}(ARGV[2])" for name in BUILDERS)
     (tmp_path / "names.lua").write_text(
-        f"-- qwsup:include keys\nreturn {{{calls}, keys.queue_name(keys.host_jobs(ARGV[2]))}}\n"
+        f"-- qwsup:include keys\nreturn {{{calls}, keys.queue_name(keys.queue_jobs(ARGV[2]))}}\n"
     )
     return source("names", tmp_path)
 
@@ -53,4 +53,4 @@ def test_the_lua_names_are_keys_py_names(
     keys = Keys(prefix)
     *built, name = client.eval(names_script(tmp_path), 0, prefix, value)
     assert [b.decode() for b in built] == [make(keys, value) for make in BUILDERS.values()]
-    assert name.decode() == value  # queue_name undoes host_jobs
+    assert name.decode() == value  # queue_name undoes queue_jobs

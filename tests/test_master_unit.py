@@ -3,6 +3,7 @@ a fake clock: no fork, no Redis, no signal sent."""
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 from collections.abc import Iterator
 from typing import Any
@@ -145,7 +146,7 @@ def test_a_dead_workers_list_is_requeued_under_the_names_token_then_it_is_replac
     master.requeue_pending()
     (worker, kw) = queue.calls[-2][1]
     assert worker == dead.id and kw["token"] == "12345" and kw["cost"] == 1
-    assert kw["max_attempts"] == 4 and kw["host"] == "h"
+    assert kw["max_attempts"] == 4 and kw["name"] == "h"
     assert queue.calls[-1] == ("unregister", (dead.id,))
     assert master.tally.totals.requeued == 2 and master.tally.totals.died == 1
     master.carry_out(master.pool.manage(master.clock()))
@@ -228,13 +229,23 @@ def test_a_name_taken_over_halts_the_master_with_status_73(master: Master) -> No
     assert {sig for _, sig in procs.sent} == {signal.SIGQUIT}
 
 
-def test_a_fault_of_the_masters_own_stops_every_worker(master: Master) -> None:
+def test_a_fault_of_the_masters_own_stops_every_worker_and_keeps_their_lists(
+    master: Master,
+) -> None:
     procs = fakes(master)[0]
-    pids = set(master.pool.procs)
-    procs.gone += [(pid, -signal.SIGQUIT) for pid in pids]
+    c = master.config
+    master.pool.config = dataclasses.replace(
+        c, supervisor=dataclasses.replace(c.supervisor, quick_timeout=0.2)
+    )
+    quits, stays = sorted(master.pool.procs)
+    procs.gone.append((quits, -signal.SIGQUIT))
     master.abandon()
-    assert {(pid, signal.SIGQUIT) for pid in pids} <= set(procs.sent)
-    assert master.pool.procs == {}
+    assert {(quits, signal.SIGQUIT), (stays, signal.SIGQUIT), (stays, signal.SIGKILL)} == set(
+        procs.sent
+    )
+    assert list(master.pool.procs) == [stays]  # killed, not reaped yet
+    # both lists wait for the next master's sweep: the name's record is kept for it
+    assert sorted(r.worker for r in master.pending) == [f"h.{quits}", f"h.{stays}"]
 
 
 def test_the_sweep_takes_only_this_names_workers_whose_process_is_gone() -> None:

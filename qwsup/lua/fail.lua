@@ -48,7 +48,7 @@ else  -- its own queue (as promote.lua picks it), else all:jobs
   local queue = KEYS[3]
   local name = redis.call('HGET', KEYS[2], 'qwsup:queue')
   if name and name ~= '' then
-    queue = keys.host_jobs(name)
+    queue = keys.queue_jobs(name)
   end
   redis.call('LPUSH', queue, id)
 end

@@ -52,7 +52,7 @@ if (redis.call('HGET', KEYS[6], 'token') or '') ~= ARGV[7] then
     if not id then
       break
     end
-    redis.call('RPUSH', home(keys.job(id), keys.host_jobs(ARGV[8])), id)
+    redis.call('RPUSH', home(keys.job(id), keys.queue_jobs(ARGV[8])), id)
   end
   return {finished, 1}
 end

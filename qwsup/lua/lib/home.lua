@@ -4,7 +4,7 @@
 local function home(key, default)
   local name = redis.pcall('HGET', key, 'qwsup:queue')
   if type(name) == 'string' and name ~= '' then
-    return keys.host_jobs(name)
+    return keys.queue_jobs(name)
   end
   return default
 end

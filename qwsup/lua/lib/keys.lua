@@ -9,11 +9,11 @@ function keys.job(id)  -- job:<id>, the job's hash
   return prefix .. 'job:' .. id
 end
 
-function keys.host_jobs(name)  -- <name>:jobs: a supervisor's own queue, or a named one
+function keys.queue_jobs(name)  -- <name>:jobs: a supervisor's own queue, or a named one
   return prefix .. name .. ':jobs'
 end
 
-function keys.queue_name(key)  -- host_jobs(name) back into name
+function keys.queue_name(key)  -- queue_jobs(name) back into name
   return string.sub(key, #prefix + 1, -6)
 end
 

@@ -23,7 +23,7 @@ local function revive(id, failed, all_jobs)
       redis.call('SET', lock, id)
     end
     if fields[2] and fields[2] ~= '' then
-      queue = keys.host_jobs(fields[2])
+      queue = keys.queue_jobs(fields[2])
     end
     redis.call('HDEL', key, 'qwsup:attempts', 'qwsup:failed_at')
   end

@@ -62,6 +62,7 @@ class Requeue:
     cost: int
     reason: str  # the job's last error when it is charged
     max_attempts: int
+    running: int = 1  # how many jobs it ran at once: the oldest so many are charged
 
 
 @dataclass(frozen=True)

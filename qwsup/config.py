@@ -30,6 +30,7 @@ _NAMESPACE = re.compile(r"^[\x21-\x7e]*$")  # printable ASCII, no spaces
 LOG_LEVELS = ("debug", "info", "warning", "error")
 APPENDFSYNC = ("always", "everysec")  # the embedded server's AOF fsync policies
 MAX_PREFETCH = 1000
+MAX_CONCURRENCY = 1000  # jobs one worker runs at once (threads, or asyncio tasks)
 MAX_WORKERS = 10_000
 
 Check = Callable[[Any], str | None]  # returns the problem, or None when the value is good
@@ -142,6 +143,7 @@ class WorkersConfig:
     max_jobs: int = _key(0, _at_least(0))
     max_memory_mb: float = _key(0.0, _at_least(0))
     prefetch: int = _key(10, _between(1, MAX_PREFETCH))
+    concurrency: int = _key(1, _between(1, MAX_CONCURRENCY))
     max_job_mb: float = _key(16.0, _at_least(0))
     queues: tuple[str, ...] = _key(("all",), _queue_names)
     retry_delay: float = _key(5.0, _at_least(0))

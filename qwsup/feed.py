@@ -85,6 +85,9 @@ class Feed:
         self.blmove = True  # until the server says it has no BLMOVE (before Redis 6.2)
         self.token = ""  # of the master's hold on the name, sent with every take
         self.fenced = False  # the last take was refused: the token is not the name's
+        # how many ids of its list the worker has in hand (running or held): a take
+        # returns only those beyond them (a worker running several jobs at once)
+        self.known = 0
         self.conn: Any = None  # a redis-py Connection (untyped), made on the first send
         self.sent: list[Sent] = []  # in the order sent
         self.unsure: list[bytes] = []  # acknowledged when the line broke: to send again
@@ -147,7 +150,7 @@ class Feed:
         ]
         args: list[EncodableT] = [
             self.worker, self.name, finished, want, self.max_job_bytes, self.token,
-            self.blocks_on,
+            self.blocks_on, self.known,
         ]  # fmt: skip
         return Sent(TAKE, finished, want), self.scripts.evalsha("take", keys, args)
 

@@ -62,7 +62,7 @@ class Lists:
             with self.outage.guard("requeue", self.clock) as attempt:
                 moved = self.queue.requeue(
                     r.worker, cost=r.cost, max_attempts=r.max_attempts, reason=r.reason,
-                    name=self.name, token=str(token),
+                    name=self.name, token=str(token), running=r.running,
                 )  # fmt: skip
                 if not moved.fenced:
                     self.queue.unregister_worker(self.name, r.worker)
@@ -81,7 +81,12 @@ class Lists:
                 )  # fmt: skip
 
     def sweep(
-        self, now: float, known: set[str], is_live: Callable[[int, str], bool], max_attempts: int
+        self,
+        now: float,
+        known: set[str],
+        is_live: Callable[[int, str], bool],
+        max_attempts: int,
+        running: int = 1,
     ) -> None:
         """Every SWEEP_INTERVAL_S: queue for requeueing the lists of `unseen` workers."""
         if not self.sweeps.due(now):
@@ -95,4 +100,4 @@ class Lists:
         for wid in unseen(registered, known, self.name, is_live):
             log.warning("worker %s is gone: requeueing its jobs", wid)
             reason = f"worker {wid} was found dead with the job"
-            self.pending.append(Requeue(wid, 1, reason, max_attempts))
+            self.pending.append(Requeue(wid, 1, reason, max_attempts, running))

@@ -383,7 +383,12 @@ class Master:
         if self.lists is None or self.hold is None or not self.hold.holding(now):
             return
         known = {p.id for p in self.pool.procs.values()}
-        self.lists.sweep(now, known, self.processes.is_live_worker, self.config.most_attempts)
+        # (its pool is not known: the least concurrency, so that no job taken along and
+        # not started is charged)
+        running = min(pool.concurrency for pool in self.config.pools)
+        self.lists.sweep(
+            now, known, self.processes.is_live_worker, self.config.most_attempts, running
+        )
 
     # -- new workers ------------------------------------------------------------------
 

@@ -270,8 +270,9 @@ class Pool:
         died = died_on_its_own(proc, code)
         reason = f"worker {proc.id} {dismissal.reason or how} while running the job"
         pool = self.pool_of(proc)
+        cost = int(died or dismissal.charge)
         actions: list[Action] = [
-            Requeue(proc.id, int(died or dismissal.charge), reason, pool.max_attempts)
+            Requeue(proc.id, cost, reason, pool.max_attempts, pool.concurrency)
         ]
         backoff = self.backoff(proc.slot)
         if proc.ready:

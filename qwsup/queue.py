@@ -157,14 +157,16 @@ class Queue:
         reason: str,
         name: str = "",
         token: str = "",
+        running: int = 1,
     ) -> Requeued:
         """Move every job of a worker's list back to the front of its queue, if `token`
         still holds the supervisor's name ("" when nobody holds it); else nothing moves
         and the result says `fenced`. `name` is that supervisor's name, by default the
         one in the worker id.
 
-        `cost` attempts are charged to the job it was running (1 when the worker died,
-        0 when it was stopped on purpose); a job out of attempts goes to failed:jobs.
+        `cost` attempts are charged to each job it was running, the oldest `running` in
+        its list (1 when the worker died, 0 when it was stopped on purpose); a job out
+        of attempts goes to failed:jobs.
         """
         keys: list[KeyT] = [
             self.keys.worker_jobs(worker),
@@ -175,7 +177,9 @@ class Queue:
         total = Requeued(0, 0)
         while True:
             now = f"{time.time():.3f}"
-            args: list[EncodableT] = [cost, max_attempts, reason, now, REQUEUE_BATCH, token]
+            args: list[EncodableT] = [
+                cost, max_attempts, reason, now, REQUEUE_BATCH, token, running
+            ]  # fmt: skip
             requeued, failed, left, fenced = self.scripts.run("requeue", keys, args)
             total = Requeued(total.requeued + requeued, total.failed + failed, bool(fenced))
             if left == 0 or fenced:

@@ -15,6 +15,7 @@ after that job ended) and then raises JobTimeout in the handler.
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import importlib
 import time
@@ -140,22 +141,52 @@ class Runner:
 
     def run(self, job: Job, in_hand: InHand) -> Ran:
         """Decode the job and run the handler on it (started at in_hand.started)."""
+        args = self._decoded(job, in_hand)
+        if isinstance(args, Ran):
+            return args
+        try:
+            in_hand.in_handler = True
+            try:
+                self.handler(*args)
+            finally:
+                in_hand.in_handler = False
+        except BaseException as exc:
+            return self._failed(exc, in_hand)
+        return Ran(Ending.RETURNED, self._since(in_hand))
+
+    async def run_async(self, job: Job, in_hand: InHand) -> Ran:
+        """`run` for an `async def` handler, as a task on the worker's event loop; the
+        task cancelled (its time limit) is a run that timed out."""
+        args = self._decoded(job, in_hand)
+        if isinstance(args, Ran):
+            return args
+        try:
+            in_hand.in_handler = True
+            try:
+                await self.handler(*args)  # type: ignore[misc]
+            finally:
+                in_hand.in_handler = False
+        except BaseException as exc:
+            return self._failed(exc, in_hand)
+        return Ran(Ending.RETURNED, self._since(in_hand))
+
+    def _decoded(self, job: Job, in_hand: InHand) -> tuple[str, dict[str, str]] | Ran:
+        """The handler's arguments, or the run of a job that cannot run."""
         job_id = job.id.decode("utf-8", "backslashreplace")
         data, problem = decode_job(job, self.job_prefix + job_id)
         if problem is not None:
             return Ran(Ending.UNREADABLE, self._since(in_hand), problem)
-        try:
-            in_hand.in_handler = True
-            try:
-                self.handler(job_id, data)
-            finally:
-                in_hand.in_handler = False
-        except JobTimeout:
+        return job_id, data
+
+    def _failed(self, exc: BaseException, in_hand: InHand) -> Ran:
+        """What a handler's exception makes of its run; anything else (the worker's own
+        StopNow, KeyboardInterrupt) goes on up."""
+        if isinstance(exc, JobTimeout | asyncio.CancelledError):
             error = f"timed out after {self.job_timeout:g} s"
             return Ran(Ending.TIMED_OUT, self._since(in_hand), error, _traceback())
-        except (Exception, SystemExit) as exc:
+        if isinstance(exc, Exception | SystemExit):
             return Ran(Ending.RAISED, self._since(in_hand), one_line(exc), _traceback())
-        return Ran(Ending.RETURNED, self._since(in_hand))
+        raise exc
 
     def timed_out(self, in_hand: InHand) -> bool:
         """Whether a JOB_TIMEOUT that arrives now is meant for the job in hand: its

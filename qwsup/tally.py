@@ -65,7 +65,7 @@ class Tally:
         return json.dumps([
             {
                 "name": p.name, "count": self.pool.counts.get(p.name, 0),
-                "queues": list(p.queues),
+                "queues": list(p.queues), "concurrency": p.concurrency,
                 "workers": [w.id for w in current if w.pool == p.name],
             }
             for p in self.pool.config.pools

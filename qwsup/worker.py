@@ -51,6 +51,7 @@ from .privileges import RunAs
 from .queue import EMPTY, Job, Queue, Retry
 from .runner import Handler, JobTimeout, Outcome, Ran, Runner, decode_job, load_handler
 from .scoreboard import MasterBoard, Scoreboard
+from .slots import Ended, Slots, slots_for
 from .totals import Totals
 
 # What master.py and the handlers import from here; decode_job and load_handler too.
@@ -120,11 +121,15 @@ class Worker:
         self.found_nothing = False  # the last take found no job: wait on a queue next
         self.prefetch = Prefetch(w.prefetch, silence_bound(config.supervisor.lease_timeout))
         self.runner = Runner(handler, queue.keys.job_prefix, w.job_timeout, clock)
+        # several jobs at once (concurrency > 1, or an async handler): see slots.py
+        self.slots = slots_for(handler, self.runner, w.concurrency)
         self.shared = Shared()  # with the heartbeat thread: see heartbeat.py
         interval = heartbeat_interval(w.heartbeat_timeout)
         self.heartbeat = Heartbeat(self.shared, board, interval, self, clock)
         self.jobs_done = 0
         self.jobs_failed = 0
+        self._shown_title = ""
+        self.quick_s = config.supervisor.quick_timeout
         self.retrying = Retrying(log, clock=clock, sleep=sleep)  # the main thread's
 
     @property
@@ -152,6 +157,8 @@ class Worker:
         raise StopNow
 
     def _on_job_timeout(self, signum: int, frame: FrameType | None) -> None:
+        if self.slots is not None:
+            return  # the loop stops each slot's job past its limit itself
         if self.runner.timed_out(self.shared.in_hand):  # not one meant for a job now done
             raise JobTimeout
 
@@ -177,6 +184,9 @@ class Worker:
     def loop(self) -> None:
         """Take and run jobs until asked to stop (TERM: StopWaiting; INT, QUIT: StopNow),
         orphaned, or due to be recycled."""
+        if self.slots is not None:
+            self._loop_slots(self.slots)
+            return
         while not self.stopping:
             if self.orphaned():
                 log.warning("master %d is gone: exiting", self.master_pid)
@@ -187,6 +197,103 @@ class Worker:
                 if self._worn_out():
                     log.info("recycling after %d jobs", self.job_limit)
                     return
+
+    def _loop_slots(self, slots: Slots) -> None:
+        """Up to `concurrency` jobs at once: take into the free slots and start them,
+        then send what each came to as it ends. Asked to stop (TERM), orphaned or due
+        to be recycled, it takes no more and returns once the jobs running have ended."""
+        limit = self.config.workers.job_timeout
+        while True:
+            leaving = self.stopping or self._worn_out() or self.orphaned()
+            if leaving and not slots.running:
+                return
+            if not leaving and slots.free:
+                self._fill(slots)
+            wait = BLOCK_S if slots.running else 0.0
+            if limit:
+                wait = min(wait, limit / 10)
+            for ended in slots.ended(wait):
+                self._slot_ended(ended)
+            for late in slots.over_limit(self.clock(), limit):
+                log.warning("job %s: over its %g s limit: stopping it", _shown(late.job.id), limit)
+            if limit and self.orphaned() and slots.stuck(self.clock(), limit + self.quick_s):
+                log.error(
+                    "orphaned, and a job ignores its time limit: exiting; it will be requeued"
+                )
+                logs.flush()
+                os._exit(ExitCode.ERROR)
+            self._show_slots(slots)
+
+    def _fill(self, slots: Slots) -> None:
+        """Take at most as many jobs as there are free slots, and start them (blocking
+        on a queue, as a worker of one slot does, only while none runs)."""
+        self.idle = not slots.running
+        if not self._may_take():
+            if not slots.running:
+                self.sleep(HOLD_TICK_S)
+            return
+        left = self.job_limit - self.jobs_done - self.jobs_failed if self.job_limit else None
+        want = min(slots.free, left - len(slots.running)) if left is not None else slots.free
+        if want <= 0:
+            return
+        try:
+            if not self.registered:
+                self.queue.register_worker(self.name, self.id)
+                self.registered = True
+            with self.shared.line:
+                try:
+                    self.feed.known = len(slots.running)
+                    jobs = self.feed.take(b"", want)
+                    if not jobs and not slots.running and not self.feed.fenced:
+                        jobs = self.feed.wait(BLOCK_S, want, self.blocks_on)
+                finally:
+                    self._count_acked()
+            self.retrying.worked("feed")
+        except RedisTrouble as exc:
+            self.retrying.failed(exc, "feed")
+            return
+        if any(job.kind == EMPTY for job in jobs):
+            log.error("dropped an empty job id taken from a queue: no job can have it")
+        self.idle = False
+        for job in jobs:
+            if job.kind != EMPTY:
+                slots.start(job, self.clock())
+        if self.feed.fenced:
+            self._pause("the supervisor's name is no longer held by our master's token")
+
+    def _slot_ended(self, ended: Ended) -> None:
+        """Send what a slot's run came to: acknowledged over the feed (its reply read
+        with the next take), or failed through the queue (awaited)."""
+        job, ran = ended.job, ended.ran
+        seconds = self.clock() - ended.in_hand.started
+        if ran.failed:
+            outcome = self._fail(job, ran)
+            with self.shared.line:
+                self.board.ended(outcome, seconds, Totals.bucket(seconds))
+            return
+        self.shared.finishing[job.id] = seconds
+        self.jobs_done += 1
+        with self.shared.line:
+            try:
+                self.feed.finish(job.id, b"")
+                if self._leaving_after_this_job():
+                    self.retrying.until_reachable(self.feed.settle, "feed")
+            except RedisTrouble as exc:
+                self.retrying.failed(exc, "feed")  # sent again when Redis is back
+            self._count_acked()
+
+    def _show_slots(self, slots: Slots) -> None:
+        """The scoreboard's busy time is the oldest job's (the master's job_timeout
+        backstop); the title counts the slots in use."""
+        oldest = slots.oldest_start()
+        if oldest:
+            self.board.busy(oldest)
+        else:
+            self.board.idle()
+        title = f"busy {len(slots.running)}/{slots.size}" if slots.running else "idle"
+        if title != self._shown_title:
+            self._title(title)
+            self._shown_title = title
 
     def _run(self, job: Job) -> None:
         """Run one job (started by _next_job), then send what it came to (_ended)."""
@@ -432,25 +539,36 @@ class Worker:
 
     def _release(self) -> None:
         """Put back what is left in our list (nothing was started on it) and deregister,
-        once every acknowledgement sent is done (Redis has replied to it)."""
+        once every acknowledgement sent is done (Redis has replied to it). INT or QUIT
+        while jobs run in slots: their ids stay in our list until this process is gone,
+        and the master puts the list back then."""
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, JOB_TIMEOUT):
             signal.signal(sig, signal.SIG_IGN)  # we are on our way out
+        running = len(self.slots.running) if self.slots is not None else 0
         try:
             with self.shared.line:
                 self.feed.settle()
                 self._count_acked()
                 self.feed.close()
-            _, token = self.master_board.read()  # only while our master holds the name
-            moved = self.queue.requeue(
-                self.id, cost=0, max_attempts=1, reason="worker stopped", token=str(token)
-            )
-            if moved.fenced:  # registered still: the holder's sweep finds our list
-                log.warning("our master no longer holds the name: leaving our list to it")
+            if running:
+                log.info("leaving our list, with %d jobs running, to the master", running)
             else:
-                self.queue.unregister_worker(self.name, self.id)
+                self._put_back()
         except RedisTrouble as exc:
             log.error("could not put back our jobs (%s): the master will", exc)
+        if self.slots is not None:
+            self.slots.close()
         log.info("exiting: %d jobs done, %d failed", self.jobs_done, self.jobs_failed)
+
+    def _put_back(self) -> None:
+        _, token = self.master_board.read()  # only while our master holds the name
+        moved = self.queue.requeue(
+            self.id, cost=0, max_attempts=1, reason="worker stopped", token=str(token)
+        )
+        if moved.fenced:  # registered still: the holder's sweep finds our list
+            log.warning("our master no longer holds the name: leaving our list to it")
+        else:
+            self.queue.unregister_worker(self.name, self.id)
 
 
 def _shown(job_id: bytes) -> str:

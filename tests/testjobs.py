@@ -38,6 +38,10 @@ def record(job_id: str, data: dict[str, str]) -> None:
         for _ in range(600):
             with contextlib.suppress(BaseException):
                 time.sleep(0.1)
+    if action == "spin":  # busy in Python (where a JobTimeout sent to its thread lands)
+        end = time.monotonic() + float(data["seconds"])
+        while time.monotonic() < end:
+            pass
     if action == "raise":
         raise RuntimeError(f"boom {job_id}")
     if action == "exit":
@@ -53,3 +57,37 @@ def record_mail(job_id: str, data: dict[str, str]) -> None:
     """As record, and says in test:handler that this handler ran it (a second pool's)."""
     client().hset("test:handler", job_id, "record_mail")
     record(job_id, data)
+
+
+def record_ended(job_id: str, data: dict[str, str]) -> None:
+    """As record, with when it began and ended in test:began_at and test:ended_at (to
+    check which jobs ran at the same time)."""
+    client().hset("test:began_at", job_id, time.time())
+    record(job_id, data)
+    client().hset("test:ended_at", job_id, time.time())
+
+
+_async_client: object = None
+
+
+async def record_async(job_id: str, data: dict[str, str]) -> None:
+    """An async handler: its runs, start and end in the test's Redis over one asyncio
+    client kept across jobs (the worker's event loop lives as long as the worker)."""
+    import asyncio
+
+    import redis.asyncio
+
+    global _async_client
+    if _async_client is None:
+        _async_client = redis.asyncio.Redis.from_url(os.environ["QWSUP_TEST_REDIS"])
+    r: redis.asyncio.Redis = _async_client  # type: ignore[assignment]
+    await r.hincrby("test:runs", job_id, 1)
+    await r.rpush("test:started", job_id)
+    await r.hset("test:began_at", job_id, time.time())
+    await r.hset("test:pids", job_id, os.getpid())
+    if "sleep" in data:
+        await asyncio.sleep(float(data["sleep"]))
+    if data.get("action") == "raise":
+        raise RuntimeError(f"boom {job_id}")
+    await r.hset("test:ended_at", job_id, time.time())
+    await r.rpush("test:done", job_id)

@@ -1,12 +1,14 @@
 -- Reclaim the jobs of one dead supervisor. Who is dead is decided by the caller: a
 -- master that watched the supervisor's record not change for a whole lease on its own
 -- clock (see docs/protocol.md), or an operator who names it. Every job in the lists
--- of its workers goes back to the front of its queue; the job each worker was running
--- (the oldest in its list; the others were prefetched) with one more attempt (to
--- failed:jobs when the attempts are used up); then the supervisor is removed from
--- the registry. Its own queue <name>:jobs is left for when it returns.
+-- of its workers goes back to the front of its queue; the jobs each worker was running
+-- (the oldest in its list, as many as its pool's concurrency, which the record's pools
+-- name, 1 for a worker they do not name; the others were prefetched) with one more
+-- attempt (to failed:jobs when the attempts are used up); then the supervisor is
+-- removed from the registry. Its own queue <name>:jobs is left for when it returns.
 -- The first call checks that the record still shows what the watcher saw (ARGV[6]),
--- then replaces the record by one without a token (who reclaims it, since when): from
+-- then replaces the record by one without a token (who reclaims it, since when, and
+-- its pools, for the concurrency of its workers): from
 -- then on the supervisor's workers take nothing (take.lua checks its token) and its
 -- master, should it come back, finds it was reclaimed. The supervisor stays registered
 -- until the last call, so that a reclaim cut short (the reclaimer died, Redis went
@@ -45,8 +47,9 @@ if ARGV[7] == '1' then
   if ARGV[6] ~= '' and beat(info) ~= ARGV[6] then
     return {}
   end
+  local pools = redis.call('HGET', info, 'pools') or ''
   redis.call('DEL', info)
-  redis.call('HSET', info, 'reclaimed_by', ARGV[2], 'reclaimed_ms', now)
+  redis.call('HSET', info, 'reclaimed_by', ARGV[2], 'reclaimed_ms', now, 'pools', pools)
 elseif redis.pcall('HGET', info, 'token') then
   return {}  -- it took its name again
 end
@@ -56,6 +59,17 @@ local budget = tonumber(ARGV[4])
 local by = ARGV[2] ~= '' and ('by ' .. ARGV[2]) or 'by an operator'
 local reason = 'supervisor ' .. dead .. ' stopped heartbeating; its job was reclaimed ' .. by
 local workers = keys.workers(dead)
+local concurrency = {}  -- worker id -> how many jobs it ran at once
+local ok, decoded = pcall(cjson.decode, redis.call('HGET', info, 'pools') or '')
+if ok and type(decoded) == 'table' then
+  for _, pool in ipairs(decoded) do
+    if type(pool) == 'table' and type(pool.workers) == 'table' then
+      for _, worker in ipairs(pool.workers) do
+        concurrency[worker] = tonumber(pool.concurrency) or 1
+      end
+    end
+  end
+end
 local requeued, failed = 0, 0
 while budget > 0 do
   local worker = redis.call('SRANDMEMBER', workers)  -- one at a time: the set may be huge
@@ -74,7 +88,8 @@ while budget > 0 do
       break
     end
     budget = budget - 1
-    if put_back(list, id, 1, max_attempts, reason, failed_at, KEYS[4], KEYS[3]) then
+    local running = concurrency[worker] or 1
+    if put_back(list, id, 1, max_attempts, reason, failed_at, KEYS[4], KEYS[3], running) then
       failed = failed + 1
     else
       requeued = requeued + 1

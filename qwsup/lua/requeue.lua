@@ -1,7 +1,8 @@
 -- Move the jobs of a worker's own list back to the front of their queue, oldest taken
--- first, in the order they had. A worker that died mid-job costs the job it was
--- running (the oldest in its list; the others were prefetched and not started) one
--- attempt: a job whose attempts are used up goes to failed:jobs instead.
+-- first, in the order they had. A worker that died mid-job costs each job it was
+-- running (the oldest ARGV[8] in its list, its concurrency; the others were
+-- prefetched and not started) one attempt: a job whose attempts are used up goes to
+-- failed:jobs instead.
 -- Only for the master that holds the supervisor's name (ARGV[7] is the token in its
 -- record, '' when nobody holds it): a master that lost its name, or a worker of one,
 -- must not touch lists whose ids now belong to the new holder's workers (containers
@@ -18,6 +19,7 @@
 -- ARGV[5] = now, unix seconds
 -- ARGV[6] = the most ids to move in this call
 -- ARGV[7] = the caller's token
+-- ARGV[8] = how many jobs the worker ran at once (its pool's concurrency)
 -- Returns {ids requeued, ids failed for good, ids left in the worker's list, fenced: 1
 -- when the token is not the name's (nothing moved)}.
 -- qwsup:include put_back
@@ -26,13 +28,14 @@ if (redis.call('HGET', KEYS[4], 'token') or '') ~= ARGV[7] then
 end
 local cost = tonumber(ARGV[2])
 local max_attempts = tonumber(ARGV[3])
+local running = tonumber(ARGV[8])
 local requeued, failed = 0, 0
 for _ = 1, tonumber(ARGV[6]) do
   local id = redis.call('LPOP', KEYS[1])  -- the newest first, so the oldest ends in front
   if not id then
     break
   end
-  if put_back(KEYS[1], id, cost, max_attempts, ARGV[4], ARGV[5], KEYS[3], KEYS[2]) then
+  if put_back(KEYS[1], id, cost, max_attempts, ARGV[4], ARGV[5], KEYS[3], KEYS[2], running) then
     failed = failed + 1
   else
     requeued = requeued + 1

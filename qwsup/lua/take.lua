@@ -1,11 +1,12 @@
 -- Take the next jobs into the worker's own list and return them with their data,
 -- having first finished the worker's previous job when one is given (as ack.lua
 -- does), so that a busy worker needs one round trip for a batch of jobs.
--- Which jobs: those already in the worker's own list (oldest first); when it has
+-- Which jobs: those already in the worker's own list that it does not have in hand
+-- (oldest first: moved there by its blocking wait); when it has
 -- none, one job from the supervisor's own queue, alone; else jobs from its queues, the
 -- first that has any (priority order), up to ARGV[5] in all. A worker runs its list
--- oldest first, so the oldest id in a worker's list is the job it is running; the
--- others are only prefetched and not started.
+-- oldest first, so the oldest ids in a worker's list (as many as its concurrency) are
+-- the jobs it is running; the others are only prefetched and not started.
 -- Never blocks: when nothing is found it returns no job and the worker blocks on
 -- all:jobs. Taking jobs also (re-)registers the worker and its supervisor, in the
 -- same step, so that a job in a worker's list can always be found from all:managers.
@@ -34,6 +35,8 @@
 -- ARGV[7] = the token of the master's hold on the name ('' when no master holds it)
 -- ARGV[8] = the name of the queue the worker blocks on (where a fenced worker's ids
 --           go back unless they name their queue)
+-- ARGV[9] = how many ids of its list the worker already has in hand (running or
+--           held: the oldest ones, since it took them first); those are not returned
 -- Returns {finished: 1, or 0 when the worker no longer owned that job (or none was
 -- given), fenced: 1 when the token is not the supervisor's (nothing taken), then per
 -- job taken, oldest first: {id, type of its key, {field, value, ...}},
@@ -60,7 +63,8 @@ local want = tonumber(ARGV[5])
 local limit = tonumber(ARGV[6])
 local batch = {}  -- ids, oldest first
 local from = {}  -- id -> the name of the queue it was taken from, when not all:jobs
-local held = redis.call('LRANGE', KEYS[1], -want, -1)
+local known = tonumber(ARGV[9])
+local held = redis.call('LRANGE', KEYS[1], -(known + want), -(known + 1))
 for i = #held, 1, -1 do
   batch[#batch + 1] = held[i]
 end

@@ -1,14 +1,15 @@
--- put_back(list, id, cost, max_attempts, reason, failed_at, failed, all_jobs): an id
--- just popped from a gone worker's `list` goes back to the front of its queue (home),
--- or, when it was the job running (the list is now empty: the oldest) and `cost`
--- attempts use up its last one, to `failed` with `reason`. Returns true when it failed
--- for good. Used by requeue.lua and reclaim.lua.
+-- put_back(list, id, cost, max_attempts, reason, failed_at, failed, all_jobs, running):
+-- an id just popped (newest first) from a gone worker's `list` goes back to the front
+-- of its queue (home), or, when it was a job running (one of the oldest `running` ids:
+-- fewer than that are left in the list) and `cost` attempts use up its last one, to
+-- `failed` with `reason`. Returns true when it failed for good. Used by requeue.lua and
+-- reclaim.lua.
 -- qwsup:include keys
 -- qwsup:include finish
 -- qwsup:include home
-local function put_back(list, id, cost, max_attempts, reason, failed_at, failed, all_jobs)
+local function put_back(list, id, cost, max_attempts, reason, failed_at, failed, all_jobs, running)
   local key = keys.job(id)
-  if cost > 0 and redis.call('LLEN', list) == 0 and redis.call('TYPE', key)['ok'] == 'hash' then
+  if cost > 0 and redis.call('LLEN', list) < running and redis.call('TYPE', key)['ok'] == 'hash' then
     local attempts = redis.call('HINCRBY', key, 'qwsup:attempts', cost)
     redis.call('HSET', key, 'qwsup:last_error', reason, 'qwsup:traceback', '')
     if attempts >= max_attempts then

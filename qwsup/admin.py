@@ -23,11 +23,20 @@ from .server import ServerInfo, read_all
 
 
 @dataclass
+class RunningJob:
+    id: str
+    running_s: float | None  # since it was taken
+
+
+@dataclass
 class WorkerView:
     id: str
-    job: str | None  # the job in its list, if any
-    running_s: float | None  # since the job was taken
+    job: str | None  # the job it has run longest (the oldest in its list), if any
+    running_s: float | None  # since that job was taken
     pool: str = ""
+    # every job it runs, oldest first (a worker of concurrency N runs the oldest N ids
+    # of its list)
+    jobs: list[RunningJob] = field(default_factory=list)
 
 
 @dataclass
@@ -155,14 +164,18 @@ class Operator:
             values: list[bytes | None] = self.client.hmget(self.keys.info(name), list(fields))
         return values
 
-    def running(self, worker: str) -> tuple[bytes | None, bytes | None]:
-        """The job worker `worker` runs (the oldest in its list), and when it started it
-        (qwsup:started_at, unix ms), or Nones."""
+    def running(self, worker: str, slots: int = 1) -> list[tuple[bytes, bytes | None]]:
+        """The jobs worker `worker` runs (the oldest `slots` in its list, oldest first),
+        each with when it started it (qwsup:started_at, unix ms, or None)."""
         with translated():
-            job = self.client.lindex(self.keys.worker_jobs(worker), -1)
-            if job is None:
-                return None, None
-            return job, self.client.hget(self.keys.job(job), STARTED_AT)
+            jobs = self.client.lrange(self.keys.worker_jobs(worker), -slots, -1)[::-1]
+            if not jobs:
+                return []
+            with self.client.pipeline(transaction=False) as pipe:
+                for job in jobs:
+                    pipe.hget(self.keys.job(job), STARTED_AT)
+                started = pipe.execute()
+        return list(zip(jobs, started, strict=True))
 
     def ask_to_scale(self, name: str, pool: str, change: str) -> None:
         self.queue.ask_to_scale(name, pool, change)
@@ -252,6 +265,7 @@ def snapshot(op: Operator) -> Snapshot:
         beat = info.get(b"heartbeat_ms")
         workers = sorted(_text(m) for m in members)
         pool_of = {w: pool["name"] for pool in pools[name] for w in pool["workers"]}
+        slots = {w: pool["concurrency"] for pool in pools[name] for w in pool["workers"]}
         supervisors.append(
             SupervisorView(
                 name=name,
@@ -260,19 +274,23 @@ def snapshot(op: Operator) -> Snapshot:
                 pid=int(info[b"pid"]) if b"pid" in info else None,
                 host=_text(info.get(b"host")),
                 status=_text(info.get(b"status")),
-                workers=[_worker(op, w, now_ms, pool_of.get(w, "")) for w in workers],
+                workers=[
+                    _worker(op, w, now_ms, pool_of.get(w, ""), slots.get(w, 1)) for w in workers
+                ],
                 pools=[PoolView(p["name"], p["count"], p["queues"]) for p in pools[name]],
             )
         )
     return Snapshot(queues, delayed, failed, supervisors, read_all(op.client))
 
 
-def _worker(op: Operator, worker: str, now_ms: int, pool: str) -> WorkerView:
-    job, started = op.running(worker)
-    if job is None:
+def _worker(op: Operator, worker: str, now_ms: int, pool: str, slots: int) -> WorkerView:
+    jobs = [
+        RunningJob(_text(job), (now_ms - int(started)) / 1000 if started else None)
+        for job, started in op.running(worker, slots)
+    ]
+    if not jobs:
         return WorkerView(worker, None, None, pool)
-    running = (now_ms - int(started)) / 1000 if started else None
-    return WorkerView(worker, _text(job), running, pool)
+    return WorkerView(worker, jobs[0].id, jobs[0].running_s, pool, jobs)
 
 
 def _pools(info: dict[bytes, bytes]) -> list[dict[str, Any]]:
@@ -281,7 +299,8 @@ def _pools(info: dict[bytes, bytes]) -> list[dict[str, Any]]:
         pools = json.loads(info.get(b"pools") or b"[]")
         return [
             {"name": str(p["name"]), "count": int(p["count"]),
-             "queues": [str(q) for q in p["queues"]], "workers": [str(w) for w in p["workers"]]}
+             "queues": [str(q) for q in p["queues"]], "workers": [str(w) for w in p["workers"]],
+             "concurrency": int(p.get("concurrency", 1))}
             for p in pools
         ]  # fmt: skip
     except (ValueError, TypeError, KeyError):

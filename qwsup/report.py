@@ -8,7 +8,7 @@ import time
 from dataclasses import asdict
 from typing import Any
 
-from .admin import FailedJob, Snapshot
+from .admin import FailedJob, RunningJob, Snapshot
 from .keys import TRACEBACK
 from .proctitle import printable
 from .server import ServerInfo
@@ -66,8 +66,10 @@ def status_table(snap: Snapshot, colour: bool = False) -> str:
                 if w.job is None:
                     lines.append(f"{indent}{w.id:<28}{paint('idle', DIM)}")
                 else:
-                    job, age = printable(w.job, 40), _age(w.running_s)
-                    lines.append(f"{indent}{w.id:<28}{paint('busy', YELLOW)} {job}  for {age}")
+                    for i, running in enumerate(w.jobs or [RunningJob(w.job, w.running_s)]):
+                        job, age = printable(running.id, 40), _age(running.running_s)
+                        who = w.id if i == 0 else ""
+                        lines.append(f"{indent}{who:<28}{paint('busy', YELLOW)} {job}  for {age}")
     for server in snap.servers:
         lines += ["", *server_lines(server, paint)]
     return "\n".join(lines)

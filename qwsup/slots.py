@@ -174,6 +174,9 @@ class TaskSlots(Slots):
 
     def close(self) -> None:
         self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=1.0)
+        if not self.loop.is_running():
+            self.loop.close()
 
 
 def slots_for(handler: Handler, runner: Runner, size: int) -> Slots | None:

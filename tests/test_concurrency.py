@@ -3,6 +3,7 @@ handler, asyncio tasks for an async one; the real qwsup on a real Redis."""
 
 from __future__ import annotations
 
+import json
 import signal
 from collections.abc import Callable
 
@@ -22,6 +23,13 @@ def times(r: redis.Redis, key: str) -> dict[str, float]:
     return {k.decode(): float(v) for k, v in r.hgetall(key).items()}
 
 
+def running_jobs(qw: Qwsup) -> list[str]:
+    """The jobs `qwsup status --json` shows the one worker running."""
+    snap = json.loads(qw.command("status", "--json").stdout)
+    [worker] = snap["supervisors"][0]["workers"]
+    return sorted(job["id"] for job in worker["jobs"])
+
+
 def titles(pid: int) -> str:
     return " ".join(p.cmdline()[0] for p in psutil.Process(pid).children())
 
@@ -31,11 +39,13 @@ def test_a_worker_of_ten_threads_runs_ten_jobs_at_once_each_once(
 ) -> None:
     qw = start_qwsup(workers={"count": 1, "concurrency": 10, "handler": "testjobs:record_ended"})
     [worker] = qw.wait_workers(1)
-    ids = enqueue(r, 10, sleep="2")
+    ids = enqueue(r, 10, sleep="6")  # long enough to look at them while they run
     wait_until(lambda: r.hlen("test:pids") == 10, 15, "all ten jobs to start")
     assert [len(jobs) for jobs in in_flight(r).values()] == [10]  # all in its own list
     wait_until(lambda: "busy 10/10" in titles(qw.pid), 5, "the title to count the slots")
-    wait_until(lambda: len(done(r)) == 10, 20, "all ten jobs done")
+    wait_until(lambda: running_jobs(qw) == sorted(ids), 10, "status to list the ten jobs")
+    assert f"testhost.{worker}" in qw.command("status").stdout
+    wait_until(lambda: len(done(r)) == 10, 30, "all ten jobs done")
     started, ended = times(r, "test:began_at"), times(r, "test:ended_at")
     assert max(started.values()) < min(ended.values())  # all ran at the same time
     assert runs(r) == dict.fromkeys(ids, 1)

@@ -12,7 +12,9 @@ whole of chaos-b for good (chaos-a must reclaim its jobs), restarts Redis, and s
 the Redis server's clock an hour ahead, then 30 s back (libfaketime: no live
 supervisor may be reclaimed for it). Some jobs hang once (past job_timeout) and some blow far past
 max_memory_mb once; a fifth of the jobs are on a second queue, "urgent", taken
-first, which requeued jobs must go back to. At the end every job must be done or
+first, which requeued jobs must go back to. Each host runs three pools: three
+processes of one job each, one worker of ten threads, one worker of ten asyncio
+tasks (an async handler). At the end every job must be done or
 in failed:jobs with its reason, no list may hold a stray id, and duplicates are
 counted against the kills.
 """
@@ -92,6 +94,9 @@ LIBFAKETIME = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")
 # a container of its own for a second master: a pid namespace, its own /proc
 CONTAINER = ("unshare", "--pid", "--fork", "--mount-proc")
 LEASE_S = 2
+# each host: a pool of three processes, one worker of ten threads, one of ten asyncio tasks
+MOST_AT_ONCE = 10  # the most jobs one worker runs at once
+RUNNING_PER_HOST = 3 + 10 + 10
 
 
 def clocked_server(workdir: Path) -> tuple[RedisServer, Path]:
@@ -112,19 +117,23 @@ def run(jobs: int, seconds: float, workdir: Path, seed: int = 1) -> Result:
     server.start()
     env = qwsup_env(server.url)
     common = {
-        "workers": {
-            "count": 3, "handler": "chaosjobs:run", "max_attempts": 5, "retry_delay": 0.2,
-            "retry_backoff": 1.5, "job_timeout": 2, "heartbeat_timeout": 10,
-            "max_memory_mb": 150, "queues": ["urgent", "all"],
-        },
+        "handler": "chaosjobs:run", "max_attempts": 5, "retry_delay": 0.2,
+        "retry_backoff": 1.5, "job_timeout": 2, "heartbeat_timeout": 10,
+        "max_memory_mb": 150, "queues": ["urgent", "all"],
     }  # fmt: skip
+    pools = [  # one job per process; ten in threads; ten as tasks of an async handler
+        {**common, "name": "procs", "count": 3},
+        {**common, "name": "threads", "count": 1, "concurrency": 10},
+        {**common, "name": "tasks", "count": 1, "concurrency": 10,
+         "handler": "chaosjobs:run_async"},
+    ]  # fmt: skip
     configs = {
         name: write_config(
             workdir / f"{name}.toml",
             server.url,
+            pools,
             supervisor={"name": name, "lease_timeout": LEASE_S, "graceful_timeout": 5},
             log={"level": "warning"},
-            **common,
         )
         for name in ("chaos-a", "chaos-b")
     }

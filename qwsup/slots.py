@@ -20,14 +20,23 @@ import asyncio
 import ctypes
 import inspect
 import logging
+import os
 import queue
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from .queue import Job
+from . import logs, proctitle
+from .errors import ExitCode, RedisTrouble
+from .prefetch import BLOCK_S, HOLD_TICK_S
+from .queue import EMPTY, Job
 from .runner import Handler, InHand, JobTimeout, Ran, Runner
+from .totals import Totals
+
+if TYPE_CHECKING:
+    from .worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -191,3 +200,119 @@ def is_async(handler: Callable[..., object]) -> bool:
     return inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(
         getattr(handler, "__call__", None)  # noqa: B004
     )
+
+
+class SlotLoop:
+    """A worker's loop when it runs its jobs in slots: the main thread takes jobs into
+    the free slots, starts them, and sends what each came to as it ends, using the
+    worker's feed, queue and counts (worker.py is the loop of one job at a time)."""
+
+    def __init__(self, worker: Worker, slots: Slots) -> None:
+        self.worker = worker
+        self.slots = slots
+        self.shown = ""  # the title last set
+
+    def run(self) -> None:
+        """Up to `concurrency` jobs at once: take into the free slots and start them,
+        then send what each came to as it ends. Asked to stop (TERM), orphaned or due
+        to be recycled, it takes no more and returns once the jobs running have ended."""
+        w, slots = self.worker, self.slots
+        limit = w.config.workers.job_timeout
+        while True:
+            leaving = w.stopping or w._worn_out() or w.orphaned()
+            if leaving and not slots.running:
+                return
+            if not leaving and slots.free:
+                self._fill()
+            wait = BLOCK_S if slots.running else 0.0
+            if limit:
+                wait = min(wait, limit / 10)
+            for ended in slots.ended(wait):
+                self._ended(ended)
+            for late in slots.over_limit(w.clock(), limit):
+                log.warning("job %s: over its %g s limit: stopping it", shown(late.job.id), limit)
+            if limit and w.orphaned() and slots.stuck(w.clock(), limit + w.quick_s):
+                log.error(
+                    "orphaned, and a job ignores its time limit: exiting; it will be requeued"
+                )
+                logs.flush()
+                os._exit(ExitCode.ERROR)
+            self._show()
+
+    def _fill(self) -> None:
+        """Take at most as many jobs as there are free slots, and start them (blocking
+        on a queue, as a worker of one slot does, only while none runs)."""
+        w, slots = self.worker, self.slots
+        w.idle = not slots.running
+        if not w._may_take():
+            if not slots.running:
+                w.sleep(HOLD_TICK_S)
+            return
+        left = w.job_limit - w.jobs_done - w.jobs_failed if w.job_limit else None
+        want = min(slots.free, left - len(slots.running)) if left is not None else slots.free
+        if want <= 0:
+            return
+        try:
+            if not w.registered:
+                w.queue.register_worker(w.name, w.id)
+                w.registered = True
+            with w.shared.line:
+                try:
+                    w.feed.known = len(slots.running)
+                    jobs = w.feed.take(b"", want)
+                    if not jobs and not slots.running and not w.feed.fenced:
+                        jobs = w.feed.wait(BLOCK_S, want, w.blocks_on)
+                finally:
+                    w._count_acked()
+            w.retrying.worked("feed")
+        except RedisTrouble as exc:
+            w.retrying.failed(exc, "feed")
+            return
+        if any(job.kind == EMPTY for job in jobs):
+            log.error("dropped an empty job id taken from a queue: no job can have it")
+        w.idle = False
+        for job in jobs:
+            if job.kind != EMPTY:
+                slots.start(job, w.clock())
+        if w.feed.fenced:
+            w._pause("the supervisor's name is no longer held by our master's token")
+
+    def _ended(self, ended: Ended) -> None:
+        """Send what a slot's run came to: acknowledged over the feed (its reply read
+        with the next take), or failed through the queue (awaited)."""
+        w = self.worker
+        job, ran = ended.job, ended.ran
+        seconds = w.clock() - ended.in_hand.started
+        if ran.failed:
+            outcome = w._fail(job, ran)
+            with w.shared.line:
+                w.board.ended(outcome, seconds, Totals.bucket(seconds))
+            return
+        w.shared.finishing[job.id] = seconds
+        w.jobs_done += 1
+        with w.shared.line:
+            try:
+                w.feed.finish(job.id, b"")
+                if w._leaving_after_this_job():
+                    w.retrying.until_reachable(w.feed.settle, "feed")
+            except RedisTrouble as exc:
+                w.retrying.failed(exc, "feed")  # sent again when Redis is back
+            w._count_acked()
+
+    def _show(self) -> None:
+        """The scoreboard's busy time is the oldest job's (the master's job_timeout
+        backstop); the title counts the slots in use."""
+        w, slots = self.worker, self.slots
+        oldest = slots.oldest_start()
+        if oldest:
+            w.board.busy(oldest)
+        else:
+            w.board.idle()
+        title = f"busy {len(slots.running)}/{slots.size}" if slots.running else "idle"
+        if title != self.shown:
+            w._title(title)
+            self.shown = title
+
+
+def shown(job_id: bytes) -> str:
+    return proctitle.printable(job_id.decode("utf-8", "backslashreplace"))

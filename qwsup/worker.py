@@ -51,7 +51,7 @@ from .privileges import RunAs
 from .queue import EMPTY, Job, Queue, Retry
 from .runner import Handler, JobTimeout, Outcome, Ran, Runner, decode_job, load_handler
 from .scoreboard import MasterBoard, Scoreboard
-from .slots import Ended, Slots, slots_for
+from .slots import SlotLoop, slots_for
 from .totals import Totals
 
 # What master.py and the handlers import from here; decode_job and load_handler too.
@@ -128,7 +128,6 @@ class Worker:
         self.heartbeat = Heartbeat(self.shared, board, interval, self, clock)
         self.jobs_done = 0
         self.jobs_failed = 0
-        self._shown_title = ""
         self.quick_s = config.supervisor.quick_timeout
         self.retrying = Retrying(log, clock=clock, sleep=sleep)  # the main thread's
 
@@ -185,7 +184,7 @@ class Worker:
         """Take and run jobs until asked to stop (TERM: StopWaiting; INT, QUIT: StopNow),
         orphaned, or due to be recycled."""
         if self.slots is not None:
-            self._loop_slots(self.slots)
+            SlotLoop(self, self.slots).run()
             return
         while not self.stopping:
             if self.orphaned():
@@ -197,103 +196,6 @@ class Worker:
                 if self._worn_out():
                     log.info("recycling after %d jobs", self.job_limit)
                     return
-
-    def _loop_slots(self, slots: Slots) -> None:
-        """Up to `concurrency` jobs at once: take into the free slots and start them,
-        then send what each came to as it ends. Asked to stop (TERM), orphaned or due
-        to be recycled, it takes no more and returns once the jobs running have ended."""
-        limit = self.config.workers.job_timeout
-        while True:
-            leaving = self.stopping or self._worn_out() or self.orphaned()
-            if leaving and not slots.running:
-                return
-            if not leaving and slots.free:
-                self._fill(slots)
-            wait = BLOCK_S if slots.running else 0.0
-            if limit:
-                wait = min(wait, limit / 10)
-            for ended in slots.ended(wait):
-                self._slot_ended(ended)
-            for late in slots.over_limit(self.clock(), limit):
-                log.warning("job %s: over its %g s limit: stopping it", _shown(late.job.id), limit)
-            if limit and self.orphaned() and slots.stuck(self.clock(), limit + self.quick_s):
-                log.error(
-                    "orphaned, and a job ignores its time limit: exiting; it will be requeued"
-                )
-                logs.flush()
-                os._exit(ExitCode.ERROR)
-            self._show_slots(slots)
-
-    def _fill(self, slots: Slots) -> None:
-        """Take at most as many jobs as there are free slots, and start them (blocking
-        on a queue, as a worker of one slot does, only while none runs)."""
-        self.idle = not slots.running
-        if not self._may_take():
-            if not slots.running:
-                self.sleep(HOLD_TICK_S)
-            return
-        left = self.job_limit - self.jobs_done - self.jobs_failed if self.job_limit else None
-        want = min(slots.free, left - len(slots.running)) if left is not None else slots.free
-        if want <= 0:
-            return
-        try:
-            if not self.registered:
-                self.queue.register_worker(self.name, self.id)
-                self.registered = True
-            with self.shared.line:
-                try:
-                    self.feed.known = len(slots.running)
-                    jobs = self.feed.take(b"", want)
-                    if not jobs and not slots.running and not self.feed.fenced:
-                        jobs = self.feed.wait(BLOCK_S, want, self.blocks_on)
-                finally:
-                    self._count_acked()
-            self.retrying.worked("feed")
-        except RedisTrouble as exc:
-            self.retrying.failed(exc, "feed")
-            return
-        if any(job.kind == EMPTY for job in jobs):
-            log.error("dropped an empty job id taken from a queue: no job can have it")
-        self.idle = False
-        for job in jobs:
-            if job.kind != EMPTY:
-                slots.start(job, self.clock())
-        if self.feed.fenced:
-            self._pause("the supervisor's name is no longer held by our master's token")
-
-    def _slot_ended(self, ended: Ended) -> None:
-        """Send what a slot's run came to: acknowledged over the feed (its reply read
-        with the next take), or failed through the queue (awaited)."""
-        job, ran = ended.job, ended.ran
-        seconds = self.clock() - ended.in_hand.started
-        if ran.failed:
-            outcome = self._fail(job, ran)
-            with self.shared.line:
-                self.board.ended(outcome, seconds, Totals.bucket(seconds))
-            return
-        self.shared.finishing[job.id] = seconds
-        self.jobs_done += 1
-        with self.shared.line:
-            try:
-                self.feed.finish(job.id, b"")
-                if self._leaving_after_this_job():
-                    self.retrying.until_reachable(self.feed.settle, "feed")
-            except RedisTrouble as exc:
-                self.retrying.failed(exc, "feed")  # sent again when Redis is back
-            self._count_acked()
-
-    def _show_slots(self, slots: Slots) -> None:
-        """The scoreboard's busy time is the oldest job's (the master's job_timeout
-        backstop); the title counts the slots in use."""
-        oldest = slots.oldest_start()
-        if oldest:
-            self.board.busy(oldest)
-        else:
-            self.board.idle()
-        title = f"busy {len(slots.running)}/{slots.size}" if slots.running else "idle"
-        if title != self._shown_title:
-            self._title(title)
-            self._shown_title = title
 
     def _run(self, job: Job) -> None:
         """Run one job (started by _next_job), then send what it came to (_ended)."""

@@ -1,0 +1,28 @@
+"""rq: `rq worker-pool` of SimpleWorkers (each runs its jobs in its own process, one
+at a time, instead of forking a work horse per job)."""
+
+from __future__ import annotations
+
+import redis
+from rq import Queue
+
+from bench.peers import body
+from bench.peers.entry import batches, main
+
+QUEUE = "peers"
+
+
+def job(workload: str, job_id: str) -> None:
+    body.run(workload, job_id)
+
+
+def enqueue(workload: str, ids: list[str]) -> None:
+    queue = Queue(QUEUE, connection=redis.Redis.from_url(body.url()))
+    for chunk in batches(ids):
+        queue.enqueue_many(
+            [Queue.prepare_data(job, args=(workload, i), result_ttl=0) for i in chunk]
+        )
+
+
+if __name__ == "__main__":
+    main(enqueue)

@@ -159,11 +159,14 @@ class Harness:
                     self.wait_count(warm, deadline, group, producer)
                     producer.wait(10)
                     time.sleep(WARM_S)
-                    self.r.delete(body.DONE, body.COUNT, body.STARTED)
+                    self.r.delete(body.DONE, body.COUNT, body.STARTED, body.SENT)
                     producer = self.enqueue(system, python, workload, "j", n, mark=True)
                     t1 = self.wait_count(n, deadline, group, producer)
                     t0 = float(self.r.get(body.STARTED) or t1)
                     result["jobs_per_s"] = n / max(t1 - t0, 1e-6)
+                    producer.wait(max(1, deadline - time.monotonic()))
+                    sent = float(self.r.get(body.SENT) or t1)
+                    result["enqueue_per_s"] = n / max(sent - t0, 1e-6)
                 time.sleep(SETTLE_S)
             except TimeoutError:
                 result["status"] = f"timeout after {self.args.timeout:g} s"
@@ -241,6 +244,8 @@ def main() -> int:
                         run = harness.run(system, python, workload, mode, workers)
                         results["runs"].append(run)
                         rate = f"{run['jobs_per_s']:,.0f} jobs/s" if run.get("jobs_per_s") else "-"
+                        if run.get("enqueue_per_s"):
+                            rate += f" (enqueued at {run['enqueue_per_s']:,.0f}/s)"
                         bad = problems(run)
                         flag = f"  !! {', '.join(bad)} {run.get('note', '')}" if bad else ""
                         print(f"[{name}] {workload:4} {mode:7} x{workers}: {rate}, "

@@ -26,6 +26,7 @@ URL_ENV = "QWSUP_PEERS_URL"
 DONE = "peers:done"  # the set of the ids that ran
 COUNT = "peers:count"  # how many times a job ran
 STARTED = "peers:t0"  # the producer's clock when it began to enqueue (arrival mode)
+SENT = "peers:t1"  # and when it had sent the last job
 WORKLOADS = ("noop", "io", "cpu")
 IO_S = 0.020
 CPU_S = 0.005
@@ -90,3 +91,7 @@ def job_ids(prefix: str, count: int) -> list[str]:
 def mark_start() -> None:
     """The producer's clock as it begins to enqueue: the arrival mode's start."""
     client().set(STARTED, repr(time.time()))
+
+
+def mark_sent() -> None:
+    client().set(SENT, repr(time.time()))

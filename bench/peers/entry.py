@@ -8,18 +8,21 @@ clock in Redis: the arrival mode's start) and returns when they are all sent."""
 
 from __future__ import annotations
 
+import importlib
 import signal
 import sys
 from collections.abc import Callable
 from typing import NoReturn
 
-from bench.peers.body import job_ids, mark_start
+from bench.peers.body import job_ids, mark_sent, mark_start
 
 
-def main(
-    enqueue: Callable[[str, list[str]], None],
-    worker: Callable[[int], None] | None = None,
-) -> NoReturn:
+def main(module: str) -> NoReturn:
+    """Run `module`'s enqueue(workload, ids) or worker(concurrency), the module imported
+    by its own name (not as __main__: the peers name tasks after their module)."""
+    peer = importlib.import_module(module)
+    enqueue: Callable[[str, list[str]], None] = peer.enqueue
+    worker: Callable[[int], None] | None = getattr(peer, "worker", None)
     args = sys.argv[1:]
     if args[:1] == ["enqueue"]:
         workload, prefix, count = args[1], args[2], int(args[3])
@@ -27,6 +30,8 @@ def main(
         if args[4:5] == ["mark"]:
             mark_start()
         enqueue(workload, ids)
+        if args[4:5] == ["mark"]:
+            mark_sent()
     elif args[:1] == ["worker"] and worker is not None:
         worker(int(args[1]))
     else:

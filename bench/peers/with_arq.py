@@ -36,4 +36,4 @@ def worker(concurrency: int) -> None:
 
 
 if __name__ == "__main__":
-    main(enqueue, worker)
+    main("bench.peers.with_arq")

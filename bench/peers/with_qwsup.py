@@ -21,4 +21,4 @@ def enqueue(workload: str, ids: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(enqueue)
+    main("bench.peers.with_qwsup")

@@ -10,6 +10,7 @@ from bench.peers import body
 from bench.peers.entry import batches, main
 
 QUEUE = "peers"
+JOB = "bench.peers.with_rq.job"  # by name: enqueue runs as __main__
 
 
 def job(workload: str, job_id: str) -> None:
@@ -20,9 +21,9 @@ def enqueue(workload: str, ids: list[str]) -> None:
     queue = Queue(QUEUE, connection=redis.Redis.from_url(body.url()))
     for chunk in batches(ids):
         queue.enqueue_many(
-            [Queue.prepare_data(job, args=(workload, i), result_ttl=0) for i in chunk]
+            [Queue.prepare_data(JOB, args=(workload, i), result_ttl=0) for i in chunk]
         )
 
 
 if __name__ == "__main__":
-    main(enqueue)
+    main("bench.peers.with_rq")

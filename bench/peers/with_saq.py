@@ -38,4 +38,4 @@ def worker(concurrency: int) -> None:
 
 
 if __name__ == "__main__":
-    main(enqueue, worker)
+    main("bench.peers.with_saq")

@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 import redis
 
+
 def main(url: str, handler: str = "bench.jobs:noop") -> None:
     module, name = handler.split(":")
     handle: Callable[[str, dict[str, str]], None] = getattr(importlib.import_module(module), name)

@@ -51,19 +51,26 @@ class Group:
     def __init__(self, log: IO[bytes]) -> None:
         self.log = log
         self.procs: list[subprocess.Popen[bytes]] = []
+        self.names: dict[int, str] = {}
 
     def start(self, command: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
         proc = subprocess.Popen(
-            command, env=env, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True,
-        )  # fmt: skip
+            command,
+            env=env,
+            cwd=ROOT,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         self.procs.append(proc)
+        self.names[proc.pid] = Path(command[0]).name
         return proc
 
     def check(self) -> None:
         for proc in self.procs:
             if proc.poll() is not None:
-                raise Failed(f"{Path(proc.args[0]).name} exited with {proc.returncode}")  # type: ignore[index]
+                raise Failed(f"{self.names[proc.pid]} exited with {proc.returncode}")
 
     def stop(self, grace: float = 10.0) -> None:
         for proc in self.procs:
@@ -103,17 +110,28 @@ class Harness:
     def count(self) -> int:
         return int(self.r.get(body.COUNT) or 0)
 
-    def enqueue(self, system: System, python: Path, workload: str, prefix: str, n: int,
-                mark: bool = False) -> subprocess.Popen[bytes]:  # fmt: skip
+    def enqueue(
+        self, system: System, python: Path, workload: str, prefix: str, n: int, mark: bool = False
+    ) -> subprocess.Popen[bytes]:
         command = [str(python), "-m", system.module, "enqueue", workload, prefix, str(n)]
         log = (self.workdir / f"enqueue-{system.name}.log").open("ab")
         return subprocess.Popen(
-            [*command, *(["mark"] if mark else [])], env=self.env, cwd=ROOT, stdout=log,
-            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-        )  # fmt: skip
+            [*command, *(["mark"] if mark else [])],
+            env=self.env,
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
 
-    def wait_count(self, target: int, deadline: float, group: Group,
-                   producer: subprocess.Popen[bytes] | None = None) -> float:  # fmt: skip
+    def wait_count(
+        self,
+        target: int,
+        deadline: float,
+        group: Group,
+        producer: subprocess.Popen[bytes] | None = None,
+    ) -> float:
         """The time the counter reached `target`; Failed when a worker or the producer
         failed, TimeoutError at `deadline` (monotonic)."""
         while True:
@@ -126,7 +144,9 @@ class Harness:
                 raise TimeoutError
             time.sleep(POLL_S)
 
-    def run(self, system: System, python: Path, workload: str, mode: str, workers: int) -> dict[str, Any]:  # fmt: skip
+    def run(
+        self, system: System, python: Path, workload: str, mode: str, workers: int
+    ) -> dict[str, Any]:
         n = self.args.jobs
         result: dict[str, Any] = {
             "system": system.name, "workload": workload, "mode": mode, "workers": workers,
@@ -195,18 +215,34 @@ def machine(r: redis.Redis) -> dict[str, Any]:
 def main() -> int:
     doc = __doc__ or ""
     parser = argparse.ArgumentParser(
-        description=doc.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=doc.splitlines()[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="\n".join(doc.splitlines()[1:]),
-    )  # fmt: skip
+    )
     names = [s.name for s in SYSTEMS]
     parser.add_argument("--systems", nargs="+", choices=names, default=names)
-    parser.add_argument("--workloads", nargs="+", choices=body.WORKLOADS, default=["noop", "io", "cpu"])  # fmt: skip
-    parser.add_argument("--modes", nargs="+", choices=["backlog", "arrival"], default=["backlog", "arrival"])  # fmt: skip
-    parser.add_argument("--workers", nargs="+", type=int, default=[2], help="worker processes (default 2)")  # fmt: skip
-    parser.add_argument("--concurrency", type=int, default=10, help="jobs at once per process, where a system has it")  # fmt: skip
-    parser.add_argument("--qwsup-concurrency", type=int, default=1, help="qwsup's [workers] concurrency (default 1)")  # fmt: skip
+    parser.add_argument(
+        "--workloads", nargs="+", choices=body.WORKLOADS, default=["noop", "io", "cpu"]
+    )
+    parser.add_argument(
+        "--modes", nargs="+", choices=["backlog", "arrival"], default=["backlog", "arrival"]
+    )
+    parser.add_argument(
+        "--workers", nargs="+", type=int, default=[2], help="worker processes (default 2)"
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=10,
+        help="jobs at once per process, where a system has it",
+    )
+    parser.add_argument(
+        "--qwsup-concurrency", type=int, default=1, help="qwsup's [workers] concurrency (default 1)"
+    )
     parser.add_argument("--jobs", type=int, default=500, help="jobs a run (default 500)")
-    parser.add_argument("--timeout", type=float, default=90, help="seconds a run may take (default 90)")  # fmt: skip
+    parser.add_argument(
+        "--timeout", type=float, default=90, help="seconds a run may take (default 90)"
+    )
     parser.add_argument("--venvs", type=Path, default=ROOT / ".bench-venvs")
     parser.add_argument("--out", type=Path, default=ROOT / "bench-results")
     args = parser.parse_args()
@@ -237,7 +273,10 @@ def main() -> int:
             else:
                 python = Path(sys.executable)
                 results["versions"][name] = venvs.installed(python, ["qwsup", "redis"])
-            results["settings"][name] = {"setting": system.setting, "per_process": system.per_process}  # fmt: skip
+            results["settings"][name] = {
+                "setting": system.setting,
+                "per_process": system.per_process,
+            }
             for workers in args.workers:
                 for workload in args.workloads:
                     for mode in args.modes:
@@ -248,8 +287,11 @@ def main() -> int:
                             rate += f" (enqueued at {run['enqueue_per_s']:,.0f}/s)"
                         bad = problems(run)
                         flag = f"  !! {', '.join(bad)} {run.get('note', '')}" if bad else ""
-                        print(f"[{name}] {workload:4} {mode:7} x{workers}: {rate}, "
-                              f"lost {run['lost']}, duplicates {run['duplicates']}{flag}", flush=True)  # fmt: skip
+                        print(
+                            f"[{name}] {workload:4} {mode:7} x{workers}: {rate}, "
+                            f"lost {run['lost']}, duplicates {run['duplicates']}{flag}",
+                            flush=True,
+                        )
     finally:
         harness.close()
     print()

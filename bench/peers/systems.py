@@ -47,9 +47,12 @@ def _qwsup(launch: Launch, concurrency: int) -> list[list[str]]:
     if concurrency > 1:  # [workers] concurrency, issue 13's key
         workers["concurrency"] = concurrency
     config = write_config(
-        launch.workdir / "qwsup.toml", launch.url, supervisor={"name": "peers"},
-        workers=workers, log={"level": "warning"},
-    )  # fmt: skip
+        launch.workdir / "qwsup.toml",
+        launch.url,
+        supervisor={"name": "peers"},
+        workers=workers,
+        log={"level": "warning"},
+    )
     return [[sys.executable, "-m", "qwsup", "-c", str(config)]]
 
 
@@ -85,41 +88,82 @@ SYSTEMS: list[System] = [
         "rq",
         "`rq worker-pool` of SimpleWorker (no fork per job); rq's started-job registry",
         "1 (none: one job per process)",
-        lambda launch: [[
-            str(launch.bin / "rq"), "worker-pool", "-n", str(launch.workers),
-            "-w", "rq.worker.SimpleWorker", "-u", launch.url, "-q", "peers",
-        ]],  # fmt: skip
+        lambda launch: [
+            [
+                str(launch.bin / "rq"),
+                "worker-pool",
+                "-n",
+                str(launch.workers),
+                "-w",
+                "rq.worker.SimpleWorker",
+                "-u",
+                launch.url,
+                "-q",
+                "peers",
+            ]
+        ],
     ),
     System(
         "celery",
         "prefork pool; task_acks_late, worker_prefetch_multiplier 1, "
         "task_reject_on_worker_lost, -O fair; no result backend",
         "1 (none: prefork, one job per child process)",
-        lambda launch: [[
-            str(launch.bin / "celery"), "-A", "bench.peers.with_celery", "worker",
-            "--pool", "prefork", "-c", str(launch.workers), "-O", "fair", "-Q", "peers",
-            "-l", "warning", "--without-gossip", "--without-mingle", "--without-heartbeat",
-        ]],  # fmt: skip
+        lambda launch: [
+            [
+                str(launch.bin / "celery"),
+                "-A",
+                "bench.peers.with_celery",
+                "worker",
+                "--pool",
+                "prefork",
+                "-c",
+                str(launch.workers),
+                "-O",
+                "fair",
+                "-Q",
+                "peers",
+                "-l",
+                "warning",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+            ]
+        ],
     ),
     System(
         "huey",
         "RedisHuey, blocking pops, results off; huey has no acknowledgement "
         "(a job taken by a process that dies is lost)",
         "1 (none: process workers, -k process)",
-        lambda launch: [[
-            str(launch.bin / "huey_consumer"), "bench.peers.with_huey.huey",
-            "-k", "process", "-w", str(launch.workers), "-q",
-        ]],  # fmt: skip
+        lambda launch: [
+            [
+                str(launch.bin / "huey_consumer"),
+                "bench.peers.with_huey.huey",
+                "-k",
+                "process",
+                "-w",
+                str(launch.workers),
+                "-q",
+            ]
+        ],
     ),
     System(
         "dramatiq",
         "Redis broker (acknowledged after the job; a dead worker's messages requeued), "
         "max_retries 0",
         "--concurrency threads",
-        lambda launch: [[
-            str(launch.bin / "dramatiq"), "bench.peers.with_dramatiq",
-            "-p", str(launch.workers), "-t", str(launch.concurrency), "-Q", "peers",
-        ]],  # fmt: skip
+        lambda launch: [
+            [
+                str(launch.bin / "dramatiq"),
+                "bench.peers.with_dramatiq",
+                "-p",
+                str(launch.workers),
+                "-t",
+                str(launch.concurrency),
+                "-Q",
+                "peers",
+            ]
+        ],
         concurrent=True,
     ),
     System(
@@ -140,13 +184,22 @@ SYSTEMS: list[System] = [
     System(
         "taskiq",
         "taskiq-redis RedisStreamBroker: consumer group, acknowledged after the task "
-        "(--ack-type when_saved, the default), unacknowledged messages reclaimed after idle_timeout",
+        "(--ack-type when_saved, the default), unacknowledged messages reclaimed after "
+        "idle_timeout",
         "--concurrency asyncio tasks (--max-async-tasks)",
-        lambda launch: [[
-            str(launch.bin / "taskiq"), "worker", "bench.peers.with_taskiq:broker",
-            "--workers", str(launch.workers), "--max-async-tasks", str(launch.concurrency),
-            "--log-level", "WARNING",
-        ]],  # fmt: skip
+        lambda launch: [
+            [
+                str(launch.bin / "taskiq"),
+                "worker",
+                "bench.peers.with_taskiq:broker",
+                "--workers",
+                str(launch.workers),
+                "--max-async-tasks",
+                str(launch.concurrency),
+                "--log-level",
+                "WARNING",
+            ]
+        ],
         concurrent=True,
     ),
     System(

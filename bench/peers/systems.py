@@ -86,7 +86,8 @@ SYSTEMS: list[System] = [
     ),
     System(
         "rq",
-        "`rq worker-pool` of SimpleWorker (no fork per job); rq's started-job registry",
+        "`rq worker-pool` of SimpleWorker (no fork per job); jobs with Retry(max=3), so the "
+        "started-job registry requeues a dead worker's job",
         "1 (none: one job per process)",
         lambda launch: [
             [
@@ -176,7 +177,7 @@ SYSTEMS: list[System] = [
     ),
     System(
         "saq",
-        "Redis queue, defaults (a job whose worker stopped heartbeating is swept and retried)",
+        "Redis queue; jobs with retries=3, so a job swept from a dead worker is retried",
         "--concurrency asyncio jobs",
         _in_process("saq"),
         concurrent=True,

@@ -1,4 +1,5 @@
-"""saq with its Redis queue: one worker per process, `concurrency` jobs at once."""
+"""saq with its Redis queue: one worker per process, `concurrency` jobs at once; each
+job with retries=3, so that a job swept from a dead worker is retried, not aborted."""
 
 from __future__ import annotations
 
@@ -22,7 +23,9 @@ def enqueue(workload: str, ids: list[str]) -> None:
         queue = Queue.from_url(body.url(), name=QUEUE)
         await queue.connect()
         for chunk in batches(ids, 100):
-            await asyncio.gather(*(queue.enqueue("job", w=workload, id=i) for i in chunk))
+            await asyncio.gather(
+                *(queue.enqueue("job", w=workload, id=i, retries=3) for i in chunk)
+            )
         await queue.disconnect()
 
     asyncio.run(send())

@@ -280,7 +280,15 @@ def main() -> int:
             for workers in args.workers:
                 for workload in args.workloads:
                     for mode in args.modes:
-                        run = harness.run(system, python, workload, mode, workers)
+                        try:
+                            run = harness.run(system, python, workload, mode, workers)
+                        except redis.RedisError as e:  # the run's processes are stopped
+                            run = {
+                                "system": name, "workload": workload, "mode": mode,
+                                "workers": workers, "jobs": args.jobs, "status": "failed",
+                                "note": f"{type(e).__name__}: {e}",
+                                "lost": None, "duplicates": None,
+                            }  # fmt: skip
                         results["runs"].append(run)
                         rate = f"{run['jobs_per_s']:,.0f} jobs/s" if run.get("jobs_per_s") else "-"
                         if run.get("enqueue_per_s"):

@@ -86,3 +86,11 @@ def test_workers_and_concurrency_reach_each_systems_command(tmp_path: Path) -> N
     (qwsup,) = BY_NAME["qwsup"].commands(launch)
     config = Path(qwsup[-1]).read_text()
     assert "count = 4" in config and "bench.peers.with_qwsup:handle" in config
+
+
+def test_several_runs_of_a_figure_show_their_median_and_every_problem() -> None:
+    runs = [run("bullmq", jobs_per_s=r) for r in (100.0, 300.0, 200.0)]
+    runs[2] |= {"duplicates": 2}
+    text = render(results(runs, rounds=3))
+    assert "median of 3" in text
+    assert "200 !! 2 DUPLICATES" in text

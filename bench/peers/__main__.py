@@ -205,6 +205,57 @@ class Harness:
         return result
 
 
+def prepare(args: argparse.Namespace, results: dict[str, Any]) -> list[tuple[System, Path]]:
+    """Each system's interpreter (a peer's venv made first), its versions and setting
+    noted; a peer that cannot be installed is noted as skipped."""
+    ready = []
+    for name in args.systems:
+        system = BY_NAME[name]
+        if system.venv:
+            print(f"[{name}] virtualenv .bench-venvs/{name} ...", flush=True)
+            try:
+                python = venvs.ensure(args.venvs, name)
+            except venvs.InstallError as e:
+                results["skipped"][name] = f"cannot be installed: {e}"
+                print(f"[{name}] SKIPPED: {e}", flush=True)
+                continue
+            dists = [p.split("[")[0].split("=")[0] for p in PINS[name]] + ["redis"]
+            results["pins"][name] = list(PINS[name])
+            results["versions"][name] = venvs.installed(python, dists)
+        else:
+            python = Path(sys.executable)
+            results["versions"][name] = venvs.installed(python, ["qwsup", "redis"])
+        results["settings"][name] = {"setting": system.setting, "per_process": system.per_process}
+        ready.append((system, python))
+    return ready
+
+
+def one(
+    harness: Harness, system: System, python: Path, workload: str, mode: str, workers: int
+) -> dict[str, Any]:
+    """One run, printed as it ends."""
+    name = system.name
+    try:
+        run = harness.run(system, python, workload, mode, workers)
+    except redis.RedisError as e:  # the run's processes are stopped
+        run = {
+            "system": name, "workload": workload, "mode": mode, "workers": workers,
+            "jobs": harness.args.jobs, "status": "failed", "note": f"{type(e).__name__}: {e}",
+            "lost": None, "duplicates": None,
+        }  # fmt: skip
+    rate = f"{run['jobs_per_s']:,.0f} jobs/s" if run.get("jobs_per_s") else "-"
+    if run.get("enqueue_per_s"):
+        rate += f" (enqueued at {run['enqueue_per_s']:,.0f}/s)"
+    bad = problems(run)
+    flag = f"  !! {', '.join(bad)} {run.get('note', '')}" if bad else ""
+    print(
+        f"[{name}] {workload:4} {mode:7} x{workers}: {rate}, "
+        f"lost {run['lost']}, duplicates {run['duplicates']}{flag}",
+        flush=True,
+    )
+    return run
+
+
 def machine(r: redis.Redis) -> dict[str, Any]:
     return {
         "cpus": os.cpu_count(), "python": platform.python_version(),
@@ -243,6 +294,9 @@ def main() -> int:
     parser.add_argument(
         "--timeout", type=float, default=90, help="seconds a run may take (default 90)"
     )
+    parser.add_argument(
+        "--runs", type=int, default=1, help="runs of each figure; the table shows the median"
+    )
     parser.add_argument("--venvs", type=Path, default=ROOT / ".bench-venvs")
     parser.add_argument("--out", type=Path, default=ROOT / "bench-results")
     args = parser.parse_args()
@@ -253,53 +307,19 @@ def main() -> int:
     results: dict[str, Any] = {
         "machine": machine(harness.r), "jobs": args.jobs, "concurrency": args.concurrency,
         "qwsup_concurrency": args.qwsup_concurrency, "workloads": args.workloads,
-        "modes": args.modes, "workers": args.workers, "pins": {}, "versions": {},
-        "settings": {}, "skipped": {}, "runs": [],
+        "modes": args.modes, "workers": args.workers, "rounds": args.runs, "pins": {},
+        "versions": {}, "settings": {}, "skipped": {}, "runs": [],
     }  # fmt: skip
     try:
-        for name in args.systems:
-            system = BY_NAME[name]
-            if system.venv:
-                print(f"[{name}] virtualenv .bench-venvs/{name} ...", flush=True)
-                try:
-                    python = venvs.ensure(args.venvs, name)
-                except venvs.InstallError as e:
-                    results["skipped"][name] = f"cannot be installed: {e}"
-                    print(f"[{name}] SKIPPED: {e}", flush=True)
-                    continue
-                dists = [p.split("[")[0].split("=")[0] for p in PINS[name]] + ["redis"]
-                results["pins"][name] = list(PINS[name])
-                results["versions"][name] = venvs.installed(python, dists)
-            else:
-                python = Path(sys.executable)
-                results["versions"][name] = venvs.installed(python, ["qwsup", "redis"])
-            results["settings"][name] = {
-                "setting": system.setting,
-                "per_process": system.per_process,
-            }
+        ready = prepare(args, results)
+        for round_ in range(1, args.runs + 1):  # the systems interleaved: the same moment
             for workers in args.workers:
                 for workload in args.workloads:
                     for mode in args.modes:
-                        try:
-                            run = harness.run(system, python, workload, mode, workers)
-                        except redis.RedisError as e:  # the run's processes are stopped
-                            run = {
-                                "system": name, "workload": workload, "mode": mode,
-                                "workers": workers, "jobs": args.jobs, "status": "failed",
-                                "note": f"{type(e).__name__}: {e}",
-                                "lost": None, "duplicates": None,
-                            }  # fmt: skip
-                        results["runs"].append(run)
-                        rate = f"{run['jobs_per_s']:,.0f} jobs/s" if run.get("jobs_per_s") else "-"
-                        if run.get("enqueue_per_s"):
-                            rate += f" (enqueued at {run['enqueue_per_s']:,.0f}/s)"
-                        bad = problems(run)
-                        flag = f"  !! {', '.join(bad)} {run.get('note', '')}" if bad else ""
-                        print(
-                            f"[{name}] {workload:4} {mode:7} x{workers}: {rate}, "
-                            f"lost {run['lost']}, duplicates {run['duplicates']}{flag}",
-                            flush=True,
-                        )
+                        for system, python in ready:
+                            run = one(harness, system, python, workload, mode, workers)
+                            run["round"] = round_
+                            results["runs"].append(run)
     finally:
         harness.close()
     print()

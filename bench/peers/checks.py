@@ -3,6 +3,7 @@ and the table of the results."""
 
 from __future__ import annotations
 
+import statistics
 from typing import Any
 
 
@@ -23,6 +24,19 @@ def problems(run: dict[str, Any]) -> list[str]:
     return found
 
 
+def combine(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The runs of one figure as one: the median rate of those that have one, the lost
+    and duplicated jobs of them all, the first status that is not ok."""
+    rates = [r["jobs_per_s"] for r in runs if r.get("jobs_per_s")]
+    statuses = [r["status"] for r in runs if r.get("status", "ok") != "ok"]
+    return {
+        "jobs_per_s": statistics.median(rates) if rates else None,
+        "lost": sum(r.get("lost") or 0 for r in runs),
+        "duplicates": sum(r.get("duplicates") or 0 for r in runs),
+        "status": statuses[0] if statuses else "ok",
+    }
+
+
 def cell(run: dict[str, Any] | None) -> str:
     if run is None:
         return "-"
@@ -35,9 +49,9 @@ def render(results: dict[str, Any]) -> str:
     """One table per worker count: a row per system, a column per workload and mode."""
     m = results["machine"]
     lines = [
-        f"{results['jobs']} jobs a run; {m['cpus']} CPUs, Python {m['python']}, "
-        f"Redis {m['redis']}; concurrency {results['concurrency']} per process where a "
-        "system has it",
+        f"{results['jobs']} jobs a run, median of {results.get('rounds', 1)}; {m['cpus']} CPUs, "
+        f"Python {m['python']}, Redis {m['redis']}; concurrency {results['concurrency']} per "
+        "process where a system has it",
     ]
     columns = [(w, mode) for w in results["workloads"] for mode in results["modes"]]
     runs = results["runs"]
@@ -47,12 +61,11 @@ def render(results: dict[str, Any]) -> str:
         heads = [f"{w} {mode}" for w, mode in columns]
         rows = []
         for name in names:
-            found = {
-                (r["workload"], r["mode"]): r
-                for r in runs
-                if r["system"] == name and r["workers"] == workers
-            }
-            rows.append([name, *(cell(found.get(c)) for c in columns)])
+            found: dict[tuple[str, str], list[dict[str, Any]]] = {}
+            for r in runs:
+                if r["system"] == name and r["workers"] == workers:
+                    found.setdefault((r["workload"], r["mode"]), []).append(r)
+            rows.append([name, *(cell(combine(found[c]) if c in found else None) for c in columns)])
         widths = [max(len(x) for x in col) for col in zip(["system", *heads], *rows, strict=True)]
         for row in [["system", *heads], *rows]:
             lines.append("  ".join(x.rjust(n) for x, n in zip(row, widths, strict=True)))

@@ -39,7 +39,9 @@ bench: $(VENV)/.installed
 	$(BIN)/python -m bench --costs
 
 # qwsup, the plain loop and the peers (rq, celery, huey, dramatiq, arq, saq, taskiq,
-# bullmq), each peer in its own virtualenv under .bench-venvs/: bench-results/peers.json.
+# bullmq), each peer in its own virtualenv under .bench-venvs/: bench-results/peers.json
+# and peers.png.
 # Options: make bench-peers ARGS="--systems qwsup rq --jobs 200" (docs/benchmark.md).
 bench-peers: $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python -m bench.peers $(ARGS)

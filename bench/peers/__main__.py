@@ -30,7 +30,7 @@ from typing import IO, Any
 import redis
 
 from bench.peers import body, systems, venvs
-from bench.peers.checks import problems, render, tally
+from bench.peers.checks import combine, problems, render, tally
 from bench.peers.systems import BY_NAME, SYSTEMS, Launch, System
 from bench.peers.versions import PINS
 from testkit import ROOT, RedisServer, default_binary, pings, wait_until
@@ -256,6 +256,52 @@ def one(
     return run
 
 
+def chart(results: dict[str, Any], path: Path) -> None:
+    """Bars of jobs/s, a panel per workload and mode, for the first worker count."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("(matplotlib is not installed: no chart; make bench-peers installs it)")
+        return
+    workers = results["workers"][0]
+    names = list(dict.fromkeys(r["system"] for r in results["runs"]))
+    modes, workloads = results["modes"], results["workloads"]
+    fig, axes = plt.subplots(
+        len(modes), len(workloads), figsize=(4 * len(workloads), 3.2 * len(modes)), squeeze=False
+    )
+    for i, mode in enumerate(modes):
+        for j, workload in enumerate(workloads):
+            rates = []
+            for name in names:
+                figure = combine([
+                    r for r in results["runs"]
+                    if (r["system"], r["workload"], r["mode"], r["workers"])
+                    == (name, workload, mode, workers)
+                ])  # fmt: skip
+                rates.append(figure["jobs_per_s"] or 0)
+            ax = axes[i][j]
+            colors = ["tab:red" if n == "qwsup" else "tab:gray" if n == "plain" else "tab:blue"
+                      for n in names]  # fmt: skip
+            ax.barh(names, rates, color=colors)
+            ax.invert_yaxis()
+            ax.set_title(f"{workload}, {mode}", fontsize=10)
+            ax.set_xlabel("jobs/s")
+            ax.grid(axis="x", alpha=0.3)
+    m = results["machine"]
+    fig.suptitle(
+        f"{workers} worker processes, concurrency {results['concurrency']} where a system has "
+        f"it; {m['cpus']} CPUs, Python {m['python']}, Redis {m['redis']}",
+        fontsize=10,
+    )
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    print(f"chart: {path}")
+
+
 def machine(r: redis.Redis) -> dict[str, Any]:
     return {
         "cpus": os.cpu_count(), "python": platform.python_version(),
@@ -326,6 +372,7 @@ def main() -> int:
     print(render(results))
     args.out.mkdir(exist_ok=True)
     (args.out / "peers.json").write_text(json.dumps(results, indent=2))
+    chart(results, args.out / "peers.png")
     print(f"\nresults: {args.out / 'peers.json'}; logs of the runs: {workdir}")
     if not any(problems(r) for r in results["runs"]):
         shutil.rmtree(workdir, ignore_errors=True)

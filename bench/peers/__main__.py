@@ -102,8 +102,10 @@ class Harness:
         wait_until(lambda: pings(self.r), 10, "redis-server")
         self.env = dict(os.environ, PYTHONPATH=str(ROOT), **{body.URL_ENV: self.url})
         self.env.pop("VIRTUAL_ENV", None)
+        self.producer_log = (workdir / "producers.log").open("ab")  # every enqueue's output
 
     def close(self) -> None:
+        self.producer_log.close()
         self.r.close()
         self.server.cleanup()
 
@@ -114,12 +116,13 @@ class Harness:
         self, system: System, python: Path, workload: str, prefix: str, n: int, mark: bool = False
     ) -> subprocess.Popen[bytes]:
         command = [str(python), "-m", system.module, "enqueue", workload, prefix, str(n)]
-        log = (self.workdir / f"enqueue-{system.name}.log").open("ab")
+        self.producer_log.write(f"-- {system.name} {workload} {prefix}\n".encode())
+        self.producer_log.flush()
         return subprocess.Popen(
             [*command, *(["mark"] if mark else [])],
             env=self.env,
             cwd=ROOT,
-            stdout=log,
+            stdout=self.producer_log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,

@@ -344,18 +344,23 @@ def main() -> int:
         "--timeout", type=float, default=90, help="seconds a run may take (default 90)"
     )
     parser.add_argument(
+        "--qwsup-async", action="store_true", help="qwsup runs the asyncio handler (async def)"
+    )
+    parser.add_argument(
         "--runs", type=int, default=1, help="runs of each figure; the table shows the median"
     )
     parser.add_argument("--venvs", type=Path, default=ROOT / ".bench-venvs")
     parser.add_argument("--out", type=Path, default=ROOT / "bench-results")
     args = parser.parse_args()
     systems.QWSUP_CONCURRENCY[0] = args.qwsup_concurrency
+    systems.QWSUP_ASYNC[0] = args.qwsup_async
 
     workdir = Path(tempfile.mkdtemp(prefix="qwpeers"))
     harness = Harness(args, workdir)
     results: dict[str, Any] = {
         "machine": machine(harness.r), "jobs": args.jobs, "concurrency": args.concurrency,
-        "qwsup_concurrency": args.qwsup_concurrency, "workloads": args.workloads,
+        "qwsup_concurrency": args.qwsup_concurrency, "qwsup_async": args.qwsup_async,
+        "workloads": args.workloads,
         "modes": args.modes, "workers": args.workers, "rounds": args.runs, "pins": {},
         "versions": {}, "settings": {}, "skipped": {}, "runs": [],
     }  # fmt: skip

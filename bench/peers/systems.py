@@ -43,7 +43,8 @@ def _each(launch: Launch, command: list[str]) -> list[list[str]]:
 
 
 def _qwsup(launch: Launch, concurrency: int) -> list[list[str]]:
-    workers: dict[str, object] = {"count": launch.workers, "handler": HANDLER}
+    handler = HANDLER + "_async" if QWSUP_ASYNC[0] else HANDLER
+    workers: dict[str, object] = {"count": launch.workers, "handler": handler}
     if concurrency > 1:  # [workers] concurrency, issue 13's key
         workers["concurrency"] = concurrency
     config = write_config(
@@ -58,6 +59,7 @@ def _qwsup(launch: Launch, concurrency: int) -> list[list[str]]:
 
 HANDLER = "bench.peers.with_qwsup:handle"
 QWSUP_CONCURRENCY = [1]  # set by --qwsup-concurrency: qwsup's concurrency per worker
+QWSUP_ASYNC = [False]  # set by --qwsup-async: qwsup runs the asyncio handler
 
 
 def _in_process(name: str) -> Callable[[Launch], list[list[str]]]:

@@ -15,6 +15,12 @@ def handle(job_id: str, data: dict[str, str]) -> None:
     body.run(data["w"], data["id"])
 
 
+async def handle_async(job_id: str, data: dict[str, str]) -> None:
+    """The same as an asyncio handler (--qwsup-async), for qwsup's [workers] concurrency
+    on one event loop (issue 13)."""
+    await body.arun(data["w"], data["id"])
+
+
 def enqueue(workload: str, ids: list[str]) -> None:
     producer = Producer(redis.Redis.from_url(body.url()))
     producer.enqueue_many({"w": workload, "id": i} for i in ids)

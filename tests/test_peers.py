@@ -3,6 +3,7 @@ the table, the systems' commands. No Redis, no peer, no virtualenv."""
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 
 from bench.peers.checks import problems, render, tally
 from bench.peers.systems import BY_NAME, SYSTEMS, Launch
+from bench.peers.venvs import why
 from bench.peers.versions import PINS
 
 pytestmark = pytest.mark.unit
@@ -94,3 +96,10 @@ def test_several_runs_of_a_figure_show_their_median_and_every_problem() -> None:
     text = render(results(runs, rounds=3))
     assert "median of 3" in text
     assert "200 !! 2 DUPLICATES" in text
+
+
+def test_a_failed_install_is_said_in_pips_error_lines_short() -> None:
+    stderr = "WARNING: Location x is ignored\nERROR: No matching distribution found for rq==0\n"
+    done = subprocess.CompletedProcess(["pip"], 1, stdout="", stderr=stderr)
+    assert why(done) == "ERROR: No matching distribution found for rq==0"
+    assert len(why(subprocess.CompletedProcess(["pip"], 1, "", "ERROR: " + "x" * 900))) == 300

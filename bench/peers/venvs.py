@@ -47,10 +47,17 @@ def ensure(root: Path, system: str, timeout: float = 900) -> Path:
         except subprocess.TimeoutExpired as e:
             raise InstallError(f"{' '.join(step[:4])}: no end after {timeout:g} s") from e
         if done.returncode != 0:
-            tail = " | ".join((done.stderr or done.stdout).strip().splitlines()[-3:])
-            raise InstallError(f"{' '.join(step[:4])} exited {done.returncode}: {tail}")
+            raise InstallError(f"{' '.join(step[:4])} exited {done.returncode}: {why(done)}")
     marker.touch()
     return python
+
+
+def why(done: subprocess.CompletedProcess[str]) -> str:
+    """pip's reason, short: its ERROR lines (else its last lines), at most 300 characters."""
+    lines = (done.stderr or done.stdout).strip().splitlines()
+    errors = [line for line in lines if line.startswith("ERROR")] or lines[-3:]
+    text = " | ".join(errors)
+    return text if len(text) <= 300 else text[:297] + "..."
 
 
 def installed(python: Path, names: list[str]) -> dict[str, str]:

@@ -55,6 +55,11 @@ def test_the_table_shows_rates_and_says_so_when_every_run_was_clean() -> None:
     assert "rq: rq 3.0.0" in text
 
 
+def test_the_memory_of_each_systems_processes_is_listed() -> None:
+    text = render(results([run("dramatiq", rss_mb=87.4, processes=3)]))
+    assert "dramatiq x2: 87 MB in 3 processes" in text
+
+
 def test_a_lost_or_duplicated_job_is_printed_loudly_in_its_cell_and_below() -> None:
     text = render(results([run("celery", lost=1), run("huey", duplicates=4)]))
     assert "1 LOST" in text and "4 DUPLICATES" in text

@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
+import psutil
 import redis
 
 from bench.peers import body, systems, venvs
@@ -84,6 +85,21 @@ class Group:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(10)
         self.procs = []
+
+    def memory(self) -> tuple[int, float]:
+        """How many processes the groups have (leaders and their descendants), and their
+        RSS in MB, summed."""
+        found: dict[int, psutil.Process] = {}
+        for proc in self.procs:
+            with contextlib.suppress(psutil.Error):
+                leader = psutil.Process(proc.pid)
+                for p in [leader, *leader.children(recursive=True)]:
+                    found[p.pid] = p
+        rss = 0
+        for p in found.values():
+            with contextlib.suppress(psutil.Error):
+                rss += p.memory_info().rss
+        return len(found), rss / 2**20
 
     @staticmethod
     def _signal(proc: subprocess.Popen[bytes], sig: int) -> None:
@@ -190,6 +206,7 @@ class Harness:
                     producer.wait(max(1, deadline - time.monotonic()))
                     sent = float(self.r.get(body.SENT) or t1)
                     result["enqueue_per_s"] = n / max(sent - t0, 1e-6)
+                result["processes"], result["rss_mb"] = group.memory()
                 time.sleep(SETTLE_S)
             except TimeoutError:
                 result["status"] = f"timeout after {self.args.timeout:g} s"
@@ -249,6 +266,8 @@ def one(
     rate = f"{run['jobs_per_s']:,.0f} jobs/s" if run.get("jobs_per_s") else "-"
     if run.get("enqueue_per_s"):
         rate += f" (enqueued at {run['enqueue_per_s']:,.0f}/s)"
+    if run.get("rss_mb"):
+        rate += f", {run['processes']} processes {run['rss_mb']:.0f} MB"
     bad = problems(run)
     flag = f"  !! {', '.join(bad)} {run.get('note', '')}" if bad else ""
     print(

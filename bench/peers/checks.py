@@ -69,6 +69,15 @@ def render(results: dict[str, Any]) -> str:
         widths = [max(len(x) for x in col) for col in zip(["system", *heads], *rows, strict=True)]
         for row in [["system", *heads], *rows]:
             lines.append("  ".join(x.rjust(n) for x, n in zip(row, widths, strict=True)))
+    lines += ["", "memory of the worker processes at the end of a run (RSS, summed; the most):"]
+    for workers in results["workers"]:
+        for name in names:
+            mine = [r for r in runs if r["system"] == name and r["workers"] == workers]
+            top = max(mine, key=lambda r: r.get("rss_mb") or 0, default=None)
+            if top and top.get("rss_mb"):
+                lines.append(
+                    f"  {name} x{workers}: {top['rss_mb']:.0f} MB in {top['processes']} processes"
+                )
     bad = [r for r in runs if problems(r)]
     if bad:
         lines += ["", "!! RUNS WITH PROBLEMS:"]

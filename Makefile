@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: run test unit lint chaos bench
+.PHONY: run test unit lint chaos bench bench-peers
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,3 +37,11 @@ chaos: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python -m bench --costs
+
+# qwsup, the plain loop and the peers (rq, celery, huey, dramatiq, arq, saq, taskiq,
+# bullmq), each peer in its own virtualenv under .bench-venvs/: bench-results/peers.json
+# and peers.png.
+# Options: make bench-peers ARGS="--systems qwsup rq --jobs 200" (docs/benchmark.md).
+bench-peers: $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	$(BIN)/python -m bench.peers $(ARGS)

@@ -1,0 +1,97 @@
+"""The one job body every system runs, imported inside each system's own venv (it
+needs only redis-py): the workload, then one pipelined round trip to the benchmark's
+Redis recording that the job ran (SADD of the job's id to a set, INCR of a counter),
+so that lost = enqueued - unique and duplicates = count - unique.
+
+    noop   the round trip alone
+    io     sleep 20 ms, then the round trip
+    cpu    5 ms of pure-Python CPU (this thread's CPU time), then the round trip
+
+A sync handler calls run(); an asyncio one awaits arun(). The URL is the environment's
+QWSUP_PEERS_URL; clients are made per process (after a fork) and shared by its threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import time
+from typing import Any
+
+import redis
+import redis.asyncio
+
+URL_ENV = "QWSUP_PEERS_URL"
+DONE = "peers:done"  # the set of the ids that ran
+COUNT = "peers:count"  # how many times a job ran
+STARTED = "peers:t0"  # the producer's clock when it began to enqueue (arrival mode)
+SENT = "peers:t1"  # and when it had sent the last job
+WORKLOADS = ("noop", "io", "cpu")
+IO_S = 0.020
+CPU_S = 0.005
+
+_lock = threading.Lock()
+_sync: tuple[int, redis.Redis] | None = None
+_async: dict[tuple[int, int], Any] = {}  # (pid, id of the running loop): its client
+
+
+def url() -> str:
+    return os.environ[URL_ENV]
+
+
+def client() -> redis.Redis:
+    """This process's client (thread-safe: its pool gives each thread a connection)."""
+    global _sync
+    with _lock:
+        if _sync is None or _sync[0] != os.getpid():
+            _sync = (os.getpid(), redis.Redis.from_url(url()))
+        return _sync[1]
+
+
+def spin(seconds: float = CPU_S) -> None:
+    """Pure-Python work until this thread has spent `seconds` of CPU."""
+    end = time.thread_time() + seconds
+    n = 0
+    while time.thread_time() < end:
+        for i in range(200):
+            n += i * i
+
+
+def run(workload: str, job_id: str) -> None:
+    if workload == "io":
+        time.sleep(IO_S)
+    elif workload == "cpu":
+        spin()
+    with client().pipeline(transaction=False) as pipe:
+        pipe.sadd(DONE, job_id)
+        pipe.incr(COUNT)
+        pipe.execute()
+
+
+async def arun(workload: str, job_id: str) -> None:
+    if workload == "io":
+        await asyncio.sleep(IO_S)
+    elif workload == "cpu":
+        spin()
+    key = (os.getpid(), id(asyncio.get_running_loop()))
+    aclient = _async.get(key)
+    if aclient is None:
+        aclient = _async[key] = redis.asyncio.Redis.from_url(url())
+    async with aclient.pipeline(transaction=False) as pipe:
+        pipe.sadd(DONE, job_id)
+        pipe.incr(COUNT)
+        await pipe.execute()
+
+
+def job_ids(prefix: str, count: int) -> list[str]:
+    return [f"{prefix}{i}" for i in range(count)]
+
+
+def mark_start() -> None:
+    """The producer's clock as it begins to enqueue: the arrival mode's start."""
+    client().set(STARTED, repr(time.time()))
+
+
+def mark_sent() -> None:
+    client().set(SENT, repr(time.time()))

@@ -37,6 +37,13 @@ from testkit import ROOT, Cluster, RedisServer, default_binary, pings, wait_unti
 POLL_S = 0.002  # how often a wait looks again: the benchmark times its runs by their waits
 
 
+HANDLERS = {"noop": "bench.jobs:noop", "roundtrip": "bench.jobs:roundtrip"}
+HANDLER_WORDS = {
+    "noop": "the handler makes no Redis call",
+    "roundtrip": "the handler makes one Redis round trip",
+}
+
+
 class Bench:
     """The measures, on a private redis-server on loopback (no persistence), or on the
     server at `url`; the workers run `handler`."""
@@ -73,7 +80,9 @@ class Bench:
         self.r.set(HANDLED, 0)  # bench.jobs:roundtrip counts here; part of the baseline
         if kind == "plain":
             procs = [
-                subprocess.Popen([sys.executable, "-m", "bench.plain", self.url], env=self.env)
+                subprocess.Popen(
+                    [sys.executable, "-m", "bench.plain", self.url, self.handler], env=self.env
+                )
                 for _ in range(workers)
             ]
         else:  # `masters` supervisors, as that many hosts would run, sharing the workers
@@ -287,6 +296,13 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3, help="runs per figure; the median counts")
     parser.add_argument("--out", type=Path, default=ROOT / "bench-results")
     parser.add_argument(
+        "--handler",
+        choices=sorted(HANDLERS),
+        default="noop",
+        help="noop: notes the id in a local file, no Redis call (default); roundtrip: "
+        "also one INCR on the benchmark's Redis, as a handler that records a result",
+    )
+    parser.add_argument(
         "--costs", action="store_true",
         help="also how cost grows: 1,000,000 jobs queued, 10 KB payloads, 4 masters",
     )  # fmt: skip
@@ -302,8 +318,9 @@ def main() -> int:
 
         return run(args.jobs, counts, args.runs, args.out)
     workdir = Path(tempfile.mkdtemp(prefix="qwbench"))
-    bench = Bench(workdir)
+    bench = Bench(workdir, handler=HANDLERS[args.handler])
     results: dict[str, Any] = {
+        "handler": args.handler,
         "machine": {
             "cpus": os.cpu_count(), "python": platform.python_version(),
             "redis": bench.redis_version, "platform": platform.platform(),
@@ -336,7 +353,8 @@ def table(res: dict[str, Any]) -> str:
     plain, qw = res["throughput"]["plain"], res["throughput"]["qwsup"]
     m = res["machine"]
     lines = [
-        f"{res['jobs']} trivial jobs, median of {res['runs']} runs; {m['cpus']} CPUs, "
+        f"{res['jobs']} trivial jobs ({HANDLER_WORDS[res.get('handler', 'noop')]}), "
+        f"median of {res['runs']} runs; {m['cpus']} CPUs, "
         f"Python {m['python']}, Redis {m['redis']} on TCP loopback",
         "",
         f"{'workers':>7}  {'plain loop jobs/s':>17}  {'qwsup jobs/s':>12}  {'ratio':>5}  "

@@ -252,21 +252,9 @@ class SlotLoop:
         want = min(slots.free, left - len(slots.running)) if left is not None else slots.free
         if want <= 0:
             return
-        try:
-            if not w.registered:
-                w.queue.register_worker(w.name, w.id)
-                w.registered = True
-            with w.shared.line:
-                try:
-                    w.feed.known = len(slots.running)
-                    jobs = w.feed.take(b"", want)
-                    if not jobs and not slots.running and not w.feed.fenced:
-                        jobs = w.feed.wait(BLOCK_S, want, w.blocks_on)
-                finally:
-                    w._count_acked()
-            w.retrying.worked("feed")
-        except RedisTrouble as exc:
-            w.retrying.failed(exc, "feed")
+        w.feed.known = len(slots.running)  # a take skips the ids we have in hand
+        jobs = w.take(want, block=not slots.running)  # (blocks only while none runs)
+        if jobs is None:
             return
         if any(job.kind == EMPTY for job in jobs):
             log.error("dropped an empty job id taken from a queue: no job can have it")

@@ -229,20 +229,8 @@ class Worker:
         with self.shared.hold:
             if self.shared.held:
                 return self._start(self.shared.held.popleft())
-        try:
-            if not self.registered:
-                self.queue.register_worker(self.name, self.id)
-                self.registered = True
-            with self.shared.line:
-                try:
-                    jobs = [] if self.found_nothing else self.feed.take(b"", self._want())
-                    if not jobs and not self.feed.fenced:
-                        jobs = self.feed.wait(BLOCK_S, self._want(), self.blocks_on)
-                finally:
-                    self._count_acked()
-            self.retrying.worked("feed")
-        except RedisTrouble as exc:
-            self.retrying.failed(exc, "feed")
+        jobs = self.take(self._want(), take_first=not self.found_nothing)
+        if jobs is None:
             return None
         self._hold(jobs)
         if self.feed.fenced:
@@ -250,6 +238,28 @@ class Worker:
             self.found_nothing = False  # take again (and be told again) next time
             self.sleep(HOLD_TICK_S)
         return None  # the next turn starts what was taken, if the master still shows life
+
+    def take(self, want: int, *, take_first: bool = True, block: bool = True) -> list[Job] | None:
+        """At most `want` jobs into our list: a take (unless `take_first` is False),
+        then, when that found none and `block`, a wait on our queue and a take, sent
+        together. None when Redis failed (the caller's loop tries again after a
+        pause, Retrying's)."""
+        try:
+            if not self.registered:
+                self.queue.register_worker(self.name, self.id)
+                self.registered = True
+            with self.shared.line:
+                try:
+                    jobs = self.feed.take(b"", want) if take_first else []
+                    if not jobs and block and not self.feed.fenced:
+                        jobs = self.feed.wait(BLOCK_S, want, self.blocks_on)
+                finally:
+                    self._count_acked()
+            self.retrying.worked("feed")
+        except RedisTrouble as exc:
+            self.retrying.failed(exc, "feed")
+            return None
+        return jobs
 
     def _may_take(self) -> bool:
         """Whether the master shows life (it renewed its hold on the name within the

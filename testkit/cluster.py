@@ -5,17 +5,13 @@ from __future__ import annotations
 
 import functools
 import os
-import shutil
-import signal
 import subprocess
-import tempfile
-from pathlib import Path
 
 import redis
 from redis.cluster import ClusterNode
 
 from testkit.ports import is_free
-from testkit.servers import pings, spawn, stop
+from testkit.servers import ServerGroup, pings, spawn
 from testkit.wait import wait_until
 
 
@@ -30,16 +26,15 @@ def _ports(count: int) -> list[int]:
     return found
 
 
-class Cluster:
+class Cluster(ServerGroup):
     """`nodes` redis-servers with `replicas` replicas per primary (redis-cli's layout:
     the slots split evenly over the primaries)."""
 
     def __init__(self, binary: str, nodes: int = 6, replicas: int = 1) -> None:
+        super().__init__("qwc")
         self.binary = binary
         self.replicas = replicas
-        self.dir = Path(tempfile.mkdtemp(prefix="qwc"))
         self.ports = _ports(nodes)
-        self.procs: dict[int, subprocess.Popen[bytes]] = {}
 
     def start(self) -> None:
         for port in self.ports:
@@ -86,12 +81,3 @@ class Cluster:
     def primary_of(self, key: str) -> int:
         with self.client() as client:
             return int(client.get_node_from_key(key).port)
-
-    def kill(self, port: int) -> None:
-        self.procs[port].send_signal(signal.SIGKILL)
-        self.procs[port].wait(10)
-
-    def cleanup(self) -> None:
-        """Stop the nodes and remove their files."""
-        stop(self.procs.values())
-        shutil.rmtree(self.dir, ignore_errors=True)

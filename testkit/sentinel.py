@@ -6,24 +6,19 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import shutil
-import signal
-import subprocess
-import tempfile
 import time
-from pathlib import Path
 from typing import Any, cast
 
 import redis
 
 from testkit.ports import free_ports
-from testkit.servers import pings, spawn, stop
+from testkit.servers import ServerGroup, pings, spawn
 from testkit.wait import wait_until
 
 SERVICE = "mymaster"
 
 
-class Sentinels:
+class Sentinels(ServerGroup):
     """A primary with `replicas` replicas (AOF, fsync always) and `sentinels` sentinels
     that fail over after 1 s without an answer (a quorum of two), on loopback.
 
@@ -38,14 +33,13 @@ class Sentinels:
         password: str = "",
         server_args: tuple[str, ...] = (),
     ) -> None:
+        super().__init__("qwsn")
         self.binary = binary
         self.password = password
         self.server_args = server_args
-        self.dir = Path(tempfile.mkdtemp(prefix="qwsn"))
         ports = free_ports(1 + replicas + sentinels)
         self.data_ports = ports[: 1 + replicas]
         self.sentinel_ports = ports[1 + replicas :]
-        self.procs: dict[int, subprocess.Popen[bytes]] = {}
 
     # -- starting ---------------------------------------------------------------
 
@@ -164,12 +158,3 @@ class Sentinels:
 
         wait_until(moved, timeout, "the sentinels to name a new primary")
         return time.monotonic() - since
-
-    def kill(self, port: int) -> None:
-        self.procs[port].send_signal(signal.SIGKILL)
-        self.procs[port].wait(10)
-
-    def cleanup(self) -> None:
-        """Stop every server and remove their files."""
-        stop(self.procs.values())
-        shutil.rmtree(self.dir, ignore_errors=True)

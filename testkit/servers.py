@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 from collections.abc import Iterable
@@ -70,6 +71,24 @@ def stop(procs: Iterable[subprocess.Popen[bytes]], grace: float = 10.0) -> None:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(10)
+
+
+class ServerGroup:
+    """Servers we start, by port, in one fresh directory: a local cluster, a primary
+    with its replicas and sentinels."""
+
+    def __init__(self, prefix: str) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix=prefix))
+        self.procs: dict[int, subprocess.Popen[bytes]] = {}
+
+    def kill(self, port: int) -> None:
+        self.procs[port].send_signal(signal.SIGKILL)
+        self.procs[port].wait(10)
+
+    def cleanup(self) -> None:
+        """Stop every server and remove their files."""
+        stop(self.procs.values())
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 class RedisServer:

@@ -151,7 +151,7 @@ class Master:
         if not self.hold.token:
             return
         now = self.clock()
-        self.keep_lease(now)
+        self.keep_lease(now, self.tally.status_line())
         self.sweep(now)
         self.requeue_pending()
         self.carry_out(self.pool.manage(now))
@@ -165,6 +165,12 @@ class Master:
             clock=self.clock,
         )  # fmt: skip
         self.lists = Lists(queue, self.name, self.outage, self.tally.totals, self.clock)
+
+    def requeue_later(self, requeue: Requeue) -> None:
+        """A gone worker's list, to put back once the name is held and Redis answers (a
+        worker exists only once connected, so the lists are there)."""
+        assert self.lists is not None
+        self.lists.pending.append(requeue)
 
     @property
     def pending(self) -> list[Requeue]:
@@ -181,12 +187,13 @@ class Master:
         self.police(now)
         self.carry_out(self.pool.manage(now))
         self.sweep(now)
-        self.keep_lease(now)
+        status = self.tally.status_line()  # read from every scoreboard: once a turn
+        self.keep_lease(now, status)
         if self.hold is not None:
             self.hold.watch_others(now)
         self.watch_embedded()
         self.set_title()
-        self.tell_systemd(now)
+        self.tell_systemd(now, status)
 
     def finished(self) -> bool:
         """Stopping, every worker gone, and their jobs requeued (or Redis is down: the
@@ -214,7 +221,7 @@ class Master:
         for proc in self.pool.procs.values():
             self.processes.kill(proc.pid, signal.SIGKILL)
             reason = f"worker {proc.id} was killed when its master failed"
-            self.pending.append(Requeue(proc.id, 1, reason, self.config.most_attempts))
+            self.requeue_later(Requeue(proc.id, 1, reason, self.config.most_attempts))
 
     def cleanup(self) -> None:
         if self.metrics_server is not None:
@@ -339,7 +346,7 @@ class Master:
             elif isinstance(action, Send):
                 self.processes.kill(action.pid, action.signal)
             elif isinstance(action, Requeue):
-                self.pending.append(action)
+                self.requeue_later(action)
             else:
                 self.halt(action)
 
@@ -432,10 +439,10 @@ class Master:
 
     # -- the name, the embedded server, the title, systemd ------------------------------
 
-    def keep_lease(self, now: float) -> None:
+    def keep_lease(self, now: float, status: str) -> None:
         if self.hold is None:
             return
-        halt = self.hold.keep(now, self.tally.status_line())
+        halt = self.hold.keep(now, status)
         if halt is not None:
             self.carry_out([halt])
 
@@ -448,10 +455,9 @@ class Master:
         except EmbeddedRedisError as exc:
             log.error("%s", exc)
 
-    def tell_systemd(self, now: float) -> None:
+    def tell_systemd(self, now: float, status: str) -> None:
         """READY=1 once every worker of the running generation has booted (at start and
         after a reload), the STATUS line, and the watchdog ping."""
-        status = self.tally.status_line()
         if not self.announced and not self.pool.reload and not self.stopping:
             current = self.pool.running()
             if len(current) >= self.pool.count and all(p.ready for p in current):

@@ -29,11 +29,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from . import logs, proctitle
-from .errors import ExitCode, RedisTrouble
+from .errors import ExitCode
 from .prefetch import BLOCK_S, HOLD_TICK_S
 from .queue import EMPTY, Job
 from .runner import Handler, InHand, JobTimeout, Ran, Runner
-from .totals import Totals
 
 if TYPE_CHECKING:
     from .worker import Worker
@@ -211,6 +210,7 @@ class SlotLoop:
         self.worker = worker
         self.slots = slots
         self.shown = ""  # the title last set
+        self.busy_since = 0.0  # the busy time last written to the scoreboard
 
     def run(self) -> None:
         """Up to `concurrency` jobs at once: take into the free slots and start them,
@@ -272,30 +272,18 @@ class SlotLoop:
         job, ran = ended.job, ended.ran
         seconds = w.clock() - ended.in_hand.started
         if ran.failed:
-            outcome = w._fail(job, ran)
-            with w.shared.line:
-                w.board.ended(outcome, seconds, Totals.bucket(seconds))
-            return
-        w.shared.finishing[job.id] = seconds
-        w.jobs_done += 1
-        with w.shared.line:
-            try:
-                w.feed.finish(job.id, b"")
-                if w._leaving_after_this_job():
-                    w.retrying.until_reachable(w.feed.settle, "feed")
-            except RedisTrouble as exc:
-                w.retrying.failed(exc, "feed")  # sent again when Redis is back
-            w._count_acked()
+            w._count(w._fail(job, ran), seconds)
+        else:
+            w._finish(job, seconds, take_next=False)
 
     def _show(self) -> None:
         """The scoreboard's busy time is the oldest job's (the master's job_timeout
         backstop); the title counts the slots in use."""
         w, slots = self.worker, self.slots
         oldest = slots.oldest_start()
-        if oldest:
-            w.board.busy(oldest)
-        else:
-            w.board.idle()
+        if oldest != self.busy_since:  # a write only when it changed
+            w.board.busy(oldest)  # (0.0: idle)
+            self.busy_since = oldest
         title = f"busy {len(slots.running)}/{slots.size}" if slots.running else "idle"
         if title != self.shown:
             w._title(title)

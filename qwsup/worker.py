@@ -208,10 +208,14 @@ class Worker:
         self.idle = True
         self.board.idle()
         if outcome is not None:
-            seconds = self.clock() - in_hand.started
-            with self.shared.line:
-                self.board.ended(outcome, seconds, Totals.bucket(seconds))
+            self._count(outcome, self.clock() - in_hand.started)
         self._title("idle")
+
+    def _count(self, outcome: Outcome, seconds: float) -> None:
+        """A job's outcome on the scoreboard (under `line`: the heartbeat thread counts
+        acknowledgements there too)."""
+        with self.shared.line:
+            self.board.ended(outcome, seconds, Totals.bucket(seconds))
 
     def _title(self, state: str) -> None:
         self.set_title(f"{proctitle.worker_prefix(self.id)}{state}")
@@ -334,10 +338,11 @@ class Worker:
         self._finish(job, ran.seconds)
         return None
 
-    def _finish(self, job: Job, seconds: float) -> None:
+    def _finish(self, job: Job, seconds: float, *, take_next: bool = True) -> None:
         """Acknowledge the job: sent without waiting when a held job comes next, else
         with a take of the next jobs in the same round trip, unless this worker is about
-        to stop. What it came to is counted when Redis's reply is read (_count_acked)."""
+        to stop (or `take_next` is False: a worker of slots takes for its free slots
+        itself). What it came to is counted when Redis's reply is read (_count_acked)."""
         self.prefetch.ran(seconds)
         self.shared.finishing[job.id] = seconds
         self.jobs_done += 1
@@ -346,7 +351,7 @@ class Worker:
             try:
                 with self.shared.hold:
                     following = self.shared.held[0] if self.shared.held else None
-                if following is not None or leaving:
+                if following is not None or leaving or not take_next:
                     starts = following.id if following and following.kind == "hash" else b""
                     self.feed.finish(job.id, starts)
                 else:

@@ -224,7 +224,7 @@ def test_a_name_taken_over_halts_the_master_with_status_73(master: Master) -> No
     procs, queue, clock = fakes(master)
     queue.renewal = -1  # the record holds another master's token
     clock.now += 30 / 6
-    master.keep_lease(clock.now)
+    master.keep_lease(clock.now, master.tally.status_line())
     assert master.exit_code == ExitCode.NAME_HELD
     assert {sig for _, sig in procs.sent} == {signal.SIGQUIT}
 

@@ -37,3 +37,12 @@ def roundtrip(job_id: str, data: dict[str, str]) -> None:
         _client = redis.Redis.from_url(os.environ["QWSUP_BENCH_URL"])
     _client.incr(HANDLED)
     noop(job_id, data)
+
+
+def writes(job_id: str, data: dict[str, str]) -> None:
+    """roundtrip's INCR sent with the job's acknowledgement (qwsup.pipeline()) instead
+    of a round trip of its own: for qwsup only (the plain loop runs roundtrip)."""
+    import qwsup
+
+    qwsup.pipeline().incr(HANDLED)
+    noop(job_id, data)

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import redis
 
+import qwsup
+from qwsup import current
 from qwsup.config import parse
 from qwsup.connection import make_client
 from qwsup.feed import Feed
@@ -41,17 +43,21 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=20_000)
     parser.add_argument("--concurrency", type=int, default=1)
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument(
+        "--writes", action="store_true",
+        help="the handler sends its INCR with the job's acknowledgement (qwsup.pipeline())",
+    )  # fmt: skip
     args = parser.parse_args()
     server = RedisServer(default_binary())
     server.start()
     try:
-        return profile(server.url, args.jobs, args.concurrency, args.top)
+        return profile(server.url, args.jobs, args.concurrency, args.top, args.writes)
     finally:
         server.stop()
         server.cleanup()
 
 
-def profile(url: str, jobs: int, concurrency: int, top: int) -> int:
+def profile(url: str, jobs: int, concurrency: int, top: int, writes: bool = False) -> int:
     config = parse(
         "profile.toml",
         f'[redis]\nurl = "{url}"\n[supervisor]\nname = "prof"\n'
@@ -65,11 +71,15 @@ def profile(url: str, jobs: int, concurrency: int, top: int) -> int:
 
     def handler(job_id: str, data: dict[str, str]) -> None:
         nonlocal done
-        counter.incr("profile:handled")  # the handler's one round trip
+        if writes:
+            qwsup.pipeline().incr("profile:handled")  # sent with the acknowledgement
+        else:
+            counter.incr("profile:handled")  # the handler's one round trip
         done += 1
         if done == jobs and worker is not None:
             worker.stop = Stop.AFTER_JOB
 
+    current.install(lambda: make_client(config), cluster=False)
     w = config.workers
     wid = f"prof.{os.getpid()}"
     feed = Feed(client, keys, wid, "prof", w.queues, 0, blocks_on(w.queues, 0))

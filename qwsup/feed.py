@@ -13,6 +13,10 @@ middle of a read), the acknowledgements whose replies were not read are sent aga
 before anything else; ack.lua tells an acknowledgement that had already been done
 (-1) from a job that was requeued meanwhile (0). When Redis has lost the scripts
 (SCRIPT FLUSH, a restart), they are loaded again and what they refused is redone.
+
+A job's writes (qwsup.pipeline() in its handler) go inside its ack.lua, which applies
+them only when it finishes the job: an acknowledgement sent again keeps its writes,
+and applies them only if the first did not.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from typing import Any
 import redis
 from redis.typing import EncodableT, KeyT
 
+from .current import Words
 from .errors import ConnectionLost, RedisRefused
 from .keys import ALL, Keys
 from .queue import Job, taken
@@ -92,17 +97,24 @@ class Feed:
         self.sent: list[Sent] = []  # in the order sent
         self.unsure: list[bytes] = []  # acknowledged when the line broke: to send again
         self.acked: list[tuple[bytes, bool]] = []  # (job id, whether it was still ours)
+        self.writes: dict[bytes, tuple[Words, ...]] = {}  # of the acks not yet answered
+        # the writes that failed, of the jobs acknowledged: (job id, [(n, error), ...])
+        self.failed_writes: list[tuple[bytes, list[tuple[int, str]]]] = []
 
     # -- what the worker calls --------------------------------------------------
 
-    def finish(self, job_id: bytes, next_id: bytes) -> None:
+    def finish(self, job_id: bytes, next_id: bytes, writes: tuple[Words, ...] = ()) -> None:
         """Acknowledge a job without waiting; `next_id` is the prefetched job the worker
-        starts now (stamped as started)."""
-        self._send([(Sent(ACK, job_id), self._ack_command(job_id, next_id))])
+        starts now (stamped as started); `writes` are the job's own."""
+        self._send([self._ack(job_id, next_id, writes)])
 
-    def take(self, finished: bytes, want: int) -> list[Job]:
-        """Acknowledge `finished` (when not b"") and take at most `want` jobs."""
-        self._send([self._take_command(finished, want)])
+    def take(self, finished: bytes, want: int, writes: tuple[Words, ...] = ()) -> list[Job]:
+        """Acknowledge `finished` (when not b"", with its `writes`) and take at most
+        `want` jobs."""
+        if writes:  # the writes ride in ack.lua, sent with the take
+            self._send([self._ack(finished, b"", writes), self._take_command(b"", want)])
+        else:
+            self._send([self._take_command(finished, want)])
         return self._read()
 
     def wait(self, block_s: int, want: int, queue: str) -> list[Job]:
@@ -154,11 +166,24 @@ class Feed:
         ]  # fmt: skip
         return Sent(TAKE, finished, want), self.scripts.evalsha("take", keys, args)
 
-    def _ack_command(self, job_id: bytes, next_id: bytes) -> tuple[EncodableT, ...]:
-        """ack.lua: finish `job_id`; `next_id` is the job the worker starts next."""
+    def _ack(
+        self, job_id: bytes, next_id: bytes, writes: tuple[Words, ...]
+    ) -> tuple[Sent, tuple[EncodableT, ...]]:
+        if writes:
+            self.writes[job_id] = writes  # until its reply is read
+        return Sent(ACK, job_id), self._ack_command(job_id, next_id, writes)
+
+    def _ack_command(
+        self, job_id: bytes, next_id: bytes, writes: tuple[Words, ...] = ()
+    ) -> tuple[EncodableT, ...]:
+        """ack.lua: finish `job_id` (and apply its `writes`); `next_id` is the job the
+        worker starts next."""
         next_key = self.keys.job(next_id) if next_id else self.keys.job_prefix
         keys: list[KeyT] = [self.keys.worker_jobs(self.worker), self.keys.job(job_id), next_key]
-        return self.scripts.evalsha("ack", keys, [job_id, next_id])
+        args: list[EncodableT] = [job_id, next_id]
+        for words in writes:
+            args += (len(words), *words)
+        return self.scripts.evalsha("ack", keys, args)
 
     def _wait_command(self, timeout_s: int, queue: str) -> tuple[EncodableT, ...]:
         """Block on one queue: BLMOVE, or BRPOPLPUSH before Redis 6.2."""
@@ -219,7 +244,7 @@ class Feed:
 
     def _reply(self, sent: Sent, reply: Any, jobs: list[Job]) -> list[Job]:
         if sent.kind == ACK:
-            self.acked.append((sent.job_id, int(reply) == 1))
+            self.acked.append((sent.job_id, self._acked(sent.job_id, reply) == 1))
         elif sent.kind == TAKE:
             took = taken(reply)
             self.fenced, jobs = took.fenced, took.jobs
@@ -245,9 +270,9 @@ class Feed:
                 self.conn = self._connect()
             job_id = self.unsure[0]
             with self._line():
-                self.conn.send_command(*self._ack_command(job_id, b""))
+                self.conn.send_command(*self._ack_command(job_id, b"", self.writes.get(job_id, ())))
                 try:
-                    result = int(self.conn.read_response())
+                    result = self._acked(job_id, self.conn.read_response())
                 except redis.exceptions.NoScriptError:
                     self.scripts.load("ack")
                     continue
@@ -257,6 +282,17 @@ class Feed:
                     raise
             self.unsure.pop(0)
             self.acked.append((job_id, result == 1 or (again and result == -1)))
+
+    def _acked(self, job_id: bytes, reply: Any) -> int:
+        """What ack.lua's reply says (1, 0 or -1); the job's writes are done with."""
+        if not isinstance(reply, list):
+            return int(reply)
+        self.writes.pop(job_id, None)
+        pairs = reply[1:]
+        if pairs:
+            failed = [(int(pairs[i]), _text(pairs[i + 1])) for i in range(0, len(pairs) - 1, 2)]
+            self.failed_writes.append((job_id, failed))
+        return int(reply[0])
 
     @contextlib.contextmanager
     def _line(self) -> Iterator[None]:
@@ -282,3 +318,7 @@ class Feed:
             self.conn = None
             with contextlib.suppress(redis.RedisError):
                 self.client.nodes_manager.initialize()
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)

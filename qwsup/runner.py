@@ -23,7 +23,8 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from . import proctitle
+from . import current, proctitle
+from .current import Words
 from .errors import HandlerError
 from .keys import FIELD_PREFIX
 from .queue import OVERSIZE, Job
@@ -59,12 +60,14 @@ class Outcome(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Ran:
-    """A run's ending; for a failure, the error (one line) and the traceback."""
+    """A run's ending; for a failure, the error (one line) and the traceback; for a
+    run that returned, the writes it sends with its acknowledgement (qwsup.pipeline)."""
 
     ending: Ending
     seconds: float
     error: str = ""
     trace: str = ""
+    writes: tuple[Words, ...] = ()
 
     @property
     def failed(self) -> bool:
@@ -144,15 +147,18 @@ class Runner:
         args = self._decoded(job, in_hand)
         if isinstance(args, Ran):
             return args
+        running, token = current.enter(args[0])
         try:
             in_hand.in_handler = True
             try:
                 self.handler(*args)
             finally:
                 in_hand.in_handler = False
+                current.leave(token)
+            writes = running.words()
         except BaseException as exc:
             return self._failed(exc, in_hand)
-        return Ran(Ending.RETURNED, self._since(in_hand))
+        return Ran(Ending.RETURNED, self._since(in_hand), writes=writes)
 
     async def run_async(self, job: Job, in_hand: InHand) -> Ran:
         """`run` for an `async def` handler, as a task on the worker's event loop; the
@@ -160,15 +166,18 @@ class Runner:
         args = self._decoded(job, in_hand)
         if isinstance(args, Ran):
             return args
+        running, token = current.enter(args[0])  # the task's own context
         try:
             in_hand.in_handler = True
             try:
                 await self.handler(*args)  # type: ignore[misc]
             finally:
                 in_hand.in_handler = False
+                current.leave(token)
+            writes = running.words()
         except BaseException as exc:
             return self._failed(exc, in_hand)
-        return Ran(Ending.RETURNED, self._since(in_hand))
+        return Ran(Ending.RETURNED, self._since(in_hand), writes=writes)
 
     def _decoded(self, job: Job, in_hand: InHand) -> tuple[str, dict[str, str]] | Ran:
         """The handler's arguments, or the run of a job that cannot run."""

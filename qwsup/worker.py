@@ -38,9 +38,10 @@ import time
 from collections.abc import Callable
 from types import FrameType
 
-from . import logs, privileges, proctitle
+from . import current, logs, privileges, proctitle
 from .config import Config
 from .connection import make_client
+from .current import Words
 from .errors import ExitCode, HandlerError, RedisTrouble
 from .feed import Feed
 from .heartbeat import Heartbeat, Police, Shared, heartbeat_interval, police
@@ -335,14 +336,17 @@ class Worker:
         """Send what the run came to; its outcome, or None while Redis has not replied."""
         if ran.failed:
             return self._fail(job, ran)
-        self._finish(job, ran.seconds)
+        self._finish(job, ran.seconds, ran.writes)
         return None
 
-    def _finish(self, job: Job, seconds: float, *, take_next: bool = True) -> None:
+    def _finish(
+        self, job: Job, seconds: float, writes: tuple[Words, ...] = (), *, take_next: bool = True
+    ) -> None:
         """Acknowledge the job: sent without waiting when a held job comes next, else
         with a take of the next jobs in the same round trip, unless this worker is about
         to stop (or `take_next` is False: a worker of slots takes for its free slots
-        itself). What it came to is counted when Redis's reply is read (_count_acked)."""
+        itself). The job's `writes` go with its acknowledgement. What it came to is
+        counted when Redis's reply is read (_count_acked)."""
         self.prefetch.ran(seconds)
         self.shared.finishing[job.id] = seconds
         self.jobs_done += 1
@@ -353,9 +357,9 @@ class Worker:
                     following = self.shared.held[0] if self.shared.held else None
                 if following is not None or leaving or not take_next:
                     starts = following.id if following and following.kind == "hash" else b""
-                    self.feed.finish(job.id, starts)
+                    self.feed.finish(job.id, starts, writes)
                 else:
-                    self._hold(self.feed.take(job.id, self._want()))
+                    self._hold(self.feed.take(job.id, self._want(), writes))
                 if leaving:
                     self.retrying.until_reachable(self.feed.settle, "feed")
             except RedisTrouble as exc:
@@ -378,6 +382,10 @@ class Worker:
                 )
             self.board.ended(outcome, seconds, Totals.bucket(seconds))
         self.feed.acked.clear()
+        for job_id, failed in self.feed.failed_writes:
+            for n, error in failed:
+                log.error("job %s done, but its write %d failed: %s", _shown(job_id), n, error)
+        self.feed.failed_writes.clear()
 
     def _fail(self, job: Job, ran: Ran) -> Outcome:
         result = self.retrying.until_reachable(
@@ -521,6 +529,7 @@ def boot(
         privileges.drop(run_as)
     proctitle.set_title(f"{proctitle.worker_prefix(worker_id_)}booting")
     client = make_client(config, socket_timeout=BLOCK_S + 10.0)
+    current.install(lambda: make_client(config), cluster=config.redis.cluster)
     keys, w = Keys(config.redis.prefix()), config.workers
     max_job_bytes = int(w.max_job_mb * 2**20)  # a bigger job hash fails unread
     feed = Feed(

@@ -131,3 +131,81 @@ def test_the_kinds_of_a_take_reply_are_typed() -> None:
     ]  # fmt: skip
     assert all(isinstance(job.kind, JobKind) for job in took.jobs[:4])
     assert took.jobs[0].fields == {b"n": b"1"} and took.jobs[2].size == 9
+
+
+# -- a job's writes, sent with its acknowledgement (qwsup.pipeline) -------------------
+
+WRITES = ((b"HINCRBY", b"result", b"a", b"1"), (b"RPUSH", b"order", b"a"))
+
+
+def test_a_jobs_writes_are_applied_with_its_acknowledgement(client: redis.Redis, q: Queue) -> None:
+    enqueue(client, "a", "b")
+    feed = Feed(q.client, q.keys, W, "host")
+    feed.take(b"", 2)
+    feed.finish(b"a", b"b", WRITES)
+    feed.take(b"b", 1)  # the last of a batch: its take carries no writes
+    assert feed.acked == [(b"a", True), (b"b", True)]
+    assert client.hgetall("result") == {b"a": b"1"} and client.lrange("order", 0, -1) == [b"a"]
+    assert feed.writes == {} and feed.failed_writes == []
+    feed.close()
+
+
+def test_the_last_job_of_a_batch_sends_its_writes_with_the_take(
+    client: redis.Redis, q: Queue
+) -> None:
+    enqueue(client, "a", "b")
+    feed = Feed(q.client, q.keys, W, "host")
+    assert ids(feed.take(b"", 1)) == [b"a"]
+    assert ids(feed.take(b"a", 1, WRITES)) == [b"b"]
+    assert feed.acked == [(b"a", True)] and client.exists("job:a") == 0
+    assert client.hgetall("result") == {b"a": b"1"}
+    feed.close()
+
+
+def test_a_write_that_fails_is_reported_and_the_others_are_applied(
+    client: redis.Redis, q: Queue
+) -> None:
+    enqueue(client, "a")
+    client.set("text", "not a list")
+    feed = Feed(q.client, q.keys, W, "host")
+    feed.take(b"", 1)
+    bad = (WRITES[0], (b"RPUSH", b"text", b"x"), (b"NOSUCHCOMMAND",), WRITES[1])
+    feed.finish(b"a", b"", bad)
+    feed.settle()
+    assert feed.acked == [(b"a", True)] and client.exists("job:a") == 0
+    [(job_id, failed)] = feed.failed_writes
+    assert job_id == b"a" and [n for n, _ in failed] == [2, 3]
+    assert "WRONGTYPE" in failed[0][1] and "unknown redis command" in failed[1][1].lower()
+    assert client.hgetall("result") == {b"a": b"1"} and client.lrange("order", 0, -1) == [b"a"]
+    feed.close()
+
+
+def test_the_writes_of_a_job_requeued_meanwhile_are_not_applied(
+    client: redis.Redis, q: Queue
+) -> None:
+    enqueue(client, "a")
+    feed = Feed(q.client, q.keys, W, "host")
+    feed.take(b"", 1)
+    q.requeue(W, cost=0, max_attempts=3, reason="taken away")  # it may run again elsewhere
+    feed.finish(b"a", b"", WRITES)
+    feed.settle()
+    assert feed.acked == [(b"a", False)]
+    assert client.exists("result", "order") == 0 and feed.writes == {}
+    feed.close()
+
+
+def test_writes_sent_again_after_a_broken_line_are_applied_once(
+    client: redis.Redis, q: Queue
+) -> None:
+    enqueue(client, "a", "b")
+    feed = Feed(q.client, q.keys, W, "host")
+    feed.take(b"", 2)
+    feed.finish(b"a", b"b", WRITES)
+    client.client_kill_filter(_type="normal", skipme=True)  # the feed's connection
+    with pytest.raises(ConnectionLost):
+        feed.take(b"b", 1)
+    assert feed.unsure == [b"a", b"b"] and b"a" in feed.writes
+    feed.settle()  # a: done already (its writes with it) or done now (with them)
+    assert feed.acked == [(b"a", True), (b"b", True)]
+    assert client.hgetall("result") == {b"a": b"1"} and client.lrange("order", 0, -1) == [b"a"]
+    feed.close()

@@ -56,8 +56,9 @@ class FakeFeed:
         self.acked: list[tuple[bytes, bool]] = []
         self.taken: list[int] = []  # how many jobs each take handed out
         self.finished: list[tuple[bytes, bytes]] = []
+        self.failed_writes: list[tuple[bytes, list[tuple[int, str]]]] = []
 
-    def take(self, finished: bytes, want: int) -> list[Job]:
+    def take(self, finished: bytes, want: int, writes: tuple[object, ...] = ()) -> list[Job]:
         self._replies()
         if finished:
             self.acked.append((finished, True))
@@ -68,7 +69,7 @@ class FakeFeed:
     def wait(self, block_s: int, want: int, queue: str) -> list[Job]:
         return self.take(b"", want)
 
-    def finish(self, job_id: bytes, next_id: bytes) -> None:
+    def finish(self, job_id: bytes, next_id: bytes, writes: tuple[object, ...] = ()) -> None:
         self.finished.append((job_id, next_id))
         self.sent.append(job_id)
 

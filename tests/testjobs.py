@@ -91,3 +91,35 @@ async def record_async(job_id: str, data: dict[str, str]) -> None:
         raise RuntimeError(f"boom {job_id}")
     await r.hset("test:ended_at", job_id, time.time())
     await r.rpush("test:done", job_id)
+
+
+def record_writes(job_id: str, data: dict[str, str]) -> None:
+    """Counts each run through the worker's own client (qwsup.redis(), a round trip
+    now) and sends its record with the job's acknowledgement (qwsup.pipeline()), under
+    job:test:* (keys the `qwsup` user of conf/redis-acl.conf may write). `action`:
+    `raise` fails after queueing the writes; `badwrite` adds a write Redis refuses."""
+    import qwsup
+
+    assert qwsup.job_id() == job_id
+    qwsup.redis().hincrby("job:test:runs", job_id, 1)
+    writes = qwsup.pipeline()
+    writes.hincrby("job:test:applied", job_id, 1)
+    if data.get("action") == "badwrite":
+        writes.rpush("job:test:applied", "a list push on a hash")
+    writes.rpush("job:test:order", job_id)
+    if "sleep" in data:
+        time.sleep(float(data["sleep"]))
+    if data.get("action") == "raise":
+        raise RuntimeError(f"boom {job_id}")
+
+
+async def record_writes_async(job_id: str, data: dict[str, str]) -> None:
+    """record_writes as an async handler: each task sees its own job."""
+    import asyncio
+
+    import qwsup
+
+    qwsup.pipeline().hincrby("job:test:applied", job_id, 1)
+    await asyncio.sleep(float(data.get("sleep", "0")))
+    assert qwsup.job_id() == job_id  # still its own after the others ran meanwhile
+    qwsup.pipeline().rpush("job:test:order", job_id)

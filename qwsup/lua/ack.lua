@@ -9,11 +9,15 @@
 -- ARGV[1] = the key prefix ("<namespace>:" or "")
 -- ARGV[2] = the job id
 -- ARGV[3] = the id of the job it starts next, or ''
+-- ARGV[4..] = the job's writes (see lib/writes.lua), applied only when the job was
+--             finished here: once, with its end
 -- Returns 1 when the job was finished, 0 when this worker no longer owned it, -1 when
 -- it did not own it and the hash is gone too (already finished: a worker resends its
--- acknowledgements when its connection broke before their replies).
+-- acknowledgements when its connection broke before their replies). With writes,
+-- {that number, the writes that failed as apply_writes returns them...}.
 -- qwsup:include finish
 -- qwsup:include clock
+-- qwsup:include writes
 local finished = 0
 if finish(KEYS[1], KEYS[2], ARGV[2]) then
   finished = 1
@@ -22,5 +26,14 @@ elseif redis.call('EXISTS', KEYS[2]) == 0 then
 end
 if ARGV[3] ~= '' and redis.call('TYPE', KEYS[3])['ok'] == 'hash' then
   redis.call('HSET', KEYS[3], 'qwsup:started_at', now_ms())
+end
+if #ARGV > 3 then
+  local reply = {finished}
+  if finished == 1 then
+    for _, item in ipairs(apply_writes(4)) do
+      reply[#reply + 1] = item
+    end
+  end
+  return reply
 end
 return finished

@@ -1,0 +1,154 @@
+"""What a handler can ask while it runs a job: the job's id, the worker's Redis client,
+and writes sent with the job's acknowledgement.
+
+    import qwsup
+
+    def handle(job_id: str, data: dict[str, str]) -> None:
+        seen = qwsup.redis().incr("visits")          # the worker's client: a round trip
+        qwsup.pipeline().hset(f"result:{job_id}", "seen", seen)   # sent with the ack
+
+Each job has its own context (a contextvars.ContextVar set around the handler), so
+these answer for the job of the thread or the asyncio task that asks: in the worker's
+main thread, in a slot's thread, and in a task on the worker's event loop.
+
+`pipeline()` queues writes that the worker sends inside the script that acknowledges
+the job (ack.lua), after it has found the job still the worker's: they are applied
+once, together with the job's end, and never for an attempt that failed, nor for one
+whose job was requeued meanwhile (it may run again: that run's writes count). A job
+whose acknowledgement is sent again (its connection broke before the reply) does not
+apply them twice: the second acknowledgement finds the job finished already.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import redis as redis_py
+from redis.typing import EncodableT
+
+from .errors import QwsupError
+
+__all__ = ["NotInJob", "Writes", "job_id", "pipeline", "redis"]
+
+MAX_WRITES = 1_000  # writes a job may send with its acknowledgement
+MAX_WORDS = 1_000  # words (the command and its arguments) of one write
+
+Words = tuple[EncodableT, ...]  # one write: its command and arguments
+
+
+class NotInJob(QwsupError):
+    """A handler's helper was called outside a job a qwsup worker runs."""
+
+
+class Writes(redis_py.client.Pipeline):
+    """A job's writes (any redis-py write command: `.set`, `.hset`, `.incr`, ...),
+    sent with its acknowledgement when the handler returns. Nothing is sent before:
+    there is no reply to read, and `execute` is refused."""
+
+    def pipeline_execute_command(self, *args: Any, **options: Any) -> Writes:
+        if len(self.command_stack) >= MAX_WRITES:
+            raise QwsupError(f"a job may send at most {MAX_WRITES} writes with its end")
+        if len(args) > MAX_WORDS:
+            raise QwsupError(f"a write sent with a job's end has at most {MAX_WORDS} words")
+        self.command_stack.append((args, options))
+        return self
+
+    def execute(self, raise_on_error: bool = True) -> list[Any]:
+        raise QwsupError(
+            "qwsup.pipeline()'s writes are sent with the job's acknowledgement: "
+            "do not execute them (use qwsup.redis() for a round trip now)"
+        )
+
+    def words(self) -> tuple[Words, ...]:
+        """The writes queued, in order, encoded as the server will get them."""
+        encode = self.connection_pool.get_encoder().encode
+        return tuple(
+            tuple(encode(w) for w in args)  # type: ignore[no-untyped-call]
+            for args, _ in self.command_stack
+        )
+
+
+@dataclass(slots=True)
+class Current:
+    """The job a handler runs, as its helpers see it."""
+
+    id: str
+    writes: Writes | None = None
+
+    def words(self) -> tuple[Words, ...]:
+        return self.writes.words() if self.writes is not None else ()
+
+
+_CURRENT: contextvars.ContextVar[Current | None] = contextvars.ContextVar(
+    "qwsup_current_job", default=None
+)
+
+
+class _Process:
+    """The worker process's side: how to make its handlers' client (set at boot)."""
+
+    make: Callable[[], redis_py.Redis] | None = None
+    client: redis_py.Redis | None = None
+    cluster = False
+
+
+def _current(what: str) -> Current:
+    current = _CURRENT.get()
+    if current is None:
+        raise NotInJob(f"qwsup.{what}() is for a handler, while a qwsup worker runs its job")
+    return current
+
+
+# -- the handler's side ---------------------------------------------------------------
+
+
+def job_id() -> str:
+    """The id of the job this handler runs."""
+    return _current("job_id").id
+
+
+def redis() -> redis_py.Redis:
+    """The worker's Redis client, made from the supervisor's `[redis]` settings (TLS,
+    ACL user, sentinels or cluster), once per worker process. Thread-safe (a pool of
+    connections); replies are bytes."""
+    _current("redis")
+    if _Process.client is None:
+        assert _Process.make is not None, "a worker sets this up at boot"
+        _Process.client = _Process.make()
+    return _Process.client
+
+
+def pipeline() -> Writes:
+    """The job's writes, sent with its acknowledgement (see the module's docstring);
+    the same pipeline for every call during one job."""
+    current = _current("pipeline")
+    if _Process.cluster:
+        raise QwsupError(
+            "qwsup.pipeline() needs one Redis server (or sentinels), not a cluster: "
+            "use qwsup.redis() for the job's writes"
+        )
+    if current.writes is None:
+        client = redis()
+        current.writes = Writes(client.connection_pool, client.response_callbacks, False, None)
+    return current.writes
+
+
+# -- the worker's side ----------------------------------------------------------------
+
+
+def install(make: Callable[[], redis_py.Redis], *, cluster: bool) -> None:
+    """At a worker's boot: how its handlers' client is made (on first use)."""
+    _Process.make, _Process.client, _Process.cluster = make, None, cluster
+
+
+def enter(job: str) -> tuple[Current, contextvars.Token[Current | None]]:
+    """Around a handler's run: the job it runs (undone by `leave`)."""
+    current = Current(job)
+    return current, _CURRENT.set(current)
+
+
+def leave(token: contextvars.Token[Current | None]) -> None:
+    _CURRENT.reset(token)

@@ -23,10 +23,10 @@ from __future__ import annotations
 
 import contextlib
 import enum
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import hiredis
 import redis
 from redis.typing import EncodableT, KeyT
 
@@ -34,7 +34,7 @@ from .current import Words
 from .errors import ConnectionLost, RedisRefused
 from .keys import ALL, Keys
 from .queue import Job, taken
-from .scripts import Scripts, no_such_command, translated
+from .scripts import Scripts, no_such_command, translated, translation
 
 
 class Command(enum.Enum):
@@ -97,6 +97,7 @@ class Feed:
         self.sent: list[Sent] = []  # in the order sent
         self.unsure: list[bytes] = []  # acknowledged when the line broke: to send again
         self.acked: list[tuple[bytes, bool]] = []  # (job id, whether it was still ours)
+        self.line = _Line(self)
         self.writes: dict[bytes, tuple[Words, ...]] = {}  # of the acks not yet answered
         # the writes that failed, of the jobs acknowledged: (job id, [(n, error), ...])
         self.failed_writes: list[tuple[bytes, list[tuple[int, str]]]] = []
@@ -199,7 +200,9 @@ class Feed:
         self.sent += [sent for sent, _ in commands]  # before sending: a broken send is unsure
         if self.conn is None:
             self.conn = self._connect()
-        packed = self.conn.pack_commands([c for _, c in commands])
+        # hiredis's packer itself: redis-py's wrapper around it costs more than it does
+        pack: Any = hiredis.pack_command  # (its stub types the tuple as of one item)
+        packed = [b"".join([pack(command) for _, command in commands])]
         fresh = len(self.sent) == len(commands)  # no reply due from before on this line
         with self._line():
             try:
@@ -294,20 +297,16 @@ class Feed:
             self.failed_writes.append((job_id, failed))
         return int(reply[0])
 
-    @contextlib.contextmanager
-    def _line(self) -> Iterator[None]:
+    def _line(self) -> _Line:
         """Around a send or a read: a failure that breaks the line (not an error reply)
         leaves the replies due unknown: their acknowledgements become unsure, and the
         connection is dropped (redis-py reconnects on the next send)."""
-        try:
-            with translated():
-                yield
-        except BaseException as exc:
-            if not isinstance(exc, RedisRefused):
-                self.unsure += [sent.job_id for sent in self.sent if sent.job_id]
-                self.sent.clear()
-                self._drop()
-            raise
+        return self.line
+
+    def _broken(self) -> None:
+        self.unsure += [sent.job_id for sent in self.sent if sent.job_id]
+        self.sent.clear()
+        self._drop()
 
     def _drop(self) -> None:
         """Let the connection go; the next send makes a new one (on a cluster, to the
@@ -322,3 +321,26 @@ class Feed:
 
 def _text(value: Any) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+class _Line:
+    """Feed._line's context manager (a class, not a generator: it is on every job's
+    path): redis-py's errors translated (scripts.translation); a failure other than an
+    error reply breaks the line."""
+
+    __slots__ = ("feed",)
+
+    def __init__(self, feed: Feed) -> None:
+        self.feed = feed
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
+        if exc is None:
+            return
+        translated = translation(exc)
+        if not isinstance(translated, RedisRefused):
+            self.feed._broken()
+        if translated is not exc:
+            raise translated from None

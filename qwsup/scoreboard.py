@@ -8,13 +8,12 @@ scraped for metrics. The hot path makes no system call and wakes nobody.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import mmap
 import struct
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -23,6 +22,8 @@ from .totals import BUCKETS
 T = TypeVar("T")
 
 _SEQ = struct.Struct("=Q")
+_DOUBLE = struct.Struct("=d")
+_COUNT = struct.Struct("=Q")
 SPINS = 100  # reads of a page being written before the reader sleeps between tries
 PATIENCE_S = 0.2  # a writer mid-write this long was stopped there (not just preempted)
 
@@ -37,15 +38,17 @@ class _SeqLock:
         self.memory = memory
         self.lock = threading.Lock()
 
-    @contextlib.contextmanager
-    def writing(self) -> Iterator[None]:
-        with self.lock:
-            (seq,) = _SEQ.unpack_from(self.memory)
-            _SEQ.pack_into(self.memory, 0, seq + 1)
-            try:
-                yield
-            finally:
-                _SEQ.pack_into(self.memory, 0, seq + 2)
+    def begin(self) -> int:
+        """Start a write (end it with `end`, in a `finally`): plain calls, not a
+        contextmanager, on the worker's path of every job."""
+        self.lock.acquire()
+        (seq,) = _SEQ.unpack_from(self.memory)
+        _SEQ.pack_into(self.memory, 0, seq + 1)
+        return int(seq)
+
+    def end(self, seq: int) -> None:
+        _SEQ.pack_into(self.memory, 0, seq + 2)
+        self.lock.release()
 
     def read(self, unpack: Callable[[], T]) -> T | None:
         """What `unpack` read while no write was going on; None when the writer stayed in
@@ -98,26 +101,40 @@ class Scoreboard:
     # the worker's side
 
     def beat(self, now: float) -> None:
-        with self.seq.writing():
-            struct.pack_into("=d", self.memory, _AT, now)
+        self._put(_AT, now)
 
     def busy(self, now: float) -> None:
-        with self.seq.writing():
-            struct.pack_into("=d", self.memory, _AT + 8, now)
+        self._put(_AT + 8, now)
 
     def idle(self) -> None:
         self.busy(0.0)
 
+    def _put(self, offset: int, value: float) -> None:
+        seq = self.seq.begin()
+        try:
+            _DOUBLE.pack_into(self.memory, offset, value)
+        finally:
+            self.seq.end(seq)
+
     def ended(self, outcome: str, seconds: float, bucket: int) -> None:
         """A job came to `outcome` (known once Redis has replied): counted, with its
         duration."""
-        with self.seq.writing():
+        self.count([(outcome, seconds, bucket)])
+
+    def count(self, ended: list[tuple[str, float, int]]) -> None:
+        """`ended` in one write: each job's outcome, duration and duration bucket."""
+        seq = self.seq.begin()
+        try:
             _beat, _busy, total, *counts = _HEAD.unpack_from(self.memory, _AT)
-            counts[OUTCOMES.index(outcome)] += 1
-            bucket_offset = _AT + _HEAD.size + 8 * bucket
-            (in_bucket,) = struct.unpack_from("=Q", self.memory, bucket_offset)
-            struct.pack_into("=Q", self.memory, bucket_offset, in_bucket + 1)
-            struct.pack_into("=d4Q", self.memory, _AT + 16, total + seconds, *counts)
+            for outcome, seconds, bucket in ended:
+                counts[OUTCOMES.index(outcome)] += 1
+                total += seconds
+                bucket_offset = _AT + _HEAD.size + 8 * bucket
+                (in_bucket,) = _COUNT.unpack_from(self.memory, bucket_offset)
+                _COUNT.pack_into(self.memory, bucket_offset, in_bucket + 1)
+            struct.pack_into("=d4Q", self.memory, _AT + 16, total, *counts)
+        finally:
+            self.seq.end(seq)
 
     # the master's side
 
@@ -159,8 +176,11 @@ class MasterBoard:
 
     def renewed(self, at: float, token: int) -> None:
         """The hold `token` was renewed by a heartbeat sent at `at` (boottime())."""
-        with self.seq.writing():
+        seq = self.seq.begin()
+        try:
             _MASTER.pack_into(self.memory, _SEQ.size, at, token)
+        finally:
+            self.seq.end(seq)
 
     def read(self) -> tuple[float, int]:
         """(seconds since the last renewal, the token of the hold); a master stopped in

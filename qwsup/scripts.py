@@ -13,10 +13,9 @@ names a script builds itself come from lib/keys.lua, which mirrors keys.py.
 
 from __future__ import annotations
 
-import contextlib
 import re
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from importlib import resources
 from importlib.resources.abc import Traversable
 from typing import Any
@@ -79,16 +78,38 @@ SOURCES = _all_sources()
 _registered: weakref.WeakKeyDictionary[Any, dict[str, Script]] = weakref.WeakKeyDictionary()
 
 
-@contextlib.contextmanager
-def translated() -> Iterator[None]:
-    """Turn redis-py's errors into ConnectionLost (unreachable) or RedisRefused (an error
-    reply, such as WRONGTYPE for a queue key that is not a list)."""
-    try:
-        yield
-    except (redis.ConnectionError, redis.TimeoutError) as exc:
-        raise ConnectionLost(str(exc) or type(exc).__name__) from None
-    except redis.ResponseError as exc:
-        raise RedisRefused(str(exc)) from None
+def translation(exc: BaseException) -> BaseException:
+    """redis-py's error as ConnectionLost (unreachable) or RedisRefused (an error reply,
+    such as WRONGTYPE for a queue key that is not a list); any other as it is."""
+    if isinstance(exc, redis.ConnectionError | redis.TimeoutError):
+        return ConnectionLost(str(exc) or type(exc).__name__)
+    if isinstance(exc, redis.ResponseError):
+        return RedisRefused(str(exc))
+    return exc
+
+
+class _Translated:
+    """`with translated():` raises redis-py's errors as their translation (a class, not
+    a generator: it is on the worker's path of every job)."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
+        if exc is None:
+            return
+        translated = translation(exc)
+        if translated is not exc:
+            raise translated from None
+
+
+_TRANSLATED = _Translated()
+
+
+def translated() -> _Translated:
+    return _TRANSLATED
 
 
 def no_such_command(exc: redis.ResponseError) -> bool:

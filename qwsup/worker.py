@@ -117,6 +117,7 @@ class Worker:
         self.job_limit = random.randint(w.max_jobs, w.max_jobs + w.max_jobs // 10)
         self.stop: Stop | None = None
         self.idle = True
+        self.board_busy = False  # the scoreboard shows a job running (see _board_idle)
         self.registered = False
         self.feed = feed
         self.found_nothing = False  # the last take found no job: wait on a queue next
@@ -204,10 +205,10 @@ class Worker:
         self._title(f"busy {shown} since {time.strftime('%H:%M:%S')}")
         in_hand = self.shared.in_hand
         self.board.busy(in_hand.started)
+        self.board_busy = True
         ran = self.runner.run(job, in_hand)
         outcome = self._ended(job, ran)
-        self.idle = True
-        self.board.idle()
+        self.idle = True  # (the scoreboard says so when no held job starts next: _next_job)
         if outcome is not None:
             self._count(outcome, self.clock() - in_hand.started)
         self._title("idle")
@@ -227,13 +228,16 @@ class Worker:
         while the master shows life, and under the token the held jobs were taken with."""
         self.idle = True
         if self.stopping:
+            self._board_idle()
             raise StopWaiting
         if not self._may_take():
+            self._board_idle()
             self.sleep(HOLD_TICK_S)
             return None
         with self.shared.hold:
             if self.shared.held:
                 return self._start(self.shared.held.popleft())
+        self._board_idle()
         jobs = self.take(self._want(), take_first=not self.found_nothing)
         if jobs is None:
             return None
@@ -243,6 +247,13 @@ class Worker:
             self.found_nothing = False  # take again (and be told again) next time
             self.sleep(HOLD_TICK_S)
         return None  # the next turn starts what was taken, if the master still shows life
+
+    def _board_idle(self) -> None:
+        """The scoreboard shows no job running: written once the last one ended and no
+        held job starts at once (one write a job, not two, while a batch runs)."""
+        if self.board_busy:
+            self.board.idle()
+            self.board_busy = False
 
     def take(self, want: int, *, take_first: bool = True, block: bool = True) -> list[Job] | None:
         """At most `want` jobs into our list: a take (unless `take_first` is False),
@@ -367,12 +378,17 @@ class Worker:
             self._count_acked()
 
     def _count_acked(self) -> None:
-        """Count the jobs whose acknowledgement Redis has replied to (under `line`)."""
+        """Count the jobs whose acknowledgement Redis has replied to (under `line`), in
+        one write of the scoreboard."""
+        if not self.feed.acked:
+            return
+        ended = []
+        debug = log.isEnabledFor(logging.DEBUG)
         for job_id, owned in self.feed.acked:
             seconds = self.shared.finishing.pop(job_id, 0.0)
             if owned:
                 outcome = Outcome.DONE
-                if log.isEnabledFor(logging.DEBUG):
+                if debug:
                     log.debug("job %s done", _shown(job_id))
             else:
                 outcome = Outcome.LOST
@@ -380,7 +396,8 @@ class Worker:
                     "job %s finished, but it had been requeued meanwhile: it may run again",
                     _shown(job_id),
                 )
-            self.board.ended(outcome, seconds, Totals.bucket(seconds))
+            ended.append((outcome.value, seconds, Totals.bucket(seconds)))
+        self.board.count(ended)
         self.feed.acked.clear()
         for job_id, failed in self.feed.failed_writes:
             for n, error in failed:
@@ -469,6 +486,8 @@ class Worker:
         and the master puts the list back then."""
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, JOB_TIMEOUT):
             signal.signal(sig, signal.SIG_IGN)  # we are on our way out
+        if self.slots is None:
+            self._board_idle()
         running = len(self.slots.running) if self.slots is not None else 0
         try:
             with self.shared.line:

@@ -78,11 +78,22 @@ def test_a_worker_s_scoreboard_is_never_read_half_written() -> None:
 def test_a_board_whose_writer_stopped_mid_write_is_read_as_silent() -> None:
     board = MasterBoard()
     board.renewed(boottime(), 3)
-    writing = board.seq.writing()
-    writing.__enter__()  # the master is stopped right here (SIGSTOP mid-write)
+    board.seq.begin()  # the master is stopped right here (SIGSTOP mid-write)
     assert board.read() == (math.inf, 3)
     score = Scoreboard()
     score.beat(5.0)
     assert score.read().beat == 5.0
-    score.seq.writing().__enter__()
+    score.seq.begin()
     assert score.read().beat == 5.0  # the last whole read
+
+
+def test_several_jobs_counted_in_one_write_add_up_as_one_at_a_time() -> None:
+    ended = [("done", 0.5, 2), ("done", 0.25, 1), ("lost", 1.0, 2), ("retry", 0.0, 0)]
+    together, alone = Scoreboard(), Scoreboard()
+    together.count(ended)
+    for outcome, seconds, bucket in ended:
+        alone.ended(outcome, seconds, bucket)
+    score = together.read()
+    assert score == alone.read()
+    assert (score.done, score.lost, score.retried, score.failed) == (2, 1, 1, 0)
+    assert score.duration_sum == 1.75 and score.buckets[:3] == (1, 1, 2)

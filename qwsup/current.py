@@ -53,7 +53,8 @@ class Writes(redis_py.client.Pipeline):
             raise QwsupError(f"a job may send at most {MAX_WRITES} writes with its end")
         if len(args) > MAX_WORDS:
             raise QwsupError(f"a write sent with a job's end has at most {MAX_WORDS} words")
-        self.command_stack.append((args, options))
+        words = tuple(_word(arg) for arg in args)
+        self.command_stack.append((words, options))
         return self
 
     def execute(self, raise_on_error: bool = True) -> list[Any]:
@@ -63,12 +64,21 @@ class Writes(redis_py.client.Pipeline):
         )
 
     def words(self) -> tuple[Words, ...]:
-        """The writes queued, in order, encoded as the server will get them."""
-        encode = self.connection_pool.get_encoder().encode
-        return tuple(
-            tuple(encode(w) for w in args)  # type: ignore[no-untyped-call]
-            for args, _ in self.command_stack
-        )
+        """The writes queued, in order (each word checked as it was queued)."""
+        return tuple(args for args, _ in self.command_stack)
+
+
+def _word(arg: object) -> EncodableT:
+    """A word of a write as the feed packs it (str, bytes, int or float; a bytes-like
+    as bytes); anything else is refused when queued, as redis-py would refuse it."""
+    if isinstance(arg, bytes | str | float) or (isinstance(arg, int) and not isinstance(arg, bool)):
+        return arg
+    if isinstance(arg, bytearray | memoryview):
+        return bytes(arg)
+    raise redis_py.DataError(
+        f"invalid input of type {type(arg).__name__!r} in a write: "
+        "convert it to bytes, str, int or float first"
+    )
 
 
 @dataclass(slots=True)

@@ -54,7 +54,7 @@ class _SeqLock:
         """What `unpack` read while no write was going on; None when the writer stayed in
         the middle of a write for PATIENCE_S (it was stopped there: a writer merely
         preempted mid-write gets the CPU back sooner, and the reader yields to it)."""
-        tries, deadline = 0, 0.0
+        tries, deadline, last = 0, 0.0, -1
         while True:
             (seq,) = _SEQ.unpack_from(self.memory)
             if not seq % 2:
@@ -62,6 +62,8 @@ class _SeqLock:
                 (again,) = _SEQ.unpack_from(self.memory)
                 if again == seq:
                     return value
+            if seq != last:  # the writer got on since the last try: it is not stopped
+                tries, last = 0, seq
             tries += 1
             if tries == SPINS:
                 deadline = time.monotonic() + PATIENCE_S

@@ -211,7 +211,6 @@ class Worker:
         self.idle = True  # (the scoreboard says so when no held job starts next: _next_job)
         if outcome is not None:
             self._count(outcome, self.clock() - in_hand.started)
-        self._title("idle")
 
     def _count(self, outcome: Outcome, seconds: float) -> None:
         """A job's outcome on the scoreboard (under `line`: the heartbeat thread counts
@@ -249,10 +248,12 @@ class Worker:
         return None  # the next turn starts what was taken, if the master still shows life
 
     def _board_idle(self) -> None:
-        """The scoreboard shows no job running: written once the last one ended and no
-        held job starts at once (one write a job, not two, while a batch runs)."""
+        """The scoreboard and the title show no job running: written once the last one
+        ended and no held job starts at once (one write a job, not two, while a batch
+        runs)."""
         if self.board_busy:
             self.board.idle()
+            self._title("idle")
             self.board_busy = False
 
     def take(self, want: int, *, take_first: bool = True, block: bool = True) -> list[Job] | None:

@@ -39,6 +39,7 @@ import redis
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parents[1]))  # testkit/, when run as a script
 
+import chaosjobs
 from qwsup.producer import Producer
 from support import Qwsup, qwsup_env
 from testkit import RedisServer, redis_binaries, write_config
@@ -53,6 +54,8 @@ class Result:
     stray: int = 0
     stray_where: dict[str, int] = field(default_factory=dict)
     duplicates: int = 0  # jobs completed more than once
+    effects_twice: int = 0  # jobs whose effect sent with the ack was applied twice or more
+    effects_missing: int = 0  # jobs done (not failed for good) without that effect
     interrupted: int = 0  # runs that never completed: killed, timed out, bloated
     worker_kills: int = 0
     master_kills: int = 0
@@ -247,6 +250,10 @@ def _count(r: redis.Redis, ids: list[str], result: Result) -> None:
     result.done = sum(1 for i in ids if i in completions)
     result.lost = sum(1 for i in ids if i not in completions and i not in failed)
     result.duplicates = sum(1 for n in completions.values() if n > 1)
+    effects = {k.decode(): int(v) for k, v in r.hgetall(chaosjobs.EFFECTS).items()}
+    result.effects_twice = sum(1 for n in effects.values() if n > 1)
+    result.effects_missing = sum(1 for i in ids if i in completions and i not in failed
+                                 and effects.get(i, 0) == 0)  # fmt: skip
     result.interrupted = sum(job_runs.values()) - sum(completions.values())
     where = {q: r.llen(q) for q in ("all:jobs", "urgent:jobs")}
     where["delayed:jobs"] = r.zcard("delayed:jobs")
@@ -266,6 +273,8 @@ def table(result: Result) -> str:
         ("stray ids in lists", result.stray),
         *((f"  stray in {key}", n) for key, n in sorted(result.stray_where.items())),
         ("completed twice (duplicates)", result.duplicates),
+        ("effects sent with the ack applied twice", result.effects_twice),
+        ("done without their effect", result.effects_missing),
         ("runs cut short (kills, time and memory limits)", result.interrupted),
         ("workers SIGKILLed", result.worker_kills),
         ("masters SIGKILLed and restarted", result.master_kills),

@@ -1,6 +1,8 @@
 """The chaos test's handlers: each records every run and completion; some jobs
 misbehave once. `run` is a plain handler (a process of its own, or a thread of a
-worker of concurrency N), `run_async` the same as an async one."""
+worker of concurrency N), `run_async` the same as an async one. Each also sends an
+effect with its acknowledgement (qwsup.pipeline()), applied once per job however
+often it ran."""
 
 from __future__ import annotations
 
@@ -10,7 +12,10 @@ import time
 
 import redis.asyncio
 
+import qwsup
 from testjobs import client
+
+EFFECTS = "chaos:effects"  # job id -> how often its effect sent with the ack was applied
 
 _async: redis.asyncio.Redis | None = None
 
@@ -28,6 +33,7 @@ def run(job_id: str, data: dict[str, str]) -> None:
         del ballast
     time.sleep(float(data.get("sleep", "0")))
     r.hincrby("chaos:completions", job_id, 1)
+    qwsup.pipeline().hincrby(EFFECTS, job_id, 1)
 
 
 async def run_async(job_id: str, data: dict[str, str]) -> None:
@@ -44,3 +50,4 @@ async def run_async(job_id: str, data: dict[str, str]) -> None:
         del ballast
     await asyncio.sleep(float(data.get("sleep", "0")))
     await _async.hincrby("chaos:completions", job_id, 1)
+    qwsup.pipeline().hincrby(EFFECTS, job_id, 1)

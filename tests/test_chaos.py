@@ -29,4 +29,6 @@ def test_no_job_is_lost_whatever_dies(tmp_path: Path) -> None:
     kills = result.worker_kills + result.master_kills + result.host_kills + result.redis_restarts
     bound = kills * chaos.MOST_AT_ONCE + chaos.RUNNING_PER_HOST * result.master_stalls
     assert result.duplicates <= bound
+    # what a handler sends with its acknowledgement is applied once per job, duplicates too
+    assert result.effects_twice == 0 and result.effects_missing == 0
     assert result.interrupted > 0  # the hanging and bloating jobs were cut short

@@ -48,7 +48,7 @@ def test_a_run_gets_its_jobs_id_and_returns_its_writes_encoded() -> None:
 
     ran = Runner(handler, "job:", 0).run(job("a"), InHand())
     assert ran.ending is Ending.RETURNED and seen == ["a"]
-    assert ran.writes == ((b"HSET", b"result:a", b"n", b"7"), (b"INCRBY", b"count", b"1"))
+    assert ran.writes == (("HSET", "result:a", "n", 7), ("INCRBY", "count", 1))
     with pytest.raises(qwsup.NotInJob):
         qwsup.job_id()  # the run is over
 
@@ -76,6 +76,19 @@ def test_the_writes_are_not_for_executing_and_are_bounded() -> None:
 
     ran = Runner(handler, "job:", 0).run(job("a"), InHand())
     assert ran.ending is Ending.RETURNED and len(ran.writes) == current.MAX_WRITES
+
+
+def test_a_word_redis_py_would_refuse_is_refused_when_queued() -> None:
+    def handler(job_id: str, data: dict[str, str]) -> None:
+        qwsup.pipeline().set("k", bytearray(b"v")).rpush("l", memoryview(b"w"), 1.5)
+        with pytest.raises(redis.DataError, match="'NoneType'"):
+            qwsup.pipeline().execute_command("SET", "k", None)
+        with pytest.raises(redis.DataError, match="'bool'"):
+            qwsup.pipeline().execute_command("SET", "k", True)
+
+    ran = Runner(handler, "job:", 0).run(job("a"), InHand())
+    assert ran.ending is Ending.RETURNED
+    assert ran.writes == (("SET", "k", b"v"), ("RPUSH", "l", b"w", 1.5))
 
 
 def test_on_a_cluster_the_writes_are_refused_with_a_reason() -> None:
@@ -120,7 +133,7 @@ def test_threads_and_tasks_each_see_their_own_job() -> None:
     for t in threads:
         t.join(5)
     assert {n: r.writes for n, r in results.items()} == {
-        n: ((b"RPUSH", b"order", n.encode()),) for n in ("a", "b")
+        n: (("RPUSH", "order", n),) for n in ("a", "b")
     }
 
     async def async_handler(job_id: str, data: dict[str, str]) -> None:
@@ -133,4 +146,4 @@ def test_threads_and_tasks_each_see_their_own_job() -> None:
         return list(await asyncio.gather(*(runner.run_async(job(n), InHand()) for n in "ab")))
 
     ran = asyncio.run(both_tasks())
-    assert [r.writes for r in ran] == [((b"RPUSH", b"order", n.encode()),) for n in "ab"]  # type: ignore[attr-defined]
+    assert [r.writes for r in ran] == [(("RPUSH", "order", n),) for n in "ab"]  # type: ignore[attr-defined]

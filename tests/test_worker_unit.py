@@ -322,7 +322,11 @@ def test_an_acknowledgement_is_counted_once_redis_replies_to_it() -> None:
     assert rig.board.read().done == 0  # no reply read yet
     rig.worker._run(rig.start_next())  # nothing held next: acknowledged with a take
     assert rig.board.read().done == 2
-    assert rig.titles[-1].endswith("idle") and "busy b since" in rig.titles[-2]
+    busy = [t.split("busy ")[1][0] if "busy" in t else "idle" for t in rig.titles[-2:]]
+    assert busy == ["a", "b"]  # b started right after a: never shown idle between them
+    assert rig.board.read().busy_since > 0
+    assert rig.worker._next_job() is None  # nothing held: idle while it takes
+    assert rig.titles[-1].endswith("idle") and rig.board.read().busy_since == 0
 
 
 @pytest.mark.parametrize(

@@ -206,7 +206,8 @@ class Harness:
         result: dict[str, Any] = {
             "system": system.name, "workload": workload, "mode": mode, "workers": workers,
             "jobs": n, "concurrency": at_once, "asyncio": asyncio,
-            "setting": label(at_once, asyncio), "status": "ok",
+            "setting": label(at_once, asyncio) if system.by_workload else f"concurrency {at_once}",
+            "status": "ok",
         }  # fmt: skip
         self.r.flushall()
         deadline = time.monotonic() + self.timeout

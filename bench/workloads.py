@@ -95,7 +95,10 @@ def tables(results: dict[str, Any]) -> str:
     cpus = int(results.get("cpus") or 1)
     columns = [(str(w), mode) for w in results["workers"] for mode in results["modes"]]
     heads = [f"x{w} {mode}" for w, mode in columns]
-    jobs = "jobs sized to about 2 s a run" if results.get("jobs") is None else "jobs a run"
+    seconds = float(results.get("seconds") or 2)
+    jobs = (
+        f"jobs sized to about {seconds:g} s a run" if results.get("jobs") is None else "jobs a run"
+    )
     lines = [
         f"jobs/s, median of {runs(results['rounds'])}; in brackets the ratio to the plain "
         f"loop at the same worker processes and mode; x2: 2 worker processes",

@@ -273,6 +273,9 @@ def chart(res: dict[str, Any], path: Path) -> None:
                 ax.plot(xs, [series[str(n)]["jobs_per_s"] or 0 for n in xs], style,
                         marker="o", label=f"{name} ({setting}), {mode}")  # fmt: skip
         ax.set_title(f"{workload}: {workloads.WORDS[workload]}", fontsize=9)
+        ax.set_xticks(wl["workers"])
+        if workload == "io":  # 50 to 2,000 jobs/s: the plain loop would be a flat line
+            ax.set_yscale("log")
         ax.set_xlabel("worker processes")
         ax.set_ylabel("jobs/s")
         ax.grid(alpha=0.3)

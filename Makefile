@@ -35,7 +35,7 @@ chaos: $(VENV)/.installed
 
 # qwsup against the article's plain loop on the noop, io and cpu workloads (backlog and
 # arrival, 1, 2, 4 workers, 3 runs), the goals, the worker memory per concurrent job, the
-# latency: tables, bench-results/latest.json and .png. About 12 minutes on 2 CPUs.
+# latency: tables, bench-results/latest.json and .png. About 8 minutes on 2 CPUs.
 # Options: make bench ARGS="--costs --trivial" or ARGS="--systems plain qwsup dramatiq"
 # (docs/benchmark.md).
 bench: $(VENV)/.installed

@@ -33,10 +33,14 @@ unit: $(VENV)/.installed
 chaos: $(VENV)/.installed
 	$(BIN)/python tests/chaos.py --jobs 10000 --seconds 900
 
-# qwsup against the article's plain loop: a table, bench-results/latest.json and .png.
+# qwsup against the article's plain loop on the noop, io and cpu workloads (backlog and
+# arrival, 1, 2, 4 workers, 3 runs), the goals, the worker memory per concurrent job, the
+# latency: tables, bench-results/latest.json and .png. About 8 minutes on 2 CPUs.
+# Options: make bench ARGS="--costs --trivial" or ARGS="--systems plain qwsup dramatiq"
+# (docs/benchmark.md).
 bench: $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
-	$(BIN)/python -m bench --costs
+	$(BIN)/python -m bench $(ARGS)
 
 # qwsup, the plain loop and the peers (rq, celery, huey, dramatiq, arq, saq, taskiq,
 # bullmq), each peer in its own virtualenv under .bench-venvs/: bench-results/peers.json

@@ -28,7 +28,7 @@ from typing import Any
 
 import redis
 
-from bench.__main__ import Bench
+from bench.trivial import Bench
 from qwsup.keys import ATTEMPTS, FAILED_AT, LAST_ERROR, QUEUE, Keys
 from qwsup.queue import Queue
 from testkit import ROOT, write_config

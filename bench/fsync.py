@@ -28,8 +28,8 @@ from typing import Any
 
 import psutil
 
-from bench.__main__ import POLL_S, Bench
 from bench.jobs import HANDLED
+from bench.trivial import POLL_S, Bench
 from qwsup.config import APPENDFSYNC, parse
 from qwsup.embedded import EmbeddedRedis
 from testkit import wait_until

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.__main__ import Bench
+from bench.trivial import Bench
 
 LEASE_S = 30.0  # the default lease: renewals and watches are paced by it
 

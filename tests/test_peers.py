@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from bench.peers.checks import problems, render, tally
-from bench.peers.systems import BY_NAME, SYSTEMS, Launch
+from bench.peers.systems import BY_NAME, SYSTEMS, Launch, Options, concurrency
 from bench.peers.venvs import why
 from bench.peers.versions import PINS
 
@@ -108,3 +108,40 @@ def test_a_failed_install_is_said_in_pips_error_lines_short() -> None:
     done = subprocess.CompletedProcess(["pip"], 1, stdout="", stderr=stderr)
     assert why(done) == "ERROR: No matching distribution found for rq==0"
     assert len(why(subprocess.CompletedProcess(["pip"], 1, "", "ERROR: " + "x" * 900))) == 300
+
+
+def test_qwsup_runs_io_at_the_peers_concurrency_and_noop_and_cpu_in_processes() -> None:
+    qwsup, plain, dramatiq = BY_NAME["qwsup"], BY_NAME["plain"], BY_NAME["dramatiq"]
+    by_default = Options(concurrency=10)
+    assert [concurrency(qwsup, w, by_default) for w in ("noop", "io", "cpu")] == [1, 10, 1]
+    assert concurrency(qwsup, "io", Options(concurrency=20)) == 20
+    forced = Options(concurrency=10, qwsup_concurrency=4)
+    assert [concurrency(qwsup, w, forced) for w in ("noop", "io", "cpu")] == [4, 4, 4]
+    assert [concurrency(dramatiq, w, forced) for w in ("noop", "io", "cpu")] == [10, 10, 10]
+    assert concurrency(plain, "io", by_default) == 1
+
+
+def test_qwsups_config_says_its_concurrency_and_handler(tmp_path: Path) -> None:
+    def config(at_once: int, asyncio: bool = False) -> str:
+        launch = Launch(Path("/x"), 2, at_once, "redis://x", tmp_path, asyncio=asyncio)
+        (command,) = BY_NAME["qwsup"].commands(launch)
+        return Path(command[-1]).read_text()
+
+    assert "concurrency" not in config(1)
+    assert "concurrency = 10" in config(10)
+    assert 'handler = "bench.peers.with_qwsup:handle"' in config(10)
+    assert 'handler = "bench.peers.with_qwsup:handle_async"' in config(10, asyncio=True)
+
+
+def test_the_table_says_which_setting_each_qwsup_figure_used() -> None:
+    runs = [
+        run("qwsup", workload="noop", setting="concurrency 1"),
+        run("qwsup", workload="io", setting="concurrency 10 (threads)"),
+        run("rq", workload="io", setting="concurrency 1"),
+    ]
+    text = render(
+        results(runs, workloads=["noop", "io"], settings={"qwsup": {"by_workload": True}})
+    )
+    assert "qwsup, configured per workload: noop at concurrency 1, io at concurrency 10" in text
+    assert "I/O-bound, threads or asyncio, concurrency N" in text
+    assert "rq, configured" not in text

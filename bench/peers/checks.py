@@ -37,6 +37,35 @@ def combine(runs: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+ADVICE = "as its README advises: CPU-bound, processes, concurrency 1; I/O-bound, threads or \
+asyncio, concurrency N"
+
+
+def by_workload(results: dict[str, Any], name: str) -> dict[str, str]:
+    """The setting each workload of system `name` ran with, in words (`concurrency 10
+    (threads)`), from its runs; a workload run with several says them all."""
+    found: dict[str, list[str]] = {}
+    for r in results["runs"]:
+        if r["system"] == name and r.get("setting"):
+            mine = found.setdefault(r["workload"], [])
+            if r["setting"] not in mine:
+                mine.append(r["setting"])
+    return {w: " / ".join(found[w]) for w in results["workloads"] if w in found}
+
+
+def settings_notes(results: dict[str, Any]) -> list[str]:
+    """A line per system whose setting depends on the workload (qwsup's): which
+    setting each of its figures used."""
+    lines = []
+    for name, settings in results.get("settings", {}).items():
+        if settings.get("by_workload"):
+            each = by_workload(results, name)
+            if each:
+                said = ", ".join(f"{w} at {s}" for w, s in each.items())
+                lines += [f"{name}, configured per workload: {said}", f"  ({ADVICE})"]
+    return ["", *lines] if lines else []
+
+
 def cell(run: dict[str, Any] | None) -> str:
     if run is None:
         return "-"
@@ -69,6 +98,7 @@ def render(results: dict[str, Any]) -> str:
         widths = [max(len(x) for x in col) for col in zip(["system", *heads], *rows, strict=True)]
         for row in [["system", *heads], *rows]:
             lines.append("  ".join(x.rjust(n) for x, n in zip(row, widths, strict=True)))
+    lines += settings_notes(results)
     lines += ["", "memory of the worker processes at the end of a run (RSS, summed; the most):"]
     for workers in results["workers"]:
         for name in names:

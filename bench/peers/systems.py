@@ -1,6 +1,6 @@
 """The systems the harness runs, as data: how each one's workers are started, with
-which setting, and whether it runs several jobs per process. Pure: no peer is
-imported here (each runs in its own venv, see venvs.py)."""
+which setting, and how many jobs one process runs at once for each workload. Pure: no
+peer is imported here (each runs in its own venv, see venvs.py)."""
 
 from __future__ import annotations
 
@@ -11,17 +11,34 @@ from pathlib import Path
 
 from testkit import write_config
 
+# The workloads qwsup runs with concurrency, as its README tells a user: CPU-bound
+# (and short) jobs in processes, concurrency 1; I/O-bound jobs in threads or asyncio,
+# concurrency N (the peers' --concurrency, 10).
+CONCURRENT_WORKLOADS = frozenset({"io"})
+
 
 @dataclass(frozen=True)
 class Launch:
     """What a system's start needs: its venv's bin/ (the harness's own for qwsup and
-    the plain loop), the counts, the Redis URL, a directory for files."""
+    the plain loop), the counts, the Redis URL, a directory for files, and for qwsup
+    whether its handler is the asyncio one."""
 
     bin: Path
     workers: int
     concurrency: int
     url: str
     workdir: Path
+    asyncio: bool = False
+
+
+@dataclass(frozen=True)
+class Options:
+    """What the command line says about jobs at once: `concurrency` for the systems that
+    have it, qwsup's (None: by workload, CONCURRENT_WORKLOADS) and its handler."""
+
+    concurrency: int = 10
+    qwsup_concurrency: int | None = None
+    qwsup_async: bool = False
 
 
 @dataclass(frozen=True)
@@ -32,34 +49,61 @@ class System:
     commands: Callable[[Launch], list[list[str]]]  # each started in a process group
     venv: bool = True  # False: the harness's interpreter (qwsup, the plain loop)
     concurrent: bool = False  # whether --concurrency applies
+    by_workload: bool = False  # qwsup's: concurrency by workload (CONCURRENT_WORKLOADS)
 
     @property
     def module(self) -> str:
         return "bench.peers.with_qwsup" if not self.venv else f"bench.peers.with_{self.name}"
 
 
+def concurrency(system: System, workload: str, options: Options) -> int:
+    """Jobs at once per process of `system` on `workload`."""
+    if system.by_workload:
+        if options.qwsup_concurrency is not None:
+            return options.qwsup_concurrency
+        return options.concurrency if workload in CONCURRENT_WORKLOADS else 1
+    return options.concurrency if system.concurrent else 1
+
+
+def uses_asyncio(system: System, options: Options) -> bool:
+    return system.by_workload and options.qwsup_async
+
+
+def label(jobs_at_once: int, asyncio: bool = False) -> str:
+    """A setting in words: `concurrency 10 (threads)`, `concurrency 1`."""
+    if jobs_at_once == 1:
+        return "concurrency 1"
+    return f"concurrency {jobs_at_once} ({'asyncio' if asyncio else 'threads'})"
+
+
 def _each(launch: Launch, command: list[str]) -> list[list[str]]:
     return [command for _ in range(launch.workers)]
 
 
-def _qwsup(launch: Launch, concurrency: int) -> list[list[str]]:
-    handler = HANDLER + "_async" if QWSUP_ASYNC[0] else HANDLER
-    workers: dict[str, object] = {"count": launch.workers, "handler": handler}
-    if concurrency > 1:  # [workers] concurrency, issue 13's key
-        workers["concurrency"] = concurrency
-    config = write_config(
-        launch.workdir / "qwsup.toml",
-        launch.url,
-        supervisor={"name": "peers"},
-        workers=workers,
-        log={"level": "warning"},
-    )
-    return [[sys.executable, "-m", "qwsup", "-c", str(config)]]
+def _qwsup(handler: str) -> Callable[[Launch], list[list[str]]]:
+    """A qwsup master of `workers` workers running `handler` (its `_async` twin with
+    Launch.asyncio), with `[workers] concurrency` when it is above 1."""
+
+    def commands(launch: Launch) -> list[list[str]]:
+        workers: dict[str, object] = {
+            "count": launch.workers,
+            "handler": handler + "_async" if launch.asyncio else handler,
+        }
+        if launch.concurrency > 1:
+            workers["concurrency"] = launch.concurrency
+        config = write_config(
+            launch.workdir / "qwsup.toml",
+            launch.url,
+            supervisor={"name": "peers"},
+            workers=workers,
+            log={"level": "warning"},
+        )
+        return [[sys.executable, "-m", "qwsup", "-c", str(config)]]
+
+    return commands
 
 
 HANDLER = "bench.peers.with_qwsup:handle"
-QWSUP_CONCURRENCY = [1]  # set by --qwsup-concurrency: qwsup's concurrency per worker
-QWSUP_ASYNC = [False]  # set by --qwsup-async: qwsup runs the asyncio handler
 
 
 def _in_process(name: str) -> Callable[[Launch], list[list[str]]]:
@@ -75,10 +119,19 @@ SYSTEMS: list[System] = [
     System(
         "qwsup",
         "its own: each job stays in its worker's processing list until it is finished",
-        "1 (prefork: one job per process; --qwsup-concurrency for [workers] concurrency)",
-        lambda launch: _qwsup(launch, QWSUP_CONCURRENCY[0]),
+        "by workload, as its README advises: io at --concurrency (threads; asyncio with "
+        "--qwsup-async), noop and cpu at 1 (prefork); --qwsup-concurrency sets all",
+        _qwsup(HANDLER),
         venv=False,
+        by_workload=True,
     ),
+    # The spot for `qwsup-writes`, once qwsup.pipeline() is in (the job's writes sent
+    # with its acknowledgement): qwsup whose body sends its record (body.record) through
+    # that pipeline instead of its own round trip. A row of its own:
+    #   System("qwsup-writes", <as qwsup>, "<as qwsup>", _qwsup(WRITES_HANDLER),
+    #          venv=False, by_workload=True)
+    # with WRITES_HANDLER = "bench.peers.with_qwsup:handle_writes" (and handle_writes_async)
+    # in with_qwsup.py; python -m bench --systems plain qwsup qwsup-writes then runs it.
     System(
         "plain",
         "the article's loop (bench/plain.py): BLMOVE to a processing list, LREM when done",

@@ -43,6 +43,8 @@ TRIVIAL_JOBS = 20_000  # the trivial table's and the costs' jobs a run, unless -
 # The memory per concurrent job: qwsup's processes x jobs at once x asyncio.
 MEMORY = [(1, 10, False), (10, 1, False), (1, 10, True)]
 PARTS = ("workloads", "memory", "latency")
+# qwsup, qwsup sending its record with the acknowledgement, and the two references
+DEFAULT_SYSTEMS = ["plain", "qwsup", "qwsup-writes", "batched"]
 
 
 def counts(words: list[str]) -> list[int]:
@@ -59,8 +61,9 @@ def parse() -> argparse.Namespace:
     )
     names = [s.name for s in SYSTEMS]
     parser.add_argument(
-        "--systems", nargs="+", choices=names, default=["plain", "qwsup"],
-        help="the systems of the tables (default: plain qwsup); a peer's venv is made first",
+        "--systems", nargs="+", choices=names, default=DEFAULT_SYSTEMS,
+        help=f"the systems of the tables (default: {' '.join(DEFAULT_SYSTEMS)}); a peer's "
+        "venv is made first",
     )  # fmt: skip
     parser.add_argument(
         "--workloads", nargs="+", choices=body.WORKLOADS, default=list(body.WORKLOADS)
@@ -158,7 +161,11 @@ def main() -> int:
             )  # fmt: skip
             results["workloads"] = wl
             results["figures"] = workloads.figures(wl)
-            results["goals"] = workloads.goals(wl)
+            results["goals"] = [
+                goal | {"system": name}
+                for name in ("qwsup", "qwsup-writes") if name in results["figures"]
+                for goal in workloads.goals(wl, name)
+            ]  # fmt: skip
         if "memory" not in args.skip:
             results["memory"] = memory(harness)
         bench = trivial.Bench(workdir, url=harness.url, handler=trivial.HANDLERS[args.handler])

@@ -37,7 +37,7 @@ def test_the_workloads_run_with_qwsup_configured_per_workload_and_the_ratio_to_t
     )  # fmt: skip
     results = json.loads((tmp_path / "latest.json").read_text())
     figures = results["figures"]
-    for system in ("plain", "qwsup"):
+    for system in ("plain", "qwsup", "qwsup-writes", "batched"):  # the default systems
         for workload in ("noop", "io"):
             figure = figures[system][workload]["backlog"]["2"]
             assert figure["jobs_per_s"] > 0 and figure["jobs"] == 100
@@ -46,7 +46,9 @@ def test_the_workloads_run_with_qwsup_configured_per_workload_and_the_ratio_to_t
     assert figures["qwsup"]["noop"]["backlog"]["2"]["setting"] == "concurrency 1"
     assert figures["qwsup"]["io"]["backlog"]["2"]["ratio"] > 0
     assert figures["plain"]["io"]["backlog"]["2"]["ratio"] is None
-    assert [g["met"] is None for g in results["goals"]] == [False, True, False, True]
+    # qwsup's goals, then qwsup-writes': io measured, no peer, noop measured, no cpu
+    assert [g["met"] is None for g in results["goals"]] == [False, True, False, True] * 2
+    assert [g["system"] for g in results["goals"]] == ["qwsup"] * 4 + ["qwsup-writes"] * 4
     assert "qwsup, concurrency 10, threads" in out and "qwsup, concurrency 1 " in out
     assert "qwsup, configured per workload: noop at concurrency 1, io at concurrency 10" in out
     assert "every run: 0 lost, 0 duplicates" in out and "goals (the issue's)" in out

@@ -14,7 +14,14 @@ from qwsup.config import parse
 from qwsup.errors import ConnectionLost
 from qwsup.heartbeat import Heartbeat, Police, Shared, heartbeat_interval, police
 from qwsup.keys import Keys
-from qwsup.prefetch import GIVE_BACK_S, HOLD_TICK_S, PREFETCH_SPAN_S, Prefetch, silence_bound
+from qwsup.prefetch import (
+    GIVE_BACK_S,
+    HOLD_TICK_S,
+    PREFETCH_SPAN_S,
+    STAMP_AFTER_S,
+    Prefetch,
+    silence_bound,
+)
 from qwsup.queue import EMPTY, Job, Requeued, Retry
 from qwsup.runner import Handler, InHand, JobTimeout
 from qwsup.scoreboard import MasterBoard, Scoreboard, boottime
@@ -318,7 +325,7 @@ def test_an_acknowledgement_is_counted_once_redis_replies_to_it() -> None:
     rig = Rig(jobs("a", "b"), toml="[workers]\nprefetch = 2\n")
     rig.worker.prefetch.pace = PREFETCH_SPAN_S / 10
     rig.worker._run(rig.start_next())
-    assert rig.feed.finished == [(b"a", b"b")]  # sent, the next job stamped as started
+    assert rig.feed.finished == [(b"a", b"")]  # sent; b was stamped by its take just now
     assert rig.board.read().done == 0  # no reply read yet
     rig.worker._run(rig.start_next())  # nothing held next: acknowledged with a take
     assert rig.board.read().done == 2
@@ -327,6 +334,19 @@ def test_an_acknowledgement_is_counted_once_redis_replies_to_it() -> None:
     assert rig.board.read().busy_since > 0
     assert rig.worker._next_job() is None  # nothing held: idle while it takes
     assert rig.titles[-1].endswith("idle") and rig.board.read().busy_since == 0
+
+
+def test_a_held_job_that_waited_is_stamped_again_as_it_starts() -> None:
+    rig = Rig(jobs("a", "b", "c"), toml="[workers]\nprefetch = 3\n")
+    rig.worker.prefetch.pace = PREFETCH_SPAN_S / 10
+
+    def slow(job_id: str, data: dict[str, str]) -> None:
+        rig.clock.now += 2 * STAMP_AFTER_S  # each job runs that long: b waits, then c
+
+    rig.worker.runner.handler = slow
+    rig.worker._run(rig.start_next())
+    rig.worker._run(rig.start_next())
+    assert rig.feed.finished == [(b"a", b"b"), (b"b", b"c")]  # both waited past the bound
 
 
 @pytest.mark.parametrize(

@@ -101,6 +101,14 @@ def run(workload: str, job_id: str) -> None:
 
 
 async def arun(workload: str, job_id: str) -> None:
+    aclient = await awork(workload)
+    async with aclient.pipeline(transaction=False) as pipe:
+        record(pipe, job_id)
+        await pipe.execute()
+
+
+async def awork(workload: str) -> Any:
+    """`work` on an event loop; returns the loop's client."""
     key = (os.getpid(), id(asyncio.get_running_loop()))
     aclient = _async.get(key)
     if aclient is None:
@@ -115,9 +123,7 @@ async def arun(workload: str, job_id: str) -> None:
         end = time.monotonic() + HOLD_MAX_S
         while not await aclient.exists(RELEASE) and time.monotonic() < end:
             await asyncio.sleep(HOLD_POLL_S)
-    async with aclient.pipeline(transaction=False) as pipe:
-        record(pipe, job_id)
-        await pipe.execute()
+    return aclient
 
 
 def job_ids(prefix: str, count: int) -> list[str]:

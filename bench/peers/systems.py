@@ -125,18 +125,28 @@ SYSTEMS: list[System] = [
         venv=False,
         by_workload=True,
     ),
-    # The spot for `qwsup-writes`, once qwsup.pipeline() is in (the job's writes sent
-    # with its acknowledgement): qwsup whose body sends its record (body.record) through
-    # that pipeline instead of its own round trip. A row of its own:
-    #   System("qwsup-writes", <as qwsup>, "<as qwsup>", _qwsup(WRITES_HANDLER),
-    #          venv=False, by_workload=True)
-    # with WRITES_HANDLER = "bench.peers.with_qwsup:handle_writes" (and handle_writes_async)
-    # in with_qwsup.py; python -m bench --systems plain qwsup qwsup-writes then runs it.
+    System(
+        "qwsup-writes",
+        "as qwsup; the body's record is sent with the job's acknowledgement "
+        "(qwsup.pipeline(): applied once, with the job's end) instead of its own round trip",
+        "by workload, as qwsup",
+        _qwsup(HANDLER + "_writes"),
+        venv=False,
+        by_workload=True,
+    ),
     System(
         "plain",
         "the article's loop (bench/plain.py): BLMOVE to a processing list, LREM when done",
         "1",
         lambda launch: _each(launch, [sys.executable, "-m", "bench.plain", launch.url, HANDLER]),
+        venv=False,
+    ),
+    System(
+        "batched",
+        "a reference, not a peer (bench/batched.py): the plain loop taking 10 jobs a round "
+        "trip, the batch's record writes sent with its acknowledgements after the batch",
+        "1",
+        lambda launch: _each(launch, [sys.executable, "-m", "bench.batched", launch.url]),
         venv=False,
     ),
     System(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import redis
 
+import qwsup
 from bench.peers import body
 from bench.peers.entry import main
 from qwsup.producer import Producer
@@ -19,6 +20,18 @@ async def handle_async(job_id: str, data: dict[str, str]) -> None:
     """The same as an asyncio handler (--qwsup-async), for qwsup's [workers] concurrency
     on one event loop (issue 13)."""
     await body.arun(data["w"], data["id"])
+
+
+def handle_writes(job_id: str, data: dict[str, str]) -> None:
+    """handle, with the record sent with the job's acknowledgement (qwsup.pipeline())
+    instead of a round trip of its own: the `qwsup-writes` row."""
+    body.work(data["w"])
+    body.record(qwsup.pipeline(), data["id"])
+
+
+async def handle_writes_async(job_id: str, data: dict[str, str]) -> None:
+    await body.awork(data["w"])
+    body.record(qwsup.pipeline(), data["id"])
 
 
 def enqueue(workload: str, ids: list[str]) -> None:

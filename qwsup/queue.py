@@ -220,6 +220,15 @@ class Queue:
                 requests.append((pool, change))
         return requests
 
+    def lengths(self, queues: list[str]) -> dict[str, int]:
+        """How many ids each queue named (`"all"`, a supervisor's name, ...) holds: one
+        LLEN each, pipelined."""
+        with translated(), self.client.pipeline(transaction=False) as pipe:
+            for queue in queues:
+                pipe.llen(self.keys.queue_jobs(queue))
+            found = pipe.execute()
+        return {queue: int(n) for queue, n in zip(queues, found, strict=True)}
+
     def register_worker(self, name: str, worker: str) -> None:
         with translated():
             self.client.sadd(self.keys.workers(name), worker)

@@ -262,12 +262,15 @@ class Worker:
                     jobs = self.feed.take(b"", want) if take_first else []
                     if not jobs and block and not self.feed.fenced:
                         wake = lambda: self._wake(looks)  # noqa: E731
-                        jobs = self.feed.wait(BLOCK_S, want, self.blocks_on, wake)
+                        # (short waits while a trouble is open, so that its end is seen)
+                        block_s = BLOCK_S if self.retrying.outage.since is None else 1
+                        jobs = self.feed.wait(block_s, want, self.blocks_on, wake)
                 finally:
                     self._count_acked()
             self.retrying.worked("feed")
         except RedisTrouble as exc:
             self.retrying.failed(exc, "feed")
+            self.found_nothing = False  # take first when Redis is back, then wait
             return None
         return jobs
 

@@ -49,7 +49,7 @@ for i = 1, #found, 2 do
     reply[#reply + 1] = number
     reply[#reply + 1] = beat(info)
     reply[#reply + 1] = lease or ''
-  elseif ok then  -- (a record of another type is left alone, as beats.lua does)
+  elseif ok then  -- left by an older qwsup (a record of another type is left alone)
     redis.call('ZREM', KEYS[1], name)
   end
 end

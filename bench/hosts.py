@@ -1,14 +1,15 @@
 """What idle supervisors and workers cost Redis, from 1 to 50 masters on this machine,
 and what that projects to for 1,000 hosts of 50 workers each.
 
-    python -m bench.hosts [--masters 1,5,10,25,50] [--workers 1] [--seconds 10]
+    python -m bench.hosts [--masters 1,5,10,25,50] [--workers 1] [--seconds 60]
 
 Each step starts that many masters (each under its own supervisor name, as that many
 hosts would run, `--workers` workers each) on one private redis-server, lets them idle
 through `--seconds` of measurement, and reads from the server how many commands
 it ran meanwhile (INFO commandstats) and how much CPU it used (INFO cpu). Idle is the
 floor every host pays: heartbeats, lease watches, the workers' blocking takes,
-promotions and sweeps.
+promotions and sweeps. The window must hold at least one whole wait of an idle worker
+(BLOCK_S, 30 s): the workers all start together, so a shorter one can miss their takes.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--masters", default="1,5,10,25,50")
     parser.add_argument("--workers", type=int, default=1, help="workers per master")
-    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--seconds", type=float, default=60.0)
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="qwhosts"))
     bench = Bench(workdir)

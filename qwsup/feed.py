@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +35,7 @@ from redis.typing import EncodableT, KeyT
 from .current import Words
 from .errors import ConnectionLost, RedisRefused
 from .keys import ALL, Keys
+from .prefetch import WAKE_TICK_S
 from .queue import Job, taken
 from .scripts import Scripts, no_such_command, translated, translation
 
@@ -46,6 +49,11 @@ class Command(enum.Enum):
 
 
 ACK, TAKE, WAIT = Command.ACK, Command.TAKE, Command.WAIT
+WAIT_SLACK_S = 10.0  # a wait not answered this long after its timeout: the line is lost
+
+
+class _Woken(Exception):
+    """A wait ended early by the worker (its `wake`): the line is dropped, no error."""
 
 
 def moved(exc: redis.ResponseError) -> bool:
@@ -90,6 +98,7 @@ class Feed:
         self.blmove = True  # until the server says it has no BLMOVE (before Redis 6.2)
         self.token = ""  # of the master's hold on the name, sent with every take
         self.fenced = False  # the last take was refused: the token is not the name's
+        self.woken = False  # the last wait was ended early by the worker: take first next
         # how many ids of its list the worker has in hand (running or held): a take
         # returns only those beyond them (a worker running several jobs at once)
         self.known = 0
@@ -118,12 +127,35 @@ class Feed:
             self._send([self._take_command(finished, want)])
         return self._read()
 
-    def wait(self, block_s: int, want: int, queue: str) -> list[Job]:
+    def wait(
+        self,
+        block_s: int,
+        want: int,
+        queue: str,
+        wake: Callable[[], bool] = lambda: False,
+        tick_s: float = WAKE_TICK_S,
+    ) -> list[Job]:
         """Block on the queue named `queue` for at most `block_s`, then take (from every
         queue, in order): two commands sent at once, so that a job pushed while the
-        worker waits starts after one round trip."""
+        worker waits starts after one round trip. Meanwhile, every `tick_s`, `wake()`
+        (no Redis: the worker's master and parent) may end the wait early: the line is
+        dropped (what the BLMOVE may have moved meanwhile stays in the worker's own
+        list, taken first next time), `woken` is set and no job is returned. A wait
+        that no reply ends within `block_s` and the socket timeout is a lost line."""
+        self.woken = False
         command = self._wait_command(block_s, queue)
         self._send([(Sent(WAIT), command), self._take_command(b"", want)])
+        deadline = time.monotonic() + block_s + WAIT_SLACK_S
+        try:
+            with self._line():  # (_Woken breaks the line, as any failure would)
+                while not self.conn.can_read(timeout=tick_s):
+                    if time.monotonic() > deadline:
+                        raise redis.TimeoutError(f"no reply to a {block_s} s wait")
+                    if wake():
+                        self.woken = True
+                        raise _Woken
+        except _Woken:
+            return []
         return self._read()
 
     def settle(self) -> None:

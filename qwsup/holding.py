@@ -2,10 +2,10 @@
 
 A name is held by one live master at a time (docs/protocol.md "Holding a name"). The
 master takes it before it forks any worker (`claim`), renews it several times per lease
-(`keep`), and reads every supervisor's record to reclaim the jobs of those silent for
-a whole lease (`watch`). The decisions are leases.py's (pure); this module carries them
-out over Redis. The workers read the token and the time of the last renewal on the
-master's board: they take jobs only while it is recent.
+(`keep`), and watches the heartbeats of every supervisor, in one read, to reclaim the
+jobs of those silent for a whole lease (`watch_others`). The decisions are leases.py's
+(pure); this module carries them out over Redis. The workers read the token and the
+time of the last renewal on the master's board: they take jobs only while it is recent.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from collections.abc import Callable
 from . import identity
 from .actions import Halt
 from .errors import ExitCode, RedisTrouble
-from .leases import Beat, Claim, Holder, LeaseWatch, judge
+from .leases import Beat, BeatWatch, Claim, Holder, LeaseWatch, Watched, judge
 from .outage import Outage
 from .queue import Queue, Reclaimed
 from .scoreboard import MasterBoard, boottime
@@ -67,7 +67,8 @@ class NameHold:
         self.renewals = Every(lease_s / RENEWALS_PER_LEASE)
         self.last_renewal = -float("inf")
         self.reported_status = ""
-        self.watch = LeaseWatch(lease_s, me=name)
+        self.watch = BeatWatch(lease_s, me=name)  # the heartbeats' order, one read
+        self.older = LeaseWatch(lease_s, me=name)  # every record, while older masters run
         self.watches = Every(lease_s / RENEWALS_PER_LEASE)
 
     def holding(self, now: float) -> bool:
@@ -257,38 +258,65 @@ class NameHold:
     # -- watching the others --------------------------------------------------------------
 
     def watch_others(self, now: float) -> None:
-        """Read every supervisor's record several times per lease; reclaim the jobs of
-        those watched silent for a whole lease (see leases.py)."""
+        """Read the heartbeats' order several times per lease (one call, whatever the
+        number of supervisors); reclaim the jobs of those watched silent for a whole
+        lease (see leases.py). While a master of an older version shares the Redis (it
+        does not number its heartbeats), read every record as well, as it does."""
         if not self.token or not self.watches.due(now):
             return
         if not self.holding(now):  # our writes fail (out of memory?): we judge nobody
             self.watch.lost_link()
+            self.older.lost_link()
             return
         sent = self.clock()
-        beats: dict[str, Beat] = {}
+        read: Watched | None = None
         with self.outage.guard("watch", self.clock) as attempt:
-            beats = self.queue.beats()
+            read = self.queue.watch(self.name, str(self.token), self.watch.upto(sent))
+        if attempt.failed or read is None:  # (None: our record has another token now)
+            self.watch.lost_link()
+            self.older.lost_link()
+            return
+        seen = {name: suspect.value for name, suspect in read.suspects.items()}
+        dead = self.watch.observe(sent, self.clock(), read)
+        if read.complete:
+            self.older.lost_link()  # (begun afresh should an older master come)
+        else:
+            sent = self.clock()
+            with self.outage.guard("watch", self.clock) as attempt:
+                beats = self.queue.beats()
+            if attempt.failed:
+                self.older.lost_link()
+            else:
+                for name in self.older.observe(sent, self.clock(), beats):
+                    if name not in seen:
+                        seen[name] = beats[name].value
+                        dead.append(name)
+        for name in dead:
+            if not self.reclaim(name, seen[name]):
+                return
+
+    def reclaim(self, name: str, seen: str) -> bool:
+        """Reclaim supervisor `name`, watched silent for a lease with its record showing
+        `seen`; False when Redis failed meanwhile."""
+        reclaimed = None
+        with self.outage.guard("watch", self.clock) as attempt:
+            reclaimed = self.queue.reclaim(
+                name, by=self.name, max_attempts=self.max_attempts(), seen=seen
+            )
         if attempt.failed:
             self.watch.lost_link()
-            return
-        for name in self.watch.observe(sent, self.clock(), beats):
-            reclaimed = None
-            with self.outage.guard("watch", self.clock) as attempt:
-                reclaimed = self.queue.reclaim(
-                    name, by=self.name, max_attempts=self.max_attempts(), seen=beats[name].value
-                )
-            if attempt.failed:
-                self.watch.lost_link()
-                return
-            self.watch.forget(name)
-            if reclaimed is None:
-                continue  # it heartbeated at the last moment
-            self.count(reclaimed)
-            log.warning(
-                "supervisor %s stopped heartbeating for over %g s: reclaimed its jobs, "
-                "%d back in the queue, %d out of attempts to failed:jobs",
-                name, self.lease_s, reclaimed.requeued, reclaimed.failed,
-            )  # fmt: skip
+            self.older.lost_link()
+            return False
+        self.older.forget(name)
+        if reclaimed is None:
+            return True  # it heartbeated at the last moment
+        self.count(reclaimed)
+        log.warning(
+            "supervisor %s stopped heartbeating for over %g s: reclaimed its jobs, "
+            "%d back in the queue, %d out of attempts to failed:jobs",
+            name, self.lease_s, reclaimed.requeued, reclaimed.failed,
+        )  # fmt: skip
+        return True
 
     def count(self, reclaimed: Reclaimed) -> None:
         self.totals.requeued += reclaimed.requeued

@@ -43,6 +43,17 @@ class Keys:
         return f"{self.prefix}all:leases"
 
     @property
+    def beats(self) -> str:
+        """Every supervisor's name, scored by the number of its last heartbeat (the
+        heartbeats' order, lib/sequence.lua): what the masters' lease watch reads."""
+        return f"{self.prefix}all:beats"
+
+    @property
+    def beat_seq(self) -> str:
+        """A hash whose field `seq` is the number of the last heartbeat of any supervisor."""
+        return f"{self.prefix}all:beat_seq"
+
+    @property
     def supervisors(self) -> str:
         """Every supervisor registered (its name), the set reclaims start from."""
         return f"{self.prefix}all:managers"

@@ -11,11 +11,21 @@ own reads were answered promptly and often: a read slower than a quarter of the 
 or a gap of over half a lease between two reads (this master stalled, or the server
 did), starts the watch again. So neither a clock step nor a server stall
 (CLIENT PAUSE, DEBUG SLEEP, a slow disk) can get a live supervisor reclaimed.
+
+Two watches apply that rule. `BeatWatch`, the masters' own, reads one structure in one
+call whatever the number of supervisors: the order of their heartbeats (every heartbeat
+takes the next number of one counter and scores its name with it, lib/sequence.lua).
+A supervisor scored at or below the number a read showed has not beaten since that
+read ran, so it needs no record of its own to be watched. `LeaseWatch` reads every
+record and compares it with the last read: for a name held from elsewhere while a
+master starts, for `qwsup requeue-orphans`, and alongside BeatWatch while masters of an
+older version, which do not number their heartbeats, share the Redis.
 """
 
 from __future__ import annotations
 
 import enum
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -24,6 +34,7 @@ from .identity import Place
 
 SLOW_READ = 0.25  # of the lease: a read slower than this starts the watch again
 READ_GAP = 0.5  # of the lease: so does a gap this long between two reads
+MAX_READS = 10_000  # BeatWatch keeps at most this many reads (dropping one only delays)
 
 
 class Beat(NamedTuple):
@@ -73,6 +84,100 @@ class LeaseWatch:
     def forget(self, name: str) -> None:
         self.seen.pop(name, None)
         self.since.pop(name, None)
+
+
+class Suspect(NamedTuple):
+    """A supervisor that a read of the heartbeats' order found silent since some read."""
+
+    seq: int  # the number of its last heartbeat
+    value: str  # what its record shows of its life (lib/beat.lua): reclaim.lua's check
+    lease_s: float = 0.0  # the lease it heartbeats for (0: unknown)
+
+
+@dataclass(frozen=True)
+class Watched:
+    """One read of the heartbeats' order (watch.lua)."""
+
+    seq: int  # the number of the last heartbeat, when the read ran
+    mark: int | None  # the `seq` this watcher's previous read left in its record (None: none)
+    complete: bool  # every registered supervisor numbers its heartbeats (no older master)
+    suspects: dict[str, Suspect]  # those not beaten since the number the read asked about
+
+
+class BeatWatch:
+    """Watches every other supervisor through one read per turn of the heartbeats'
+    order, by LeaseWatch's rule. It keeps its steady reads: when each was answered, and
+    the heartbeats' counter it showed. A supervisor whose last heartbeat has a number
+    no higher than a read's counter has not beaten since that read ran, which was
+    before its reply; so it is dead once the first read that counted past its number
+    was answered a whole lease before the current read was sent (the longer of its own
+    lease and the watcher's), every read in between steady. The counter is Redis's and
+    only orders the heartbeats: no clock of the server's or of the holder's is used.
+
+    A read also finds, in the watcher's own record, the counter its previous read left
+    there: when it is not what that read showed, Redis lost writes (a failover, a
+    restart from an older file) and may hand out the same numbers again, so the watch
+    starts again, as after a slow read or a gap."""
+
+    def __init__(self, lease_s: float, me: str = "") -> None:
+        self.lease_s = lease_s
+        self.me = me
+        self.reads: deque[tuple[float, int]] = deque()  # (replied, counter), oldest first
+        self.last_reply: float | None = None
+        self.last_seq: int | None = None  # what our last read wrote into our record
+        self.longest = lease_s  # the longest lease seen: how far back reads are kept
+
+    def upto(self, now: float) -> int:
+        """What to ask the next read, sent at `now`, about: the counter as the last read
+        answered a lease ago showed it (only those not beaten since can be dead); -1
+        while no read is that old."""
+        found = -1
+        for replied, seq in self.reads:
+            if replied > now - self.lease_s:
+                break
+            found = seq
+        return found
+
+    def observe(self, sent: float, replied: float, read: Watched) -> list[str]:
+        """A read sent and answered at those times, which asked about `upto(sent)`;
+        returns the supervisors now watched silent for a whole lease."""
+        unsteady = (
+            self.last_reply is None
+            or replied - sent > self.lease_s * SLOW_READ
+            or sent - self.last_reply > self.lease_s * READ_GAP
+            or read.mark != self.last_seq  # Redis went back: our last read's write is lost
+            or (bool(self.reads) and read.seq < self.reads[-1][1])
+        )
+        self.last_reply, self.last_seq = replied, read.seq
+        dead = []
+        if unsteady:
+            self.reads.clear()
+        else:
+            for name, suspect in read.suspects.items():
+                self.longest = max(self.longest, suspect.lease_s)
+                since = self.since(suspect.seq)
+                lease = max(self.lease_s, suspect.lease_s)
+                if name != self.me and since is not None and sent - since >= lease:
+                    dead.append(name)
+        self.reads.append((replied, read.seq))
+        while len(self.reads) > 1 and (
+            self.reads[1][0] <= sent - self.longest or len(self.reads) > MAX_READS
+        ):
+            self.reads.popleft()  # (a later first read only makes a silence look shorter)
+        return sorted(dead)
+
+    def since(self, seq: int) -> float | None:
+        """When the first steady read whose counter had reached `seq` was answered: a
+        supervisor whose last heartbeat is `seq` has been silent since then, at least."""
+        for replied, counter in self.reads:
+            if counter >= seq:
+                return replied
+        return None
+
+    def lost_link(self) -> None:
+        """A read failed, or the watcher does not hold its name: what was watched so far
+        proves nothing."""
+        self.last_reply = None
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,7 @@ from .errors import ConfigError, EmbeddedRedisError, ExitCode, RedisTrouble
 from .holding import NameHold
 from .keys import Keys, worker_id
 from .lists import Lists
+from .looks import LOOK_EVERY_S, Idle, to_wake, unwatched
 from .outage import Outage
 from .pool import Pool, Proc
 from .privileges import RunAs
@@ -75,6 +76,7 @@ class Master:
         self.tally = Tally(self.pool)
         self.exit_code = ExitCode.OK
         self.memory_check = Every(MEMORY_CHECK_S)
+        self.looks = Every(LOOK_EVERY_S)
         self.pid = os.getpid()
         self.outage = Outage(log)
         self.hold: NameHold | None = None  # the name: once connected
@@ -184,6 +186,7 @@ class Master:
         self.requeue_pending()
         self.promote_due()
         now = self.clock()
+        self.look(now)
         self.police(now)
         self.carry_out(self.pool.manage(now))
         self.sweep(now)
@@ -384,6 +387,29 @@ class Master:
         if self.queue is not None:
             with self.outage.guard("promote", self.clock):
                 self.queue.promote(budget_s=PROMOTE_BUDGET_S)
+
+    def look(self, now: float) -> None:
+        """About once a second, while some worker idles: the lengths of the queues its
+        idle workers take from and none waits on (the host queue, and in a pool of
+        several queues those no idle worker blocks on); one idle worker is asked to look
+        at every queue for each that holds jobs (looks.py)."""
+        if self.queue is None or self.hold is None or not self.looks.due(now):
+            return
+        idle = []
+        for proc in self.pool.procs.values():
+            if proc.ready and proc.dismissal.mode is None and not proc.board.read().busy_since:
+                pool = self.config.pool(proc.pool) or self.config.workers
+                waits_on = worker.blocks_on(pool.queues, proc.slot[1])
+                idle.append(Idle(proc.pid, pool.queues, waits_on))
+        queues = unwatched(idle, self.name)
+        if not queues:
+            return
+        waiting: dict[str, int] = {}
+        with self.outage.guard("look", self.clock):
+            waiting = self.queue.lengths(queues)
+        pids = to_wake(idle, waiting, self.name)
+        if pids:
+            self.hold.board.ask_to_look(pids)
 
     def sweep(self, now: float) -> None:
         """Only while holding the name: a master that lost it judges no list."""

@@ -19,10 +19,11 @@ import redis
 from redis.typing import EncodableT, KeyT
 
 from .keys import Keys
-from .leases import Beat
+from .leases import Beat, Suspect, Watched
 from .scripts import BULK_BATCH, BULK_BUDGET_US, Scripts, translated
 
 REQUEUE_BATCH = 100  # ids moved per requeue.lua call
+WATCH_LIMIT = 1000  # suspects one watch.lua call reports at most (the rest in later calls)
 
 
 class JobKind(enum.StrEnum):
@@ -219,6 +220,15 @@ class Queue:
                 requests.append((pool, change))
         return requests
 
+    def lengths(self, queues: list[str]) -> dict[str, int]:
+        """How many ids each queue named (`"all"`, a supervisor's name, ...) holds: one
+        LLEN each, pipelined."""
+        with translated(), self.client.pipeline(transaction=False) as pipe:
+            for queue in queues:
+                pipe.llen(self.keys.queue_jobs(queue))
+            found = pipe.execute()
+        return {queue: int(n) for queue, n in zip(queues, found, strict=True)}
+
     def register_worker(self, name: str, worker: str) -> None:
         with translated():
             self.client.sadd(self.keys.workers(name), worker)
@@ -246,7 +256,10 @@ class Queue:
         """Renew the hold on supervisor `name` (its `token`): 1 renewed, 0 the name has no
         holder any more (reclaimed), -1 another master holds it. `pools` (JSON) is what
         `qwsup status` shows of its pools."""
-        keys: list[KeyT] = [self.keys.leases, self.keys.supervisors, self.keys.info(name)]
+        keys: list[KeyT] = [
+            self.keys.leases, self.keys.supervisors, self.keys.info(name), self.keys.beats,
+            self.keys.beat_seq,
+        ]  # fmt: skip
         args: list[EncodableT] = [name, int(lease_s * 1000), pid, host, status, pools, token]
         return int(self.scripts.run("heartbeat", keys, args))
 
@@ -261,7 +274,10 @@ class Queue:
     ) -> str | None:
         """Take supervisor `name` for `token` if its hold is now `expected` ("" for none);
         None when taken, else the token that holds it."""
-        keys: list[KeyT] = [self.keys.info(name), self.keys.supervisors, self.keys.leases]
+        keys: list[KeyT] = [
+            self.keys.info(name), self.keys.supervisors, self.keys.leases, self.keys.beats,
+            self.keys.beat_seq,
+        ]  # fmt: skip
         args: list[EncodableT] = [name, token, expected, int(lease_s * 1000)]
         for field, value in holder.items():
             args += [field, value]
@@ -270,7 +286,9 @@ class Queue:
 
     def release(self, name: str, token: str) -> bool:
         """Let supervisor `name` go, if `token` still holds it."""
-        keys: list[KeyT] = [self.keys.info(name), self.keys.supervisors, self.keys.leases]
+        keys: list[KeyT] = [
+            self.keys.info(name), self.keys.supervisors, self.keys.leases, self.keys.beats,
+        ]  # fmt: skip
         return bool(self.scripts.run("release", keys, [name, token]))
 
     def beats(self, names: list[str] | None = None) -> dict[str, Beat]:
@@ -284,6 +302,27 @@ class Queue:
             found[flat[i].decode(errors="replace")] = Beat(flat[i + 1].decode(), lease_s)
         return found
 
+    def watch(self, name: str, token: str, upto: int, limit: int = WATCH_LIMIT) -> Watched | None:
+        """watch.lua, for the master that holds `name` under `token`: the heartbeats'
+        counter now, and the supervisors that have not beaten since it stood at `upto`
+        (-1: none), at most `limit`, the longest silent first. None when `token` does
+        not hold the name."""
+        keys: list[KeyT] = [
+            self.keys.beats, self.keys.beat_seq, self.keys.leases, self.keys.info(name)
+        ]  # fmt: skip
+        reply: Any = self.scripts.run("watch", keys, [token, upto, limit])
+        if not reply:
+            return None
+        seq, mark, complete, *flat = reply
+        suspects = {}
+        for i in range(0, len(flat), 4):
+            lease = flat[i + 3].decode(errors="replace")
+            lease_s = int(lease) / 1000 if lease.isdigit() else 0.0
+            suspect = Suspect(int(flat[i + 1]), flat[i + 2].decode(errors="replace"), lease_s)
+            suspects[flat[i].decode(errors="replace")] = suspect
+        found = mark.decode(errors="replace")
+        return Watched(int(seq), int(found) if found.isdigit() else None, bool(complete), suspects)
+
     def reclaim(self, dead: str, *, by: str, max_attempts: int, seen: str = "") -> Reclaimed | None:
         """Reclaim the jobs of supervisor `dead`, if its record still shows `seen` (what
         the caller watched not change for a lease), or whatever it shows when `seen` is
@@ -293,6 +332,8 @@ class Queue:
             self.keys.supervisors,
             self.keys.all_jobs,
             self.keys.failed_jobs,
+            self.keys.beats,
+            self.keys.beat_seq,
         ]
         total: Reclaimed | None = None
         first = "1"

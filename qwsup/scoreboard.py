@@ -157,7 +157,9 @@ class Scoreboard:
         self.memory.close()
 
 
+MAX_LOOKS = 8  # workers the master can ask to look at once
 _MASTER = struct.Struct("=dq")  # after the sequence: renewed (CLOCK_BOOTTIME seconds), token
+_LOOKS = struct.Struct(f"=Q{MAX_LOOKS}q")  # after those: asks to look, and whom (pids)
 
 
 def boottime() -> float:
@@ -168,13 +170,15 @@ def boottime() -> float:
 
 class MasterBoard:
     """The master's page, one for all its workers: when it last renewed its hold on the
-    supervisor's name, and the token of that hold. A worker takes and starts jobs only
-    while the renewal is recent (its master is alive and reaches Redis), and drops what
-    it holds when the token changes (the name was reclaimed and taken again)."""
+    supervisor's name, the token of that hold, and which waiting workers it asks to look
+    at every queue now. A worker takes and starts jobs only while the renewal is recent
+    (its master is alive and reaches Redis), and drops what it holds when the token
+    changes (the name was reclaimed and taken again)."""
 
     def __init__(self) -> None:
-        self.memory = mmap.mmap(-1, _SEQ.size + _MASTER.size)
+        self.memory = mmap.mmap(-1, _SEQ.size + _MASTER.size + _LOOKS.size)
         self.seq = _SeqLock(self.memory)
+        self.asked = 0  # the master's side: how many times it asked workers to look
 
     def renewed(self, at: float, token: int) -> None:
         """The hold `token` was renewed by a heartbeat sent at `at` (boottime())."""
@@ -183,6 +187,28 @@ class MasterBoard:
             _MASTER.pack_into(self.memory, _SEQ.size, at, token)
         finally:
             self.seq.end(seq)
+
+    def ask_to_look(self, pids: list[int]) -> None:
+        """Ask the waiting workers `pids` to end their wait and take from every queue
+        (a job waits on a queue none of the idle workers is blocked on)."""
+        self.asked += 1
+        chosen = (pids + [0] * MAX_LOOKS)[:MAX_LOOKS]
+        seq = self.seq.begin()
+        try:
+            _LOOKS.pack_into(self.memory, _SEQ.size + _MASTER.size, self.asked, *chosen)
+        finally:
+            self.seq.end(seq)
+
+    def looks(self) -> int:
+        """How many times the master has asked workers to look, so far (-1: unknown, the
+        master is in the middle of writing)."""
+        found = self.seq.read(lambda: _LOOKS.unpack_from(self.memory, _SEQ.size + _MASTER.size))
+        return -1 if found is None else int(found[0])
+
+    def asked_to_look(self, pid: int, since: int) -> bool:
+        """Whether the master asked worker `pid` to look after it had asked `since` times."""
+        found = self.seq.read(lambda: _LOOKS.unpack_from(self.memory, _SEQ.size + _MASTER.size))
+        return found is not None and found[0] != since and pid in found[1:]
 
     def read(self) -> tuple[float, int]:
         """(seconds since the last renewal, the token of the hold); a master stopped in

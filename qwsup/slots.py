@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 
 from . import logs, proctitle
 from .errors import ExitCode
-from .prefetch import BLOCK_S, HOLD_TICK_S
+from .prefetch import HOLD_TICK_S, LOOK_S
 from .queue import EMPTY, Job
 from .runner import Handler, InHand, JobTimeout, Ran, Runner
 
@@ -224,7 +224,7 @@ class SlotLoop:
                 return
             if not leaving and slots.free:
                 self._fill()
-            wait = BLOCK_S if slots.running else 0.0
+            wait = LOOK_S if slots.running else 0.0
             if limit:
                 wait = min(wait, limit / 10)
             for ended in slots.ended(wait):

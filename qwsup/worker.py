@@ -64,6 +64,7 @@ log = logging.getLogger(__name__)
 DUMP_STACK = signal.SIGUSR1  # the master asks for a stack dump before killing a hung worker
 JOB_TIMEOUT = signal.SIGUSR2  # the master says the current job has run too long
 READY = b"R"  # written to the master's pipe once the handler is imported
+SOCKET_TIMEOUT_S = 11.0  # a reply that takes longer: the line is lost
 
 
 class Stop(enum.Enum):
@@ -241,7 +242,10 @@ class Worker:
         jobs = self.take(self._want(), take_first=not self.found_nothing)
         if jobs is None:
             return None
+        woken, self.feed.woken = self.feed.woken, False
         self._hold(jobs)
+        if woken:
+            self.found_nothing = False  # the wait was ended early: take first next turn
         if self.feed.fenced:
             self._pause("the supervisor's name is no longer held by our master's token")
             self.found_nothing = False  # take again (and be told again) next time
@@ -266,18 +270,33 @@ class Worker:
             if not self.registered:
                 self.queue.register_worker(self.name, self.id)
                 self.registered = True
+            looks = self.master_board.looks()  # (before the take: an ask meanwhile counts)
             with self.shared.line:
                 try:
                     jobs = self.feed.take(b"", want) if take_first else []
                     if not jobs and block and not self.feed.fenced:
-                        jobs = self.feed.wait(BLOCK_S, want, self.blocks_on)
+                        wake = lambda: self._wake(looks)  # noqa: E731
+                        # (short waits while a trouble is open, so that its end is seen)
+                        block_s = BLOCK_S if self.retrying.outage.since is None else 1
+                        jobs = self.feed.wait(block_s, want, self.blocks_on, wake)
                 finally:
                     self._count_acked()
             self.retrying.worked("feed")
         except RedisTrouble as exc:
             self.retrying.failed(exc, "feed")
+            self.found_nothing = False  # take first when Redis is back, then wait
             return None
         return jobs
+
+    def _wake(self, looks: int) -> bool:
+        """Whether to end a wait on a queue early (looked at every WAKE_TICK_S, without
+        Redis): the master asked this worker to look at every queue (a job waits on one
+        no idle worker is blocked on), it is gone, silent, or holds the name under
+        another token. So a long wait in Redis delays none of these."""
+        if self.master_board.asked_to_look(os.getpid(), looks) or self.orphaned():
+            return True
+        silent, token = self.master_board.read()
+        return token != self.held_token or self.prefetch.master_silent(silent)
 
     def _may_take(self) -> bool:
         """Whether the master shows life (it renewed its hold on the name within the
@@ -533,7 +552,9 @@ def _shown(job_id: bytes) -> str:
 def blocks_on(queues: tuple[str, ...], slot: int) -> str:
     """The queue a worker blocks on when idle: the pool's workers spread over its
     queues, so that a job pushed on any of them usually wakes one at once; every take
-    looks at all of them, in order, so none waits longer than BLOCK_S for an idle one."""
+    looks at all of them, in order. A job on a queue no idle worker is blocked on (or on
+    the host queue) is found by the master, which looks about once a second and asks an
+    idle worker to end its wait (looks.py), so none waits much longer than a second."""
     return queues[slot % len(queues)]
 
 
@@ -558,7 +579,8 @@ def boot(
     if run_as is not None:
         privileges.drop(run_as)
     proctitle.set_title(f"{proctitle.worker_prefix(worker_id_)}booting")
-    client = make_client(config, socket_timeout=BLOCK_S + 10.0)
+    # (a wait's reply is read only once it is there, feed.wait: no timeout covers BLOCK_S)
+    client = make_client(config, socket_timeout=SOCKET_TIMEOUT_S)
     current.install(lambda: make_client(config), cluster=config.redis.cluster)
     keys, w = Keys(config.redis.prefix()), config.workers
     max_job_bytes = int(w.max_job_mb * 2**20)  # a bigger job hash fails unread

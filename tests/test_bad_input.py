@@ -9,6 +9,7 @@ import pytest
 import redis
 
 from qwsup.keys import LAST_ERROR
+from qwsup.prefetch import BLOCK_S
 from support import Qwsup, done, enqueue, in_flight, runs
 from testkit import wait_until
 
@@ -58,8 +59,8 @@ def test_a_queue_key_of_the_wrong_type_is_logged_once_and_survived(
 ) -> None:
     qw = start_qwsup(workers={"count": 1})
     [pid] = qw.wait_workers(1)
-    r.set("all:jobs", "not a list")
-    qw.wait_log(f"testhost.{pid}: Redis refused a command (WRONGTYPE")
+    r.set("all:jobs", "not a list")  # (the idle worker finds out when its wait ends)
+    qw.wait_log(f"testhost.{pid}: Redis refused a command (WRONGTYPE", BLOCK_S + 10)
     r.delete("all:jobs")
     ids = enqueue(r, 5)
     wait_until(lambda: sorted(done(r)) == sorted(ids), 20, "jobs to flow again")

@@ -5,6 +5,7 @@ breaks with replies still due."""
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 import redis
@@ -13,6 +14,7 @@ from qwsup.errors import ConnectionLost
 from qwsup.feed import Feed
 from qwsup.keys import STARTED_AT
 from qwsup.queue import JobKind, Queue, taken
+from testkit import wait_until
 
 pytestmark = pytest.mark.redis
 
@@ -70,6 +72,32 @@ def test_a_wait_returns_a_job_pushed_meanwhile_with_its_data(
     pusher.join()
     assert (job.id, job.fields[b"n"]) == (b"late", b"late")
     assert client.lrange(OWN, 0, -1) == [b"late"]
+    feed.close()
+
+
+def test_a_long_wait_ends_when_its_wake_says_and_nothing_it_moved_is_lost(
+    client: redis.Redis, q: Queue
+) -> None:
+    """A worker asked to look (or orphaned, or its master silent) leaves a 30 s wait
+    within a tick: the line is dropped, Redis frees the blocked client, and an id the
+    BLMOVE moved into the worker's list stays there for its next take."""
+    feed = Feed(q.client, q.keys, W, "host")
+    asked = threading.Event()
+    timer = threading.Timer(0.3, asked.set)
+    timer.start()
+    started = time.monotonic()
+    assert feed.wait(30, 5, "all", asked.is_set, tick_s=0.05) == [] and feed.woken
+    assert time.monotonic() - started < 5
+    timer.join()
+    wait_until(lambda: int(client.info("clients")["blocked_clients"]) == 0, 5, "unblocked")
+    feed.woken = False
+    client.hset("job:moved", "n", "1")
+    client.lpush(OWN, "moved")  # as if the BLMOVE had moved it just before the wake
+    assert ids(feed.take(b"", 5)) == [b"moved"] and not feed.woken
+    enqueue(client, "late")
+    feed.known = 1  # ("moved" is in hand now)
+    [job] = feed.wait(30, 5, "all", lambda: False, tick_s=0.05)  # the line works again
+    assert job.id == b"late"
     feed.close()
 
 

@@ -113,3 +113,32 @@ def test_a_stalled_master_s_workers_stop_taking_and_nothing_runs_twice(
     later = enqueue(r, 40)
     wait_until(lambda: set(later) <= set(done(r)), 20, "the jobs after the stall")
     wait_until(lambda: lists_of(r, "hostb") == {}, 10, "hostb's last acknowledgements")
+
+
+def old_heartbeat(r: redis.Redis, name: str) -> None:
+    """What a master of the previous version writes at each heartbeat (its
+    heartbeat.lua): no number in the heartbeats' order."""
+    r.zadd("all:leases", {name: 2**50})
+    r.sadd("all:managers", name)
+    r.hincrby(f"{name}:info", "beats", 1)
+    r.hset(f"{name}:info", mapping={"token": "5", "lease_ms": 1000, "pid": 9, "host": "old"})
+
+
+def test_a_master_of_the_previous_version_is_watched_through_its_record(
+    start_qwsup: Start, r: redis.Redis
+) -> None:
+    """A rolling upgrade: an older master does not number its heartbeats. While it beats
+    it is left alone; once it stops, it is reclaimed after a lease, as before."""
+    a = host(start_qwsup, "hosta")
+    a.wait_workers(1)
+    r.hset("job:theirs", "n", "1")
+    r.lpush("old.3:jobs", "theirs")  # its worker old.3 runs it
+    r.sadd("old:workers", "old.3")
+    for _ in range(24):  # as often as hosta heartbeats (6 per lease): 4 leases
+        mine = int(r.hget("hosta:info", "beats") or 0)
+        old_heartbeat(r, "old")
+        wait_until(lambda m=mine: int(r.hget("hosta:info", "beats") or 0) > m, 5, "hosta's beat")
+        assert r.exists("old.3:jobs") == 1, "a live older master was reclaimed"
+    wait_until(lambda: "theirs" in done(r), 20, "the silent older master's job reclaimed")
+    assert "supervisor old stopped heartbeating" in a.log()
+    assert r.zrange("all:beats", 0, -1) == [b"hosta"]

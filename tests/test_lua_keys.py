@@ -54,3 +54,23 @@ def test_the_lua_names_are_keys_py_names(
     *built, name = client.eval(names_script(tmp_path), 0, prefix, value)
     assert [b.decode() for b in built] == [make(keys, value) for make in BUILDERS.values()]
     assert name.decode() == value  # queue_name undoes queue_jobs
+
+
+@pytest.mark.unit
+def test_the_fixed_keys_the_scripts_expect_are_keys_py_names() -> None:
+    """Keys of one fixed name (all:beats, all:beat_seq, all:leases, ...) arrive in KEYS,
+    never built in Lua: each script's header names them, and each must be a name
+    keys.py builds (a new key added to a script and not to keys.py fails here)."""
+    built = {
+        getattr(Keys(), name) for name, value in vars(Keys).items() if isinstance(value, property)
+    }
+    named: dict[str, set[str]] = {}
+    for script in resources.files("qwsup").joinpath("lua").iterdir():
+        if script.name.endswith(".lua"):
+            for key in re.findall(
+                r"^-- KEYS\[\d+\] = ((?:all|failed|delayed):\w+)", script.read_text(), re.MULTILINE
+            ):
+                named.setdefault(key, set()).add(script.name)
+    assert {"all:beats", "all:beat_seq"} <= set(named)
+    assert set(named) <= built, {key: named[key] for key in set(named) - built}
+    assert named["all:beat_seq"] == {"heartbeat.lua", "claim.lua", "reclaim.lua", "watch.lua"}

@@ -13,6 +13,7 @@ import pytest
 from qwsup.children import Processes
 from qwsup.config import parse
 from qwsup.errors import ConnectionLost, ExitCode
+from qwsup.leases import Watched
 from qwsup.lists import unseen
 from qwsup.master import Master
 from qwsup.queue import Requeued
@@ -110,6 +111,10 @@ class FakeQueue:
     def beats(self, names: list[str] | None = None) -> dict[str, Any]:
         self._call("beats")
         return {}
+
+    def watch(self, name: str, token: str, upto: int) -> Watched:
+        self._call("watch", token)
+        return Watched(0, None, True, {})
 
     def names(self, call: str) -> list[str]:
         return [c for c, _ in self.calls if c == call]

@@ -476,7 +476,7 @@ def test_a_reclaim_cut_short_is_found_again_and_finished(client: redis.Redis, q:
         client.rpoplpush("all:jobs", f"hostb.{n}:jobs")
         client.sadd("hostb:workers", f"hostb.{n}")
     seen = q.beats()["hostb"].value
-    keys = ["all:leases", "all:managers", "all:jobs", "failed:jobs"]
+    keys = ["all:leases", "all:managers", "all:jobs", "failed:jobs", "all:beats", "all:beat_seq"]
     q.scripts.run("reclaim", keys, ["hosta", 3, 2, "hostb", seen, "1"])  # then it died
     assert client.llen("all:jobs") == 1 and client.sismember("all:managers", "hostb")
     assert client.hget("hostb:info", "token") is None  # its workers take nothing now
@@ -487,6 +487,7 @@ def test_a_reclaim_cut_short_is_found_again_and_finished(client: redis.Redis, q:
     )
     assert client.llen("all:jobs") == 3 and client.smembers("all:managers") == set()
     assert client.exists("hostb:info", "hostb:workers") == 0
+    assert client.zcard("all:beats") == 0
 
 
 def test_a_requeue_under_a_token_that_lost_the_name_moves_nothing(
@@ -512,3 +513,71 @@ def test_a_record_of_another_type_does_not_blind_the_watchers(
     client.sadd("all:managers", "bad")
     beats = q.beats()
     assert set(beats) == {"good"} and beats["good"].lease_s == 60.0
+
+
+# -- the heartbeats' order: the masters' lease watch in one call (watch.lua) ----------
+
+
+def test_heartbeats_are_numbered_in_the_order_they_ran(client: redis.Redis, q: Queue) -> None:
+    assert claim(q, "hosta", "1") is None and claim(q, "hostb", "2") is None
+    assert q.heartbeat("hosta", 60, token="1", pid=1, host="a", status="ok") == 1
+    assert client.zrange("all:beats", 0, -1, withscores=True) == [(b"hostb", 2.0), (b"hosta", 3.0)]
+    assert client.hget("all:beat_seq", "seq") == b"3"
+    assert client.hget("hosta:info", "beat_seq") == b"3"
+    assert q.heartbeat("hosta", 60, token="9", pid=1, host="a", status="ok") == -1
+    assert client.hget("all:beat_seq", "seq") == b"3"  # a refused heartbeat numbers nothing
+    assert q.release("hostb", "2") is True
+    assert client.zrange("all:beats", 0, -1) == [b"hosta"]
+
+
+def test_a_watch_reports_those_not_beaten_since_a_number(client: redis.Redis, q: Queue) -> None:
+    for n, name in enumerate(["hosta", "hostb", "hostc"], start=1):
+        assert claim(q, name, str(n)) is None  # numbered 1, 2, 3
+    assert q.heartbeat("hostb", 60, token="2", pid=2, host="b", status="ok") == 1  # 4
+    first = q.watch("hosta", "1", -1)
+    assert first is not None and (first.seq, first.mark, first.complete) == (4, None, True)
+    assert first.suspects == {}
+    read = q.watch("hosta", "1", 3)
+    assert read is not None and read.mark == 4  # what the first read left in our record
+    assert set(read.suspects) == {"hosta", "hostc"}  # hostb beat since 3
+    assert read.suspects["hostc"].seq == 3 and read.suspects["hostc"].lease_s == 60.0
+    assert read.suspects["hostc"].value == q.beats(["hostc"])["hostc"].value
+    assert q.watch("hosta", "7", 3) is None  # not our token: nothing read, nothing written
+    assert client.hget("hosta:info", "watch_seq") == b"4"
+
+
+def test_a_watch_drops_entries_an_older_qwsup_left_and_says_when_one_runs(
+    client: redis.Redis, q: Queue
+) -> None:
+    """A name an older master took over (its claim.lua wrote a record without
+    `beat_seq`), or released, is no longer watched through the order; while a
+    supervisor registered in all:leases has no number, the watch says it is not complete."""
+    for n, name in enumerate(["hosta", "hostb", "hostc"], start=1):
+        assert claim(q, name, str(n)) is None
+    client.delete("hostb:info")  # an older master takes hostb over: DEL, then HSET
+    client.hset("hostb:info", mapping={"token": "8", "beats": "0", "pid": "5"})
+    client.zrem("all:leases", "hostc")  # an older master reclaimed hostc, to the end
+    client.srem("all:managers", "hostc")
+    client.delete("hostc:info")
+    client.zadd("all:leases", {"old": 1})  # and one runs under its own name
+    client.sadd("all:managers", "old")
+    read = q.watch("hosta", "1", 10)
+    assert read is not None and set(read.suspects) == {"hosta"}
+    assert client.zrange("all:beats", 0, -1) == [b"hosta"]
+    assert read.complete is False  # hostb and old are in all:leases only: read their records
+    assert q.heartbeat("hostb", 60, token="8", pid=5, host="b", status="ok") == 1  # (any holder)
+    client.zrem("all:leases", "old")
+    read = q.watch("hosta", "1", 10)
+    assert read is not None and read.complete is True
+
+
+def test_a_reclaim_numbers_the_record_it_leaves_and_removes_the_name_at_the_end(
+    client: redis.Redis, q: Queue
+) -> None:
+    assert claim(q, "hosta", "1") is None and claim(q, "hostb", "2") is None
+    read = q.watch("hosta", "1", 2)
+    assert read is not None and set(read.suspects) == {"hosta", "hostb"}
+    seen = read.suspects["hostb"].value
+    assert q.reclaim("hostb", by="hosta", max_attempts=3, seen=seen) == Reclaimed("hostb", 0, 0)
+    assert client.zrange("all:beats", 0, -1) == [b"hosta"]
+    assert client.hget("all:beat_seq", "seq") == b"3"  # its token-less record was numbered

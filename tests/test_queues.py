@@ -38,8 +38,9 @@ def test_a_free_worker_takes_the_higher_queue_first(start_qwsup: Start, r: redis
 def test_a_job_on_a_queue_no_idle_worker_blocks_on_starts_within_a_second(
     start_qwsup: Start, r: redis.Redis
 ) -> None:
-    """One worker blocks on `high` (its first queue); a job pushed on `low` is found when
-    that wait times out (BLOCK_S, 1 s), a job on `high` at once."""
+    """One worker blocks on `high` (its first queue); a job pushed on `low` is found by
+    the master, which looks at `low` about once a second and asks the worker to end its
+    wait (BLOCK_S, 30 s, would be far later); a job on `high` at once."""
     qw = start_qwsup(workers={"count": 1, "queues": ["high", "low"]})
     qw.wait_workers(1)
     producer = Producer(r)

@@ -5,7 +5,9 @@ Worker itself driven with a fake feed, a fake queue and a fake clock."""
 from __future__ import annotations
 
 import logging
+import os
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -59,6 +61,8 @@ class FakeFeed:
         self.pool = deque(pool)
         self.token = ""
         self.fenced = False
+        self.woken = False
+        self.wakes: list[Callable[[], bool]] = []  # the wake of each wait
         self.sent: list[bytes] = []
         self.acked: list[tuple[bytes, bool]] = []
         self.taken: list[int] = []  # how many jobs each take handed out
@@ -73,7 +77,10 @@ class FakeFeed:
         self.taken.append(len(batch))
         return batch
 
-    def wait(self, block_s: int, want: int, queue: str) -> list[Job]:
+    def wait(
+        self, block_s: int, want: int, queue: str, wake: Callable[[], bool] = lambda: False
+    ) -> list[Job]:
+        self.wakes.append(wake)
         return self.take(b"", want)
 
     def finish(self, job_id: bytes, next_id: bytes, writes: tuple[object, ...] = ()) -> None:
@@ -291,6 +298,43 @@ def test_held_jobs_go_back_when_the_master_goes_silent_and_taking_resumes_when_i
     assert messages[0].startswith(f"master {MASTER} silent for 60.")
     assert messages[0].endswith(": taking no job, giving back those held")
     assert messages[1:] == ["master heard again: taking jobs"]
+
+
+def test_a_long_wait_ends_early_when_the_master_asks_or_goes_silent_or_away() -> None:
+    """An idle worker waits up to BLOCK_S in Redis; what it must notice sooner it looks
+    at every WAKE_TICK_S on its master's board and its parent, without Redis."""
+    rig = Rig([])
+    assert rig.worker._next_job() is None  # a take found nothing: then a wait
+    [wake] = rig.feed.wakes
+    assert wake() is False
+    rig.master_board.ask_to_look([os.getpid() + 1])  # another worker
+    assert wake() is False
+    rig.master_board.ask_to_look([os.getpid() + 1, os.getpid()])
+    assert wake() is True
+    rig.worker._next_job()
+    wake = rig.feed.wakes[-1]  # asked before this wait's take: not asked again
+    assert wake() is False
+    rig.silence_master(60)
+    assert wake() is True
+    rig.master_board.renewed(boottime(), 2)  # another token: the name was taken again
+    assert wake() is True
+    rig.master_board.renewed(boottime(), 1)
+    rig.parent = 1  # orphaned
+    assert wake() is True
+
+
+def test_after_a_wait_ended_early_the_next_turn_takes_first() -> None:
+    rig = Rig([])
+    assert rig.worker._next_job() is None  # a take, then a wait that timed out
+    assert rig.worker.found_nothing  # so the next turn waits at once
+
+    def ended_early(*args: Any, **kwargs: Any) -> list[Job]:
+        rig.feed.woken = True  # as Feed.wait does when its wake says so
+        return []
+
+    rig.feed.wait = ended_early  # type: ignore[method-assign]
+    assert rig.worker._next_job() is None
+    assert rig.worker.found_nothing is False  # the next turn takes before it waits
 
 
 def test_jobs_held_under_an_old_token_go_back_before_any_starts() -> None:

@@ -5,6 +5,8 @@
 -- KEYS[1] = the supervisor's info hash (<name>:info)
 -- KEYS[2] = all:managers
 -- KEYS[3] = all:leases
+-- KEYS[4] = all:beats (see lib/sequence.lua)
+-- KEYS[5] = all:beat_seq
 -- ARGV[1] = the key prefix ("<namespace>:" or "")
 -- ARGV[2] = the supervisor name
 -- ARGV[3] = the new holder's token
@@ -14,6 +16,7 @@
 -- ARGV[6..] = field, value, ...: who holds it (pid, host, boot_id, pidns, started)
 -- Returns {1, ''} when taken, {0, the token holding it} when not.
 -- qwsup:include clock
+-- qwsup:include sequence
 local holder = redis.call('HGET', KEYS[1], 'token') or ''
 if holder ~= ARGV[4] then
   return {0, holder}
@@ -24,4 +27,5 @@ redis.call('HSET', KEYS[1], 'token', ARGV[3], 'beats', 0, 'since_ms', now,
   'heartbeat_ms', now, 'lease_ms', ARGV[5], unpack(ARGV, 6))
 redis.call('SADD', KEYS[2], ARGV[2])
 redis.call('ZADD', KEYS[3], now + tonumber(ARGV[5]), ARGV[2])
+next_beat(KEYS[4], KEYS[5], KEYS[1], ARGV[2])
 return {1, ''}

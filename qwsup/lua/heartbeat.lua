@@ -1,12 +1,15 @@
 -- A master's heartbeat: renew its hold on the supervisor's name. Only the holder
 -- renews: the token in <name>:info must be the master's own (claim.lua set it). It
 -- bumps `beats`, the counter the other masters watch (a lease is judged by whether
--- it moves, on the watcher's own clock: see docs/protocol.md), sets the end of its
+-- it moves, on the watcher's own clock: see docs/protocol.md), takes the next number of
+-- the heartbeats' order (lib/sequence.lua: what watch.lua reads), sets the end of its
 -- lease in all:leases (Redis clock; what `qwsup status` shows), (re-)registers it in
 -- all:managers, and records what `qwsup status` shows of it.
 -- KEYS[1] = all:leases, a sorted set: supervisor name scored by its lease's end, unix ms
 -- KEYS[2] = all:managers
 -- KEYS[3] = the supervisor's info hash (<name>:info)
+-- KEYS[4] = all:beats, a sorted set: supervisor name scored by its last heartbeat's number
+-- KEYS[5] = all:beat_seq, a hash: `seq`, the number of the last heartbeat
 -- ARGV[1] = the key prefix ("<namespace>:" or "")
 -- ARGV[2] = the supervisor name
 -- ARGV[3] = the lease, milliseconds
@@ -18,6 +21,7 @@
 -- Returns 1 when renewed, 0 when the name has no holder any more (another master
 -- reclaimed it: this one stalled or was cut off), -1 when another master holds it.
 -- qwsup:include clock
+-- qwsup:include sequence
 local holder = redis.call('HGET', KEYS[3], 'token')
 if holder ~= ARGV[8] then
   if holder then
@@ -29,6 +33,7 @@ local now = now_ms()
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[2])
 redis.call('SADD', KEYS[2], ARGV[2])
 redis.call('HINCRBY', KEYS[3], 'beats', 1)
+next_beat(KEYS[4], KEYS[5], KEYS[3], ARGV[2])
 redis.call('HSET', KEYS[3], 'heartbeat_ms', now, 'lease_ms', ARGV[3], 'pid', ARGV[4],
   'host', ARGV[5], 'status', ARGV[6], 'pools', ARGV[7])
 return 1

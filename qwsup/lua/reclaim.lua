@@ -10,7 +10,9 @@
 -- then replaces the record by one without a token (who reclaims it, since when, and
 -- its pools, for the concurrency of its workers): from
 -- then on the supervisor's workers take nothing (take.lua checks its token) and its
--- master, should it come back, finds it was reclaimed. The supervisor stays registered
+-- master, should it come back, finds it was reclaimed. That record takes the next
+-- number of the heartbeats' order (lib/sequence.lua), so that the watchers watch it
+-- afresh. The supervisor stays registered
 -- until the last call, so that a reclaim cut short (the reclaimer died, Redis went
 -- away) is found again: the token-less record does not change, and after a lease a
 -- master reclaims it again. A call that goes on (ARGV[7] = '0') stops when the
@@ -26,6 +28,8 @@
 -- KEYS[2] = all:managers
 -- KEYS[3] = all:jobs: where a job goes back unless it names its queue (qwsup:queue)
 -- KEYS[4] = failed:jobs
+-- KEYS[5] = all:beats (see lib/sequence.lua)
+-- KEYS[6] = all:beat_seq
 -- ARGV[1] = the key prefix ("<namespace>:" or "")
 -- ARGV[2] = the calling supervisor's name ('' for an operator), for the jobs' last error
 -- ARGV[3] = max attempts
@@ -40,6 +44,7 @@
 -- qwsup:include put_back
 -- qwsup:include beat
 -- qwsup:include clock
+-- qwsup:include sequence
 local dead = ARGV[5]
 local info = keys.info(dead)
 local now = now_ms()
@@ -50,6 +55,7 @@ if ARGV[7] == '1' then
   local pools = redis.call('HGET', info, 'pools') or ''
   redis.call('DEL', info)
   redis.call('HSET', info, 'reclaimed_by', ARGV[2], 'reclaimed_ms', now, 'pools', pools)
+  next_beat(KEYS[5], KEYS[6], info, dead)
 elseif redis.pcall('HGET', info, 'token') then
   return {}  -- it took its name again
 end
@@ -77,6 +83,7 @@ while budget > 0 do
     redis.call('DEL', info)
     redis.call('ZREM', KEYS[1], dead)
     redis.call('SREM', KEYS[2], dead)
+    redis.call('ZREM', KEYS[5], dead)
     return {requeued, failed, 1}
   end
   budget = budget - 1  -- a worker looked at counts, even one whose list is empty

@@ -1,8 +1,10 @@
--- A master that stops lets its name go: its record, registration and lease, only if
--- it still holds the name (a master that lost it must not remove the new holder's).
+-- A master that stops lets its name go: its record, registration, lease and place in
+-- the heartbeats' order, only if it still holds the name (a master that lost it must
+-- not remove the new holder's).
 -- KEYS[1] = the supervisor's info hash (<name>:info)
 -- KEYS[2] = all:managers
 -- KEYS[3] = all:leases
+-- KEYS[4] = all:beats
 -- ARGV[1] = the key prefix ("<namespace>:" or "")
 -- ARGV[2] = the supervisor name
 -- ARGV[3] = the token of its hold
@@ -13,4 +15,5 @@ end
 redis.call('DEL', KEYS[1])
 redis.call('SREM', KEYS[2], ARGV[2])
 redis.call('ZREM', KEYS[3], ARGV[2])
+redis.call('ZREM', KEYS[4], ARGV[2])
 return 1

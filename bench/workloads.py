@@ -213,12 +213,19 @@ def goals(results: dict[str, Any], qwsup: str = "qwsup") -> list[dict[str, Any]]
     return out
 
 
+WHO = {"qwsup-writes": "qwsup-writes (its record sent with the acknowledgement: no round trip)"}
+
+
+def _who(goal: dict[str, Any]) -> str:
+    return f"{WHO.get(goal['system'], goal['system'])}: " if "system" in goal else ""
+
+
 def goal_lines(found: list[dict[str, Any]]) -> list[str]:
     verdict = {True: "met", False: "NOT MET", None: "-"}
     return [
         line for g in found
         for line in (
-            f"  [{verdict[g['met']]}] {g['system'] + ': ' if 'system' in g else ''}{g['goal']}",
+            f"  [{verdict[g['met']]}] {_who(g)}{g['goal']}",
             f"      {g['measured']}",
         )
     ]  # fmt: skip

@@ -22,6 +22,7 @@ apply them twice: the second acknowledgement finds the job finished already.
 from __future__ import annotations
 
 import contextvars
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -46,14 +47,18 @@ class NotInJob(QwsupError):
 class Writes(redis_py.client.Pipeline):
     """A job's writes (any redis-py write command: `.set`, `.hset`, `.incr`, ...),
     sent with its acknowledgement when the handler returns. Nothing is sent before:
-    there is no reply to read, and `execute` is refused."""
+    there is no reply to read, and `execute`, `watch`, `multi` and `discard` are
+    refused. `with qwsup.pipeline() as writes:` keeps them (it does not reset)."""
+
+    def execute_command(self, *args: Any, **options: Any) -> Writes:
+        return self.pipeline_execute_command(*args, **options)  # never sent now
 
     def pipeline_execute_command(self, *args: Any, **options: Any) -> Writes:
         if len(self.command_stack) >= MAX_WRITES:
             raise QwsupError(f"a job may send at most {MAX_WRITES} writes with its end")
-        if len(args) > MAX_WORDS:
+        words = _words(args)
+        if len(words) > MAX_WORDS:
             raise QwsupError(f"a write sent with a job's end has at most {MAX_WORDS} words")
-        words = tuple(_word(arg) for arg in args)
         self.command_stack.append((words, options))
         return self
 
@@ -63,18 +68,48 @@ class Writes(redis_py.client.Pipeline):
             "do not execute them (use qwsup.redis() for a round trip now)"
         )
 
+    def watch(self, *names: Any) -> None:
+        raise QwsupError("qwsup.pipeline() cannot WATCH: its writes have no replies")
+
+    def multi(self) -> None:
+        raise QwsupError("qwsup.pipeline()'s writes are applied in one step already")
+
+    def discard(self) -> None:
+        raise QwsupError("qwsup.pipeline()'s writes cannot be discarded: raise to fail")
+
+    def __exit__(self, kind: object, exc: object, tb: object) -> None:
+        """Unlike a redis-py pipeline's, keeps the writes: they go with the job's end."""
+
     def words(self) -> tuple[Words, ...]:
         """The writes queued, in order (each word checked as it was queued)."""
         return tuple(args for args, _ in self.command_stack)
 
 
-def _word(arg: object) -> EncodableT:
-    """A word of a write as the feed packs it (str, bytes, int or float; a bytes-like
-    as bytes); anything else is refused when queued, as redis-py would refuse it."""
-    if isinstance(arg, bytes | str | float) or (isinstance(arg, int) and not isinstance(arg, bool)):
-        return arg
-    if isinstance(arg, bytearray | memoryview):
+def _words(args: tuple[Any, ...]) -> Words:
+    """A write's words as the feed packs them: the command name split on spaces as
+    redis-py does (`XGROUP CREATE`), each word bytes, int or float; anything else is
+    refused when queued (DataError), as redis-py would refuse it when sent."""
+    if not args:
+        raise redis_py.DataError("a write needs a command")
+    first = args[0]
+    head = first.encode().split() if isinstance(first, str) else bytes(first).split()
+    return (*head, *(_word(arg) for arg in args[1:]))
+
+
+def _word(arg: object) -> bytes | int | float:
+    if isinstance(arg, bool):
+        pass
+    elif isinstance(arg, bytes | bytearray | memoryview):
         return bytes(arg)
+    elif isinstance(arg, str):
+        try:
+            return arg.encode()
+        except UnicodeEncodeError as exc:
+            raise redis_py.DataError(f"a write's text is not valid UTF-8: {exc}") from None
+    elif isinstance(arg, int):
+        return int(arg)  # an IntEnum's value: hiredis packs plain ints only
+    elif isinstance(arg, float):
+        return float(arg)
     raise redis_py.DataError(
         f"invalid input of type {type(arg).__name__!r} in a write: "
         "convert it to bytes, str, int or float first"
@@ -103,6 +138,7 @@ class _Process:
     make: Callable[[], redis_py.Redis] | None = None
     client: redis_py.Redis | None = None
     cluster = False
+    lock = threading.Lock()  # one client, even when slots' threads ask at once
 
 
 def _current(what: str) -> Current:
@@ -125,10 +161,11 @@ def redis() -> redis_py.Redis:
     ACL user, sentinels or cluster), once per worker process. Thread-safe (a pool of
     connections); replies are bytes."""
     _current("redis")
-    if _Process.client is None:
-        assert _Process.make is not None, "a worker sets this up at boot"
-        _Process.client = _Process.make()
-    return _Process.client
+    with _Process.lock:
+        if _Process.client is None:
+            assert _Process.make is not None, "a worker sets this up at boot"
+            _Process.client = _Process.make()
+        return _Process.client
 
 
 def pipeline() -> Writes:

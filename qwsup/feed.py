@@ -228,13 +228,17 @@ class Feed:
     # -- sending and reading ----------------------------------------------------
 
     def _send(self, commands: list[tuple[Sent, tuple[EncodableT, ...]]]) -> None:
-        self._resend_unsure()
-        self.sent += [sent for sent, _ in commands]  # before sending: a broken send is unsure
-        if self.conn is None:
-            self.conn = self._connect()
+        try:
+            self._resend_unsure()
+            if self.conn is None:
+                self.conn = self._connect()
+        except BaseException:  # not sent: what they acknowledge is sent again later
+            self.unsure += [sent.job_id for sent, _ in commands if sent.job_id]
+            raise
         # hiredis's packer itself: redis-py's wrapper around it costs more than it does
         pack: Any = hiredis.pack_command  # (its stub types the tuple as of one item)
         packed = [b"".join([pack(command) for _, command in commands])]
+        self.sent += [sent for sent, _ in commands]  # before sending: a broken send is unsure
         fresh = len(self.sent) == len(commands)  # no reply due from before on this line
         with self._line():
             try:

@@ -39,16 +39,15 @@ class _SeqLock:
         self.lock = threading.Lock()
 
     def begin(self) -> int:
-        """Start a write (end it with `end`, in a `finally`): plain calls, not a
-        contextmanager, on the worker's path of every job."""
-        self.lock.acquire()
+        """Start a write, holding `lock` (`with seq.lock:`), and end it with `end` in a
+        `finally`: plain calls, not a contextmanager, on the worker's path of every job
+        (the `with` releases the lock even when a signal handler raises in between)."""
         (seq,) = _SEQ.unpack_from(self.memory)
         _SEQ.pack_into(self.memory, 0, seq + 1)
         return int(seq)
 
     def end(self, seq: int) -> None:
         _SEQ.pack_into(self.memory, 0, seq + 2)
-        self.lock.release()
 
     def read(self, unpack: Callable[[], T]) -> T | None:
         """What `unpack` read while no write was going on; None when the writer stayed in
@@ -112,11 +111,12 @@ class Scoreboard:
         self.busy(0.0)
 
     def _put(self, offset: int, value: float) -> None:
-        seq = self.seq.begin()
-        try:
-            _DOUBLE.pack_into(self.memory, offset, value)
-        finally:
-            self.seq.end(seq)
+        with self.seq.lock:
+            seq = self.seq.begin()
+            try:
+                _DOUBLE.pack_into(self.memory, offset, value)
+            finally:
+                self.seq.end(seq)
 
     def ended(self, outcome: str, seconds: float, bucket: int) -> None:
         """A job came to `outcome` (known once Redis has replied): counted, with its
@@ -125,18 +125,19 @@ class Scoreboard:
 
     def count(self, ended: list[tuple[str, float, int]]) -> None:
         """`ended` in one write: each job's outcome, duration and duration bucket."""
-        seq = self.seq.begin()
-        try:
-            _beat, _busy, total, *counts = _HEAD.unpack_from(self.memory, _AT)
-            for outcome, seconds, bucket in ended:
-                counts[OUTCOMES.index(outcome)] += 1
-                total += seconds
-                bucket_offset = _AT + _HEAD.size + 8 * bucket
-                (in_bucket,) = _COUNT.unpack_from(self.memory, bucket_offset)
-                _COUNT.pack_into(self.memory, bucket_offset, in_bucket + 1)
-            struct.pack_into("=d4Q", self.memory, _AT + 16, total, *counts)
-        finally:
-            self.seq.end(seq)
+        with self.seq.lock:
+            seq = self.seq.begin()
+            try:
+                _beat, _busy, total, *counts = _HEAD.unpack_from(self.memory, _AT)
+                for outcome, seconds, bucket in ended:
+                    counts[OUTCOMES.index(outcome)] += 1
+                    total += seconds
+                    bucket_offset = _AT + _HEAD.size + 8 * bucket
+                    (in_bucket,) = _COUNT.unpack_from(self.memory, bucket_offset)
+                    _COUNT.pack_into(self.memory, bucket_offset, in_bucket + 1)
+                struct.pack_into("=d4Q", self.memory, _AT + 16, total, *counts)
+            finally:
+                self.seq.end(seq)
 
     # the master's side
 
@@ -182,22 +183,24 @@ class MasterBoard:
 
     def renewed(self, at: float, token: int) -> None:
         """The hold `token` was renewed by a heartbeat sent at `at` (boottime())."""
-        seq = self.seq.begin()
-        try:
-            _MASTER.pack_into(self.memory, _SEQ.size, at, token)
-        finally:
-            self.seq.end(seq)
+        with self.seq.lock:
+            seq = self.seq.begin()
+            try:
+                _MASTER.pack_into(self.memory, _SEQ.size, at, token)
+            finally:
+                self.seq.end(seq)
 
     def ask_to_look(self, pids: list[int]) -> None:
         """Ask the waiting workers `pids` to end their wait and take from every queue
         (a job waits on a queue none of the idle workers is blocked on)."""
         self.asked += 1
         chosen = (pids + [0] * MAX_LOOKS)[:MAX_LOOKS]
-        seq = self.seq.begin()
-        try:
-            _LOOKS.pack_into(self.memory, _SEQ.size + _MASTER.size, self.asked, *chosen)
-        finally:
-            self.seq.end(seq)
+        with self.seq.lock:
+            seq = self.seq.begin()
+            try:
+                _LOOKS.pack_into(self.memory, _SEQ.size + _MASTER.size, self.asked, *chosen)
+            finally:
+                self.seq.end(seq)
 
     def looks(self) -> int:
         """How many times the master has asked workers to look, so far (-1: unknown, the

@@ -5,6 +5,7 @@ writes are queued, never sent, and a client is made but never connects)."""
 from __future__ import annotations
 
 import asyncio
+import enum
 import threading
 from collections.abc import Iterator
 
@@ -48,7 +49,7 @@ def test_a_run_gets_its_jobs_id_and_returns_its_writes_encoded() -> None:
 
     ran = Runner(handler, "job:", 0).run(job("a"), InHand())
     assert ran.ending is Ending.RETURNED and seen == ["a"]
-    assert ran.writes == (("HSET", "result:a", "n", 7), ("INCRBY", "count", 1))
+    assert ran.writes == ((b"HSET", b"result:a", b"n", 7), (b"INCRBY", b"count", 1))
     with pytest.raises(qwsup.NotInJob):
         qwsup.job_id()  # the run is over
 
@@ -78,17 +79,32 @@ def test_the_writes_are_not_for_executing_and_are_bounded() -> None:
     assert ran.ending is Ending.RETURNED and len(ran.writes) == current.MAX_WRITES
 
 
-def test_a_word_redis_py_would_refuse_is_refused_when_queued() -> None:
+def test_a_write_is_packed_as_redis_py_would_and_a_bad_word_refused_when_queued() -> None:
+    class Status(enum.IntEnum):
+        OK = 200
+
     def handler(job_id: str, data: dict[str, str]) -> None:
-        qwsup.pipeline().set("k", bytearray(b"v")).rpush("l", memoryview(b"w"), 1.5)
-        with pytest.raises(redis.DataError, match="'NoneType'"):
-            qwsup.pipeline().execute_command("SET", "k", None)
-        with pytest.raises(redis.DataError, match="'bool'"):
-            qwsup.pipeline().execute_command("SET", "k", True)
+        writes = qwsup.pipeline()
+        writes.set("k", bytearray(b"v")).rpush("l", memoryview(b"w"), 1.5, Status.OK)
+        writes.execute_command("XGROUP CREATE", "s", "g", "$")  # split as redis-py does
+        for bad, name in ((None, "'NoneType'"), (True, "'bool'"), ("\udcff", "not valid UTF-8")):
+            with pytest.raises(redis.DataError, match=name):
+                writes.execute_command("SET", "k", bad)
+        for refused in (lambda: writes.watch("k"), writes.multi, writes.discard):
+            with pytest.raises(QwsupError):
+                refused()
+        with qwsup.pipeline() as again:  # the usual redis-py idiom keeps them
+            again.incr("n")
 
     ran = Runner(handler, "job:", 0).run(job("a"), InHand())
     assert ran.ending is Ending.RETURNED
-    assert ran.writes == (("SET", "k", b"v"), ("RPUSH", "l", b"w", 1.5))
+    assert ran.writes == (
+        (b"SET", b"k", b"v"),
+        (b"RPUSH", b"l", b"w", 1.5, 200),
+        (b"XGROUP", b"CREATE", b"s", b"g", b"$"),
+        (b"INCRBY", b"n", 1),
+    )
+    assert type(ran.writes[1][4]) is int  # hiredis packs a plain int, not an IntEnum
 
 
 def test_on_a_cluster_the_writes_are_refused_with_a_reason() -> None:
@@ -133,7 +149,7 @@ def test_threads_and_tasks_each_see_their_own_job() -> None:
     for t in threads:
         t.join(5)
     assert {n: r.writes for n, r in results.items()} == {
-        n: (("RPUSH", "order", n),) for n in ("a", "b")
+        n: ((b"RPUSH", b"order", n.encode()),) for n in ("a", "b")
     }
 
     async def async_handler(job_id: str, data: dict[str, str]) -> None:
@@ -146,4 +162,4 @@ def test_threads_and_tasks_each_see_their_own_job() -> None:
         return list(await asyncio.gather(*(runner.run_async(job(n), InHand()) for n in "ab")))
 
     ran = asyncio.run(both_tasks())
-    assert [r.writes for r in ran] == [(("RPUSH", "order", n),) for n in "ab"]  # type: ignore[attr-defined]
+    assert [r.writes for r in ran] == [((b"RPUSH", b"order", n.encode()),) for n in "ab"]  # type: ignore[attr-defined]

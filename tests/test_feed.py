@@ -237,3 +237,24 @@ def test_writes_sent_again_after_a_broken_line_are_applied_once(
     assert feed.acked == [(b"a", True), (b"b", True)]
     assert client.hgetall("result") == {b"a": b"1"} and client.lrange("order", 0, -1) == [b"a"]
     feed.close()
+
+
+def test_an_acknowledgement_not_sent_for_a_failed_resend_is_sent_again_later(
+    client: redis.Redis, q: Queue
+) -> None:
+    enqueue(client, "a", "b")
+    feed = Feed(q.client, q.keys, W, "host")
+    feed.take(b"", 2)
+    resend = feed._resend_unsure
+
+    def unreachable() -> None:
+        raise ConnectionLost("Redis is down")
+
+    feed._resend_unsure = unreachable  # type: ignore[method-assign]  # (what was unsure)
+    with pytest.raises(ConnectionLost):
+        feed.finish(b"a", b"", WRITES)
+    assert feed.unsure == [b"a"] and feed.sent == []  # not lost: to send again
+    feed._resend_unsure = resend  # type: ignore[method-assign]  # Redis is back
+    feed.settle()
+    assert feed.acked == [(b"a", True)] and client.hgetall("result") == {b"a": b"1"}
+    feed.close()

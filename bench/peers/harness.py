@@ -226,6 +226,8 @@ class Harness:
                     t0 = self.wait_count(1, deadline, group)
                     c0 = self.count()
                     t1 = self.wait_count(n, deadline, group)
+                    if c0 >= n:  # all done by the first look: nothing to time
+                        raise Failed(f"all {n} jobs ran before the first look: use more jobs")
                     result["jobs_per_s"] = (n - c0) / max(t1 - t0, 1e-6)
                 else:  # arrival: the workers are up and idle, then the jobs come
                     for command in system.commands(launch):

@@ -24,6 +24,7 @@ from bench.peers import body
 from bench.peers.checks import by_workload, combine, problems, render
 from bench.peers.harness import Harness, machine, matrix, prepare
 from bench.peers.systems import SYSTEMS, Options
+from bench.workloads import REFERENCES
 from testkit import ROOT
 
 
@@ -54,8 +55,14 @@ def chart(results: dict[str, Any], path: Path) -> None:
                 ])  # fmt: skip
                 rates.append(figure["jobs_per_s"] or 0)
             ax = axes[i][j]
-            colors = ["tab:red" if n == "qwsup" else "tab:gray" if n == "plain" else "tab:blue"
-                      for n in names]  # fmt: skip
+            colors = [  # qwsup red, the references (plain, batched) gray, the peers blue
+                "tab:red"
+                if n.startswith("qwsup")
+                else "tab:gray"
+                if n in REFERENCES
+                else "tab:blue"
+                for n in names
+            ]
             ax.barh(names, rates, color=colors)
             ax.invert_yaxis()
             ax.set_title(f"{workload}, {mode}", fontsize=10)

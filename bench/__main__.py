@@ -23,14 +23,11 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
-
-import psutil
 
 from bench import trivial, workloads
 from bench.peers import body
@@ -177,7 +174,7 @@ def main() -> int:
             )
         if args.costs:
             results["costs"] = trivial.costs(bench, args.jobs or TRIVIAL_JOBS)
-        results["bare_python_rss_mb"] = bare_python_rss_mb()
+        results["bare_python_rss_mb"] = trivial.bare_python_rss_mb()
     finally:
         if bench is not None:
             bench.close()
@@ -213,16 +210,6 @@ def memory(harness: Harness) -> list[dict[str, Any]]:
         print(f"[memory] qwsup x{n} {label(at_once, asyncio)}: {said}", flush=True)
         found.append(m)
     return found
-
-
-def bare_python_rss_mb() -> float:
-    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
-    try:
-        time.sleep(0.5)  # let it start
-        return psutil.Process(proc.pid).memory_info().rss / 2**20
-    finally:
-        proc.kill()
-        proc.wait()
 
 
 def text(res: dict[str, Any]) -> str:

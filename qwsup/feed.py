@@ -375,8 +375,6 @@ class _Line:
     def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
         if exc is None:
             return
-        translated = translation(exc)
-        if not isinstance(translated, RedisRefused):
+        if not isinstance(translation(exc), RedisRefused):
             self.feed._broken()
-        if translated is not exc:
-            raise translated from None
+        translated().__exit__(kind, exc, tb)  # raises the translation, if any

@@ -106,7 +106,7 @@ def profile(url: str, jobs: int, concurrency: int, top: int, writes: bool = Fals
     stats.sort_stats("tottime").print_stats(top)
     print(_trim(out.getvalue()))
     board.close()
-    master_board.memory.close()
+    master_board.close()
     return 0
 
 

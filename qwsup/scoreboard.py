@@ -32,34 +32,43 @@ class _SeqLock:
     """A sequence lock in the first 8 bytes of a shared page: odd while its writer
     writes, one more once it is done. struct packs a number byte by byte, so a reader in
     another process could see half of one (a time near 0, a count off by 2**32); it
-    reads again instead. Writers of one process take turns on a thread lock."""
+    reads again instead. The sequence itself is read and written as one 8-byte word
+    (a memoryview cast to Q: one aligned load or store), never through struct, which
+    can leave it half written, or zeroed, for a moment: a reader that saw such a
+    value twice took a half-written page for a whole one. Writers of one process take
+    turns on a thread lock."""
 
     def __init__(self, memory: mmap.mmap) -> None:
         self.memory = memory
+        self.word = memoryview(memory)[: _SEQ.size].cast("Q")
         self.lock = threading.Lock()
+
+    def release(self) -> None:
+        """Before the page is closed (the word holds a view of it)."""
+        self.word.release()
 
     def begin(self) -> int:
         """Start a write, holding `lock` (`with seq.lock:`), and end it with `end` in a
         `finally`: plain calls, not a contextmanager, on the worker's path of every job
         (the `with` releases the lock even when a signal handler raises in between)."""
-        (seq,) = _SEQ.unpack_from(self.memory)
-        _SEQ.pack_into(self.memory, 0, seq + 1)
-        return int(seq)
+        seq = self.word[0]
+        self.word[0] = seq + 1
+        return seq
 
     def end(self, seq: int) -> None:
-        _SEQ.pack_into(self.memory, 0, seq + 2)
+        self.word[0] = seq + 2
 
     def read(self, unpack: Callable[[], T]) -> T | None:
         """What `unpack` read while no write was going on; None when the writer stayed in
         the middle of a write for PATIENCE_S (it was stopped there: a writer merely
         preempted mid-write gets the CPU back sooner, and the reader yields to it)."""
         tries, deadline, last = 0, 0.0, -1
+        word = self.word
         while True:
-            (seq,) = _SEQ.unpack_from(self.memory)
+            seq = word[0]
             if not seq % 2:
                 value = unpack()
-                (again,) = _SEQ.unpack_from(self.memory)
-                if again == seq:
+                if word[0] == seq:
                     return value
             if seq != last:  # the writer got on since the last try: it is not stopped
                 tries, last = 0, seq
@@ -155,6 +164,7 @@ class Scoreboard:
         return Score(beat, busy, total, done, retried, failed, lost, buckets)
 
     def close(self) -> None:
+        self.seq.release()
         self.memory.close()
 
 
@@ -207,6 +217,10 @@ class MasterBoard:
         master is in the middle of writing)."""
         found = self.seq.read(lambda: _LOOKS.unpack_from(self.memory, _SEQ.size + _MASTER.size))
         return -1 if found is None else int(found[0])
+
+    def close(self) -> None:
+        self.seq.release()
+        self.memory.close()
 
     def asked_to_look(self, pid: int, since: int) -> bool:
         """Whether the master asked worker `pid` to look after it had asked `since` times."""

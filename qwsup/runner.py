@@ -147,14 +147,9 @@ class Runner:
         args = self._decoded(job, in_hand)
         if isinstance(args, Ran):
             return args
-        running, token = current.enter(args[0])
         try:
-            in_hand.in_handler = True
-            try:
+            with _InHandler(in_hand, args[0]) as running:
                 self.handler(*args)
-            finally:
-                in_hand.in_handler = False
-                current.leave(token)
             writes = running.words()
         except BaseException as exc:
             return self._failed(exc, in_hand)
@@ -166,14 +161,9 @@ class Runner:
         args = self._decoded(job, in_hand)
         if isinstance(args, Ran):
             return args
-        running, token = current.enter(args[0])  # the task's own context
         try:
-            in_hand.in_handler = True
-            try:
+            with _InHandler(in_hand, args[0]) as running:  # the task's own context
                 await self.handler(*args)  # type: ignore[misc]
-            finally:
-                in_hand.in_handler = False
-                current.leave(token)
             writes = running.words()
         except BaseException as exc:
             return self._failed(exc, in_hand)
@@ -206,6 +196,25 @@ class Runner:
 
     def _since(self, in_hand: InHand) -> float:
         return self.clock() - in_hand.started
+
+
+class _InHandler:
+    """Around a handler's call, sync or awaited: JobTimeout may be raised meanwhile
+    (`in_handler`), and the job's context is set for qwsup.job_id() and pipeline()."""
+
+    __slots__ = ("in_hand", "job_id", "token")
+
+    def __init__(self, in_hand: InHand, job_id: str) -> None:
+        self.in_hand, self.job_id = in_hand, job_id
+
+    def __enter__(self) -> current.Current:
+        running, self.token = current.enter(self.job_id)
+        self.in_hand.in_handler = True
+        return running
+
+    def __exit__(self, kind: object, exc: object, tb: object) -> None:
+        self.in_hand.in_handler = False
+        current.leave(self.token)
 
 
 def one_line(exc: BaseException) -> str:

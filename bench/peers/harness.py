@@ -79,15 +79,20 @@ class Group:
                 proc.wait(10)
         self.procs = []
 
-    def memory(self) -> tuple[int, float]:
-        """How many processes the groups have (leaders and their descendants), and their
-        RSS in MB, summed."""
+    def _processes(self) -> dict[int, psutil.Process]:
+        """The groups' processes by pid: the leaders and their descendants."""
         found: dict[int, psutil.Process] = {}
         for proc in self.procs:
             with contextlib.suppress(psutil.Error):
                 leader = psutil.Process(proc.pid)
                 for p in [leader, *leader.children(recursive=True)]:
                     found[p.pid] = p
+        return found
+
+    def memory(self) -> tuple[int, float]:
+        """How many processes the groups have (leaders and their descendants), and their
+        RSS in MB, summed."""
+        found = self._processes()
         rss = 0
         for p in found.values():
             with contextlib.suppress(psutil.Error):
@@ -97,12 +102,7 @@ class Group:
     def full_memory(self, workers: set[int]) -> dict[str, Any]:
         """RSS, PSS and USS in MB, summed, of the processes `workers` and of the groups'
         other processes, and how many of each."""
-        found: dict[int, psutil.Process] = {}
-        for proc in self.procs:
-            with contextlib.suppress(psutil.Error):
-                leader = psutil.Process(proc.pid)
-                for p in [leader, *leader.children(recursive=True)]:
-                    found[p.pid] = p
+        found = self._processes()
         sums = {role: {"rss": 0.0, "pss": 0.0, "uss": 0.0} for role in ("workers", "others")}
         counts = {"workers": 0, "others": 0}
         for pid, p in found.items():

@@ -78,8 +78,8 @@ def work(workload: str) -> None:
     elif workload == HOLD:
         r = client()
         with r.pipeline(transaction=False) as pipe:
+            pipe.sadd(PIDS, os.getpid())  # before the count: the harness reads it at n
             pipe.incr(RUNNING)
-            pipe.sadd(PIDS, os.getpid())
             pipe.execute()
         end = time.monotonic() + HOLD_MAX_S
         while not r.exists(RELEASE) and time.monotonic() < end:
@@ -118,8 +118,8 @@ async def awork(workload: str) -> Any:
     elif workload == "cpu":
         spin()
     elif workload == HOLD:
+        await aclient.sadd(PIDS, os.getpid())  # before the count, as in work()
         await aclient.incr(RUNNING)
-        await aclient.sadd(PIDS, os.getpid())
         end = time.monotonic() + HOLD_MAX_S
         while not await aclient.exists(RELEASE) and time.monotonic() < end:
             await asyncio.sleep(HOLD_POLL_S)

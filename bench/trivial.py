@@ -127,8 +127,10 @@ class Bench:
         return lines
 
     def drained(self) -> bool:
-        """No job left: the queue is empty and every job hash is gone."""
-        return self.r.llen("all:jobs") == 0 and self.r.dbsize() <= self.baseline
+        """No job left: the queue is empty and every job hash is gone, or kept as done
+        (keep_finished: its hash and its entry in finished:jobs)."""
+        kept = self.r.zcard("finished:jobs")
+        return self.r.llen("all:jobs") == 0 and self.r.dbsize() - kept - bool(kept) <= self.baseline
 
     # -- measures ---------------------------------------------------------------
 

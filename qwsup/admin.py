@@ -15,7 +15,8 @@ from typing import Any
 import redis
 from redis.typing import EncodableT, KeyT
 
-from .keys import ATTEMPTS, FAILED_AT, LAST_ERROR, STARTED_AT, Keys
+from .jobs import read_fraction
+from .keys import ATTEMPTS, FAILED_AT, LAST_ERROR, PROGRESS, PROGRESS_MSG, STARTED_AT, Keys
 from .leases import Beat, LeaseWatch
 from .queue import Queue, Reclaimed
 from .scripts import BULK_BATCH, BULK_BUDGET_US, Scripts, translated
@@ -26,6 +27,8 @@ from .server import ServerInfo, read_all
 class RunningJob:
     id: str
     running_s: float | None  # since it was taken
+    progress: float | None = None  # from 0 to 1, as its handler last reported
+    progress_message: str | None = None
 
 
 @dataclass
@@ -164,18 +167,19 @@ class Operator:
             values: list[bytes | None] = self.client.hmget(self.keys.info(name), list(fields))
         return values
 
-    def running(self, worker: str, slots: int = 1) -> list[tuple[bytes, bytes | None]]:
+    def running(self, worker: str, slots: int = 1) -> list[tuple[bytes, list[bytes | None]]]:
         """The jobs worker `worker` runs (the oldest `slots` in its list, oldest first),
-        each with when it started it (qwsup:started_at, unix ms, or None)."""
+        each with when it started it (qwsup:started_at, unix ms), its progress and its
+        message (each None when absent)."""
         with translated():
             jobs = self.client.lrange(self.keys.worker_jobs(worker), -slots, -1)[::-1]
             if not jobs:
                 return []
             with self.client.pipeline(transaction=False) as pipe:
                 for job in jobs:
-                    pipe.hget(self.keys.job(job), STARTED_AT)
-                started = pipe.execute()
-        return list(zip(jobs, started, strict=True))
+                    pipe.hmget(self.keys.job(job), [STARTED_AT, PROGRESS, PROGRESS_MSG])
+                found = pipe.execute()
+        return list(zip(jobs, found, strict=True))
 
     def ask_to_scale(self, name: str, pool: str, change: str) -> None:
         self.queue.ask_to_scale(name, pool, change)
@@ -285,8 +289,13 @@ def snapshot(op: Operator) -> Snapshot:
 
 def _worker(op: Operator, worker: str, now_ms: int, pool: str, slots: int) -> WorkerView:
     jobs = [
-        RunningJob(_text(job), (now_ms - int(started)) / 1000 if started else None)
-        for job, started in op.running(worker, slots)
+        RunningJob(
+            _text(job),
+            (now_ms - int(started)) / 1000 if started else None,
+            read_fraction(_text(progress)),
+            _text(message) if message else None,
+        )
+        for job, (started, progress, message) in op.running(worker, slots)
     ]
     if not jobs:
         return WorkerView(worker, None, None, pool)

@@ -25,7 +25,10 @@ from .errors import (
     EmbeddedRedisError,
     ExitCode,
     HandlerError,
+    JobFailed,
     RedisRefused,
+    UnknownJob,
+    WaitTimeout,
 )
 from .keys import Keys
 from .master import Master
@@ -62,6 +65,14 @@ def _parser() -> argparse.ArgumentParser:
         "--unique", metavar="NAME",
         help="refuse the job (exit 1) while another job enqueued with NAME is queued or running",
     )  # fmt: skip
+    enqueue.add_argument(
+        "--wait", action="store_true",
+        help="wait for the job's end: print its result (exit 0), or its error (exit 1)",
+    )  # fmt: skip
+    enqueue.add_argument(
+        "--timeout", type=_seconds, metavar="SECONDS",
+        help="with --wait: give up after SECONDS (exit 124; the job goes on)",
+    )  # fmt: skip
     later = enqueue.add_mutually_exclusive_group()
     later.add_argument(
         "--at", type=_start_time, metavar="TIME",
@@ -71,6 +82,9 @@ def _parser() -> argparse.ArgumentParser:
         "--delay", type=_seconds, metavar="SECONDS",
         help="start no earlier than SECONDS from now (on the Redis server's clock)",
     )  # fmt: skip
+    job = commands.add_parser("job", help="one job: its state, worker, times, error, result")
+    job.add_argument("id", metavar="ID")
+    job.add_argument("--json", action="store_true", help="one JSON object, for scripts")
     status = commands.add_parser("status", help="queues, supervisors and workers")
     status.add_argument("--json", action="store_true", help="for scripts")
     status.add_argument(
@@ -131,6 +145,8 @@ def main(argv: list[str] | None = None) -> int:
             return enqueue(config, args)
         if args.command == "status":
             return status(config, args)
+        if args.command == "job":
+            return show_job(config, args)
         if args.command == "failed":
             return failed(config, args)
         if args.command == "requeue-orphans":
@@ -168,6 +184,17 @@ def status(config: Config, args: argparse.Namespace) -> int:
             time.sleep(args.watch)
     except KeyboardInterrupt:  # how --watch ends
         return int(ExitCode.OK)
+
+
+def show_job(config: Config, args: argparse.Namespace) -> int:
+    info = Producer.from_config(config).job(args.id)
+    if info is None:
+        return _fail(ExitCode.ERROR, f"job: {UnknownJob(args.id)}")
+    if args.json:
+        print(json.dumps(info.as_dict(), indent=2))
+    else:
+        print(report.job_detail(info, time.time()))
+    return int(ExitCode.OK)
 
 
 def failed(config: Config, args: argparse.Namespace) -> int:
@@ -283,6 +310,8 @@ def enqueue(config: Config, args: argparse.Namespace) -> int:
         target_queue(args.queue, args.host)
     except ValueError as exc:
         return _fail(ExitCode.USAGE, f"enqueue: {exc}")
+    if args.timeout is not None and not args.wait:
+        return _fail(ExitCode.USAGE, "enqueue: --timeout goes with --wait")
     if args.fields:
         try:
             fields = check_fields(dict(_split_field(f) for f in args.fields))
@@ -292,8 +321,10 @@ def enqueue(config: Config, args: argparse.Namespace) -> int:
             job_id = producer.enqueue(fields, job_id=args.id, unique=args.unique, **options)
         except DuplicateJob as exc:
             return _fail(ExitCode.ERROR, f"enqueue: refused: {exc}")
-        print(job_id)
-        return int(ExitCode.OK)
+        print(job_id, flush=True)
+        return _wait(producer, job_id, args.timeout) if args.wait else int(ExitCode.OK)
+    if args.wait or args.timeout is not None:
+        return _fail(ExitCode.USAGE, "enqueue: --wait is for one job, given as KEY=VALUE fields")
     if args.unique:
         return _fail(ExitCode.USAGE, "enqueue: --unique is for one job, given as KEY=VALUE fields")
     if sys.stdin.isatty():
@@ -301,6 +332,22 @@ def enqueue(config: Config, args: argparse.Namespace) -> int:
     error = _enqueue_lines(producer, options)
     if error:
         return _fail(ExitCode.USAGE, f"enqueue: {error} (the jobs before it were enqueued)")
+    return int(ExitCode.OK)
+
+
+def _wait(producer: Producer, job_id: str, timeout: float | None) -> int:
+    """`enqueue --wait`: the job's result on stdout, or its end on stderr."""
+    try:
+        result = producer.wait(job_id, timeout=timeout)
+    except JobFailed as exc:
+        return _fail(ExitCode.ERROR, f"enqueue: {exc}")
+    except WaitTimeout as exc:
+        return _fail(ExitCode.TIMED_OUT, f"enqueue: {exc}")
+    except UnknownJob as exc:  # removed before we looked (keep_finished, or by hand)
+        return _fail(ExitCode.ERROR, f"enqueue: {exc}")
+    text = report.result_line(result)
+    if text:
+        print(text)
     return int(ExitCode.OK)
 
 

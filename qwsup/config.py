@@ -149,6 +149,9 @@ class WorkersConfig:
     retry_delay: float = _key(5.0, _at_least(0))
     retry_backoff: float = _key(2.0, _at_least(1))
     retry_delay_max: float = _key(3600.0, _at_least(0))
+    keep_finished: float = _key(3600.0, _at_least(0))
+    keep_finished_max: int = _key(10_000, _at_least(0))
+    max_result_kb: float = _key(64.0, _at_least(0))
 
 
 def _listen(v: str) -> str | None:
@@ -217,6 +220,13 @@ class Config:
         supervisor, found in a dead worker's list by a sweep): the most any pool allows,
         so that none is failed early."""
         return max(pool.max_attempts for pool in self.pools)
+
+    @property
+    def most_finished_kept(self) -> int:
+        """keep_finished_max for the master's pruning, which cannot tell the pools' jobs
+        apart: the most any pool keeps (0, no bound, when one says so)."""
+        bounds = [pool.keep_finished_max for pool in self.pools]
+        return 0 if 0 in bounds else max(bounds)
 
     def for_pool(self, pool: WorkersConfig) -> Config:
         """This config as a worker of `pool` sees it."""

@@ -1,11 +1,12 @@
 """What a handler can ask while it runs a job: the job's id, the worker's Redis client,
-and writes sent with the job's acknowledgement.
+writes sent with the job's acknowledgement, and a way to report its progress.
 
     import qwsup
 
     def handle(job_id: str, data: dict[str, str]) -> None:
         seen = qwsup.redis().incr("visits")          # the worker's client: a round trip
         qwsup.pipeline().hset(f"result:{job_id}", "seen", seen)   # sent with the ack
+        qwsup.progress(0.5, "halfway")               # kept in memory, sent coalesced
 
 Each job has its own context (a contextvars.ContextVar set around the handler), so
 these answer for the job of the thread or the asyncio task that asks: in the worker's
@@ -31,8 +32,9 @@ import redis as redis_py
 from redis.typing import EncodableT
 
 from .errors import QwsupError
+from .progress import Progress, checked
 
-__all__ = ["NotInJob", "Writes", "job_id", "pipeline", "redis"]
+__all__ = ["NotInJob", "Writes", "job_id", "pipeline", "progress", "redis"]
 
 MAX_WRITES = 1_000  # writes a job may send with its acknowledgement
 MAX_WORDS = 1_000  # words (the command and its arguments) of one write
@@ -138,6 +140,7 @@ class _Process:
     make: Callable[[], redis_py.Redis] | None = None
     client: redis_py.Redis | None = None
     cluster = False
+    progress: Progress | None = None
     lock = threading.Lock()  # one client, even when slots' threads ask at once
 
 
@@ -183,12 +186,27 @@ def pipeline() -> Writes:
     return current.writes
 
 
+def progress(fraction: float, message: str = "") -> None:
+    """Report how far the job is, a fraction from 0 to 1, and what it does now (a short
+    message, at most 200 characters kept). Cheap: the value is kept in memory, and the
+    worker writes the latest into the job's hash at most twice a second; `qwsup job`,
+    `qwsup status` and Producer.job() show it. ValueError or TypeError for a bad value."""
+    current = _current("progress")
+    fraction, message = checked(fraction, message)
+    assert _Process.progress is not None, "a worker sets this up at boot"
+    _Process.progress.report(current.id, fraction, message)
+
+
 # -- the worker's side ----------------------------------------------------------------
 
 
-def install(make: Callable[[], redis_py.Redis], *, cluster: bool) -> None:
-    """At a worker's boot: how its handlers' client is made (on first use)."""
+def install(
+    make: Callable[[], redis_py.Redis], *, cluster: bool, progress: Progress | None = None
+) -> None:
+    """At a worker's boot: how its handlers' client is made (on first use), and where
+    their progress reports go."""
     _Process.make, _Process.client, _Process.cluster = make, None, cluster
+    _Process.progress = progress
 
 
 def enter(job: str) -> tuple[Current, contextvars.Token[Current | None]]:

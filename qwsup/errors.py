@@ -19,6 +19,7 @@ class ExitCode(enum.IntEnum):
     UNAVAILABLE = 69  # EX_UNAVAILABLE: Redis or the embedded server cannot be reached
     NAME_HELD = 73  # the supervisor's name is held by another live master
     CONFIG = 78  # EX_CONFIG: the config file is missing or invalid
+    TIMED_OUT = 124  # `enqueue --wait --timeout S`: the job had not ended (as timeout(1))
 
 
 class QwsupError(Exception):
@@ -59,6 +60,32 @@ class DuplicateJob(QwsupError):
         super().__init__(f"unique name {name!r} is held by job {holder}, queued or running")
         self.name = name
         self.holder = holder
+
+
+class UnknownJob(QwsupError, LookupError):
+    """No job has this id (never enqueued, or removed since it finished)."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(f"no job {job_id}: never enqueued, or removed since it ended")
+        self.job_id = job_id
+
+
+class JobFailed(QwsupError):
+    """A job waited for failed for good (`state` "failed") or was cancelled
+    ("cancelled"); `error` is its last error."""
+
+    def __init__(self, job_id: str, state: str, error: str | None) -> None:
+        what = "failed for good" if state == "failed" else state
+        super().__init__(f"job {job_id} {what}" + (f": {error}" if error else ""))
+        self.job_id, self.state, self.error = job_id, state, error
+
+
+class WaitTimeout(QwsupError, TimeoutError):
+    """A job waited for had not ended within the time given."""
+
+    def __init__(self, job_id: str, state: str, timeout: float) -> None:
+        super().__init__(f"job {job_id} still {state} after {timeout:g} s")
+        self.job_id, self.state, self.timeout = job_id, state, timeout
 
 
 class EmbeddedRedisError(QwsupError):

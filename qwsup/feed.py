@@ -16,7 +16,8 @@ before anything else; ack.lua tells an acknowledgement that had already been don
 
 A job's writes (qwsup.pipeline() in its handler) go inside its ack.lua, which applies
 them only when it finishes the job: an acknowledgement sent again keeps its writes,
-and applies them only if the first did not.
+and applies them only if the first did not. Its result goes with the acknowledgement
+too (ack.lua or take.lua), and is sent again with it.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from redis.typing import EncodableT, KeyT
 
 from .current import Words
 from .errors import ConnectionLost, RedisRefused
+from .jobs import Result
 from .keys import ALL, Keys
 from .prefetch import WAKE_TICK_S
 from .queue import Job, taken
@@ -86,6 +88,7 @@ class Feed:
         queues: tuple[str, ...] = (ALL,),
         max_job_bytes: int = 0,
         blocks_on: str = ALL,
+        keep_ms: int = 0,
     ) -> None:
         self.client = client
         self.keys = keys
@@ -95,6 +98,7 @@ class Feed:
         self.queues = queues
         self.max_job_bytes = max_job_bytes
         self.blocks_on = blocks_on  # the queue it waits on
+        self.keep_ms = keep_ms  # how long a finished job is kept (workers.keep_finished)
         self.blmove = True  # until the server says it has no BLMOVE (before Redis 6.2)
         self.token = ""  # of the master's hold on the name, sent with every take
         self.fenced = False  # the last take was refused: the token is not the name's
@@ -107,24 +111,40 @@ class Feed:
         self.unsure: list[bytes] = []  # acknowledged when the line broke: to send again
         self.acked: list[tuple[bytes, bool]] = []  # (job id, whether it was still ours)
         self.line = _Line(self)
-        self.writes: dict[bytes, tuple[Words, ...]] = {}  # of the acks not yet answered
+        # the writes and results of the acknowledgements not yet answered, to send again
+        self.ends: dict[bytes, tuple[tuple[Words, ...], Result | None]] = {}
         # the writes that failed, of the jobs acknowledged: (job id, [(n, error), ...])
         self.failed_writes: list[tuple[bytes, list[tuple[int, str]]]] = []
 
     # -- what the worker calls --------------------------------------------------
 
-    def finish(self, job_id: bytes, next_id: bytes, writes: tuple[Words, ...] = ()) -> None:
+    def finish(
+        self,
+        job_id: bytes,
+        next_id: bytes,
+        writes: tuple[Words, ...] = (),
+        result: Result | None = None,
+    ) -> None:
         """Acknowledge a job without waiting; `next_id` is the prefetched job the worker
-        starts now (stamped as started); `writes` are the job's own."""
-        self._send([self._ack(job_id, next_id, writes)])
+        starts now (stamped as started); `writes` and `result` are the job's own."""
+        self._send([self._ack(job_id, next_id, writes, result)])
 
-    def take(self, finished: bytes, want: int, writes: tuple[Words, ...] = ()) -> list[Job]:
-        """Acknowledge `finished` (when not b"", with its `writes`) and take at most
-        `want` jobs."""
+    def take(
+        self,
+        finished: bytes,
+        want: int,
+        writes: tuple[Words, ...] = (),
+        result: Result | None = None,
+    ) -> list[Job]:
+        """Acknowledge `finished` (when not b"", with its `writes` and `result`) and take
+        at most `want` jobs."""
         if writes:  # the writes ride in ack.lua, sent with the take
-            self._send([self._ack(finished, b"", writes), self._take_command(b"", want)])
+            ack = self._ack(finished, b"", writes, result)
+            self._send([ack, self._take_command(b"", want)])
         else:
-            self._send([self._take_command(finished, want)])
+            if result is not None:
+                self.ends[finished] = ((), result)
+            self._send([self._take_command(finished, want, result)])
         return self._read()
 
     def wait(
@@ -181,8 +201,11 @@ class Feed:
 
     # -- the commands -------------------------------------------------------------
 
-    def _take_command(self, finished: bytes, want: int) -> tuple[Sent, tuple[EncodableT, ...]]:
-        """take.lua: finish `finished` (when not b"") and take at most `want` jobs."""
+    def _take_command(
+        self, finished: bytes, want: int, result: Result | None = None
+    ) -> tuple[Sent, tuple[EncodableT, ...]]:
+        """take.lua: finish `finished` (when not b"", with its `result`) and take at most
+        `want` jobs."""
         k = self.keys
         keys: list[KeyT] = [
             k.worker_jobs(self.worker),
@@ -191,29 +214,37 @@ class Feed:
             k.supervisors,
             k.job(finished) if finished else k.job_prefix,
             k.info(self.name),
+            k.finished_jobs,
             *(k.queue_jobs(queue) for queue in self.queues),
         ]
+        kind, data = result or (b"", b"")
         args: list[EncodableT] = [
             self.worker, self.name, finished, want, self.max_job_bytes, self.token,
-            self.blocks_on, self.known,
+            self.blocks_on, self.known, self.keep_ms, kind, data,
         ]  # fmt: skip
         return Sent(TAKE, finished, want), self.scripts.evalsha("take", keys, args)
 
     def _ack(
-        self, job_id: bytes, next_id: bytes, writes: tuple[Words, ...]
+        self, job_id: bytes, next_id: bytes, writes: tuple[Words, ...], result: Result | None
     ) -> tuple[Sent, tuple[EncodableT, ...]]:
-        if writes:
-            self.writes[job_id] = writes  # until its reply is read
-        return Sent(ACK, job_id), self._ack_command(job_id, next_id, writes)
+        if writes or result is not None:
+            self.ends[job_id] = (writes, result)  # until its reply is read
+        return Sent(ACK, job_id), self._ack_command(job_id, next_id, writes, result)
 
     def _ack_command(
-        self, job_id: bytes, next_id: bytes, writes: tuple[Words, ...] = ()
+        self,
+        job_id: bytes,
+        next_id: bytes,
+        writes: tuple[Words, ...] = (),
+        result: Result | None = None,
     ) -> tuple[EncodableT, ...]:
-        """ack.lua: finish `job_id` (and apply its `writes`); `next_id` is the job the
-        worker starts next."""
-        next_key = self.keys.job(next_id) if next_id else self.keys.job_prefix
-        keys: list[KeyT] = [self.keys.worker_jobs(self.worker), self.keys.job(job_id), next_key]
-        args: list[EncodableT] = [job_id, next_id]
+        """ack.lua: finish `job_id` (with its `result`, and apply its `writes`);
+        `next_id` is the job the worker starts next."""
+        k = self.keys
+        next_key = k.job(next_id) if next_id else k.job_prefix
+        keys: list[KeyT] = [k.worker_jobs(self.worker), k.job(job_id), next_key, k.finished_jobs]
+        kind, data = result or (b"", b"")
+        args: list[EncodableT] = [job_id, next_id, self.keep_ms, kind, data]
         for words in writes:
             args += (len(words), *words)
         return self.scripts.evalsha("ack", keys, args)
@@ -288,6 +319,7 @@ class Feed:
             took = taken(reply)
             self.fenced, jobs = took.fenced, took.jobs
             if sent.job_id:
+                self.ends.pop(sent.job_id, None)
                 self.acked.append((sent.job_id, took.finished))
         return jobs
 
@@ -309,9 +341,10 @@ class Feed:
                 self.conn = self._connect()
             job_id = self.unsure[0]
             with self._line():
-                self.conn.send_command(*self._ack_command(job_id, b"", self.writes.get(job_id, ())))
+                writes, result = self.ends.get(job_id, ((), None))
+                self.conn.send_command(*self._ack_command(job_id, b"", writes, result))
                 try:
-                    result = self._acked(job_id, self.conn.read_response())
+                    answer = self._acked(job_id, self.conn.read_response())
                 except redis.exceptions.NoScriptError:
                     self.scripts.load("ack")
                     continue
@@ -320,13 +353,14 @@ class Feed:
                         raise ConnectionLost(f"the cluster moved the slot ({exc})") from None
                     raise
             self.unsure.pop(0)
-            self.acked.append((job_id, result == 1 or (again and result == -1)))
+            self.acked.append((job_id, answer == 1 or (again and answer == -1)))
 
     def _acked(self, job_id: bytes, reply: Any) -> int:
-        """What ack.lua's reply says (1, 0 or -1); the job's writes are done with."""
+        """What ack.lua's reply says (1, 0 or -1); the job's writes and result are done
+        with."""
+        self.ends.pop(job_id, None)
         if not isinstance(reply, list):
             return int(reply)
-        self.writes.pop(job_id, None)
         pairs = reply[1:]
         if pairs:
             failed = [(int(pairs[i]), _text(pairs[i + 1])) for i in range(0, len(pairs) - 1, 2)]

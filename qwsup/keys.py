@@ -12,7 +12,16 @@ from dataclasses import dataclass
 # this prefix (the Python API refuses them), and handlers never see them.
 FIELD_PREFIX = "qwsup:"
 ATTEMPTS = FIELD_PREFIX + "attempts"
-ENQUEUED_AT = FIELD_PREFIX + "enqueued_at"  # unix seconds, set by qwsup's producers
+STATE = FIELD_PREFIX + "state"  # queued, scheduled, running, done, failed, cancelled
+ENQUEUED_AT = FIELD_PREFIX + "enqueued_at"  # unix ms (Redis clock), set by enqueue.lua
+FINISHED_AT = FIELD_PREFIX + "finished_at"  # unix ms (Redis clock): done, failed, cancelled
+WORKER = FIELD_PREFIX + "worker"  # the worker that took it last, <name>.<pid>
+RESULT = FIELD_PREFIX + "result"  # what the handler returned (see RESULT_TYPE)
+RESULT_TYPE = FIELD_PREFIX + "result_type"  # text, bytes or json; absent: None
+PROGRESS = FIELD_PREFIX + "progress"  # a fraction from 0 to 1 (qwsup.progress)
+PROGRESS_MSG = FIELD_PREFIX + "progress_msg"  # what the handler said with it
+PROGRESS_AT = FIELD_PREFIX + "progress_at"  # unix ms (Redis clock) it was recorded
+WAITED = FIELD_PREFIX + "waited"  # someone waits for its end: notify ended:<id>
 LAST_ERROR = FIELD_PREFIX + "last_error"
 TRACEBACK = FIELD_PREFIX + "traceback"
 FAILED_AT = FIELD_PREFIX + "failed_at"  # unix seconds, when it went to failed:jobs
@@ -37,6 +46,18 @@ class Keys:
     @property
     def delayed_jobs(self) -> str:
         return f"{self.prefix}delayed:jobs"
+
+    @property
+    def finished_jobs(self) -> str:
+        """Ids of the finished jobs kept (done, cancelled), scored by when each is to be
+        removed (unix ms): what pruning reads."""
+        return f"{self.prefix}finished:jobs"
+
+    def ended(self, job_id: bytes | str) -> bytes:
+        """A list that gets the job's final state when it ends, for its waiters (only
+        once one registered, qwsup:waited); it expires soon after."""
+        raw = job_id.encode() if isinstance(job_id, str) else job_id
+        return f"{self.prefix}ended:".encode() + raw
 
     @property
     def leases(self) -> str:

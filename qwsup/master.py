@@ -185,6 +185,7 @@ class Master:
         self.reap()
         self.requeue_pending()
         self.promote_due()
+        self.prune_finished()
         now = self.clock()
         self.look(now)
         self.police(now)
@@ -387,6 +388,13 @@ class Master:
         if self.queue is not None:
             with self.outage.guard("promote", self.clock):
                 self.queue.promote(budget_s=PROMOTE_BUDGET_S)
+
+    def prune_finished(self) -> None:
+        """Remove the finished jobs kept past keep_finished, and the oldest beyond
+        keep_finished_max, within the same budget per turn as promote_due."""
+        if self.queue is not None:
+            with self.outage.guard("prune", self.clock):
+                self.queue.prune(self.config.most_finished_kept, budget_s=PROMOTE_BUDGET_S)
 
     def look(self, now: float) -> None:
         """About once a second, while some worker idles: the lengths of the queues its

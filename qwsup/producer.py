@@ -1,5 +1,7 @@
 """The Python API for producers, and their side of the protocol: one atomic call writes
-a job's hash and pushes its id (or, for a job to start later, puts it in delayed:jobs)."""
+a job's hash and pushes its id (or, for a job to start later, puts it in delayed:jobs);
+a job is read back (`job`) and waited for (`wait`: blocking on the job's ended:<id>
+list, never polling)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import time
 import uuid
 from collections.abc import Iterable, Mapping
 from datetime import datetime
+from typing import Any, overload
 
 import redis
 from redis.typing import EncodableT, KeyT
@@ -15,13 +18,15 @@ from redis.typing import EncodableT, KeyT
 from .config import QUEUE_NAME, Config
 from .config import load as load_config
 from .connection import make_client
-from .errors import DuplicateJob
-from .keys import ALL, ENQUEUED_AT, FIELD_PREFIX, Keys
+from .errors import DuplicateJob, JobFailed, UnknownJob, WaitTimeout
+from .jobs import JobInfo, State, read_job
+from .keys import ALL, FIELD_PREFIX, Keys
 from .scripts import Scripts, translated
 
 Fields = Mapping[str, str | int | float]
 When = datetime | float  # a start time: a datetime, or unix seconds
-CHUNK = 1_000  # jobs per MULTI/EXEC in enqueue_many
+CHUNK = 1_000  # jobs per pipeline in enqueue_many
+WAIT_BLOCK_S = 30.0  # the longest block of a wait before it looks at the job again
 
 
 def target_queue(queue: str | None, host: str | None) -> str:
@@ -62,6 +67,7 @@ class Producer:
             config = load_config(config)
         return cls(make_client(config), config.redis.namespace)
 
+    @overload
     def enqueue(
         self,
         fields: Fields,
@@ -72,18 +78,92 @@ class Producer:
         at: When | None = None,
         delay: float | None = None,
         unique: str | None = None,
-    ) -> str:
+        wait: None = None,
+    ) -> str: ...
+
+    @overload
+    def enqueue(
+        self,
+        fields: Fields,
+        *,
+        job_id: str | None = None,
+        queue: str | None = None,
+        host: str | None = None,
+        at: When | None = None,
+        delay: float | None = None,
+        unique: str | None = None,
+        wait: float,
+    ) -> object: ...
+
+    def enqueue(
+        self,
+        fields: Fields,
+        *,
+        job_id: str | None = None,
+        queue: str | None = None,
+        host: str | None = None,
+        at: When | None = None,
+        delay: float | None = None,
+        unique: str | None = None,
+        wait: float | None = None,
+    ) -> object:
         """Write `job:<id>` and push the id on all:jobs (or on `<queue>:jobs`, or on
         `<host>:jobs` for supervisor `host` only) in one atomic step; returns the id (a
         new UUID unless given). With `at` (a datetime,
         or unix seconds) or `delay` (seconds, on the Redis server's clock) the job
         waits in delayed:jobs until then. With `unique`, the job is refused with
         DuplicateJob while another job enqueued with that name is queued, waiting or
-        running (until it is finished or failed for good)."""
+        running (until it is finished or failed for good). With `wait` (seconds), it
+        then waits for the job's end and returns its result instead, as `wait()`."""
         job_id = job_id or uuid.uuid4().hex
         target = target_queue(queue, host)
+        if wait is not None:
+            _check_timeout(wait)
         self._send([(job_id, check_fields(fields))], target, at, delay, unique or "")
+        if wait is not None:
+            return self.wait(job_id, timeout=wait)
         return job_id
+
+    def job(self, job_id: str) -> JobInfo | None:
+        """What qwsup knows of job `job_id` (state, worker, attempts, times, error,
+        result), or None when there is no such job (never enqueued, or removed since
+        it ended: see `[workers] keep_finished`)."""
+        with translated():
+            raw: dict[bytes, bytes] = self.client.hgetall(self.keys.job(job_id))  # type: ignore[assignment]
+        return read_job(job_id, raw)
+
+    def wait(self, job_id: str, timeout: float | None = None) -> object:
+        """Wait for job `job_id` to end, at most `timeout` seconds (None: for ever), and
+        return its result (None when it returned none, or when finished jobs are not
+        kept: keep_finished = 0). Raises JobFailed (its `state` "failed" or
+        "cancelled", its last `error`) when it failed for good or was cancelled,
+        WaitTimeout when it is still going after `timeout`, UnknownJob when there is no
+        such job. Blocks in Redis (BLMOVE on the job's ended:<id> list) rather than
+        asking again and again: a waiter costs Redis about one look at the job every
+        WAIT_BLOCK_S (less when the client's socket timeout is shorter)."""
+        if timeout is not None:
+            _check_timeout(timeout)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        ended = self.keys.ended(job_id)
+        most = _longest_block(self.client)
+        while True:
+            with translated():
+                raw, told = self.scripts.run("wait", [self.keys.job(job_id), ended], [])
+            info = read_job(job_id, _pairs(raw))
+            state = info.state if info is not None else None
+            if state is None and told:  # ended, and not kept (keep_finished = 0)
+                state = State(told.decode())
+            if state is None:
+                raise UnknownJob(job_id)
+            if state.ended:
+                return _outcome(job_id, state, info)
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                raise WaitTimeout(job_id, state.value, timeout or 0.0)
+            block = most if left is None else min(most, left)
+            command: Any = self.client.execute_command  # (untyped in redis-py)
+            with translated():  # onto itself: every waiter sees the one element
+                command("BLMOVE", ended, ended, "RIGHT", "LEFT", round(max(block, 0.01), 3))
 
     def enqueue_many(
         self,
@@ -118,9 +198,6 @@ class Producer:
         delay: float | None,
         unique: str = "",
     ) -> None:
-        if at is None and delay is None and not unique:
-            self.push(chunk, name)
-            return
         if at is not None and delay is not None:
             raise ValueError("give a start time (at) or a delay, not both")
         if delay is not None and not 0 <= delay < math.inf:
@@ -151,29 +228,43 @@ class Producer:
         delayed:jobs, due at `at_ms` (unix ms) or `delay_ms` from now on the Redis
         server's clock; a `unique` job only while no other job holds that name. Returns
         per job (whether it was enqueued, its id or that of the job holding the name)."""
-        now = f"{time.time():.3f}"
         when = ["" if at_ms is None else at_ms, "" if delay_ms is None else delay_ms]
         with translated(), self.client.pipeline(transaction=False) as pipe:
             for job_id, fields in jobs:
                 keys: list[KeyT] = [
                     self.keys.job(job_id), self.keys.delayed_jobs, self.keys.queue_jobs(queue),
                     self.keys.unique(unique),  # "unique:" when none: a key the ACL allows
+                    self.keys.finished_jobs,
                 ]  # fmt: skip
-                args: list[EncodableT] = [job_id, *when, queue, unique, ENQUEUED_AT, now]
+                args: list[EncodableT] = [job_id, *when, queue, unique]
                 for name, value in fields.items():
                     args += [name, value]
                 self.scripts.run("enqueue", keys, args, pipe=pipe)
             replies = pipe.execute()
         return [(bool(ok), holder.decode(errors="replace")) for ok, holder in replies]
 
-    def push(self, jobs: list[tuple[str, dict[str, str]]], queue: str) -> None:
-        """Write each job's hash and push its id on the queue named `queue`, in one
-        MULTI/EXEC for the whole batch."""
-        now = f"{time.time():.3f}"
-        with translated(), self.client.pipeline(transaction=True) as pipe:
-            for job_id, fields in jobs:
-                mapping: dict[EncodableT, EncodableT] = {ENQUEUED_AT: now}
-                mapping.update(fields)
-                pipe.hset(self.keys.job(job_id), mapping=mapping)
-                pipe.lpush(self.keys.queue_jobs(queue), job_id)
-            pipe.execute()
+
+def _check_timeout(timeout: float) -> None:
+    if not 0 <= timeout < math.inf:
+        raise ValueError(f"a wait's timeout is a number of seconds >= 0, got {timeout!r}")
+
+
+def _longest_block(client: redis.Redis) -> float:
+    """The longest a wait blocks in one command: WAIT_BLOCK_S, or less than the client's
+    socket timeout (a reply later than that would be taken for a lost connection)."""
+    kwargs = client.connection_pool.connection_kwargs
+    socket_timeout = kwargs.get("socket_timeout")
+    if not socket_timeout:
+        return WAIT_BLOCK_S
+    return max(0.1, min(WAIT_BLOCK_S, float(socket_timeout) * 0.8))
+
+
+def _pairs(flat: list[bytes]) -> dict[bytes, bytes]:
+    return dict(zip(flat[::2], flat[1::2], strict=True))
+
+
+def _outcome(job_id: str, state: State, info: JobInfo | None) -> object:
+    """A waited job's result, or JobFailed."""
+    if state is State.DONE:
+        return info.result if info is not None else None
+    raise JobFailed(job_id, state.value, info.error if info is not None else None)

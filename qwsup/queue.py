@@ -116,6 +116,14 @@ class Queue:
         keys: list[KeyT] = [self.keys.worker_jobs(worker), self.keys.all_jobs]
         return int(self.scripts.run("giveback", keys, list(reversed(job_ids))))
 
+    def report_progress(self, worker: str, reports: dict[str, tuple[float, str]]) -> None:
+        """Record the progress of jobs `worker` runs (progress.lua each, one round trip)."""
+        with translated(), self.client.pipeline(transaction=False) as pipe:
+            for job_id, (fraction, message) in reports.items():
+                keys: list[KeyT] = [self.keys.job(job_id)]
+                self.scripts.run("progress", keys, [worker, repr(fraction), message], pipe=pipe)
+            pipe.execute()
+
     def fail(
         self,
         worker: str,
@@ -199,6 +207,20 @@ class Queue:
             moved += int(batch)
             if not left or (deadline is not None and time.monotonic() >= deadline):
                 return moved
+
+    def prune(self, most: int, budget_s: float | None = None) -> int:
+        """Remove the finished jobs kept long enough, and the oldest beyond `most` (0:
+        no bound but their time), in bounded calls; returns how many. With `budget_s`,
+        no new call starts after that many seconds: the rest waits for the next call."""
+        keys: list[KeyT] = [self.keys.finished_jobs]
+        args: list[EncodableT] = [most, BULK_BATCH, BULK_BUDGET_US]
+        deadline = None if budget_s is None else time.monotonic() + budget_s
+        removed = 0
+        while True:
+            batch, left = self.scripts.run("prune", keys, args)
+            removed += int(batch)
+            if not left or (deadline is not None and time.monotonic() >= deadline):
+                return removed
 
     def ask_to_scale(self, name: str, pool: str, change: str) -> None:
         """Leave a change of a pool's worker count ("+1", "-2", "8") for supervisor

@@ -9,6 +9,7 @@ from dataclasses import asdict
 from typing import Any
 
 from .admin import FailedJob, RunningJob, Snapshot
+from .jobs import JobInfo, State
 from .keys import TRACEBACK
 from .proctitle import printable
 from .server import ServerInfo
@@ -69,7 +70,11 @@ def status_table(snap: Snapshot, colour: bool = False) -> str:
                     for i, running in enumerate(w.jobs or [RunningJob(w.job, w.running_s)]):
                         job, age = printable(running.id, 40), _age(running.running_s)
                         who = w.id if i == 0 else ""
-                        lines.append(f"{indent}{who:<28}{paint('busy', YELLOW)} {job}  for {age}")
+                        line = f"{indent}{who:<28}{paint('busy', YELLOW)} {job}  for {age}"
+                        if running.progress is not None:
+                            said = printable(running.progress_message or "", 40)
+                            line += f"  {running.progress * 100:.0f}% {said}".rstrip()
+                        lines.append(line)
     for server in snap.servers:
         lines += ["", *server_lines(server, paint)]
     return "\n".join(lines)
@@ -145,6 +150,64 @@ def failed_detail(job: FailedJob) -> str:
     if trace:
         lines += ["traceback:", trace.rstrip()]
     return "\n".join(lines)
+
+
+def job_detail(job: JobInfo, now: float) -> str:
+    """`qwsup job ID`: one job, a line per fact, at unix time `now`."""
+    state = job.state.value
+    if job.state is State.RUNNING:
+        state += f" on {job.worker or '?'}, attempt {job.attempts + 1}"
+        if job.started_at is not None:
+            state += f", for {max(0.0, now - job.started_at):.1f} s"
+    lines = [f"id: {job.id}", f"state: {state}", f"queue: {job.queue}"]
+    if job.state is not State.RUNNING and job.worker:
+        lines.append(f"worker: {job.worker} (the last to run it)")
+    lines.append(f"attempts: {job.attempts}")
+    for what, when in (
+        ("enqueued", job.enqueued_at), ("started", job.started_at), ("finished", job.finished_at),
+    ):  # fmt: skip
+        if when is not None:
+            lines.append(f"{what}: {_when(when)}")
+    if job.started_at is not None and job.finished_at is not None and job.state.ended:
+        lines.append(f"took: {max(0.0, job.finished_at - job.started_at):.3f} s")
+    if job.progress is not None:
+        said = f" {job.progress_message}" if job.progress_message else ""
+        lines.append(f"progress: {job.progress * 100:.0f}%{said}")
+    if job.error:
+        lines.append(f"error: {job.error}")
+    if job.result_type is not None:
+        lines.append(f"result ({job.result_type}): {_result_text(job.result)}")
+    lines.append("fields:")
+    lines += [f"  {name} = {value}" for name, value in sorted(job.fields.items())]
+    if job.traceback:
+        lines += ["traceback:", job.traceback.rstrip()]
+    return "\n".join(lines)
+
+
+def _when(unix: float) -> str:
+    return (
+        time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(unix)) + f".{int(unix * 1000) % 1000:03d}"
+    )
+
+
+def _result_text(result: object) -> str:
+    if isinstance(result, bytes):
+        return repr(result) if len(result) <= 200 else f"{len(result):,} bytes"
+    if isinstance(result, str):
+        return result
+    return json.dumps(result)
+
+
+def result_line(result: object) -> str:
+    """A result as `enqueue --wait` prints it: text as it is, bytes raw (decoded as
+    UTF-8 where they are), anything else as JSON; nothing for None."""
+    if result is None:
+        return ""
+    if isinstance(result, bytes):
+        return result.decode("utf-8", "backslashreplace")
+    if isinstance(result, str):
+        return result
+    return json.dumps(result)
 
 
 def as_json(items: Any) -> str:

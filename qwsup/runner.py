@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from . import current, proctitle
 from .current import Words
 from .errors import HandlerError
+from .jobs import Result, ResultError, encode_result
 from .keys import FIELD_PREFIX
 from .queue import OVERSIZE, Job
 
@@ -61,13 +62,15 @@ class Outcome(enum.StrEnum):
 @dataclass(frozen=True, slots=True)
 class Ran:
     """A run's ending; for a failure, the error (one line) and the traceback; for a
-    run that returned, the writes it sends with its acknowledgement (qwsup.pipeline)."""
+    run that returned, its result and the writes it sends with its acknowledgement
+    (qwsup.pipeline)."""
 
     ending: Ending
     seconds: float
     error: str = ""
     trace: str = ""
     writes: tuple[Words, ...] = ()
+    result: Result | None = None
 
     @property
     def failed(self) -> bool:
@@ -136,11 +139,13 @@ class Runner:
         job_prefix: str,
         job_timeout: float,
         clock: Callable[[], float] = time.monotonic,
+        max_result_bytes: int = 0,
     ) -> None:
         self.handler = handler
         self.job_prefix = job_prefix  # of the job hashes' keys, for the error lines
         self.job_timeout = job_timeout  # workers.job_timeout; 0: none
         self.clock = clock
+        self.max_result_bytes = max_result_bytes  # workers.max_result_kb; 0: no limit
 
     def run(self, job: Job, in_hand: InHand) -> Ran:
         """Decode the job and run the handler on it (started at in_hand.started)."""
@@ -149,11 +154,11 @@ class Runner:
             return args
         try:
             with _InHandler(in_hand, args[0]) as running:
-                self.handler(*args)
+                value = self.handler(*args)
             writes = running.words()
         except BaseException as exc:
             return self._failed(exc, in_hand)
-        return Ran(Ending.RETURNED, self._since(in_hand), writes=writes)
+        return self._returned(value, writes, in_hand)
 
     async def run_async(self, job: Job, in_hand: InHand) -> Ran:
         """`run` for an `async def` handler, as a task on the worker's event loop; the
@@ -163,11 +168,20 @@ class Runner:
             return args
         try:
             with _InHandler(in_hand, args[0]) as running:  # the task's own context
-                await self.handler(*args)  # type: ignore[misc]
+                value = await self.handler(*args)  # type: ignore[misc]
             writes = running.words()
         except BaseException as exc:
             return self._failed(exc, in_hand)
-        return Ran(Ending.RETURNED, self._since(in_hand), writes=writes)
+        return self._returned(value, writes, in_hand)
+
+    def _returned(self, value: object, writes: tuple[Words, ...], in_hand: InHand) -> Ran:
+        """A run that returned `value`: done with it as the result, or a failed attempt
+        when it cannot be one (not JSON-encodable, over max_result_kb)."""
+        try:
+            result = encode_result(value, self.max_result_bytes)
+        except ResultError as exc:
+            return Ran(Ending.RAISED, self._since(in_hand), str(exc)[:MAX_ERROR])
+        return Ran(Ending.RETURNED, self._since(in_hand), writes=writes, result=result)
 
     def _decoded(self, job: Job, in_hand: InHand) -> tuple[str, dict[str, str]] | Ran:
         """The handler's arguments, or the run of a job that cannot run."""

@@ -274,7 +274,7 @@ class SlotLoop:
         if ran.failed:
             w._count(w._fail(job, ran), seconds)
         else:
-            w._finish(job, seconds, ran.writes, take_next=False)
+            w._finish(job, seconds, ran.writes, ran.result, take_next=False)
 
     def _show(self) -> None:
         """The scoreboard's busy time is the oldest job's (the master's job_timeout

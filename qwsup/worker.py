@@ -45,10 +45,12 @@ from .current import Words
 from .errors import ExitCode, HandlerError, RedisTrouble
 from .feed import Feed
 from .heartbeat import Heartbeat, Police, Shared, heartbeat_interval, police
+from .jobs import Result
 from .keys import Keys, worker_id
 from .outage import Retrying
 from .prefetch import BLOCK_S, HOLD_TICK_S, STAMP_AFTER_S, Prefetch, silence_bound
 from .privileges import RunAs
+from .progress import Progress
 from .queue import EMPTY, Job, Queue, Retry
 from .runner import Handler, JobTimeout, Outcome, Ran, Runner, decode_job, load_handler
 from .scoreboard import MasterBoard, Scoreboard
@@ -124,7 +126,8 @@ class Worker:
         self.found_nothing = False  # the last take found no job: wait on a queue next
         self.taken_at = 0.0  # when the jobs held were taken (our clock)
         self.prefetch = Prefetch(w.prefetch, silence_bound(config.supervisor.lease_timeout))
-        self.runner = Runner(handler, queue.keys.job_prefix, w.job_timeout, clock)
+        max_result = int(w.max_result_kb * 1024)
+        self.runner = Runner(handler, queue.keys.job_prefix, w.job_timeout, clock, max_result)
         # several jobs at once (concurrency > 1, or an async handler): see slots.py
         self.slots = slots_for(handler, self.runner, w.concurrency)
         self.shared = Shared()  # with the heartbeat thread: see heartbeat.py
@@ -369,16 +372,22 @@ class Worker:
         """Send what the run came to; its outcome, or None while Redis has not replied."""
         if ran.failed:
             return self._fail(job, ran)
-        self._finish(job, ran.seconds, ran.writes)
+        self._finish(job, ran.seconds, ran.writes, ran.result)
         return None
 
     def _finish(
-        self, job: Job, seconds: float, writes: tuple[Words, ...] = (), *, take_next: bool = True
+        self,
+        job: Job,
+        seconds: float,
+        writes: tuple[Words, ...] = (),
+        result: Result | None = None,
+        *,
+        take_next: bool = True,
     ) -> None:
         """Acknowledge the job: sent without waiting when a held job comes next, else
         with a take of the next jobs in the same round trip, unless this worker is about
         to stop (or `take_next` is False: a worker of slots takes for its free slots
-        itself). The job's `writes` go with its acknowledgement. What it came to is
+        itself). The job's `writes` and `result` go with its acknowledgement. What it came to is
         counted when Redis's reply is read (_count_acked)."""
         self.prefetch.ran(seconds)
         self.shared.finishing[job.id] = seconds
@@ -389,9 +398,9 @@ class Worker:
                 with self.shared.hold:
                     following = self.shared.held[0] if self.shared.held else None
                 if following is not None or leaving or not take_next:
-                    self.feed.finish(job.id, self._stamps(following), writes)
+                    self.feed.finish(job.id, self._stamps(following), writes, result)
                 else:
-                    self._hold(self.feed.take(job.id, self._want(), writes))
+                    self._hold(self.feed.take(job.id, self._want(), writes, result))
                 if leaving:
                     self.retrying.until_reachable(self.feed.settle, "feed")
             except RedisTrouble as exc:
@@ -581,14 +590,15 @@ def boot(
     proctitle.set_title(f"{proctitle.worker_prefix(worker_id_)}booting")
     # (a wait's reply is read only once it is there, feed.wait: no timeout covers BLOCK_S)
     client = make_client(config, socket_timeout=SOCKET_TIMEOUT_S)
-    current.install(lambda: make_client(config), cluster=config.redis.cluster)
     keys, w = Keys(config.redis.prefix()), config.workers
+    queue = Queue(client, keys)
+    reports = Progress(lambda batch: queue.report_progress(worker_id_, batch))
+    current.install(lambda: make_client(config), cluster=config.redis.cluster, progress=reports)
     max_job_bytes = int(w.max_job_mb * 2**20)  # a bigger job hash fails unread
     feed = Feed(
         client, keys, worker_id_, config.supervisor.name, w.queues, max_job_bytes,
-        blocks_on(w.queues, slot),
+        blocks_on(w.queues, slot), round(w.keep_finished * 1000),
     )  # fmt: skip
-    queue = Queue(client, keys)
     try:
         handler = load_handler(config.workers.handler)
     except HandlerError as exc:

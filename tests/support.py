@@ -18,6 +18,7 @@ import psutil
 import redis
 from prometheus_client.parser import text_string_to_metric_families
 
+from qwsup.keys import STATE
 from qwsup.producer import Producer
 from testkit import ROOT, wait_until
 
@@ -171,13 +172,17 @@ def in_flight(r: redis.Redis) -> dict[str, list[bytes]]:
     return found
 
 
+ENDED = (b"done", b"cancelled")  # kept after their end
+
+
 def assert_drained(r: redis.Redis, timeout: float = 10.0) -> None:
     """No job anywhere, once the last acknowledgements have landed (a worker sends them
-    without waiting for the reply): every queue and worker list empty, no job hash left."""
+    without waiting for the reply): every queue and worker list empty, no job hash left
+    but those of jobs that ended and are kept (keep_finished)."""
 
     def left() -> dict[str, object]:
         lists = {name: r.llen(name) for name in ("all:jobs", "testhost:jobs") if r.llen(name)}
-        hashes = list(r.scan_iter(match="job:*"))
+        hashes = [k for k in r.scan_iter(match="job:*") if r.hget(k, STATE) not in ENDED]
         return {**lists, **in_flight(r), **({"hashes": hashes} if hashes else {})}
 
     with contextlib.suppress(AssertionError):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import weakref
 
 from qwsup.feed import Feed
+from qwsup.jobs import Result
 from qwsup.queue import Job, Queue, Taken
 
 # One feed per queue and worker, as a worker has one: each holds a connection of the
@@ -20,14 +21,15 @@ def feed(
     token: str = "",
     queues: tuple[str, ...] = ("all",),
     max_job_bytes: int = 0,
+    keep_ms: int = 0,
 ) -> Feed:
-    """Worker `worker`'s feed on the queue's client, taking from `queues`, with nothing
-    acknowledged yet."""
+    """Worker `worker`'s feed on the queue's client, taking from `queues`, keeping the
+    jobs it finishes `keep_ms` (0: deleted), with nothing acknowledged yet."""
     feeds = _feeds.setdefault(q, {})
     line = feeds.get((worker, name))
     if line is None:
         line = feeds[(worker, name)] = Feed(q.client, q.keys, worker, name, queues, max_job_bytes)
-    line.token = token
+    line.token, line.keep_ms = token, keep_ms
     line.acked.clear()
     return line
 
@@ -45,9 +47,12 @@ def take(q: Queue, worker: str, name: str, want: int = 1, token: str = "") -> li
     return finish_and_take(q, worker, name, b"", want, token).jobs
 
 
-def ack(q: Queue, worker: str, job_id: bytes) -> bool:
-    """Finish the job with ack.lua; False when the worker no longer owned it."""
-    line = feed(q, worker, "")
-    line.finish(job_id, b"")
+def ack(
+    q: Queue, worker: str, job_id: bytes, keep_ms: int = 0, result: Result | None = None
+) -> bool:
+    """Finish the job with ack.lua (kept `keep_ms`, with `result`); False when the
+    worker no longer owned it."""
+    line = feed(q, worker, "", keep_ms=keep_ms)
+    line.finish(job_id, b"", (), result)
     line.settle()
     return line.acked == [(job_id, True)]

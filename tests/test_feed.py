@@ -174,7 +174,7 @@ def test_a_jobs_writes_are_applied_with_its_acknowledgement(client: redis.Redis,
     feed.take(b"b", 1)  # the last of a batch: its take carries no writes
     assert feed.acked == [(b"a", True), (b"b", True)]
     assert client.hgetall("result") == {b"a": b"1"} and client.lrange("order", 0, -1) == [b"a"]
-    assert feed.writes == {} and feed.failed_writes == []
+    assert feed.ends == {} and feed.failed_writes == []
     feed.close()
 
 
@@ -218,7 +218,7 @@ def test_the_writes_of_a_job_requeued_meanwhile_are_not_applied(
     feed.finish(b"a", b"", WRITES)
     feed.settle()
     assert feed.acked == [(b"a", False)]
-    assert client.exists("result", "order") == 0 and feed.writes == {}
+    assert client.exists("result", "order") == 0 and feed.ends == {}
     feed.close()
 
 
@@ -232,7 +232,7 @@ def test_writes_sent_again_after_a_broken_line_are_applied_once(
     client.client_kill_filter(_type="normal", skipme=True)  # the feed's connection
     with pytest.raises(ConnectionLost):
         feed.take(b"b", 1)
-    assert feed.unsure == [b"a", b"b"] and b"a" in feed.writes
+    assert feed.unsure == [b"a", b"b"] and b"a" in feed.ends
     feed.settle()  # a: done already (its writes with it) or done now (with them)
     assert feed.acked == [(b"a", True), (b"b", True)]
     assert client.hgetall("result") == {b"a": b"1"} and client.lrange("order", 0, -1) == [b"a"]

@@ -26,6 +26,7 @@ BUILDERS = {
     "workers": lambda k, v: k.workers(v),
     "info": lambda k, v: k.info(v),
     "unique": lambda k, v: k.unique(v),
+    "ended": lambda k, v: k.ended(v).decode(),
 }
 
 

@@ -164,8 +164,11 @@ def test_the_embedded_server_runs_as_the_user_in_a_directory_of_its_own(
         assert enqueue.returncode == 0, enqueue.stderr
         wait_until(lambda: (public_dir / "who").exists(), 15, "the job to run")
         assert (public_dir / "who").read_text().split()[4] == "nobody"
-        # left: all:managers, all:leases, all:beats, all:beat_seq, <name>:info, :workers
-        wait_until(lambda: client.llen("all:jobs") == 0 and client.dbsize() <= 6, 10)
+        job = f"job:{enqueue.stdout.strip()}"
+        wait_until(lambda: client.hget(job, "qwsup:state") == b"done", 10, "the job done")
+        # left: all:managers, all:leases, all:beats, all:beat_seq, <name>:info, :workers,
+        # and the job done, kept (its hash and finished:jobs)
+        wait_until(lambda: client.llen("all:jobs") == 0 and client.dbsize() <= 8, 10)
         client.close()
     finally:
         qw.close()

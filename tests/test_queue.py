@@ -14,8 +14,10 @@ from qwsup.keys import (
     LAST_ERROR,
     QUEUE,
     STARTED_AT,
+    STATE,
     TRACEBACK,
     UNIQUE,
+    WORKER,
     Keys,
 )
 from qwsup.producer import Producer
@@ -48,6 +50,8 @@ def test_take_moves_the_oldest_job_into_the_workers_list_with_its_data(
     [job] = take(q, W, "host")
     started_ms = int(job.fields.pop(STARTED_AT.encode()))
     assert 0 <= started_ms - (seconds * 1000 + micros // 1000) < 1000
+    assert job.fields.pop(STATE.encode()) == b"running"
+    assert job.fields.pop(WORKER.encode()) == W.encode()
     assert (job.id, job.kind, job.fields) == (b"a", "hash", {b"to": b"x@example.com"})
     assert lists(client)["all:jobs"] == [b"b"]
     assert lists(client)[OWN] == [b"a"]

@@ -191,7 +191,8 @@ def sentinels(tmp_path: Path) -> Iterator[Sentinels]:
 def left_in_lists(client: redis.Redis) -> dict[str, int]:
     """Every list of jobs (queues, worker lists, failed) and the delayed set that is not
     empty."""
-    lists = [key for key in client.scan_iter(match="*:jobs") if key != b"delayed:jobs"]
+    sets = (b"delayed:jobs", b"finished:jobs")  # sorted sets
+    lists = [key for key in client.scan_iter(match="*:jobs") if key not in sets]
     found = {key.decode(): n for key in lists if (n := client.llen(key))}
     if client.zcard("delayed:jobs"):
         found["delayed:jobs"] = client.zcard("delayed:jobs")

@@ -69,7 +69,9 @@ class FakeFeed:
         self.finished: list[tuple[bytes, bytes]] = []
         self.failed_writes: list[tuple[bytes, list[tuple[int, str]]]] = []
 
-    def take(self, finished: bytes, want: int, writes: tuple[object, ...] = ()) -> list[Job]:
+    def take(
+        self, finished: bytes, want: int, writes: tuple[object, ...] = (), result: object = None
+    ) -> list[Job]:
         self._replies()
         if finished:
             self.acked.append((finished, True))
@@ -83,7 +85,9 @@ class FakeFeed:
         self.wakes.append(wake)
         return self.take(b"", want)
 
-    def finish(self, job_id: bytes, next_id: bytes, writes: tuple[object, ...] = ()) -> None:
+    def finish(
+        self, job_id: bytes, next_id: bytes, writes: tuple[object, ...] = (), result: object = None
+    ) -> None:
         self.finished.append((job_id, next_id))
         self.sent.append(job_id)
 

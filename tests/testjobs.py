@@ -123,3 +123,48 @@ async def record_writes_async(job_id: str, data: dict[str, str]) -> None:
     await asyncio.sleep(float(data.get("sleep", "0")))
     assert qwsup.job_id() == job_id  # still its own after the others ran meanwhile
     qwsup.pipeline().rpush("job:test:order", job_id)
+
+
+def _result(data: dict[str, str]) -> object:
+    """What the `result` field asks a handler to return."""
+    import json
+
+    kind, value = data.get("result", ""), data.get("value", "")
+    if kind == "text":
+        return value
+    if kind == "json":
+        return json.loads(value)
+    if kind == "bytes":
+        return value.encode()
+    if kind == "object":
+        return object()
+    if kind == "big":
+        return "x" * int(value)
+    return None
+
+
+def returning(job_id: str, data: dict[str, str]) -> object:
+    """As record, then returns what its `result` and `value` fields ask for."""
+    record(job_id, data)
+    return _result(data)
+
+
+async def returning_async(job_id: str, data: dict[str, str]) -> object:
+    """returning as an async handler."""
+    await record_async(job_id, data)
+    return _result(data)
+
+
+def progressing(job_id: str, data: dict[str, str]) -> None:
+    """Reports its progress `steps` times as fast as it can (step i of n: i/n, "step
+    i"), writing in test:calls how many calls it made, then holds the last value for
+    `hold` seconds (released early once test:release is set)."""
+    import qwsup
+
+    steps = int(data.get("steps", "1000"))
+    for i in range(1, steps + 1):
+        qwsup.progress(i / steps, f"step {i}")
+    client().hset("test:calls", job_id, steps)
+    end = time.monotonic() + float(data.get("hold", "0"))
+    while time.monotonic() < end and not client().exists("test:release"):
+        time.sleep(0.02)

@@ -1,5 +1,6 @@
--- Enqueue a job that needs a decision in Redis: one to start later, or a unique one.
--- Writes its hash and either pushes its id on its queue or puts it in delayed:jobs,
+-- Enqueue a job: writes its hash, with qwsup:state (queued, or scheduled) and
+-- qwsup:enqueued_at (unix ms, Redis clock), and either pushes its id on its queue or
+-- puts it in delayed:jobs,
 -- due at a time given (unix ms) or after a delay counted on the Redis server's clock,
 -- as one step. When it is due, a master's promote.lua pushes it on its queue.
 -- A unique job first takes unique:<name>, which holds its id until it is finished,
@@ -7,17 +8,20 @@
 -- written. A holder that cannot run any more (its hash deleted, a key of another type,
 -- a hash that does not name it, failed for good: see holds_unique) holds nothing, and
 -- the name is taken over.
+-- An id whose job ended and is still kept (state done or cancelled: finished:jobs) is
+-- a new job: the old hash goes first.
 -- KEYS[1] = the job hash
 -- KEYS[2] = delayed:jobs
 -- KEYS[3] = its queue
 -- KEYS[4] = unique:<name> (when ARGV[6] is not empty)
+-- KEYS[5] = finished:jobs
 -- ARGV[1] = the key prefix ("<namespace>:" or "")
 -- ARGV[2] = the job id
 -- ARGV[3] = when it is due, unix ms, or ''
 -- ARGV[4] = the delay, ms, or '' (both '': push it now)
 -- ARGV[5] = its queue's name ("all" for all:jobs, a supervisor's name for <name>:jobs)
 -- ARGV[6] = its unique name, or ''
--- ARGV[7..] = field, value, ... (qwsup:enqueued_at among them)
+-- ARGV[7..] = field, value, ...
 -- Returns {1, id} when enqueued, {0, the id of the job holding the name} when not.
 -- qwsup:include unique
 -- qwsup:include clock
@@ -27,11 +31,22 @@ if ARGV[6] ~= '' then
   if holder then
     return {0, holder}
   end
+end
+local old = redis.pcall('HGET', KEYS[1], 'qwsup:state')
+if old == 'done' or old == 'cancelled' then
+  redis.call('DEL', KEYS[1])
+  redis.call('ZREM', KEYS[5], id)
+end
+local now = now_ms()
+if ARGV[6] ~= '' then
   redis.call('SET', KEYS[4], id)
   redis.call('HSET', KEYS[1], 'qwsup:unique', ARGV[6])
 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 7))
+if #ARGV >= 7 then
+  redis.call('HSET', KEYS[1], unpack(ARGV, 7))
+end
 if ARGV[3] == '' and ARGV[4] == '' then
+  redis.call('HSET', KEYS[1], 'qwsup:state', 'queued', 'qwsup:enqueued_at', now)
   redis.call('LPUSH', KEYS[3], id)
   return {1, id}
 end
@@ -39,8 +54,8 @@ local due
 if ARGV[3] ~= '' then
   due = tonumber(ARGV[3])
 else
-  due = now_ms() + tonumber(ARGV[4])
+  due = now + tonumber(ARGV[4])
 end
-redis.call('HSET', KEYS[1], 'qwsup:queue', ARGV[5])
+redis.call('HSET', KEYS[1], 'qwsup:queue', ARGV[5], 'qwsup:state', 'scheduled', 'qwsup:enqueued_at', now)
 redis.call('ZADD', KEYS[2], due, id)
 return {1, id}

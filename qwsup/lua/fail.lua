@@ -34,6 +34,7 @@ if kind ~= 'hash' and kind ~= 'none' then
 end
 local attempts = redis.call('HINCRBY', KEYS[2], 'qwsup:attempts', 1)
 redis.call('HSET', KEYS[2], 'qwsup:last_error', ARGV[4], 'qwsup:traceback', ARGV[5])
+-- (its state: failed by fail_for_good, else scheduled or queued below)
 if ARGV[6] == '1' or attempts >= tonumber(ARGV[3]) then
   fail_for_good(KEYS[2], id, seconds(now), KEYS[4])
   return 0
@@ -43,6 +44,7 @@ if delay_ms > tonumber(ARGV[9]) then
   delay_ms = tonumber(ARGV[9])
 end
 if delay_ms >= 1 then
+  redis.call('HSET', KEYS[2], 'qwsup:state', 'scheduled')
   redis.call('ZADD', KEYS[5], now + math.floor(delay_ms), id)
 else  -- its own queue (as promote.lua picks it), else all:jobs
   local queue = KEYS[3]
@@ -50,6 +52,7 @@ else  -- its own queue (as promote.lua picks it), else all:jobs
   if name and name ~= '' then
     queue = keys.queue_jobs(name)
   end
+  redis.call('HSET', KEYS[2], 'qwsup:state', 'queued')
   redis.call('LPUSH', queue, id)
 end
 return attempts

@@ -8,11 +8,14 @@
 -- Returns how many moved.
 -- qwsup:include keys
 -- qwsup:include home
+-- qwsup:include state
 local moved = 0
 for i = 2, #ARGV do
   local id = ARGV[i]
   if redis.call('LREM', KEYS[1], -1, id) == 1 then
-    redis.call('RPUSH', home(keys.job(id), KEYS[2]), id)
+    local key = keys.job(id)
+    redis.call('RPUSH', home(key, KEYS[2]), id)
+    mark(key, 'queued')
     moved = moved + 1
   end
 end

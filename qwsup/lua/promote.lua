@@ -12,13 +12,16 @@
 -- qwsup:include keys
 -- qwsup:include home
 -- qwsup:include clock
+-- qwsup:include state
 local start_us = now_us()
 local now = math.floor(start_us / 1000)  -- ms
 local deadline = start_us + tonumber(ARGV[3])
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[2]))
 local moved = 0
 for _, id in ipairs(due) do
-  redis.call('LPUSH', home(keys.job(id), KEYS[2]), id)
+  local key = keys.job(id)
+  redis.call('LPUSH', home(key, KEYS[2]), id)
+  mark(key, 'queued')
   moved = moved + 1
   if past(deadline, moved) then
     break

@@ -16,8 +16,8 @@
 -- holds (moved there by a blocking wait since the reclaim) goes back to its queue.
 -- An empty id is dropped (removed from the worker's list, never run), reported as
 -- {'', 'empty'}: '' is no job anywhere in qwsup's scripts.
--- Each job hash taken gets qwsup:started_at (unix ms, Redis clock) for `qwsup status`,
--- and, taken from a queue other than all:jobs, qwsup:queue: the queue it goes back to
+-- Each job hash taken gets qwsup:state running, qwsup:worker (ARGV[2]) and
+-- qwsup:started_at (unix ms, Redis clock) for `qwsup status` and `qwsup job`, and, taken from a queue other than all:jobs, qwsup:queue: the queue it goes back to
 -- if it has to (its worker died, it is retried, it is given back).
 -- KEYS[1] = the worker's own list (<name>.<pid>:jobs)
 -- KEYS[2] = the supervisor's own queue (<name>:jobs)
@@ -25,7 +25,8 @@
 -- KEYS[4] = all:managers
 -- KEYS[5] = the finished job's hash (when ARGV[4] is not empty)
 -- KEYS[6] = the supervisor's info hash (<name>:info), which holds the token
--- KEYS[7..] = the worker's queues (<queue>:jobs), in priority order
+-- KEYS[7] = finished:jobs
+-- KEYS[8..] = the worker's queues (<queue>:jobs), in priority order
 -- ARGV[1] = the key prefix ("<namespace>:" or "")
 -- ARGV[2] = the worker id (<name>.<pid>)
 -- ARGV[3] = the supervisor name
@@ -37,6 +38,9 @@
 --           go back unless they name their queue)
 -- ARGV[9] = how many ids of its list the worker already has in hand (running or
 --           held: the oldest ones, since it took them first); those are not returned
+-- ARGV[10] = how long a finished job is kept, ms (0: deleted at once)
+-- ARGV[11] = the type of the finished job's result (text, bytes, json), or '' for none
+-- ARGV[12] = its result
 -- Returns {finished: 1, or 0 when the worker no longer owned that job (or none was
 -- given), fenced: 1 when the token is not the supervisor's (nothing taken), then per
 -- job taken, oldest first: {id, type of its key, {field, value, ...}},
@@ -46,7 +50,8 @@
 -- qwsup:include home
 -- qwsup:include clock
 local finished = 0
-if ARGV[4] ~= '' and finish(KEYS[1], KEYS[5], ARGV[4]) then
+local now = now_ms()
+if ARGV[4] ~= '' and finish(KEYS[1], KEYS[5], ARGV[4], now, tonumber(ARGV[10]), KEYS[7], ARGV[11], ARGV[12]) then
   finished = 1
 end
 if (redis.call('HGET', KEYS[6], 'token') or '') ~= ARGV[7] then
@@ -76,7 +81,7 @@ if #batch == 0 then
     want = 1
   end
 end
-for q = 7, #KEYS do
+for q = 8, #KEYS do
   if #batch >= want then
     break
   end
@@ -98,7 +103,6 @@ if #batch == 0 then
 end
 redis.call('SADD', KEYS[3], ARGV[2])
 redis.call('SADD', KEYS[4], ARGV[3])
-local now = now_ms()
 for _, id in ipairs(batch) do
   local key = keys.job(id)
   local kind = redis.call('TYPE', key)['ok']
@@ -107,9 +111,12 @@ for _, id in ipairs(batch) do
     reply[#reply + 1] = {'', 'empty'}
   elseif kind == 'hash' then
     if from[id] then
-      redis.call('HSET', key, 'qwsup:started_at', now, 'qwsup:queue', from[id])
+      redis.call(
+        'HSET', key, 'qwsup:started_at', now, 'qwsup:state', 'running', 'qwsup:worker', ARGV[2],
+        'qwsup:queue', from[id]
+      )
     else
-      redis.call('HSET', key, 'qwsup:started_at', now)
+      redis.call('HSET', key, 'qwsup:started_at', now, 'qwsup:state', 'running', 'qwsup:worker', ARGV[2])
     end
     local flat = redis.call('HGETALL', key)
     local size = 0

@@ -1,14 +1,21 @@
 -- How a job ends: finished, or failed for good.
 -- qwsup:include unique
+-- qwsup:include state
+-- qwsup:include clock
 
--- finish(list, key, id): a worker finishes its job `id` (its hash `key`): the id leaves
--- the worker's own `list`, the unique name it holds is freed, its hash is deleted, as
--- one step; only if the id was still in that list (else someone requeued it: nothing
--- is deleted). Returns whether it was. Used by ack.lua and take.lua.
-local function finish(list, key, id)
+-- finish(list, key, id, now, keep_ms, finished, result_type, result): a worker finishes
+-- its job `id` (its hash `key`) at `now` (unix ms): the id leaves the worker's own
+-- `list`, the unique name it holds is freed, and the job is closed as done (lib/state:
+-- kept `keep_ms` with its result, when `result_type` is not '', else deleted), as one
+-- step; only if the id was still in that list (else someone requeued it: nothing is
+-- changed). Returns whether it was. Used by ack.lua and take.lua.
+local function finish(list, key, id, now, keep_ms, finished, result_type, result)
   if redis.call('LREM', list, -1, id) == 1 then
     release_unique(key, id)
-    redis.call('DEL', key)
+    if keep_ms > 0 and result_type ~= '' and redis.call('TYPE', key)['ok'] == 'hash' then
+      redis.call('HSET', key, 'qwsup:result', result, 'qwsup:result_type', result_type)
+    end
+    close(key, id, 'done', now, keep_ms, finished)
     return true
   end
   return false
@@ -16,10 +23,14 @@ end
 
 -- fail_for_good(key, id, failed_at, failed): job `id` (its hash `key`) is out of
 -- attempts: its unique name is freed, its hash gets qwsup:failed_at (unix seconds, as
--- text), and its id goes to the newest end of `failed` (failed:jobs). Used by fail.lua,
--- and by requeue.lua and reclaim.lua through put_back.
+-- text), its state failed and qwsup:finished_at, its waiters are told, and its id goes
+-- to the newest end of `failed` (failed:jobs), where it stays until retried or purged.
+-- Used by fail.lua, and by requeue.lua and reclaim.lua through put_back.
 local function fail_for_good(key, id, failed_at, failed)
   release_unique(key, id)
-  redis.call('HSET', key, 'qwsup:failed_at', failed_at)
+  redis.call(
+    'HSET', key, 'qwsup:failed_at', failed_at, 'qwsup:state', 'failed', 'qwsup:finished_at', now_ms()
+  )
+  tell_waiters(key, id, 'failed')
   redis.call('LPUSH', failed, id)
 end

@@ -32,3 +32,7 @@ end
 function keys.unique(name)  -- unique:<name>, held by the id of the job with that name
   return prefix .. 'unique:' .. name
 end
+
+function keys.ended(id)  -- ended:<id>, where a job's waiters are told its end
+  return prefix .. 'ended:' .. id
+end

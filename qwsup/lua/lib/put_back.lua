@@ -7,6 +7,7 @@
 -- qwsup:include keys
 -- qwsup:include finish
 -- qwsup:include home
+-- qwsup:include state
 local function put_back(list, id, cost, max_attempts, reason, failed_at, failed, all_jobs, running)
   local key = keys.job(id)
   if cost > 0 and redis.call('LLEN', list) < running and redis.call('TYPE', key)['ok'] == 'hash' then
@@ -18,5 +19,6 @@ local function put_back(list, id, cost, max_attempts, reason, failed_at, failed,
     end
   end
   redis.call('RPUSH', home(key, all_jobs), id)
+  mark(key, 'queued')
   return false
 end

@@ -7,6 +7,7 @@
 -- its unique name and the id of the job holding it. Used by retry.lua and retry_all.lua.
 -- qwsup:include keys
 -- qwsup:include unique
+-- qwsup:include state
 local function revive(id, failed, all_jobs)
   local key = keys.job(id)
   local queue = all_jobs
@@ -25,7 +26,8 @@ local function revive(id, failed, all_jobs)
     if fields[2] and fields[2] ~= '' then
       queue = keys.queue_jobs(fields[2])
     end
-    redis.call('HDEL', key, 'qwsup:attempts', 'qwsup:failed_at')
+    redis.call('HDEL', key, 'qwsup:attempts', 'qwsup:failed_at', 'qwsup:finished_at')
+    mark(key, 'queued')
   end
   redis.call('LPUSH', queue, id)
   return nil

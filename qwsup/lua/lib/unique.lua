@@ -15,8 +15,9 @@ local function release_unique(key, id)
 end
 
 -- holds_unique(holder, name): whether job `holder` still holds unique name `name`, that
--- is, can still run under it: its hash exists, names `name` in qwsup:unique, and has not
--- failed for good (no qwsup:failed_at). A holder whose hash was deleted, whose key is of
+-- is, can still run under it: its hash exists, names `name` in qwsup:unique, has not
+-- failed for good (no qwsup:failed_at) and has not ended (qwsup:state done, failed or
+-- cancelled: a job kept after its end). A holder whose hash was deleted, whose key is of
 -- another type or is another job's hash, or that failed for good, holds nothing: its
 -- name may be taken over. When the caller's ACL refuses TYPE or HMGET (a producer's
 -- user), it cannot tell, and the holder keeps the name.
@@ -29,11 +30,13 @@ local function holds_unique(holder, name)
   if kind['ok'] ~= 'hash' then
     return false
   end
-  local fields = redis.pcall('HMGET', key, 'qwsup:unique', 'qwsup:failed_at')
+  local fields = redis.pcall('HMGET', key, 'qwsup:unique', 'qwsup:failed_at', 'qwsup:state')
   if fields['err'] then
     return true
   end
-  return fields[1] == name and not fields[2]
+  local state = fields[3]
+  local ended = state == 'done' or state == 'failed' or state == 'cancelled'
+  return fields[1] == name and not fields[2] and not ended
 end
 
 -- unique_holder(lock, name): the job that holds unique name `name` (its key `lock`,

@@ -1,0 +1,22 @@
+-- Record a running job's progress: its fraction, message and when (unix ms, Redis
+-- clock), only while the job runs on this worker (a job requeued meanwhile, or that
+-- has ended, is left as it is).
+-- KEYS[1] = the job hash
+-- ARGV[1] = the key prefix ("<namespace>:" or "")
+-- ARGV[2] = the worker id (<name>.<pid>)
+-- ARGV[3] = the fraction done, from 0 to 1
+-- ARGV[4] = a short message, or ''
+-- Returns 1 when recorded, else 0.
+-- qwsup:include clock
+if redis.call('TYPE', KEYS[1])['ok'] ~= 'hash' then
+  return 0
+end
+local found = redis.call('HMGET', KEYS[1], 'qwsup:state', 'qwsup:worker')
+if found[1] ~= 'running' or found[2] ~= ARGV[2] then
+  return 0
+end
+redis.call(
+  'HSET', KEYS[1], 'qwsup:progress', ARGV[3], 'qwsup:progress_msg', ARGV[4],
+  'qwsup:progress_at', now_ms()
+)
+return 1

@@ -222,6 +222,12 @@ class Config:
         return max(pool.max_attempts for pool in self.pools)
 
     @property
+    def longest_kept_ms(self) -> int:
+        """keep_finished, in ms, for the jobs the master or a command ends whose pool is
+        not known (cancelled): the longest any pool keeps."""
+        return round(max(pool.keep_finished for pool in self.pools) * 1000)
+
+    @property
     def most_finished_kept(self) -> int:
         """keep_finished_max for the master's pruning, which cannot tell the pools' jobs
         apart: the most any pool keeps (0, no bound, when one says so)."""

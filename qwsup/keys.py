@@ -27,6 +27,7 @@ TRACEBACK = FIELD_PREFIX + "traceback"
 FAILED_AT = FIELD_PREFIX + "failed_at"  # unix seconds, when it went to failed:jobs
 STARTED_AT = FIELD_PREFIX + "started_at"  # unix ms, when a worker last took it
 QUEUE = FIELD_PREFIX + "queue"  # a job enqueued to start later: the queue it goes to
+CANCEL = FIELD_PREFIX + "cancel"  # unix ms it was asked to stop while in a worker's list
 UNIQUE = FIELD_PREFIX + "unique"  # a unique job: its name, held until it is done
 ALL = "all"  # the name of the shared queue, all:jobs
 
@@ -95,6 +96,11 @@ class Keys:
     def unique(self, name: str) -> str:
         """Held by the id of the one job enqueued with that unique name."""
         return f"{self.prefix}unique:{name}"
+
+    def cancels(self, name: str) -> str:
+        """Stop requests for the jobs running on supervisor `name`'s workers
+        ("<worker>\t<job id>", pushed by cancel.lua), which its master blocks on."""
+        return f"{self.prefix}{name}:cancels"
 
     def info(self, name: str) -> str:
         """What a supervisor's heartbeat records for `qwsup status`."""

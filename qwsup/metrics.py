@@ -71,6 +71,11 @@ class QwsupCollector(Collector):
             t.failed_for_good + t.failed,
         )
         yield _counter("qwsup_jobs_requeued", "Jobs requeued from dead workers' lists.", t.requeued)
+        yield _counter(
+            "qwsup_jobs_cancelled",
+            "Jobs this master's workers stopped, or dropped unstarted, as they were cancelled.",
+            t.cancelled,
+        )
         pool_done = CounterMetricFamily(
             "qwsup_pool_jobs_done", "Jobs finished by each pool's workers.", labels=["pool"]
         )

@@ -9,6 +9,7 @@ import math
 import time
 import uuid
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, overload
 
@@ -21,12 +22,25 @@ from .connection import make_client
 from .errors import DuplicateJob, JobFailed, UnknownJob, WaitTimeout
 from .jobs import JobInfo, State, read_job
 from .keys import ALL, FIELD_PREFIX, Keys
-from .scripts import Scripts, translated
+from .scripts import BULK_BATCH, BULK_BUDGET_US, Scripts, translated
 
 Fields = Mapping[str, str | int | float]
 When = datetime | float  # a start time: a datetime, or unix seconds
 CHUNK = 1_000  # jobs per pipeline in enqueue_many
 WAIT_BLOCK_S = 30.0  # the longest block of a wait before it looks at the job again
+TOMBSTONE_MS = 86_400_000  # a cancelled job whose id was not found on its queue: kept a day
+
+
+@dataclass(frozen=True)
+class Cancelled:
+    """What a cancel did: `outcome` "cancelled" (it was waiting: it ended cancelled),
+    "stopping" (it is in `worker`'s list: being stopped), or "ended" (it had ended in
+    `state` already: nothing changed)."""
+
+    id: str
+    outcome: str
+    state: State  # its state when it was cancelled
+    worker: str | None = None
 
 
 def target_queue(queue: str | None, host: str | None) -> str:
@@ -55,17 +69,23 @@ def check_fields(fields: Fields) -> dict[str, str]:
 class Producer:
     """Enqueues jobs: `Producer(redis.Redis(...)).enqueue({"to": "a@example.com"})`."""
 
-    def __init__(self, client: redis.Redis, namespace: str = "") -> None:
+    def __init__(
+        self, client: redis.Redis, namespace: str = "", keep_finished: float = 3600.0
+    ) -> None:
+        """`keep_finished`: how long a job this producer cancels stays (as the workers'
+        `[workers] keep_finished`)."""
         self.client = client
         self.keys = Keys(f"{namespace}:" if namespace else "")
         self.scripts = Scripts(client, self.keys.prefix)
+        self.keep_ms = round(keep_finished * 1000)
 
     @classmethod
     def from_config(cls, config: Config | str) -> Producer:
         """A producer for the Redis (and namespace) a qwsup config file names."""
         if isinstance(config, str):
             config = load_config(config)
-        return cls(make_client(config), config.redis.namespace)
+        keep_s = config.longest_kept_ms / 1000
+        return cls(make_client(config), config.redis.namespace, keep_s)
 
     @overload
     def enqueue(
@@ -164,6 +184,42 @@ class Producer:
             command: Any = self.client.execute_command  # (untyped in redis-py)
             with translated():  # onto itself: every waiter sees the one element
                 command("BLMOVE", ended, ended, "RIGHT", "LEFT", round(max(block, 0.01), 3))
+
+    def cancel(self, job_id: str) -> Cancelled:
+        """Cancel job `job_id`. Waiting (queued or scheduled): it never runs, and ends
+        cancelled now. In a worker's list (running, or taken along to run next): its
+        master, on whatever host, stops it within about a second (JobCancelled in the
+        handler; its worker is killed after quick_timeout when the handler does not give
+        up), and it ends cancelled. Ended already: nothing changes (`ended`). UnknownJob
+        when there is no such job."""
+        keys: list[KeyT] = [
+            self.keys.job(job_id), self.keys.all_jobs, self.keys.delayed_jobs,
+            self.keys.finished_jobs,
+        ]  # fmt: skip
+        args: list[EncodableT] = [job_id, self.keep_ms, max(self.keep_ms, TOMBSTONE_MS)]
+        with translated():
+            what, state, worker = self.scripts.run("cancel", keys, args)
+        outcome = what.decode()
+        if outcome == "unknown":
+            raise UnknownJob(job_id)
+        return Cancelled(job_id, outcome, State(state.decode()), worker.decode() or None)
+
+    def cancel_queue(self, queue: str) -> int:
+        """Cancel every job waiting on queue `queue` ("all" for all:jobs) now, in bounded
+        calls; jobs pushed meanwhile are left alone. Returns how many were cancelled."""
+        key = self.keys.queue_jobs(target_queue(queue, None))
+        with translated():
+            total = int(self.client.llen(key))
+        taken = cancelled = 0
+        while taken < total:
+            batch = min(BULK_BATCH, total - taken)
+            args: list[EncodableT] = [self.keep_ms, batch, BULK_BUDGET_US]
+            with translated():
+                got, ended = self.scripts.run("cancel_queue", [key, self.keys.finished_jobs], args)
+            if not got:
+                break
+            taken, cancelled = taken + int(got), cancelled + int(ended)
+        return cancelled
 
     def enqueue_many(
         self,

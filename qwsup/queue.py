@@ -34,10 +34,13 @@ class JobKind(enum.StrEnum):
     MISSING = "none"
     OVERSIZE = "oversize"  # a job hash over the size limit, its data not sent
     EMPTY = "empty"  # an empty id: dropped from the worker's list, never run
+    CANCELLED = "cancelled"  # a job cancelled: dropped from the worker's list, never run
 
 
 OVERSIZE = JobKind.OVERSIZE
 EMPTY = JobKind.EMPTY
+CANCELLED = JobKind.CANCELLED
+KEEP_MS = 3_600_000  # [workers] keep_finished's default
 _KINDS = {kind.value: kind for kind in JobKind}
 
 
@@ -98,23 +101,29 @@ class Requeued:
     requeued: int
     failed: int
     fenced: bool = False  # the caller's token no longer holds the name: nothing moved
+    cancelled: int = 0  # jobs asked to stop meanwhile: ended cancelled, not requeued
 
 
 class Queue:
-    """One client's view of the queues of one namespace."""
+    """One client's view of the queues of one namespace; a job that ends cancelled on
+    its way through (given back, failed, requeued, reclaimed) is kept `keep_ms`."""
 
-    def __init__(self, client: redis.Redis, keys: Keys) -> None:
+    def __init__(self, client: redis.Redis, keys: Keys, keep_ms: int = KEEP_MS) -> None:
         self.client = client
         self.keys = keys
         self.scripts = Scripts(client, keys.prefix)
+        self.keep_ms = keep_ms
 
     # -- a worker's side ---------------------------------------------------
 
     def give_back(self, worker: str, job_ids: list[bytes]) -> int:
         """Return prefetched jobs, not started, to the front of all:jobs (oldest first
         in `job_ids`); returns how many were still in the worker's list."""
-        keys: list[KeyT] = [self.keys.worker_jobs(worker), self.keys.all_jobs]
-        return int(self.scripts.run("giveback", keys, list(reversed(job_ids))))
+        keys: list[KeyT] = [
+            self.keys.worker_jobs(worker), self.keys.all_jobs, self.keys.finished_jobs
+        ]  # fmt: skip
+        args: list[EncodableT] = [self.keep_ms, *reversed(job_ids)]
+        return int(self.scripts.run("giveback", keys, args))
 
     def report_progress(self, worker: str, reports: dict[str, tuple[float, str]]) -> None:
         """Record the progress of jobs `worker` runs (progress.lua each, one round trip)."""
@@ -134,14 +143,15 @@ class Queue:
         permanent: bool = False,
         retry: Retry,
     ) -> int:
-        """Record a failed attempt: -1 not owned, 0 failed for good, n > 0 to be retried
-        (after n attempts)."""
+        """Record a failed attempt: -1 not owned, 0 failed for good, -2 ended cancelled
+        (it was asked to stop), n > 0 to be retried (after n attempts)."""
         keys: list[KeyT] = [
             self.keys.worker_jobs(worker),
             self.keys.job(job_id),
             self.keys.all_jobs,
             self.keys.failed_jobs,
             self.keys.delayed_jobs,
+            self.keys.finished_jobs,
         ]
         args: list[EncodableT] = [
             job_id,
@@ -152,6 +162,7 @@ class Queue:
             int(retry.delay_s * 1000),
             retry.backoff,
             int(retry.delay_max_s * 1000),
+            self.keep_ms,
         ]
         return int(self.scripts.run("fail", keys, args))
 
@@ -182,15 +193,19 @@ class Queue:
             self.keys.all_jobs,
             self.keys.failed_jobs,
             self.keys.info(name or worker.rpartition(".")[0]),
+            self.keys.finished_jobs,
         ]
         total = Requeued(0, 0)
         while True:
             now = f"{time.time():.3f}"
             args: list[EncodableT] = [
-                cost, max_attempts, reason, now, REQUEUE_BATCH, token, running
+                cost, max_attempts, reason, now, REQUEUE_BATCH, token, running, self.keep_ms
             ]  # fmt: skip
-            requeued, failed, left, fenced = self.scripts.run("requeue", keys, args)
-            total = Requeued(total.requeued + requeued, total.failed + failed, bool(fenced))
+            requeued, failed, left, fenced, cancelled = self.scripts.run("requeue", keys, args)
+            total = Requeued(
+                total.requeued + requeued, total.failed + failed, bool(fenced),
+                total.cancelled + cancelled,
+            )  # fmt: skip
             if left == 0 or fenced:
                 return total
 
@@ -356,11 +371,14 @@ class Queue:
             self.keys.failed_jobs,
             self.keys.beats,
             self.keys.beat_seq,
+            self.keys.finished_jobs,
         ]
         total: Reclaimed | None = None
         first = "1"
         while True:
-            args: list[EncodableT] = [by, max_attempts, REQUEUE_BATCH, dead, seen, first]
+            args: list[EncodableT] = [
+                by, max_attempts, REQUEUE_BATCH, dead, seen, first, self.keep_ms
+            ]  # fmt: skip
             reply: Any = self.scripts.run("reclaim", keys, args)
             if not reply:
                 return total

@@ -41,6 +41,13 @@ class JobTimeout(BaseException):
     BaseException so that the handler's `except Exception` does not swallow it."""
 
 
+class JobCancelled(BaseException):
+    """Raised in the handler when its job was cancelled (`qwsup cancel`,
+    Producer.cancel) while it ran: the job ends cancelled. A BaseException, as
+    JobTimeout is; a handler that does not give up within quick_timeout has its worker
+    killed."""
+
+
 class Ending(enum.Enum):
     """How a run ended, as the runner sees it."""
 
@@ -48,6 +55,7 @@ class Ending(enum.Enum):
     RAISED = "raised"  # the handler raised (or called sys.exit): a failed attempt
     TIMED_OUT = "timed out"  # JobTimeout: a failed attempt
     UNREADABLE = "unreadable"  # the job cannot run (missing, oversize, not UTF-8): failed for good
+    CANCELLED = "cancelled"  # JobCancelled, or cancelled before it started: ends cancelled
 
 
 class Outcome(enum.StrEnum):
@@ -57,6 +65,7 @@ class Outcome(enum.StrEnum):
     RETRY = "retry"  # failed, will be retried
     FAILED = "failed"  # failed for good
     LOST = "lost"  # it was no longer ours when it ended (requeued meanwhile)
+    CANCELLED = "cancelled"  # it was cancelled: it ended cancelled
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,8 +87,9 @@ class Ran:
 
     @property
     def permanent(self) -> bool:
-        """Failed for good, whatever attempts are left."""
-        return self.ending is Ending.UNREADABLE
+        """Failed for good, whatever attempts are left (a cancelled job ends cancelled:
+        fail.lua sees it was asked to stop)."""
+        return self.ending in (Ending.UNREADABLE, Ending.CANCELLED)
 
 
 @dataclass
@@ -91,9 +101,12 @@ class InHand:
     started: float = 0.0  # time.monotonic() when it started
     in_handler: bool = False  # the handler is on the stack: JobTimeout may be raised
     timeout_sent: bool = False  # the orphaned worker sent itself JOB_TIMEOUT for it
+    job: bytes = b""  # its id
+    cancelled: bool = False  # its master ordered it stopped: it was cancelled
 
-    def start(self, now: float) -> None:
+    def start(self, now: float, job: bytes = b"") -> None:
         self.started, self.in_handler, self.timeout_sent = now, False, False
+        self.job, self.cancelled = job, False
 
 
 def load_handler(spec: str) -> Handler:
@@ -183,6 +196,10 @@ class Runner:
             return Ran(Ending.RAISED, self._since(in_hand), str(exc)[:MAX_ERROR])
         return Ran(Ending.RETURNED, self._since(in_hand), writes=writes, result=result)
 
+    def cancelled(self, in_hand: InHand) -> Ran:
+        """The run of a job cancelled before its handler started."""
+        return Ran(Ending.CANCELLED, self._since(in_hand), "cancelled before it started")
+
     def _decoded(self, job: Job, in_hand: InHand) -> tuple[str, dict[str, str]] | Ran:
         """The handler's arguments, or the run of a job that cannot run."""
         job_id = job.id.decode("utf-8", "backslashreplace")
@@ -194,6 +211,10 @@ class Runner:
     def _failed(self, exc: BaseException, in_hand: InHand) -> Ran:
         """What a handler's exception makes of its run; anything else (the worker's own
         StopNow, KeyboardInterrupt) goes on up."""
+        if isinstance(exc, JobCancelled) or (
+            isinstance(exc, asyncio.CancelledError) and in_hand.cancelled
+        ):
+            return Ran(Ending.CANCELLED, self._since(in_hand), "cancelled", _traceback())
         if isinstance(exc, JobTimeout | asyncio.CancelledError):
             error = f"timed out after {self.job_timeout:g} s"
             return Ran(Ending.TIMED_OUT, self._since(in_hand), error, _traceback())

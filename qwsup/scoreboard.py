@@ -8,6 +8,7 @@ scraped for metrics. The hot path makes no system call and wakes nobody.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import mmap
 import struct
@@ -82,12 +83,12 @@ class _SeqLock:
 
 
 # after the sequence: beat, busy_since (monotonic seconds; 0: idle), duration_sum; done,
-# retried, failed, lost; then one count per duration bucket
-_HEAD = struct.Struct("=3d4Q")
+# retried, failed, lost, cancelled; then one count per duration bucket
+_HEAD = struct.Struct("=3d5Q")
 _BUCKETS = struct.Struct(f"={len(BUCKETS) + 1}Q")
 _AT = _SEQ.size  # where the head starts
 SIZE = _AT + _HEAD.size + _BUCKETS.size
-OUTCOMES = ("done", "retry", "failed", "lost")
+OUTCOMES = ("done", "retry", "failed", "lost", "cancelled")
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,7 @@ class Score:
     retried: int
     failed: int
     lost: int
+    cancelled: int
     buckets: tuple[int, ...]
 
 
@@ -106,7 +108,7 @@ class Scoreboard:
     def __init__(self) -> None:
         self.memory = mmap.mmap(-1, SIZE)  # anonymous and shared: seen across fork
         self.seq = _SeqLock(self.memory)
-        self.last = Score(0.0, 0.0, 0.0, 0, 0, 0, 0, (0,) * (len(BUCKETS) + 1))
+        self.last = Score(0.0, 0.0, 0.0, 0, 0, 0, 0, 0, (0,) * (len(BUCKETS) + 1))
 
     # the worker's side
 
@@ -144,7 +146,7 @@ class Scoreboard:
                     bucket_offset = _AT + _HEAD.size + 8 * bucket
                     (in_bucket,) = _COUNT.unpack_from(self.memory, bucket_offset)
                     _COUNT.pack_into(self.memory, bucket_offset, in_bucket + 1)
-                struct.pack_into("=d4Q", self.memory, _AT + 16, total, *counts)
+                struct.pack_into("=d5Q", self.memory, _AT + 16, total, *counts)
             finally:
                 self.seq.end(seq)
 
@@ -159,9 +161,11 @@ class Scoreboard:
         return self.last
 
     def _unpack(self) -> Score:
-        beat, busy, total, done, retried, failed, lost = _HEAD.unpack_from(self.memory, _AT)
+        beat, busy, total, done, retried, failed, lost, cancelled = _HEAD.unpack_from(
+            self.memory, _AT
+        )
         buckets = _BUCKETS.unpack_from(self.memory, _AT + _HEAD.size)
-        return Score(beat, busy, total, done, retried, failed, lost, buckets)
+        return Score(beat, busy, total, done, retried, failed, lost, cancelled, buckets)
 
     def close(self) -> None:
         self.seq.release()
@@ -169,8 +173,17 @@ class Scoreboard:
 
 
 MAX_LOOKS = 8  # workers the master can ask to look at once
+MAX_CANCELS = 32  # stop orders the board keeps: the latest
 _MASTER = struct.Struct("=dq")  # after the sequence: renewed (CLOCK_BOOTTIME seconds), token
 _LOOKS = struct.Struct(f"=Q{MAX_LOOKS}q")  # after those: asks to look, and whom (pids)
+# after those: stop orders given so far, then per order (the latest MAX_CANCELS, order k
+# at k % MAX_CANCELS) the worker's pid and the digest of the job's id
+_CANCELS = struct.Struct(f"=Q{2 * MAX_CANCELS}q")
+
+
+def job_digest(job_id: bytes) -> int:
+    """A job id as the board holds it: 8 bytes of its BLAKE2b, as a signed number."""
+    return int.from_bytes(hashlib.blake2b(job_id, digest_size=8).digest(), "little", signed=True)
 
 
 def boottime() -> float:
@@ -187,9 +200,10 @@ class MasterBoard:
     changes (the name was reclaimed and taken again)."""
 
     def __init__(self) -> None:
-        self.memory = mmap.mmap(-1, _SEQ.size + _MASTER.size + _LOOKS.size)
+        self.memory = mmap.mmap(-1, _SEQ.size + _MASTER.size + _LOOKS.size + _CANCELS.size)
         self.seq = _SeqLock(self.memory)
         self.asked = 0  # the master's side: how many times it asked workers to look
+        self.ordered = 0  # the master's side: how many stop orders it gave
 
     def renewed(self, at: float, token: int) -> None:
         """The hold `token` was renewed by a heartbeat sent at `at` (boottime())."""
@@ -217,6 +231,44 @@ class MasterBoard:
         master is in the middle of writing)."""
         found = self.seq.read(lambda: _LOOKS.unpack_from(self.memory, _SEQ.size + _MASTER.size))
         return -1 if found is None else int(found[0])
+
+    def order_stop(self, pid: int, job_id: bytes) -> None:
+        """Order worker `pid` to stop job `job_id` (it was cancelled); the master then
+        sends it JOB_CANCEL, and the worker reads its orders here."""
+        at = _SEQ.size + _MASTER.size + _LOOKS.size
+        with self.seq.lock:
+            seq = self.seq.begin()
+            try:
+                _, *flat = _CANCELS.unpack_from(self.memory, at)
+                slot = self.ordered % MAX_CANCELS
+                flat[2 * slot], flat[2 * slot + 1] = pid, job_digest(job_id)
+                self.ordered += 1
+                _CANCELS.pack_into(self.memory, at, self.ordered, *flat)
+            finally:
+                self.seq.end(seq)
+
+    def orders(self) -> int:
+        """How many stop orders the master has given so far (-1: unknown, mid-write)."""
+        at = _SEQ.size + _MASTER.size + _LOOKS.size
+        found = self.seq.read(lambda: _COUNT.unpack_from(self.memory, at))
+        return -1 if found is None else int(found[0])
+
+    def stop_orders(self, pid: int, since: int) -> tuple[int, set[int]]:
+        """The orders given to worker `pid` after the first `since` (the digests of the
+        jobs to stop: job_digest), and how many orders there are now; orders older than
+        the latest MAX_CANCELS are gone (the master kills a worker whose job does not
+        stop in time anyway)."""
+        at = _SEQ.size + _MASTER.size + _LOOKS.size
+        found = self.seq.read(lambda: _CANCELS.unpack_from(self.memory, at))
+        if found is None:
+            return since, set()
+        given, *flat = found
+        digests = set()
+        for k in range(max(since, given - MAX_CANCELS), given):
+            slot = k % MAX_CANCELS
+            if flat[2 * slot] == pid:
+                digests.add(flat[2 * slot + 1])
+        return int(given), digests
 
     def close(self) -> None:
         self.seq.release()

@@ -31,8 +31,9 @@ from typing import TYPE_CHECKING
 from . import logs, proctitle
 from .errors import ExitCode
 from .prefetch import HOLD_TICK_S, LOOK_S
-from .queue import EMPTY, Job
-from .runner import Handler, InHand, JobTimeout, Ran, Runner
+from .queue import Job
+from .runner import Handler, InHand, JobCancelled, JobTimeout, Ran, Runner
+from .scoreboard import job_digest
 
 if TYPE_CHECKING:
     from .worker import Worker
@@ -76,7 +77,7 @@ class Slots:
 
     def start(self, job: Job, now: float) -> None:
         in_hand = InHand()
-        in_hand.start(now)
+        in_hand.start(now, job.id)
         running = Running(job, in_hand)
         self.running[job.id] = running
         self._submit(running)
@@ -113,8 +114,20 @@ class Slots:
         ]
         for r in late:
             r.stopped = True
-            self._stop(r)
+            self._stop(r, JobTimeout)
         return late
+
+    def stop_cancelled(self, digests: set[int]) -> list[Running]:
+        """Stop the jobs whose ids' digests (scoreboard.job_digest) are in `digests`:
+        their master ordered them stopped, they were cancelled. Only those: the other
+        slots go on. Returns the jobs stopped, whose digests leave `digests`."""
+        found = [r for r in self.running.values() if job_digest(r.job.id) in digests]
+        for r in found:
+            digests.discard(job_digest(r.job.id))
+            if not r.in_hand.cancelled:
+                r.in_hand.cancelled = r.stopped = True
+                self._stop(r, JobCancelled)
+        return found
 
     def stuck(self, now: float, after: float) -> bool:
         """Whether a job stopped for its time limit still runs `after` s after it began."""
@@ -126,7 +139,7 @@ class Slots:
     def _submit(self, running: Running) -> None:
         raise NotImplementedError
 
-    def _stop(self, running: Running) -> None:
+    def _stop(self, running: Running, why: type[BaseException]) -> None:
         raise NotImplementedError
 
     def close(self) -> None:
@@ -146,10 +159,10 @@ class ThreadSlots(Slots):
         running.future = self.pool.submit(run)
         running.future.add_done_callback(lambda _: self._finished(running))
 
-    def _stop(self, running: Running) -> None:
+    def _stop(self, running: Running, why: type[BaseException]) -> None:
         if running.thread:
             ctypes.pythonapi.PyThreadState_SetAsyncExc(
-                ctypes.c_ulong(running.thread), ctypes.py_object(JobTimeout)
+                ctypes.c_ulong(running.thread), ctypes.py_object(why)
             )
 
     def close(self) -> None:
@@ -174,9 +187,10 @@ class TaskSlots(Slots):
         running.future = asyncio.run_coroutine_threadsafe(run(), self.loop)
         running.future.add_done_callback(lambda _: self._finished(running))
 
-    def _stop(self, running: Running) -> None:
+    def _stop(self, running: Running, why: type[BaseException]) -> None:
         # the task, not the future: the handler sees CancelledError and the run ends
-        # as timed out, through the future, once the handler has unwound
+        # as timed out (or cancelled: in_hand.cancelled), through the future, once the
+        # handler has unwound
         if running.task is not None:
             self.loop.call_soon_threadsafe(running.task.cancel)
 
@@ -256,11 +270,14 @@ class SlotLoop:
         jobs = w.take(want, block=not slots.running)  # (blocks only while none runs)
         if jobs is None:
             return
-        if any(job.kind == EMPTY for job in jobs):
-            log.error("dropped an empty job id taken from a queue: no job can have it")
+        jobs = w.dropped(jobs)
         w.idle = False
         for job in jobs:
-            if job.kind != EMPTY:
+            if w.is_cancelled(job):
+                in_hand = InHand()
+                in_hand.start(w.clock(), job.id)
+                self._ended(Ended(job, in_hand, w.runner.cancelled(in_hand)))
+            else:
                 slots.start(job, w.clock())
         if w.feed.fenced:
             w._pause("the supervisor's name is no longer held by our master's token")

@@ -21,6 +21,7 @@ class Totals:
     retried: int = 0  # failed attempts that will be retried
     failed_for_good: int = 0  # jobs our workers moved to failed:jobs
     lost: int = 0  # jobs that ended after someone else requeued them
+    cancelled: int = 0  # jobs our workers stopped, or dropped, because they were cancelled
     started: int = 0  # workers started
     died: int = 0  # workers that died on their own
     requeued: int = 0  # jobs requeued from dead workers' lists (ours or reclaimed)
@@ -39,6 +40,7 @@ class Totals:
         self.retried += score.retried
         self.failed_for_good += score.failed
         self.lost += score.lost
+        self.cancelled += score.cancelled
         self.duration_sum += score.duration_sum
         for i, count in enumerate(score.buckets):
             self.bucket_counts[i] += count

@@ -51,20 +51,30 @@ from .outage import Retrying
 from .prefetch import BLOCK_S, HOLD_TICK_S, STAMP_AFTER_S, Prefetch, silence_bound
 from .privileges import RunAs
 from .progress import Progress
-from .queue import EMPTY, Job, Queue, Retry
-from .runner import Handler, JobTimeout, Outcome, Ran, Runner, decode_job, load_handler
-from .scoreboard import MasterBoard, Scoreboard
+from .queue import CANCELLED, EMPTY, Job, Queue, Retry
+from .runner import (
+    Handler,
+    JobCancelled,
+    JobTimeout,
+    Outcome,
+    Ran,
+    Runner,
+    decode_job,
+    load_handler,
+)
+from .scoreboard import MasterBoard, Scoreboard, job_digest
 from .slots import SlotLoop, slots_for
 from .totals import Totals
 
 # What master.py and the handlers import from here; decode_job and load_handler too.
-__all__ = ["DUMP_STACK", "JOB_TIMEOUT", "READY", "JobTimeout", "Worker", "boot"]
+__all__ = ["DUMP_STACK", "JOB_CANCEL", "JOB_TIMEOUT", "READY", "JobTimeout", "Worker", "boot"]
 __all__ += ["decode_job", "load_handler"]
 
 log = logging.getLogger(__name__)
 
 DUMP_STACK = signal.SIGUSR1  # the master asks for a stack dump before killing a hung worker
 JOB_TIMEOUT = signal.SIGUSR2  # the master says the current job has run too long
+JOB_CANCEL = signal.SIGURG  # the master ordered jobs stopped (its board says which)
 READY = b"R"  # written to the master's pipe once the handler is imported
 SOCKET_TIMEOUT_S = 11.0  # a reply that takes longer: the line is lost
 
@@ -136,6 +146,8 @@ class Worker:
         self.jobs_done = 0
         self.jobs_failed = 0
         self.quick_s = config.supervisor.quick_timeout
+        self.orders_seen = 0  # the master's stop orders read so far (its board)
+        self.to_stop: set[int] = set()  # digests of jobs ordered stopped, not in hand yet
         self.retrying = Retrying(log, clock=clock, sleep=sleep)  # the main thread's
 
     @property
@@ -149,6 +161,7 @@ class Worker:
         signal.signal(signal.SIGINT, self._on_quit)
         signal.signal(signal.SIGQUIT, self._on_quit)
         signal.signal(JOB_TIMEOUT, self._on_job_timeout)
+        signal.signal(JOB_CANCEL, self._on_cancel)
         for sig in (signal.SIGHUP, signal.SIGTTIN, signal.SIGTTOU):
             signal.signal(sig, signal.SIG_IGN)
         faulthandler.register(DUMP_STACK, file=sys.stderr, all_threads=True)
@@ -167,6 +180,49 @@ class Worker:
             return  # the loop stops each slot's job past its limit itself
         if self.runner.timed_out(self.shared.in_hand):  # not one meant for a job now done
             raise JobTimeout
+
+    def _on_cancel(self, signum: int, frame: FrameType | None) -> None:
+        """The master ordered jobs stopped: the one running here (JobCancelled in its
+        handler), those of the slots (slots.py), or, later, one held (is_cancelled)."""
+        self.to_stop |= self._new_orders()
+        if self.slots is not None:
+            for r in self.slots.stop_cancelled(self.to_stop):
+                log.info("job %s was cancelled: stopping it", _shown(r.job.id))
+            return
+        in_hand = self.shared.in_hand
+        digest = job_digest(in_hand.job)
+        if in_hand.in_handler and digest in self.to_stop:
+            self.to_stop.discard(digest)
+            in_hand.cancelled = True
+            raise JobCancelled
+
+    def _new_orders(self) -> set[int]:
+        """The digests of the jobs the master ordered this worker to stop since we last
+        looked (its board; no Redis)."""
+        given = self.master_board.orders()
+        if given in (-1, self.orders_seen):
+            return set()
+        self.orders_seen, digests = self.master_board.stop_orders(os.getpid(), self.orders_seen)
+        return digests
+
+    def is_cancelled(self, job: Job) -> bool:
+        """Whether the master ordered `job` stopped before it started (it was cancelled
+        while it waited in our list): it is not to run."""
+        self.to_stop |= self._new_orders()
+        digest = job_digest(job.id)
+        if digest in self.to_stop:
+            self.to_stop.discard(digest)
+            return True
+        return False
+
+    def dropped(self, jobs: list[Job]) -> list[Job]:
+        """A take's jobs but those take.lua dropped: an empty id, a cancelled job."""
+        if any(job.kind == EMPTY for job in jobs):
+            log.error("dropped an empty job id taken from a queue: no job can have it")
+        for job in jobs:
+            if job.kind == CANCELLED:
+                log.info("job %s was cancelled: dropped, not run", _shown(job.id))
+        return [job for job in jobs if job.kind not in (EMPTY, CANCELLED)]
 
     def report(self, status: bytes) -> None:
         with contextlib.suppress(OSError):  # the master is gone: the loop notices
@@ -211,7 +267,10 @@ class Worker:
         in_hand = self.shared.in_hand
         self.board.busy(in_hand.started)
         self.board_busy = True
-        ran = self.runner.run(job, in_hand)
+        if self.is_cancelled(job):
+            ran = self.runner.cancelled(in_hand)
+        else:
+            ran = self.runner.run(job, in_hand)
         outcome = self._ended(job, ran)
         self.idle = True  # (the scoreboard says so when no held job starts next: _next_job)
         if outcome is not None:
@@ -274,6 +333,7 @@ class Worker:
                 self.queue.register_worker(self.name, self.id)
                 self.registered = True
             looks = self.master_board.looks()  # (before the take: an ask meanwhile counts)
+            self.to_stop.clear()  # (orders for jobs not in hand: they are gone)
             with self.shared.line:
                 try:
                     jobs = self.feed.take(b"", want) if take_first else []
@@ -326,9 +386,7 @@ class Worker:
 
     def _hold(self, jobs: list[Job]) -> None:
         self.found_nothing = not jobs
-        if any(job.kind == EMPTY for job in jobs):
-            log.error("dropped an empty job id taken from a queue: no job can have it")
-            jobs = [job for job in jobs if job.kind != EMPTY]
+        jobs = self.dropped(jobs)
         with self.shared.hold:
             self.shared.held.extend(jobs)
         self.taken_at = self.clock()
@@ -336,7 +394,7 @@ class Worker:
             self.shared.wake.set()  # the heartbeat thread looks more often while jobs are held
 
     def _start(self, job: Job) -> Job:
-        self.shared.in_hand.start(self.clock())
+        self.shared.in_hand.start(self.clock(), job.id)
         self.idle = False
         return job
 
@@ -400,6 +458,7 @@ class Worker:
                 if following is not None or leaving or not take_next:
                     self.feed.finish(job.id, self._stamps(following), writes, result)
                 else:
+                    self.to_stop.clear()  # (orders for jobs not in hand: they are gone)
                     self._hold(self.feed.take(job.id, self._want(), writes, result))
                 if leaving:
                     self.retrying.until_reachable(self.feed.settle, "feed")
@@ -453,6 +512,9 @@ class Worker:
         )  # fmt: skip
         self.jobs_failed += 1
         shown, error = _shown(job.id), ran.error
+        if result == -2:
+            log.info("job %s cancelled", shown)
+            return Outcome.CANCELLED
         if result < 0:
             log.warning("job %s failed (%s), but it had been requeued meanwhile", shown, error)
             return Outcome.LOST

@@ -175,6 +175,12 @@ def in_flight(r: redis.Redis) -> dict[str, list[bytes]]:
 ENDED = (b"done", b"cancelled")  # kept after their end
 
 
+def state(r: redis.Redis, job_id: str) -> bytes | None:
+    """A job's qwsup:state (None: no such job)."""
+    value: bytes | None = r.hget(f"job:{job_id}", STATE)
+    return value
+
+
 def assert_drained(r: redis.Redis, timeout: float = 10.0) -> None:
     """No job anywhere, once the last acknowledgements have landed (a worker sends them
     without waiting for the reply): every queue and worker list empty, no job hash left

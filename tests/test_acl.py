@@ -22,7 +22,7 @@ def login(server: RedisServer, user: str) -> redis.Redis:
     )
 
 
-def test_a_producer_can_enqueue_and_nothing_else(
+def test_a_producer_can_enqueue_follow_and_wait_and_nothing_else(
     start_qwsup: Callable[..., Qwsup], server: RedisServer, r: redis.Redis
 ) -> None:
     qw = start_qwsup(workers={"count": 1})
@@ -30,9 +30,12 @@ def test_a_producer_can_enqueue_and_nothing_else(
     producer = login(server, "qwsup-producer")
     job_id = Producer(producer).enqueue({"to": "x@example.com"})
     later = Producer(producer).enqueue({"to": "y@example.com"}, delay=0.1)
+    assert Producer(producer).wait(later, timeout=20) is None  # (the handler returns None)
     wait_until(lambda: {job_id, later} <= set(done(r)), 10, "the producer's jobs")
+    info = Producer(producer).job(job_id)
+    assert info is not None and info.state.value == "done"
+    assert server.acl_denials("qwsup-producer") == []
     refused = [
-        lambda: producer.hgetall(f"job:{job_id}"),  # other jobs' data
         lambda: producer.delete("all:managers"),  # the supervisor's keys
         lambda: producer.set("other:key", "x"),  # anything else
         lambda: producer.flushall(),

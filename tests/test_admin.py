@@ -15,7 +15,7 @@ import pytest
 import redis
 
 from qwsup.keys import ATTEMPTS
-from support import Qwsup, enqueue, started_pid
+from support import Qwsup, enqueue, started_pid, state
 from testkit import RedisServer, wait_until, write_config
 
 pytestmark = pytest.mark.process
@@ -73,7 +73,7 @@ def test_failed_list_show_retry_and_purge(start_qwsup: Start, r: redis.Redis) ->
     r.hset(f"job:{ids[1]}", "action", "none")  # mended
     assert qw.command("failed", "retry", "--all").stdout == "3 jobs back in all:jobs\n"
     wait_until(lambda: r.llen("failed:jobs") == 2, 20, "the mended job to run")
-    assert r.exists(f"job:{ids[1]}") == 0
+    assert state(r, ids[1]) == b"done"
 
     assert qw.command("failed", "purge").stdout == "2 failed jobs deleted\n"
     assert r.llen("failed:jobs") == 0
@@ -176,7 +176,7 @@ def test_a_unique_job_is_refused_while_its_twin_is_queued_or_running(
     assert f"refused: unique name 'nightly' is held by job {job_id}, queued or running" in (
         twin.stderr
     )
-    wait_until(lambda: r.exists(f"job:{job_id}") == 0, 10, "the first to finish")
+    wait_until(lambda: state(r, job_id) == b"done", 10, "the first to finish")
     again = qw.command("enqueue", "--unique", "nightly", "n=1")
     assert again.returncode == 0, again.stderr
     wait_until(lambda: r.hget("test:runs", again.stdout.strip()), 10, "the next one to run")

@@ -10,7 +10,7 @@ import pytest
 import redis
 
 from qwsup.keys import ATTEMPTS
-from support import Qwsup, done, enqueue, runs, started_pid
+from support import Qwsup, done, enqueue, runs, started_pid, state
 from testkit import wait_until
 
 pytestmark = pytest.mark.process
@@ -77,7 +77,7 @@ def test_a_stalled_host_that_comes_back_cannot_ack_a_reclaimed_job(
     assert "supervisor hostb stopped heartbeating" in a.log()
     b.wait_log("our lease had lapsed", 20)
     wait_until(lambda: done(r) == [job_id, job_id], 20, "both runs to finish")
-    wait_until(lambda: r.exists(f"job:{job_id}") == 0, 10, "hosta to finish the job")
+    wait_until(lambda: state(r, job_id) == b"done", 10, "hosta to finish the job")
     assert r.llen("all:jobs") == 0
     assert lists_of(r, "hosta") == {} and lists_of(r, "hostb") == {}
     assert r.smembers("all:managers") == {b"hosta", b"hostb"}

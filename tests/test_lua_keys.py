@@ -27,6 +27,7 @@ BUILDERS = {
     "info": lambda k, v: k.info(v),
     "unique": lambda k, v: k.unique(v),
     "ended": lambda k, v: k.ended(v).decode(),
+    "cancels": lambda k, v: k.cancels(v),
 }
 
 

@@ -96,7 +96,7 @@ class World:
 
 
 def score(beat: float = 0.0, busy_since: float = 0.0) -> Score:
-    return Score(beat, busy_since, 0.0, 0, 0, 0, 0, ())
+    return Score(beat, busy_since, 0.0, 0, 0, 0, 0, 0, ())
 
 
 @pytest.fixture

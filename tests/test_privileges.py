@@ -124,7 +124,9 @@ def test_workers_run_as_the_configured_user_and_the_master_stays_root(
             NOBODY.pw_dir,
         )
         assert "0" not in groups.split(",")  # root's groups are gone too
-        wait_until(lambda: client.exists("job:1") == 0, 10, "the job to be acknowledged")
+        wait_until(
+            lambda: client.hget("job:1", "qwsup:state") == b"done", 10, "the job acknowledged"
+        )
         assert psutil.Process(qw.pid).uids().effective == 0
         for pid in pids:
             assert set(psutil.Process(pid).uids()) == {NOBODY.pw_uid}

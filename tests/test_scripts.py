@@ -132,4 +132,4 @@ def test_a_script_error_reply_is_translated(client: redis.Redis) -> None:
     client.set("all:jobs", "not a list")
     client.rpush("host.1:jobs", "a")
     with pytest.raises(RedisRefused, match="WRONGTYPE"):
-        Scripts(client, "").run("giveback", ["host.1:jobs", "all:jobs"], ["a"])
+        Scripts(client, "").run("giveback", ["host.1:jobs", "all:jobs", "finished:jobs"], [0, "a"])

@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pytest
 import redis
 
-from support import Qwsup, enqueue
+from support import Qwsup, enqueue, state
 from testkit import wait_until
 
 pytestmark = pytest.mark.process
@@ -37,7 +37,7 @@ def test_each_jobs_writes_are_applied_once_with_its_end(
     wait_until(lambda: r.llen("job:test:order") == 40, 20, "every job's writes")
     assert counts(r, "job:test:applied") == dict.fromkeys(ids, 1)
     assert sorted(x.decode() for x in r.lrange("job:test:order", 0, -1)) == sorted(ids)
-    wait_until(lambda: r.exists(*(f"job:{i}" for i in ids)) == 0, 10, "the jobs finished")
+    wait_until(lambda: all(state(r, i) == b"done" for i in ids), 10, "the jobs finished")
     qw.send(signal.SIGTERM)
     assert qw.wait() == 0
     assert "but its write" not in qw.log()  # no write failed
@@ -66,6 +66,6 @@ def test_a_write_redis_refuses_is_logged_and_the_job_is_done(
     qw.wait_log(f"job {job} done, but its write 2 failed: WRONGTYPE")
     assert counts(r, "job:test:applied") == {job: 1}  # the others were applied
     assert r.lrange("job:test:order", 0, -1) == [job.encode()]
-    assert r.exists(f"job:{job}") == 0 and r.llen("failed:jobs") == 0
+    assert state(r, job) == b"done" and r.llen("failed:jobs") == 0
     qw.send(signal.SIGTERM)
     assert qw.wait() == 0

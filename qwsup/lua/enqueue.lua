@@ -47,6 +47,9 @@ if #ARGV >= 7 then
 end
 if ARGV[3] == '' and ARGV[4] == '' then
   redis.call('HSET', KEYS[1], 'qwsup:state', 'queued', 'qwsup:enqueued_at', now)
+  if ARGV[5] ~= 'all' then  -- where a cancel finds it
+    redis.call('HSET', KEYS[1], 'qwsup:queue', ARGV[5])
+  end
   redis.call('LPUSH', KEYS[3], id)
   return {1, id}
 end

@@ -7,6 +7,7 @@
 -- KEYS[3] = all:jobs, where a retry goes unless the job names its queue (qwsup:queue)
 -- KEYS[4] = failed:jobs
 -- KEYS[5] = delayed:jobs
+-- KEYS[6] = finished:jobs
 -- ARGV[1] = the key prefix ("<namespace>:" or "")
 -- ARGV[2] = the job id
 -- ARGV[3] = max attempts
@@ -16,8 +17,11 @@
 -- ARGV[7] = retry delay after the first failed attempt, milliseconds
 -- ARGV[8] = factor the delay grows by with each further failed attempt
 -- ARGV[9] = the longest retry delay, milliseconds
--- Returns -1 when this worker no longer owned the job, 0 when it failed for good,
--- else the number of attempts made so far (the job will be retried).
+-- ARGV[10] = how long a job that ends cancelled is kept, ms (0: deleted at once)
+-- A job asked to stop (cancel.lua) ends cancelled instead, whatever the failure: no
+-- attempt charged, no retry, not in failed:jobs.
+-- Returns -1 when this worker no longer owned the job, 0 when it failed for good, -2
+-- when it ended cancelled, else the number of attempts made so far (it will be retried).
 -- qwsup:include keys
 -- qwsup:include finish
 -- qwsup:include clock
@@ -27,6 +31,10 @@ if redis.call('LREM', KEYS[1], -1, id) == 0 then
   return -1
 end
 local now = now_ms()
+if kind == 'hash' and cancel_asked(KEYS[2]) then
+  cancel(KEYS[2], id, now, tonumber(ARGV[10]), KEYS[6])
+  return -2
+end
 if kind ~= 'hash' and kind ~= 'none' then
   -- not ours to overwrite: the error is only logged
   redis.call('LPUSH', KEYS[4], id)

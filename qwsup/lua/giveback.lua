@@ -3,19 +3,28 @@
 -- takes them. Each id moves only if it is still in the worker's own list.
 -- KEYS[1] = the worker's own list
 -- KEYS[2] = all:jobs: where a job goes back unless it names its queue (qwsup:queue)
+-- KEYS[3] = finished:jobs
 -- ARGV[1] = the key prefix ("<namespace>:" or "")
--- ARGV[2..] = the ids, the newest first (the oldest ends nearest the front, taken first)
--- Returns how many moved.
+-- ARGV[2] = how long a job that ends cancelled is kept, ms
+-- ARGV[3..] = the ids, the newest first (the oldest ends nearest the front, taken first)
+-- A job asked to stop meanwhile (cancel.lua) ends cancelled instead.
+-- Returns how many moved (or ended cancelled).
 -- qwsup:include keys
 -- qwsup:include home
--- qwsup:include state
+-- qwsup:include finish
+-- qwsup:include clock
 local moved = 0
-for i = 2, #ARGV do
+local now = now_ms()
+for i = 3, #ARGV do
   local id = ARGV[i]
   if redis.call('LREM', KEYS[1], -1, id) == 1 then
     local key = keys.job(id)
-    redis.call('RPUSH', home(key, KEYS[2]), id)
-    mark(key, 'queued')
+    if cancel_asked(key) then
+      cancel(key, id, now, tonumber(ARGV[2]), KEYS[3])
+    else
+      redis.call('RPUSH', home(key, KEYS[2]), id)
+      mark(key, 'queued')
+    end
     moved = moved + 1
   end
 end

@@ -30,6 +30,7 @@
 -- KEYS[4] = failed:jobs
 -- KEYS[5] = all:beats (see lib/sequence.lua)
 -- KEYS[6] = all:beat_seq
+-- KEYS[7] = finished:jobs
 -- ARGV[1] = the key prefix ("<namespace>:" or "")
 -- ARGV[2] = the calling supervisor's name ('' for an operator), for the jobs' last error
 -- ARGV[3] = max attempts
@@ -38,6 +39,8 @@
 -- ARGV[6] = what its record showed the watcher (see lib/beat.lua), or '' to reclaim it
 --           whatever it shows (an operator's `qwsup requeue-orphans NAME`)
 -- ARGV[7] = '1' for the first call, '0' for one that goes on
+-- ARGV[8] = how long a job that ends cancelled is kept, ms (a job asked to stop, found
+--           in a list, ends cancelled: put_back)
 -- Returns {} when the supervisor is not to be reclaimed (it beat after all, or it came
 -- back), else {ids requeued, ids failed, done}, done being 1 once it is wholly reclaimed.
 -- qwsup:include keys
@@ -96,9 +99,13 @@ while budget > 0 do
     end
     budget = budget - 1
     local running = concurrency[worker] or 1
-    if put_back(list, id, 1, max_attempts, reason, failed_at, KEYS[4], KEYS[3], running) then
+    local went = put_back(
+      list, id, 1, max_attempts, reason, failed_at, KEYS[4], KEYS[3], running, now,
+      tonumber(ARGV[8]), KEYS[7]
+    )
+    if went == 'failed' then
       failed = failed + 1
-    else
+    elseif not went then
       requeued = requeued + 1
     end
   end

@@ -12,6 +12,7 @@
 -- KEYS[2] = all:jobs: where a job goes back unless it names its queue (qwsup:queue)
 -- KEYS[3] = failed:jobs
 -- KEYS[4] = the supervisor's info hash (<name>:info)
+-- KEYS[5] = finished:jobs
 -- ARGV[1] = the key prefix ("<namespace>:" or ""): job hashes and queues are built on it
 -- ARGV[2] = attempts to charge the running job: 1 when the worker died, 0 when stopped
 -- ARGV[3] = max attempts
@@ -20,25 +21,35 @@
 -- ARGV[6] = the most ids to move in this call
 -- ARGV[7] = the caller's token
 -- ARGV[8] = how many jobs the worker ran at once (its pool's concurrency)
+-- ARGV[9] = how long a job that ends cancelled is kept, ms (a job asked to stop ends
+--           cancelled, uncharged: put_back)
 -- Returns {ids requeued, ids failed for good, ids left in the worker's list, fenced: 1
--- when the token is not the name's (nothing moved)}.
+-- when the token is not the name's (nothing moved), ids that ended cancelled}.
 -- qwsup:include put_back
+-- qwsup:include clock
 if (redis.call('HGET', KEYS[4], 'token') or '') ~= ARGV[7] then
   return {0, 0, 0, 1}
 end
 local cost = tonumber(ARGV[2])
 local max_attempts = tonumber(ARGV[3])
 local running = tonumber(ARGV[8])
-local requeued, failed = 0, 0
+local requeued, failed, cancelled = 0, 0, 0
+local now = now_ms()
 for _ = 1, tonumber(ARGV[6]) do
   local id = redis.call('LPOP', KEYS[1])  -- the newest first, so the oldest ends in front
   if not id then
     break
   end
-  if put_back(KEYS[1], id, cost, max_attempts, ARGV[4], ARGV[5], KEYS[3], KEYS[2], running) then
+  local went = put_back(
+    KEYS[1], id, cost, max_attempts, ARGV[4], ARGV[5], KEYS[3], KEYS[2], running, now,
+    tonumber(ARGV[9]), KEYS[5]
+  )
+  if went == 'failed' then
     failed = failed + 1
+  elseif went == 'cancelled' then
+    cancelled = cancelled + 1
   else
     requeued = requeued + 1
   end
 end
-return {requeued, failed, redis.call('LLEN', KEYS[1]), 0}
+return {requeued, failed, redis.call('LLEN', KEYS[1]), 0, cancelled}

@@ -15,7 +15,10 @@
 -- its name, has another, or none). A fenced worker takes nothing, and what its list
 -- holds (moved there by a blocking wait since the reclaim) goes back to its queue.
 -- An empty id is dropped (removed from the worker's list, never run), reported as
--- {'', 'empty'}: '' is no job anywhere in qwsup's scripts.
+-- {'', 'empty'}: '' is no job anywhere in qwsup's scripts. So is a job cancelled (its
+-- state cancelled: cancel.lua could not find it on its queue; or asked to stop while it
+-- was in a worker's list, and given back or requeued since), reported as
+-- {id, 'cancelled'}: it ends cancelled and never runs.
 -- Each job hash taken gets qwsup:state running, qwsup:worker (ARGV[2]) and
 -- qwsup:started_at (unix ms, Redis clock) for `qwsup status` and `qwsup job`, and, taken from a queue other than all:jobs, qwsup:queue: the queue it goes back to
 -- if it has to (its worker died, it is retried, it is given back).
@@ -106,9 +109,16 @@ redis.call('SADD', KEYS[4], ARGV[3])
 for _, id in ipairs(batch) do
   local key = keys.job(id)
   local kind = redis.call('TYPE', key)['ok']
+  local state = kind == 'hash' and redis.call('HGET', key, 'qwsup:state')
   if id == '' then
     redis.call('LREM', KEYS[1], 0, '')
     reply[#reply + 1] = {'', 'empty'}
+  elseif state == 'cancelled' or (kind == 'hash' and cancel_asked(key)) then
+    redis.call('LREM', KEYS[1], -1, id)
+    if state ~= 'cancelled' then
+      cancel(key, id, now, tonumber(ARGV[10]), KEYS[7])
+    end
+    reply[#reply + 1] = {id, 'cancelled'}
   elseif kind == 'hash' then
     if from[id] then
       redis.call(

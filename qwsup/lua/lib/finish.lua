@@ -8,10 +8,16 @@
 -- `list`, the unique name it holds is freed, and the job is closed as done (lib/state:
 -- kept `keep_ms` with its result, when `result_type` is not '', else deleted), as one
 -- step; only if the id was still in that list (else someone requeued it: nothing is
--- changed). Returns whether it was. Used by ack.lua and take.lua.
+-- changed). A job asked to stop meanwhile (cancel_asked) is closed as cancelled, its
+-- result dropped: a cancel that was answered "stopping" ends in cancelled. Returns
+-- whether it was finished. Used by ack.lua and take.lua.
 local function finish(list, key, id, now, keep_ms, finished, result_type, result)
   if redis.call('LREM', list, -1, id) == 1 then
     release_unique(key, id)
+    if cancel_asked(key) then
+      close(key, id, 'cancelled', now, keep_ms, finished)
+      return true
+    end
     if keep_ms > 0 and result_type ~= '' and redis.call('TYPE', key)['ok'] == 'hash' then
       redis.call('HSET', key, 'qwsup:result', result, 'qwsup:result_type', result_type)
     end
@@ -19,6 +25,14 @@ local function finish(list, key, id, now, keep_ms, finished, result_type, result
     return true
   end
   return false
+end
+
+-- cancel(key, id, now, keep_ms, finished): job `id` (its hash `key`), out of every list,
+-- ends cancelled at `now`: its unique name is freed, and it is closed as cancelled (kept
+-- `keep_ms`, or deleted). No attempt is charged; it is not in failed:jobs.
+local function cancel(key, id, now, keep_ms, finished)
+  release_unique(key, id)
+  close(key, id, 'cancelled', now, keep_ms, finished)
 end
 
 -- fail_for_good(key, id, failed_at, failed): job `id` (its hash `key`) is out of

@@ -36,3 +36,7 @@ end
 function keys.ended(id)  -- ended:<id>, where a job's waiters are told its end
   return prefix .. 'ended:' .. id
 end
+
+function keys.cancels(name)  -- <name>:cancels, the stop requests for a supervisor's workers
+  return prefix .. name .. ':cancels'
+end

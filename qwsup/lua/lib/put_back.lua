@@ -1,24 +1,32 @@
--- put_back(list, id, cost, max_attempts, reason, failed_at, failed, all_jobs, running):
--- an id just popped (newest first) from a gone worker's `list` goes back to the front
--- of its queue (home), or, when it was a job running (one of the oldest `running` ids:
--- fewer than that are left in the list) and `cost` attempts use up its last one, to
--- `failed` with `reason`. Returns true when it failed for good. Used by requeue.lua and
--- reclaim.lua.
+-- put_back(list, id, cost, max_attempts, reason, failed_at, failed, all_jobs, running,
+-- now, keep_ms, finished): an id just popped (newest first) from a gone worker's `list`
+-- goes back to the front of its queue (home), or, when it was a job running (one of
+-- the oldest `running` ids: fewer than that are left in the list) and `cost` attempts
+-- use up its last one, to `failed` with `reason`. A job asked to stop (cancel_asked)
+-- ends cancelled instead (kept `keep_ms` in `finished`), uncharged. Returns 'failed'
+-- when it failed for good, 'cancelled' when it ended cancelled, else nil. Used by
+-- requeue.lua and reclaim.lua.
 -- qwsup:include keys
 -- qwsup:include finish
 -- qwsup:include home
 -- qwsup:include state
-local function put_back(list, id, cost, max_attempts, reason, failed_at, failed, all_jobs, running)
+local function put_back(
+  list, id, cost, max_attempts, reason, failed_at, failed, all_jobs, running, now, keep_ms, finished
+)
   local key = keys.job(id)
+  if cancel_asked(key) then
+    cancel(key, id, now, keep_ms, finished)
+    return 'cancelled'
+  end
   if cost > 0 and redis.call('LLEN', list) < running and redis.call('TYPE', key)['ok'] == 'hash' then
     local attempts = redis.call('HINCRBY', key, 'qwsup:attempts', cost)
     redis.call('HSET', key, 'qwsup:last_error', reason, 'qwsup:traceback', '')
     if attempts >= max_attempts then
       fail_for_good(key, id, failed_at, failed)
-      return true
+      return 'failed'
     end
   end
   redis.call('RPUSH', home(key, all_jobs), id)
   mark(key, 'queued')
-  return false
+  return nil
 end

@@ -11,6 +11,13 @@ local function mark(key, state)
   end
 end
 
+-- cancel_asked(key): whether the job (its hash `key`) was asked to stop while it was in
+-- a worker's list (qwsup:cancel, set by cancel.lua): wherever it goes next, it ends
+-- cancelled.
+local function cancel_asked(key)
+  return type(redis.pcall('HGET', key, 'qwsup:cancel')) == 'string'
+end
+
 -- tell_waiters(key, id, state): when someone waits for job `id` (its hash `key` has
 -- qwsup:waited, set by wait.lua), its list ended:<id> gets the final `state`; waiters
 -- block on that list (BLMOVE onto itself, so every waiter sees the one element), which

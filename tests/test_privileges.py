@@ -124,9 +124,8 @@ def test_workers_run_as_the_configured_user_and_the_master_stays_root(
             NOBODY.pw_dir,
         )
         assert "0" not in groups.split(",")  # root's groups are gone too
-        wait_until(
-            lambda: client.hget("job:1", "qwsup:state") == b"done", 10, "the job acknowledged"
-        )
+        done = lambda: client.hget("job:1", "qwsup:state") == b"done"  # noqa: E731
+        wait_until(done, 10, "the job acknowledged")
         assert psutil.Process(qw.pid).uids().effective == 0
         for pid in pids:
             assert set(psutil.Process(pid).uids()) == {NOBODY.pw_uid}

@@ -34,6 +34,7 @@ class Cause(enum.StrEnum):
     RECYCLED = "recycled"  # exited by itself: max_jobs, or its master gone
     CRASHED = "crashed"  # died by itself after booting
     BOOT_FAILURE = "boot_failure"  # died by itself while booting
+    CANCELLED = "cancelled"  # its job was cancelled and would not stop
 
 
 @dataclass(frozen=True)

@@ -82,6 +82,13 @@ def _parser() -> argparse.ArgumentParser:
         "--delay", type=_seconds, metavar="SECONDS",
         help="start no earlier than SECONDS from now (on the Redis server's clock)",
     )  # fmt: skip
+    cancel = commands.add_parser(
+        "cancel", help="cancel jobs: a waiting one never runs, a running one is stopped"
+    )
+    cancel.add_argument("ids", nargs="*", metavar="ID")
+    cancel.add_argument(
+        "--queue", metavar="NAME", help="every job waiting on NAME:jobs (all: all:jobs)"
+    )
     job = commands.add_parser("job", help="one job: its state, worker, times, error, result")
     job.add_argument("id", metavar="ID")
     job.add_argument("--json", action="store_true", help="one JSON object, for scripts")
@@ -147,6 +154,8 @@ def main(argv: list[str] | None = None) -> int:
             return status(config, args)
         if args.command == "job":
             return show_job(config, args)
+        if args.command == "cancel":
+            return cancel(config, args)
         if args.command == "failed":
             return failed(config, args)
         if args.command == "requeue-orphans":
@@ -195,6 +204,35 @@ def show_job(config: Config, args: argparse.Namespace) -> int:
     else:
         print(report.job_detail(info, time.time()))
     return int(ExitCode.OK)
+
+
+def cancel(config: Config, args: argparse.Namespace) -> int:
+    """`qwsup cancel ID...` (exit 1 when an id names no job) or `--queue NAME`."""
+    if bool(args.ids) == (args.queue is not None):
+        return _fail(ExitCode.USAGE, "cancel: give job ids, or --queue NAME")
+    producer = Producer.from_config(config)
+    if args.queue is not None:
+        try:
+            cancelled = producer.cancel_queue(args.queue)
+        except ValueError as exc:
+            return _fail(ExitCode.USAGE, f"cancel: {exc}")
+        print(f"{cancelled} jobs waiting on {producer.keys.queue_jobs(args.queue)} cancelled")
+        return int(ExitCode.OK)
+    code = ExitCode.OK
+    for job_id in args.ids:
+        try:
+            done = producer.cancel(job_id)
+        except UnknownJob as exc:
+            code = ExitCode.ERROR
+            _fail(code, f"cancel: {exc}")
+            continue
+        if done.outcome == "cancelled":
+            print(f"{job_id}: cancelled (it was {done.state})")
+        elif done.outcome == "stopping":
+            print(f"{job_id}: cancelled, running on {done.worker}: its master stops it")
+        else:
+            print(f"{job_id}: had ended ({done.state}): nothing to cancel")
+    return int(code)
 
 
 def failed(config: Config, args: argparse.Namespace) -> int:

@@ -30,7 +30,8 @@ from typing import Any
 
 from . import config as config_module
 from . import logs, metrics, proctitle, worker
-from .actions import Action, Halt, Requeue, Send, Spawn, StopMode
+from .actions import Action, Cause, Halt, Requeue, Send, Spawn, StopMode
+from .cancels import Requests, Stopping
 from .children import HANDLED, Processes
 from .config import Config, restart_only
 from .connection import make_client, redact, url_of
@@ -82,7 +83,10 @@ class Master:
         self.hold: NameHold | None = None  # the name: once connected
         self.lists: Lists | None = None  # the gone workers' lists: once connected
         self.embedded: EmbeddedRedis | None = None
-        self.wakeups: Wakeups[Proc] = Wakeups()
+        self.wakeups: Wakeups[Proc | Requests] = Wakeups()
+        self.requests: Requests | None = None  # stop requests for our workers' jobs
+        self.requests_fd: int | None = None  # its socket, as the wakeups watch it
+        self.stop_orders = Stopping(config.supervisor.quick_timeout)
         self._title = ""
         self.notifier = Notifier()
         self.metrics_server: Any = None
@@ -187,8 +191,10 @@ class Master:
         self.promote_due()
         self.prune_finished()
         now = self.clock()
+        self.listen_for_stops(now)
         self.look(now)
         self.police(now)
+        self.enforce_stops(now)
         self.carry_out(self.pool.manage(now))
         self.sweep(now)
         status = self.tally.status_line()  # read from every scoreboard: once a turn
@@ -228,6 +234,8 @@ class Master:
             self.requeue_later(Requeue(proc.id, 1, reason, self.config.most_attempts))
 
     def cleanup(self) -> None:
+        if self.requests is not None:
+            self.requests.close()
         if self.metrics_server is not None:
             self.metrics_server.shutdown()
             self.metrics_server.server_close()
@@ -254,11 +262,15 @@ class Master:
         if self.notifier.watchdog_s is not None:
             deadlines.append(now + self.notifier.watchdog_s)
         deadlines.append(self.pool.next_spawn())
+        deadlines.append(self.stop_orders.next_deadline())
         return max(0.0, min([now + WAIT_MAX_S, *deadlines]) - now)
 
     def wait(self, timeout: float) -> None:
-        for proc in self.wakeups.wait(timeout):
-            self.read_status(proc)
+        for ready in self.wakeups.wait(timeout):
+            if isinstance(ready, Requests):
+                self.stop_requested(ready)
+            else:
+                self.read_status(ready)
 
     def pause(self, seconds: float) -> None:
         """Wait (signals cut it short and are dispatched)."""
@@ -374,6 +386,7 @@ class Master:
                 continue
             self.read_status(proc)  # a READY still in the pipe counts
             self.close_pipe(proc)
+            self.stop_orders.gone(pid)
             self.tally.worker_gone(proc, code)
             self.carry_out(self.pool.exited(proc, code, self.clock()))
 
@@ -395,6 +408,71 @@ class Master:
         if self.queue is not None:
             with self.outage.guard("prune", self.clock):
                 self.queue.prune(self.config.most_finished_kept, budget_s=PROMOTE_BUDGET_S)
+
+    # -- cancelled jobs ---------------------------------------------------------------
+
+    def listen_for_stops(self, now: float) -> None:
+        """While the name is ours: a BLPOP on <name>:cancels under way (cancels.py), its
+        socket among what the loop waits on, so a stop request is acted on at once."""
+        if self.queue is None or self.hold is None or not self.hold.token:
+            return
+        if self.requests is None:
+            self.requests = Requests(self.queue.client, self.queue.keys, self.name)
+        if not self.requests.due_to_connect(now):
+            return
+        if self.requests_fd is not None:
+            self.wakeups.forget(self.requests_fd)
+            self.requests_fd = None
+        with self.outage.guard("stop requests", self.clock) as attempt:
+            self.requests.listen(now)
+        if not attempt.failed:
+            self.requests_fd = self.requests.fileno()
+            if self.requests_fd is not None:
+                self.wakeups.watch(self.requests_fd, self.requests)
+
+    def stop_requested(self, requests: Requests) -> None:
+        """A job of one of our workers was cancelled: the worker is ordered to stop it
+        (the master's board says which, JOB_CANCEL says look), and killed if it still
+        holds it after quick_timeout (enforce_stops)."""
+        now = self.clock()
+        for request in requests.read(now):
+            job = proctitle.printable(request.job.decode("utf-8", "backslashreplace"))
+            proc = self.pool.procs.get(request.pid)
+            if proc is None or proc.id != request.worker or proc.dismissal.killed:
+                log.info("job %s was cancelled; worker %s is gone already", job, request.worker)
+                continue
+            log.info("job %s was cancelled: stopping it on worker %s", job, proc.id)
+            assert self.hold is not None
+            self.hold.board.order_stop(proc.pid, request.job)
+            self.carry_out([Send(proc.pid, worker.JOB_CANCEL)])
+            self.stop_orders.ordered(request, now)
+        if requests.conn is None and self.requests_fd is not None:  # the line broke
+            self.wakeups.forget(self.requests_fd)
+            self.requests_fd = None
+
+    def enforce_stops(self, now: float) -> None:
+        """A worker still holding a cancelled job quick_timeout after it was ordered to
+        stop it is killed; what else it held goes back to the queues uncharged, and the
+        cancelled job ends cancelled (put_back)."""
+        for order in self.stop_orders.due(now):
+            proc = self.pool.procs.get(order.pid)
+            if proc is None or proc.dismissal.killed or self.queue is None:
+                continue
+            holds = True  # (Redis unreachable: the worker cannot end the job either)
+            with self.outage.guard("stop check", self.clock):
+                holds = self.queue.still_running(order.worker, order.job)
+            if not holds:
+                continue
+            job = proctitle.printable(order.job.decode("utf-8", "backslashreplace"))
+            quick = self.config.supervisor.quick_timeout
+            log.warning(
+                "worker %s: its job %s was cancelled and did not stop within %g s: SIGKILL",
+                proc.id, job, quick,
+            )  # fmt: skip
+            dismissal = proc.dismissal
+            dismissal.reason = f"its job {job} was cancelled and did not stop"
+            dismissal.cause, dismissal.killed = Cause.CANCELLED, True
+            self.carry_out([Send(proc.pid, signal.SIGKILL)])
 
     def look(self, now: float) -> None:
         """About once a second, while some worker idles: the lengths of the queues its
@@ -469,6 +547,8 @@ class Master:
             fds.append(self.embedded.lock_fd)
         if self.metrics_server is not None:
             fds.append(self.metrics_server.socket.fileno())
+        if self.requests_fd is not None:
+            fds.append(self.requests_fd)
         return [fd for fd in fds if fd >= 0]
 
     # -- the name, the embedded server, the title, systemd ------------------------------

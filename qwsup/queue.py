@@ -18,7 +18,7 @@ from typing import Any
 import redis
 from redis.typing import EncodableT, KeyT
 
-from .keys import Keys
+from .keys import STATE, WORKER, Keys
 from .leases import Beat, Suspect, Watched
 from .scripts import BULK_BATCH, BULK_BUDGET_US, Scripts, translated
 
@@ -222,6 +222,12 @@ class Queue:
             moved += int(batch)
             if not left or (deadline is not None and time.monotonic() >= deadline):
                 return moved
+
+    def still_running(self, worker: str, job_id: bytes) -> bool:
+        """Whether job `job_id` is still in `worker`'s hands (its state and worker)."""
+        with translated():
+            state, holder = self.client.hmget(self.keys.job(job_id), [STATE, WORKER])
+        return state == b"running" and holder == worker.encode()
 
     def prune(self, most: int, budget_s: float | None = None) -> int:
         """Remove the finished jobs kept long enough, and the oldest beyond `most` (0:

@@ -48,6 +48,11 @@ class Wakeups(Generic[T]):
         self.selector.unregister(fd)
         os.close(fd)
 
+    def forget(self, fd: int) -> None:
+        """Stop watching `fd`, which its owner closes (a socket)."""
+        with contextlib.suppress(KeyError, ValueError):
+            self.selector.unregister(fd)
+
     def wait(self, timeout: float) -> list[T]:
         """Wait at most `timeout` s for a signal or a status pipe; returns the owners of
         the pipes that have something to read."""

@@ -168,3 +168,35 @@ def progressing(job_id: str, data: dict[str, str]) -> None:
     end = time.monotonic() + float(data.get("hold", "0"))
     while time.monotonic() < end and not client().exists("test:release"):
         time.sleep(0.02)
+
+
+def cancellable(job_id: str, data: dict[str, str]) -> None:
+    """Runs for `sleep` seconds (30 by default) in small steps; when it is stopped it
+    writes what stopped it, and when, in test:stopped, and lets it go on up."""
+    r = client()
+    r.hincrby("test:runs", job_id, 1)
+    r.hset("test:pids", job_id, os.getpid())
+    r.hset("test:began_at", job_id, time.time())
+    try:
+        end = time.monotonic() + float(data.get("sleep", "30"))
+        while time.monotonic() < end:
+            time.sleep(0.02)
+    except BaseException as exc:
+        r.hset("test:stopped", job_id, f"{type(exc).__name__} {time.time()}")
+        raise
+    r.rpush("test:done", job_id)
+
+
+async def cancellable_async(job_id: str, data: dict[str, str]) -> None:
+    """cancellable as an async handler (a cancelled task sees CancelledError)."""
+    import asyncio
+
+    r = client()
+    r.hincrby("test:runs", job_id, 1)
+    r.hset("test:pids", job_id, os.getpid())
+    try:
+        await asyncio.sleep(float(data.get("sleep", "30")))
+    except BaseException as exc:
+        r.hset("test:stopped", job_id, f"{type(exc).__name__} {time.time()}")
+        raise
+    r.rpush("test:done", job_id)

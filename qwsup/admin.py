@@ -19,7 +19,7 @@ from .jobs import read_fraction
 from .keys import ATTEMPTS, FAILED_AT, LAST_ERROR, PROGRESS, PROGRESS_MSG, STARTED_AT, Keys
 from .leases import Beat, LeaseWatch
 from .queue import Queue, Reclaimed
-from .scripts import BULK_BATCH, BULK_BUDGET_US, Scripts, translated
+from .scripts import BULK_BATCH, BULK_BUDGET_US, EVENTS_MAX, Scripts, translated
 from .server import ServerInfo, read_all
 
 
@@ -122,13 +122,14 @@ class Operator:
         *,
         batch: int = BULK_BATCH,
         budget_us: int = BULK_BUDGET_US,
+        events_max: int = EVENTS_MAX,
     ) -> None:
         self.client = client
         self.keys = keys
         self.batch = batch
         self.budget_us = budget_us
-        self.scripts = Scripts(client, keys.prefix)
-        self.queue = Queue(client, keys)
+        self.scripts = Scripts(client, keys.prefix, events_max)
+        self.queue = Queue(client, keys, events_max=events_max)
 
     @contextlib.contextmanager
     def reading(self) -> Iterator[redis.client.Pipeline]:

@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from . import __version__, admin, logs, privileges, proctitle, report, server
+from . import events as events_module
 from .config import Config, load
 from .connection import make_client, redact, url_of
 from .errors import (
@@ -89,6 +90,12 @@ def _parser() -> argparse.ArgumentParser:
     cancel.add_argument(
         "--queue", metavar="NAME", help="every job waiting on NAME:jobs (all: all:jobs)"
     )
+    events = commands.add_parser(
+        "events", help="the latest job events (all:events), like tail; -f: new ones as they come"
+    )
+    events.add_argument("-f", "--follow", action="store_true", help="then wait for new ones")
+    events.add_argument("-n", "--count", type=int, default=20, help="how many (default 20)")
+    events.add_argument("--json", action="store_true", help="one JSON object per line")
     job = commands.add_parser("job", help="one job: its state, worker, times, error, result")
     job.add_argument("id", metavar="ID")
     job.add_argument("--json", action="store_true", help="one JSON object, for scripts")
@@ -156,6 +163,8 @@ def main(argv: list[str] | None = None) -> int:
             return show_job(config, args)
         if args.command == "cancel":
             return cancel(config, args)
+        if args.command == "events":
+            return show_events(config, args)
         if args.command == "failed":
             return failed(config, args)
         if args.command == "requeue-orphans":
@@ -174,7 +183,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _operator(config: Config) -> admin.Operator:
-    return admin.Operator(make_client(config), Keys(config.redis.prefix()))
+    keys = Keys(config.redis.prefix())
+    return admin.Operator(make_client(config), keys, events_max=config.events.max_len)
 
 
 def status(config: Config, args: argparse.Namespace) -> int:
@@ -203,6 +213,26 @@ def show_job(config: Config, args: argparse.Namespace) -> int:
         print(json.dumps(info.as_dict(), indent=2))
     else:
         print(report.job_detail(info, time.time()))
+    return int(ExitCode.OK)
+
+
+def show_events(config: Config, args: argparse.Namespace) -> int:
+    """`qwsup events [-n N] [--follow] [--json]`: until Ctrl-C with --follow."""
+    if args.count < 0:
+        return _fail(ExitCode.USAGE, "events: --count must be >= 0")
+    client, key = make_client(config), Keys(config.redis.prefix()).events
+    show = events_module.as_json if args.json else events_module.Event.line
+    shown = events_module.last(client, key, args.count) if args.count else []
+    for event in shown:
+        print(show(event), flush=True)
+    if not args.follow:
+        return int(ExitCode.OK)
+    after = shown[-1].entry if shown else "$"
+    try:
+        for event in events_module.follow(client, key, after):
+            print(show(event), flush=True)
+    except KeyboardInterrupt:  # how --follow ends
+        pass
     return int(ExitCode.OK)
 
 

@@ -173,6 +173,13 @@ class MetricsConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class EventsConfig:
+    """`[events]`: the stream of job events, all:events (docs/protocol.md)."""
+
+    max_len: int = _key(10_000, _at_least(0))  # about how many it keeps; 0: none written
+
+
+@dataclasses.dataclass(frozen=True)
 class LogConfig:
     level: str = _key(
         "info", lambda v: None if v in LOG_LEVELS else f"must be one of {', '.join(LOG_LEVELS)}"
@@ -196,6 +203,7 @@ class Config:
     # every pool, in the order of the file; `workers` is the first (the one of a worker
     # process: the master hands each worker a Config whose `workers` is its pool)
     pools: tuple[WorkersConfig, ...] = ()
+    events: EventsConfig = EventsConfig()
 
     def __post_init__(self) -> None:
         if not self.pools:
@@ -271,6 +279,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "workers": WorkersConfig,
     "log": LogConfig,
     "metrics": MetricsConfig,
+    "events": EventsConfig,
 }
 
 
@@ -359,7 +368,10 @@ def parse(path: str, text: str) -> Config:
         )
         raise ConfigError(path, "redis.cluster", problem)
     pools = pools or (sections["workers"],)
-    return Config(path, redis, supervisor, pools[0], sections["log"], sections["metrics"], pools)
+    return Config(
+        path, redis, supervisor, pools[0], sections["log"], sections["metrics"], pools,
+        events=sections["events"],
+    )  # fmt: skip
 
 
 def _check_sentinels(path: str, redis: RedisConfig) -> None:

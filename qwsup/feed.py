@@ -39,7 +39,7 @@ from .jobs import Result
 from .keys import ALL, Keys
 from .prefetch import WAKE_TICK_S
 from .queue import Job, taken
-from .scripts import Scripts, no_such_command, translated, translation
+from .scripts import EVENTS_MAX, Scripts, no_such_command, translated, translation
 
 
 class Command(enum.Enum):
@@ -89,10 +89,11 @@ class Feed:
         max_job_bytes: int = 0,
         blocks_on: str = ALL,
         keep_ms: int = 0,
+        events_max: int = EVENTS_MAX,
     ) -> None:
         self.client = client
         self.keys = keys
-        self.scripts = Scripts(client, keys.prefix)
+        self.scripts = Scripts(client, keys.prefix, events_max)
         self.worker = worker
         self.name = name
         self.queues = queues

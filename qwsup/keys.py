@@ -27,6 +27,8 @@ TRACEBACK = FIELD_PREFIX + "traceback"
 FAILED_AT = FIELD_PREFIX + "failed_at"  # unix seconds, when it went to failed:jobs
 STARTED_AT = FIELD_PREFIX + "started_at"  # unix ms, when a worker last took it
 QUEUE = FIELD_PREFIX + "queue"  # a job enqueued to start later: the queue it goes to
+TASK = FIELD_PREFIX + "task"  # a task's job (qwsup.Tasks): the task's name
+ARGS = FIELD_PREFIX + "args"  # and its keyword arguments, one JSON object
 CANCEL = FIELD_PREFIX + "cancel"  # unix ms it was asked to stop while in a worker's list
 UNIQUE = FIELD_PREFIX + "unique"  # a unique job: its name, held until it is done
 ALL = "all"  # the name of the shared queue, all:jobs
@@ -101,6 +103,11 @@ class Keys:
         """Stop requests for the jobs running on supervisor `name`'s workers
         ("<worker>\t<job id>", pushed by cancel.lua), which its master blocks on."""
         return f"{self.prefix}{name}:cancels"
+
+    @property
+    def events(self) -> str:
+        """The stream of job events (lib/events.lua), capped at `[events] max_len`."""
+        return f"{self.prefix}all:events"
 
     def info(self, name: str) -> str:
         """What a supervisor's heartbeat records for `qwsup status`."""

@@ -140,7 +140,9 @@ class Master:
         if self.queue is None:
             client = make_client(self.config)
             refuse_unsafe(self.config, client)  # raises UnsafeServer: exit 78
-            self.queue = Queue(client, keys)
+            self.queue = Queue(
+                client, keys, self.config.longest_kept_ms, self.config.events.max_len
+            )
         self.metrics_server = metrics.serve(
             self.config, lambda: self.tally.metrics_state(self.name)
         )

@@ -22,7 +22,8 @@ from .connection import make_client
 from .errors import DuplicateJob, JobFailed, UnknownJob, WaitTimeout
 from .jobs import JobInfo, State, read_job
 from .keys import ALL, FIELD_PREFIX, Keys
-from .scripts import BULK_BATCH, BULK_BUDGET_US, Scripts, translated
+from .scripts import BULK_BATCH, BULK_BUDGET_US, EVENTS_MAX, Scripts, translated
+from .tasks import task_fields
 
 Fields = Mapping[str, str | int | float]
 When = datetime | float  # a start time: a datetime, or unix seconds
@@ -70,13 +71,18 @@ class Producer:
     """Enqueues jobs: `Producer(redis.Redis(...)).enqueue({"to": "a@example.com"})`."""
 
     def __init__(
-        self, client: redis.Redis, namespace: str = "", keep_finished: float = 3600.0
+        self,
+        client: redis.Redis,
+        namespace: str = "",
+        keep_finished: float = 3600.0,
+        events_max: int = EVENTS_MAX,
     ) -> None:
         """`keep_finished`: how long a job this producer cancels stays (as the workers'
-        `[workers] keep_finished`)."""
+        `[workers] keep_finished`); `events_max`: `[events] max_len`, for the events of
+        what it enqueues and cancels."""
         self.client = client
         self.keys = Keys(f"{namespace}:" if namespace else "")
-        self.scripts = Scripts(client, self.keys.prefix)
+        self.scripts = Scripts(client, self.keys.prefix, events_max)
         self.keep_ms = round(keep_finished * 1000)
 
     @classmethod
@@ -85,7 +91,7 @@ class Producer:
         if isinstance(config, str):
             config = load_config(config)
         keep_s = config.longest_kept_ms / 1000
-        return cls(make_client(config), config.redis.namespace, keep_s)
+        return cls(make_client(config), config.redis.namespace, keep_s, config.events.max_len)
 
     @overload
     def enqueue(
@@ -142,6 +148,30 @@ class Producer:
         self._send([(job_id, check_fields(fields))], target, at, delay, unique or "")
         if wait is not None:
             return self.wait(job_id, timeout=wait)
+        return job_id
+
+    def enqueue_task(
+        self,
+        task: str,
+        /,
+        *,
+        job_id: str | None = None,
+        queue: str | None = None,
+        host: str | None = None,
+        at: When | None = None,
+        delay: float | None = None,
+        unique: str | None = None,
+        **kwargs: Any,
+    ) -> str:
+        """Enqueue a job of task `task` (a function of a qwsup.Tasks registry) with these
+        keyword arguments (JSON-encodable: TypeError otherwise), as `enqueue` does;
+        returns the job id. The workers check the arguments against the function (a job
+        that does not fit fails for good); `Task.enqueue` checks them here too."""
+        if not task or not isinstance(task, str):
+            raise ValueError(f"a task is named by a non-empty str, got {task!r}")
+        fields = task_fields(task, kwargs)
+        job_id = job_id or uuid.uuid4().hex
+        self._send([(job_id, fields)], target_queue(queue, host), at, delay, unique or "")
         return job_id
 
     def job(self, job_id: str) -> JobInfo | None:
@@ -285,7 +315,7 @@ class Producer:
         server's clock; a `unique` job only while no other job holds that name. Returns
         per job (whether it was enqueued, its id or that of the job holding the name)."""
         when = ["" if at_ms is None else at_ms, "" if delay_ms is None else delay_ms]
-        with translated(), self.client.pipeline(transaction=False) as pipe:
+        with translated(), self.scripts.pipeline() as pipe:
             for job_id, fields in jobs:
                 keys: list[KeyT] = [
                     self.keys.job(job_id), self.keys.delayed_jobs, self.keys.queue_jobs(queue),

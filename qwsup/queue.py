@@ -20,7 +20,7 @@ from redis.typing import EncodableT, KeyT
 
 from .keys import STATE, WORKER, Keys
 from .leases import Beat, Suspect, Watched
-from .scripts import BULK_BATCH, BULK_BUDGET_US, Scripts, translated
+from .scripts import BULK_BATCH, BULK_BUDGET_US, EVENTS_MAX, Scripts, translated
 
 REQUEUE_BATCH = 100  # ids moved per requeue.lua call
 WATCH_LIMIT = 1000  # suspects one watch.lua call reports at most (the rest in later calls)
@@ -108,10 +108,12 @@ class Queue:
     """One client's view of the queues of one namespace; a job that ends cancelled on
     its way through (given back, failed, requeued, reclaimed) is kept `keep_ms`."""
 
-    def __init__(self, client: redis.Redis, keys: Keys, keep_ms: int = KEEP_MS) -> None:
+    def __init__(
+        self, client: redis.Redis, keys: Keys, keep_ms: int = KEEP_MS, events_max: int = EVENTS_MAX
+    ) -> None:
         self.client = client
         self.keys = keys
-        self.scripts = Scripts(client, keys.prefix)
+        self.scripts = Scripts(client, keys.prefix, events_max)
         self.keep_ms = keep_ms
 
     # -- a worker's side ---------------------------------------------------
@@ -127,7 +129,7 @@ class Queue:
 
     def report_progress(self, worker: str, reports: dict[str, tuple[float, str]]) -> None:
         """Record the progress of jobs `worker` runs (progress.lua each, one round trip)."""
-        with translated(), self.client.pipeline(transaction=False) as pipe:
+        with translated(), self.scripts.pipeline() as pipe:
             for job_id, (fraction, message) in reports.items():
                 keys: list[KeyT] = [self.keys.job(job_id)]
                 self.scripts.run("progress", keys, [worker, repr(fraction), message], pipe=pipe)

@@ -27,7 +27,7 @@ from . import current, proctitle
 from .current import Words
 from .errors import HandlerError
 from .jobs import Result, ResultError, encode_result
-from .keys import FIELD_PREFIX
+from .keys import ARGS, FIELD_PREFIX, TASK
 from .queue import OVERSIZE, Job
 
 Handler = Callable[[str, dict[str, str]], object]
@@ -121,8 +121,14 @@ def load_handler(spec: str) -> Handler:
     return handler  # type: ignore[no-any-return]
 
 
-def decode_job(job: Job, key: str) -> tuple[dict[str, str], str | None]:
-    """The producer's fields as strings, or the reason (one line) the job cannot run."""
+TASK_FIELDS = (TASK.encode(), ARGS.encode())  # what a registry of tasks is given too
+
+
+def decode_job(
+    job: Job, key: str, keep: tuple[bytes, ...] = ()
+) -> tuple[dict[str, str], str | None]:
+    """The producer's fields as strings (and those of qwsup's named in `keep`), or the
+    reason (one line) the job cannot run."""
     key = proctitle.printable(key, 200)
     if job.kind == "none":
         return {}, f"job hash {key} does not exist"
@@ -136,7 +142,7 @@ def decode_job(job: Job, key: str) -> tuple[dict[str, str], str | None]:
             field = raw_field.decode()
         except UnicodeDecodeError:
             return {}, f"a field name of {key} is not UTF-8: {raw_field[:40]!r}"
-        if field.startswith(FIELD_PREFIX):
+        if field.startswith(FIELD_PREFIX) and raw_field not in keep:
             continue
         try:
             data[field] = raw_value.decode()
@@ -159,6 +165,8 @@ class Runner:
         self.job_timeout = job_timeout  # workers.job_timeout; 0: none
         self.clock = clock
         self.max_result_bytes = max_result_bytes  # workers.max_result_kb; 0: no limit
+        # a registry of tasks (qwsup.Tasks) is given the job's task and arguments too
+        self.keep = TASK_FIELDS if getattr(handler, "is_task_registry", False) else ()
 
     def run(self, job: Job, in_hand: InHand) -> Ran:
         """Decode the job and run the handler on it (started at in_hand.started)."""
@@ -203,7 +211,7 @@ class Runner:
     def _decoded(self, job: Job, in_hand: InHand) -> tuple[str, dict[str, str]] | Ran:
         """The handler's arguments, or the run of a job that cannot run."""
         job_id = job.id.decode("utf-8", "backslashreplace")
-        data, problem = decode_job(job, self.job_prefix + job_id)
+        data, problem = decode_job(job, self.job_prefix + job_id, self.keep)
         if problem is not None:
             return Ran(Ending.UNREADABLE, self._since(in_hand), problem)
         return job_id, data
@@ -218,6 +226,8 @@ class Runner:
         if isinstance(exc, JobTimeout | asyncio.CancelledError):
             error = f"timed out after {self.job_timeout:g} s"
             return Ran(Ending.TIMED_OUT, self._since(in_hand), error, _traceback())
+        if getattr(exc, "permanent", False):  # a job that cannot run (BadTask): no retry
+            return Ran(Ending.UNREADABLE, self._since(in_hand), one_line(exc), _traceback())
         if isinstance(exc, Exception | SystemExit):
             return Ran(Ending.RAISED, self._since(in_hand), one_line(exc), _traceback())
         raise exc

@@ -116,13 +116,18 @@ def no_such_command(exc: redis.ResponseError) -> bool:
     return "unknown command" in str(exc).lower()
 
 
+EVENTS_MAX = 10_000  # [events] max_len's default
+
+
 class Scripts:
     """The scripts as one client runs them for one namespace: `run` prepends the key
-    prefix to the arguments (ARGV[1]) and translates errors."""
+    prefix (ARGV[1]) and the most events the stream keeps (ARGV[2], lib/events.lua) to
+    the arguments, and translates errors."""
 
-    def __init__(self, client: Any, prefix: str) -> None:
+    def __init__(self, client: Any, prefix: str, events_max: int = EVENTS_MAX) -> None:
         self.client = client  # a Redis, or a RedisCluster standing in for one
         self.prefix = prefix
+        self.events_max = events_max  # [events] max_len: ARGV[2] of every script
         self._scripts = _registered.setdefault(client, {})
 
     def __getitem__(self, name: str) -> Script:
@@ -131,9 +136,20 @@ class Scripts:
             script = self._scripts[name] = self.client.register_script(SOURCES[name])
         return script
 
+    def pipeline(self) -> Any:
+        """A pipeline (no MULTI) that scripts can be queued on (`run(..., pipe=)`): on a
+        cluster, one to the node that serves the namespace's slot (a namespace's keys
+        are all in one slot), since redis-py's cluster pipelines refuse EVALSHA."""
+        client = self.client
+        if isinstance(client, redis.RedisCluster):
+            finder: Any = client.get_node_from_key  # (untyped in redis-py)
+            with translated():
+                client = finder(self.prefix + "all:jobs").redis_connection
+        return client.pipeline(transaction=False)
+
     def args(self, args: Sequence[EncodableT]) -> list[EncodableT]:
-        """A script's whole ARGV: the key prefix, then `args`."""
-        return [self.prefix, *args]
+        """A script's whole ARGV: the key prefix, the events' max length, then `args`."""
+        return [self.prefix, self.events_max, *args]
 
     def run(
         self,

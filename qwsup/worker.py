@@ -653,13 +653,14 @@ def boot(
     # (a wait's reply is read only once it is there, feed.wait: no timeout covers BLOCK_S)
     client = make_client(config, socket_timeout=SOCKET_TIMEOUT_S)
     keys, w = Keys(config.redis.prefix()), config.workers
-    queue = Queue(client, keys)
+    keep_ms = round(w.keep_finished * 1000)
+    queue = Queue(client, keys, keep_ms, config.events.max_len)
     reports = Progress(lambda batch: queue.report_progress(worker_id_, batch))
     current.install(lambda: make_client(config), cluster=config.redis.cluster, progress=reports)
     max_job_bytes = int(w.max_job_mb * 2**20)  # a bigger job hash fails unread
     feed = Feed(
         client, keys, worker_id_, config.supervisor.name, w.queues, max_job_bytes,
-        blocks_on(w.queues, slot), round(w.keep_finished * 1000),
+        blocks_on(w.queues, slot), keep_ms, config.events.max_len,
     )  # fmt: skip
     try:
         handler = load_handler(config.workers.handler)

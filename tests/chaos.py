@@ -10,7 +10,9 @@ and starts it again (as systemd would), starts a second "chaos-a" in a container
 its own (another pid namespace: it must refuse to start, exit status 73), SIGKILLs the
 whole of chaos-b for good (chaos-a must reclaim its jobs), restarts Redis, and steps
 the Redis server's clock an hour ahead, then 30 s back (libfaketime: no live
-supervisor may be reclaimed for it). Some jobs hang once (past job_timeout) and some blow far past
+supervisor may be reclaimed for it), and cancels jobs at random, waiting and running
+ones (each must end cancelled, and run no more after its cancel was answered, but
+for the run it was in). Some jobs hang once (past job_timeout) and some blow far past
 max_memory_mb once; a fifth of the jobs are on a second queue, "urgent", taken
 first, which requeued jobs must go back to. Each host runs three pools: three
 processes of one job each, one worker of ten threads, one worker of ten asyncio
@@ -40,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parents[1]))  # testkit/, when run as a script
 
 import chaosjobs
+from qwsup.errors import RedisTrouble
 from qwsup.producer import Producer
 from support import Qwsup, qwsup_env
 from testkit import RedisServer, redis_binaries, write_config
@@ -64,6 +67,11 @@ class Result:
     name_refusals: int = 0  # second masters under a held name that exited with 73
     clock_steps: int = 0
     redis_restarts: int = 0
+    cancelled_waiting: int = 0  # cancels answered "cancelled": the job was waiting
+    cancelled_running: int = 0  # cancels answered "stopping": it was in a worker's list
+    cancels_not_cancelled: int = 0  # of those, jobs that did not end in state cancelled
+    cancels_ran_after: int = 0  # of those, jobs that ran more after the cancel than allowed
+    cancelled: int = 0  # jobs that ended cancelled, not completed
     seconds: float = 0.0
     finished: bool = False
 
@@ -147,6 +155,7 @@ def run(jobs: int, seconds: float, workdir: Path, seed: int = 1) -> Result:
     ids = producer.enqueue_many(mix[::5], queue="urgent")
     ids += producer.enqueue_many(j for i, j in enumerate(mix) if i % 5)
     started: list[Qwsup] = []
+    cancels: dict[str, tuple[str, int]] = {}  # job id: (the cancel's answer, its runs then)
 
     def start(name: str, prefix: tuple[str, ...] = ()) -> Qwsup:
         proc = Qwsup(configs[name], env, prefix=prefix)
@@ -170,7 +179,7 @@ def run(jobs: int, seconds: float, workdir: Path, seed: int = 1) -> Result:
 
     try:
         while time.monotonic() - t0 < seconds:
-            if not plan and _accounted(r, ids):  # every planned death has happened too
+            if not plan and _accounted(r, ids, cancels):  # every planned death has happened too
                 result.finished = True
                 break
             due = [at for at in plan if progress() >= at]
@@ -203,6 +212,8 @@ def run(jobs: int, seconds: float, workdir: Path, seed: int = 1) -> Result:
                     server.start()
                     r.connection_pool.reset()
                     result.redis_restarts += 1
+            if rng.random() < 0.3:  # a waiting job, or (half the time) one running
+                _cancel_one(producer, r, _pick(r, ids, rng), cancels, result)
             victims = a.workers() + (b.workers() if b.proc.poll() is None else [])
             if victims and rng.random() < 0.3:
                 try:
@@ -212,7 +223,7 @@ def run(jobs: int, seconds: float, workdir: Path, seed: int = 1) -> Result:
                     pass
             time.sleep(rng.uniform(0.2, 0.6))  # the pace of the chaos, not a wait
         result.seconds = time.monotonic() - t0
-        _count(r, ids, result)
+        _count(r, ids, result, cancels)
         a.send(signal.SIGTERM)
         a.wait(30)
     finally:
@@ -223,13 +234,56 @@ def run(jobs: int, seconds: float, workdir: Path, seed: int = 1) -> Result:
     return result
 
 
-def _accounted(r: redis.Redis, ids: list[str]) -> bool:
+def _pick(r: redis.Redis, ids: list[str], rng: random.Random) -> str:
+    """A job to cancel: any, or, half the time, one a worker runs (its list's oldest)."""
     try:
-        finished = r.hlen("chaos:completions") + r.llen("failed:jobs")
+        running = [r.lindex(key, -1) for key in _worker_lists(r)] if rng.random() < 0.5 else []
+    except redis.RedisError:
+        running = []
+    found = [x.decode() for x in running if x]
+    return rng.choice(found or ids)
+
+
+def _cancel_one(
+    producer: Producer,
+    r: redis.Redis,
+    job_id: str,
+    cancels: dict[str, tuple[str, int]],
+    result: Result,
+) -> None:
+    """Cancel one job (unless cancelled already), and note the answer and its runs then
+    (read after the answer: a run that starts later must not happen, but one under way
+    when a job in a worker's list is cancelled may count once more)."""
+    if job_id in cancels:
+        return
+    try:
+        answer = producer.cancel(job_id).outcome
+        runs = int(r.hget("chaos:runs", job_id) or 0)
+    except (redis.RedisError, RedisTrouble):
+        return  # Redis is being restarted: not cancelled, or not known to be
+    if answer == "cancelled":
+        result.cancelled_waiting += 1
+    elif answer == "stopping":
+        result.cancelled_running += 1
+    else:
+        return
+    cancels[job_id] = (answer, runs)
+
+
+def _accounted(r: redis.Redis, ids: list[str], cancels: dict[str, tuple[str, int]]) -> bool:
+    """Every job completed, failed for good or ended cancelled, and no list holds one."""
+    try:
+        ended = {k.decode() for k in r.hkeys("chaos:completions")}
+        ended |= {x.decode() for x in r.lrange("failed:jobs", 0, -1)}
+        ended |= {i for i in cancels if i not in ended and _state(r, i) == "cancelled"}
         busy = r.llen("all:jobs") + r.llen("urgent:jobs") + r.zcard("delayed:jobs")
     except redis.ConnectionError:
         return False
-    return finished >= len(ids) and busy == 0 and not _worker_lists(r)
+    return len(ended) >= len(ids) and busy == 0 and not _worker_lists(r)
+
+
+def _state(r: redis.Redis, job_id: str) -> str:
+    return (r.hget(f"job:{job_id}", "qwsup:state") or b"").decode()
 
 
 def _worker_lists(r: redis.Redis) -> dict[str, int]:
@@ -240,20 +294,31 @@ def _worker_lists(r: redis.Redis) -> dict[str, int]:
     return found
 
 
-def _count(r: redis.Redis, ids: list[str], result: Result) -> None:
+def _count(
+    r: redis.Redis, ids: list[str], result: Result, cancels: dict[str, tuple[str, int]]
+) -> None:
     completions = {k.decode(): int(v) for k, v in r.hgetall("chaos:completions").items()}
     job_runs = {k.decode(): int(v) for k, v in r.hgetall("chaos:runs").items()}
     failed = [x.decode() for x in r.lrange("failed:jobs", 0, -1)]
+    cancelled = {i for i in cancels if _state(r, i) == "cancelled"}
+    result.cancels_not_cancelled = len(cancels) - len(cancelled)
+    result.cancels_ran_after = sum(
+        1 for i, (answer, runs) in cancels.items()
+        if job_runs.get(i, 0) - runs > (0 if answer == "cancelled" else 1)
+    )  # fmt: skip
+    result.cancelled = len(cancelled - set(completions) - set(failed))
     for job_id in failed:
         reason = _reason(r.hget(f"job:{job_id}", "qwsup:last_error"))
         result.failed[reason] = result.failed.get(reason, 0) + 1
     result.done = sum(1 for i in ids if i in completions)
-    result.lost = sum(1 for i in ids if i not in completions and i not in failed)
+    result.lost = sum(
+        1 for i in ids if i not in completions and i not in failed and i not in cancelled
+    )
     result.duplicates = sum(1 for n in completions.values() if n > 1)
     effects = {k.decode(): int(v) for k, v in r.hgetall(chaosjobs.EFFECTS).items()}
     result.effects_twice = sum(1 for n in effects.values() if n > 1)
     result.effects_missing = sum(1 for i in ids if i in completions and i not in failed
-                                 and effects.get(i, 0) == 0)  # fmt: skip
+                                 and i not in cancelled and effects.get(i, 0) == 0)  # fmt: skip
     result.interrupted = sum(job_runs.values()) - sum(completions.values())
     where = {q: r.llen(q) for q in ("all:jobs", "urgent:jobs")}
     where["delayed:jobs"] = r.zcard("delayed:jobs")
@@ -269,6 +334,7 @@ def table(result: Result) -> str:
         ("done", result.done),
         ("failed for good", sum(result.failed.values())),
         *((f"  failed: {reason}", n) for reason, n in sorted(result.failed.items())),
+        ("ended cancelled (not completed)", result.cancelled),
         ("lost", result.lost),
         ("stray ids in lists", result.stray),
         *((f"  stray in {key}", n) for key, n in sorted(result.stray_where.items())),
@@ -283,6 +349,10 @@ def table(result: Result) -> str:
         ("second masters under a held name (refused)", result.name_refusals),
         ("steps of the Redis clock (1 h ahead, 30 s back)", result.clock_steps),
         ("Redis restarts", result.redis_restarts),
+        ("cancels of waiting jobs", result.cancelled_waiting),
+        ("cancels of jobs in a worker's list", result.cancelled_running),
+        ("  cancelled jobs not in state cancelled", result.cancels_not_cancelled),
+        ("  cancelled jobs that ran again after it", result.cancels_ran_after),
         ("seconds", f"{result.seconds:.1f}"),
         ("jobs/s, all of it included", f"{result.jobs_per_s:.0f}"),
         ("finished in time", result.finished),

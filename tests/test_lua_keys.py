@@ -28,6 +28,7 @@ BUILDERS = {
     "unique": lambda k, v: k.unique(v),
     "ended": lambda k, v: k.ended(v).decode(),
     "cancels": lambda k, v: k.cancels(v),
+    "events": lambda k, v: k.events,
 }
 
 

@@ -200,3 +200,25 @@ async def cancellable_async(job_id: str, data: dict[str, str]) -> None:
         r.hset("test:stopped", job_id, f"{type(exc).__name__} {time.time()}")
         raise
     r.rpush("test:done", job_id)
+
+
+from qwsup import Tasks  # noqa: E402 (the registry the task tests run: handler testjobs:tasks)
+
+tasks = Tasks()
+
+
+@tasks.task
+def add(a: int, b: int = 0) -> int:
+    client().hincrby("test:task_runs", "add", 1)
+    return a + b
+
+
+@tasks.task
+def greet(name: str, punctuation: str = "!") -> str:
+    return f"hello {name}{punctuation}"
+
+
+@tasks.task
+def explode(reason: str) -> None:
+    client().hincrby("test:task_runs", "explode", 1)
+    raise RuntimeError(reason)

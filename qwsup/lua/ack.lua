@@ -6,15 +6,16 @@
 -- qwsup:started_at (unix ms, Redis clock), as take.lua stamps the jobs it takes.
 -- KEYS[1] = the worker's own list
 -- KEYS[2] = the job hash
--- KEYS[3] = the hash of the job it starts next (when ARGV[3] is not empty)
+-- KEYS[3] = the hash of the job it starts next (when ARGV[4] is not empty)
 -- KEYS[4] = finished:jobs
 -- ARGV[1] = the key prefix ("<namespace>:" or "")
--- ARGV[2] = the job id
--- ARGV[3] = the id of the job it starts next, or ''
--- ARGV[4] = how long a finished job is kept, ms (0: deleted at once)
--- ARGV[5] = the type of its result (text, bytes, json), or '' for none
--- ARGV[6] = its result
--- ARGV[7..] = the job's writes (see lib/writes.lua), applied only when the job was
+-- ARGV[2] = the most events all:events keeps, about (lib/events.lua; 0: none)
+-- ARGV[3] = the job id
+-- ARGV[4] = the id of the job it starts next, or ''
+-- ARGV[5] = how long a finished job is kept, ms (0: deleted at once)
+-- ARGV[6] = the type of its result (text, bytes, json), or '' for none
+-- ARGV[7] = its result
+-- ARGV[8..] = the job's writes (see lib/writes.lua), applied only when the job was
 --             finished here: once, with its end
 -- Returns 1 when the job was finished, 0 when this worker no longer owned it, -1 when
 -- it did not own it and the hash is gone too (already finished: a worker resends its
@@ -25,18 +26,19 @@
 -- qwsup:include writes
 local finished = 0
 local now = now_ms()
-if finish(KEYS[1], KEYS[2], ARGV[2], now, tonumber(ARGV[4]), KEYS[4], ARGV[5], ARGV[6]) then
+local ended = finish(KEYS[1], KEYS[2], ARGV[3], now, tonumber(ARGV[5]), KEYS[4], ARGV[6], ARGV[7])
+if ended then
   finished = 1
 elseif redis.call('EXISTS', KEYS[2]) == 0 then
   finished = -1
 end
-if ARGV[3] ~= '' and redis.call('TYPE', KEYS[3])['ok'] == 'hash' then
+if ARGV[4] ~= '' and redis.call('TYPE', KEYS[3])['ok'] == 'hash' then
   redis.call('HSET', KEYS[3], 'qwsup:started_at', now)
 end
-if #ARGV > 6 then
+if #ARGV > 7 then
   local reply = {finished}
-  if finished == 1 then
-    for _, item in ipairs(apply_writes(7)) do
+  if ended == 'done' then  -- (a job cancelled meanwhile applies none)
+    for _, item in ipairs(apply_writes(8)) do
       reply[#reply + 1] = item
     end
   end

@@ -4,11 +4,12 @@
 -- so that it does not blind the watchers to the others.
 -- KEYS[1] = all:managers
 -- ARGV[1] = the key prefix ("<namespace>:" or ""): info keys are built on it
--- ARGV[2..] = the supervisors to read; none: every one in all:managers
+-- ARGV[2] = the most events all:events keeps, about (lib/events.lua; 0: none)
+-- ARGV[3..] = the supervisors to read; none: every one in all:managers
 -- Returns {name, beat, lease ms ('' when unknown), name, beat, lease ms, ...}.
 -- qwsup:include keys
 -- qwsup:include beat
-local names = {unpack(ARGV, 2)}
+local names = {unpack(ARGV, 3)}
 if #names == 0 then
   names = redis.call('SMEMBERS', KEYS[1])
 end

@@ -4,7 +4,7 @@
 -- newest end) and it ends cancelled (kept, or deleted). When the id is not on that
 -- queue (a producer that pushed it elsewhere by hand; a worker's blocking wait moved it
 -- into its list a moment ago), the job ends cancelled all the same and its hash is
--- kept, whatever keep_ms says, at least ARGV[3]: take.lua drops an id whose job is
+-- kept, whatever keep_ms says, at least ARGV[4]: take.lua drops an id whose job is
 -- cancelled, so it never runs wherever it is.
 -- Scheduled: its id leaves delayed:jobs and it ends cancelled.
 -- Running (in a worker's list: running, or taken along to run next): it gets
@@ -19,16 +19,17 @@
 -- KEYS[3] = delayed:jobs
 -- KEYS[4] = finished:jobs
 -- ARGV[1] = the key prefix ("<namespace>:" or "")
--- ARGV[2] = the job id
--- ARGV[3] = how long a job that ends cancelled is kept, ms (0: deleted at once)
--- ARGV[4] = how long a cancelled job whose id was not found on its queue is kept, ms
+-- ARGV[2] = the most events all:events keeps, about (lib/events.lua; 0: none)
+-- ARGV[3] = the job id
+-- ARGV[4] = how long a job that ends cancelled is kept, ms (0: deleted at once)
+-- ARGV[5] = how long a cancelled job whose id was not found on its queue is kept, ms
 -- Returns {what: 'cancelled' (it was waiting), 'stopping' (it is in a worker's list),
 -- 'ended' (it had ended: nothing done), 'unknown' (no such job); its state before;
 -- the worker it is in the list of (stopping)}.
 -- qwsup:include keys
 -- qwsup:include finish
 -- qwsup:include clock
-local key, id = KEYS[1], ARGV[2]
+local key, id = KEYS[1], ARGV[3]
 if redis.call('TYPE', key)['ok'] ~= 'hash' then
   return {'unknown', '', ''}
 end
@@ -41,7 +42,7 @@ if state == 'done' or state == 'failed' or state == 'cancelled' then
   return {'ended', state, ''}
 end
 local now = now_ms()
-local keep = tonumber(ARGV[3])
+local keep = tonumber(ARGV[4])
 if state == 'running' then
   if not found[2] then
     return {'ended', state, ''}  -- (never: take.lua names the worker with the state)
@@ -59,7 +60,7 @@ else
     queue = keys.queue_jobs(found[4])
   end
   if redis.call('LREM', queue, 1, id) == 0 and redis.call('LREM', KEYS[2], 1, id) == 0 then
-    keep = math.max(keep, tonumber(ARGV[4]))
+    keep = math.max(keep, tonumber(ARGV[5]))
   end
 end
 cancel(key, id, now, keep, KEYS[4])

@@ -13,21 +13,23 @@
 -- KEYS[1] = the job hash
 -- KEYS[2] = delayed:jobs
 -- KEYS[3] = its queue
--- KEYS[4] = unique:<name> (when ARGV[6] is not empty)
+-- KEYS[4] = unique:<name> (when ARGV[7] is not empty)
 -- KEYS[5] = finished:jobs
 -- ARGV[1] = the key prefix ("<namespace>:" or "")
--- ARGV[2] = the job id
--- ARGV[3] = when it is due, unix ms, or ''
--- ARGV[4] = the delay, ms, or '' (both '': push it now)
--- ARGV[5] = its queue's name ("all" for all:jobs, a supervisor's name for <name>:jobs)
--- ARGV[6] = its unique name, or ''
--- ARGV[7..] = field, value, ...
+-- ARGV[2] = the most events all:events keeps, about (lib/events.lua; 0: none)
+-- ARGV[3] = the job id
+-- ARGV[4] = when it is due, unix ms, or ''
+-- ARGV[5] = the delay, ms, or '' (both '': push it now)
+-- ARGV[6] = its queue's name ("all" for all:jobs, a supervisor's name for <name>:jobs)
+-- ARGV[7] = its unique name, or ''
+-- ARGV[8..] = field, value, ...
 -- Returns {1, id} when enqueued, {0, the id of the job holding the name} when not.
 -- qwsup:include unique
 -- qwsup:include clock
-local id = ARGV[2]
-if ARGV[6] ~= '' then
-  local holder = unique_holder(KEYS[4], ARGV[6])
+-- qwsup:include events
+local id = ARGV[3]
+if ARGV[7] ~= '' then
+  local holder = unique_holder(KEYS[4], ARGV[7])
   if holder then
     return {0, holder}
   end
@@ -38,27 +40,29 @@ if old == 'done' or old == 'cancelled' then
   redis.call('ZREM', KEYS[5], id)
 end
 local now = now_ms()
-if ARGV[6] ~= '' then
+if ARGV[7] ~= '' then
   redis.call('SET', KEYS[4], id)
-  redis.call('HSET', KEYS[1], 'qwsup:unique', ARGV[6])
+  redis.call('HSET', KEYS[1], 'qwsup:unique', ARGV[7])
 end
-if #ARGV >= 7 then
-  redis.call('HSET', KEYS[1], unpack(ARGV, 7))
+if #ARGV >= 8 then
+  redis.call('HSET', KEYS[1], unpack(ARGV, 8))
 end
-if ARGV[3] == '' and ARGV[4] == '' then
+if ARGV[4] == '' and ARGV[5] == '' then
   redis.call('HSET', KEYS[1], 'qwsup:state', 'queued', 'qwsup:enqueued_at', now)
-  if ARGV[5] ~= 'all' then  -- where a cancel finds it
-    redis.call('HSET', KEYS[1], 'qwsup:queue', ARGV[5])
+  if ARGV[6] ~= 'all' then  -- where a cancel finds it
+    redis.call('HSET', KEYS[1], 'qwsup:queue', ARGV[6])
   end
   redis.call('LPUSH', KEYS[3], id)
+  emit('enqueued', KEYS[1], id, '')
   return {1, id}
 end
 local due
-if ARGV[3] ~= '' then
-  due = tonumber(ARGV[3])
+if ARGV[4] ~= '' then
+  due = tonumber(ARGV[4])
 else
-  due = now + tonumber(ARGV[4])
+  due = now + tonumber(ARGV[5])
 end
-redis.call('HSET', KEYS[1], 'qwsup:queue', ARGV[5], 'qwsup:state', 'scheduled', 'qwsup:enqueued_at', now)
+redis.call('HSET', KEYS[1], 'qwsup:queue', ARGV[6], 'qwsup:state', 'scheduled', 'qwsup:enqueued_at', now)
 redis.call('ZADD', KEYS[2], due, id)
+emit('enqueued', KEYS[1], id, '', 'due', due)
 return {1, id}

@@ -9,15 +9,16 @@
 -- KEYS[5] = delayed:jobs
 -- KEYS[6] = finished:jobs
 -- ARGV[1] = the key prefix ("<namespace>:" or "")
--- ARGV[2] = the job id
--- ARGV[3] = max attempts
--- ARGV[4] = the error, one line
--- ARGV[5] = the traceback
--- ARGV[6] = '1' for a permanent failure (never retried), else '0'
--- ARGV[7] = retry delay after the first failed attempt, milliseconds
--- ARGV[8] = factor the delay grows by with each further failed attempt
--- ARGV[9] = the longest retry delay, milliseconds
--- ARGV[10] = how long a job that ends cancelled is kept, ms (0: deleted at once)
+-- ARGV[2] = the most events all:events keeps, about (lib/events.lua; 0: none)
+-- ARGV[3] = the job id
+-- ARGV[4] = max attempts
+-- ARGV[5] = the error, one line
+-- ARGV[6] = the traceback
+-- ARGV[7] = '1' for a permanent failure (never retried), else '0'
+-- ARGV[8] = retry delay after the first failed attempt, milliseconds
+-- ARGV[9] = factor the delay grows by with each further failed attempt
+-- ARGV[10] = the longest retry delay, milliseconds
+-- ARGV[11] = how long a job that ends cancelled is kept, ms (0: deleted at once)
 -- A job asked to stop (cancel.lua) ends cancelled instead, whatever the failure: no
 -- attempt charged, no retry, not in failed:jobs.
 -- Returns -1 when this worker no longer owned the job, 0 when it failed for good, -2
@@ -25,14 +26,14 @@
 -- qwsup:include keys
 -- qwsup:include finish
 -- qwsup:include clock
-local id = ARGV[2]
+local id = ARGV[3]
 local kind = redis.call('TYPE', KEYS[2])['ok']
 if redis.call('LREM', KEYS[1], -1, id) == 0 then
   return -1
 end
 local now = now_ms()
 if kind == 'hash' and cancel_asked(KEYS[2]) then
-  cancel(KEYS[2], id, now, tonumber(ARGV[10]), KEYS[6])
+  cancel(KEYS[2], id, now, tonumber(ARGV[11]), KEYS[6])
   return -2
 end
 if kind ~= 'hash' and kind ~= 'none' then
@@ -41,16 +42,17 @@ if kind ~= 'hash' and kind ~= 'none' then
   return 0
 end
 local attempts = redis.call('HINCRBY', KEYS[2], 'qwsup:attempts', 1)
-redis.call('HSET', KEYS[2], 'qwsup:last_error', ARGV[4], 'qwsup:traceback', ARGV[5])
+redis.call('HSET', KEYS[2], 'qwsup:last_error', ARGV[5], 'qwsup:traceback', ARGV[6])
 -- (its state: failed by fail_for_good, else scheduled or queued below)
-if ARGV[6] == '1' or attempts >= tonumber(ARGV[3]) then
+if ARGV[7] == '1' or attempts >= tonumber(ARGV[4]) then
   fail_for_good(KEYS[2], id, seconds(now), KEYS[4])
   return 0
 end
-local delay_ms = tonumber(ARGV[7]) * tonumber(ARGV[8]) ^ (attempts - 1)
-if delay_ms > tonumber(ARGV[9]) then
-  delay_ms = tonumber(ARGV[9])
+local delay_ms = tonumber(ARGV[8]) * tonumber(ARGV[9]) ^ (attempts - 1)
+if delay_ms > tonumber(ARGV[10]) then
+  delay_ms = tonumber(ARGV[10])
 end
+emit('retrying', KEYS[2], id, worker_of(KEYS[1]), 'attempt', attempts, 'error', ARGV[5])
 if delay_ms >= 1 then
   redis.call('HSET', KEYS[2], 'qwsup:state', 'scheduled')
   redis.call('ZADD', KEYS[5], now + math.floor(delay_ms), id)

@@ -5,8 +5,9 @@
 -- KEYS[2] = all:jobs: where a job goes back unless it names its queue (qwsup:queue)
 -- KEYS[3] = finished:jobs
 -- ARGV[1] = the key prefix ("<namespace>:" or "")
--- ARGV[2] = how long a job that ends cancelled is kept, ms
--- ARGV[3..] = the ids, the newest first (the oldest ends nearest the front, taken first)
+-- ARGV[2] = the most events all:events keeps, about (lib/events.lua; 0: none)
+-- ARGV[3] = how long a job that ends cancelled is kept, ms
+-- ARGV[4..] = the ids, the newest first (the oldest ends nearest the front, taken first)
 -- A job asked to stop meanwhile (cancel.lua) ends cancelled instead.
 -- Returns how many moved (or ended cancelled).
 -- qwsup:include keys
@@ -15,12 +16,12 @@
 -- qwsup:include clock
 local moved = 0
 local now = now_ms()
-for i = 3, #ARGV do
+for i = 4, #ARGV do
   local id = ARGV[i]
   if redis.call('LREM', KEYS[1], -1, id) == 1 then
     local key = keys.job(id)
     if cancel_asked(key) then
-      cancel(key, id, now, tonumber(ARGV[2]), KEYS[3])
+      cancel(key, id, now, tonumber(ARGV[3]), KEYS[3])
     else
       redis.call('RPUSH', home(key, KEYS[2]), id)
       mark(key, 'queued')

@@ -11,29 +11,30 @@
 -- KEYS[4] = all:beats, a sorted set: supervisor name scored by its last heartbeat's number
 -- KEYS[5] = all:beat_seq, a hash: `seq`, the number of the last heartbeat
 -- ARGV[1] = the key prefix ("<namespace>:" or "")
--- ARGV[2] = the supervisor name
--- ARGV[3] = the lease, milliseconds
--- ARGV[4] = the master's pid
--- ARGV[5] = the machine's host name
--- ARGV[6] = its status line
--- ARGV[7] = its pools, JSON: [{"name", "count", "queues": [...], "workers": [...]}]
--- ARGV[8] = the token of its hold on the name
+-- ARGV[2] = the most events all:events keeps, about (lib/events.lua; 0: none)
+-- ARGV[3] = the supervisor name
+-- ARGV[4] = the lease, milliseconds
+-- ARGV[5] = the master's pid
+-- ARGV[6] = the machine's host name
+-- ARGV[7] = its status line
+-- ARGV[8] = its pools, JSON: [{"name", "count", "queues": [...], "workers": [...]}]
+-- ARGV[9] = the token of its hold on the name
 -- Returns 1 when renewed, 0 when the name has no holder any more (another master
 -- reclaimed it: this one stalled or was cut off), -1 when another master holds it.
 -- qwsup:include clock
 -- qwsup:include sequence
 local holder = redis.call('HGET', KEYS[3], 'token')
-if holder ~= ARGV[8] then
+if holder ~= ARGV[9] then
   if holder then
     return -1
   end
   return 0
 end
 local now = now_ms()
-redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[2])
-redis.call('SADD', KEYS[2], ARGV[2])
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[4]), ARGV[3])
+redis.call('SADD', KEYS[2], ARGV[3])
 redis.call('HINCRBY', KEYS[3], 'beats', 1)
-next_beat(KEYS[4], KEYS[5], KEYS[3], ARGV[2])
-redis.call('HSET', KEYS[3], 'heartbeat_ms', now, 'lease_ms', ARGV[3], 'pid', ARGV[4],
-  'host', ARGV[5], 'status', ARGV[6], 'pools', ARGV[7])
+next_beat(KEYS[4], KEYS[5], KEYS[3], ARGV[3])
+redis.call('HSET', KEYS[3], 'heartbeat_ms', now, 'lease_ms', ARGV[4], 'pid', ARGV[5],
+  'host', ARGV[6], 'status', ARGV[7], 'pools', ARGV[8])
 return 1

@@ -3,20 +3,24 @@
 -- has ended, is left as it is).
 -- KEYS[1] = the job hash
 -- ARGV[1] = the key prefix ("<namespace>:" or "")
--- ARGV[2] = the worker id (<name>.<pid>)
--- ARGV[3] = the fraction done, from 0 to 1
--- ARGV[4] = a short message, or ''
+-- ARGV[2] = the most events all:events keeps, about (lib/events.lua; 0: none)
+-- ARGV[3] = the worker id (<name>.<pid>)
+-- ARGV[4] = the fraction done, from 0 to 1
+-- ARGV[5] = a short message, or ''
 -- Returns 1 when recorded, else 0.
 -- qwsup:include clock
+-- qwsup:include events
 if redis.call('TYPE', KEYS[1])['ok'] ~= 'hash' then
   return 0
 end
 local found = redis.call('HMGET', KEYS[1], 'qwsup:state', 'qwsup:worker')
-if found[1] ~= 'running' or found[2] ~= ARGV[2] then
+if found[1] ~= 'running' or found[2] ~= ARGV[3] then
   return 0
 end
 redis.call(
-  'HSET', KEYS[1], 'qwsup:progress', ARGV[3], 'qwsup:progress_msg', ARGV[4],
+  'HSET', KEYS[1], 'qwsup:progress', ARGV[4], 'qwsup:progress_msg', ARGV[5],
   'qwsup:progress_at', now_ms()
 )
+local id = string.sub(KEYS[1], #ARGV[1] + 5)  -- (KEYS[1] is <prefix>job:<id>)
+emit('progress', KEYS[1], id, ARGV[3], 'progress', ARGV[4], 'message', ARGV[5])
 return 1

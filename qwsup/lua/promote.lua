@@ -1,13 +1,14 @@
 -- Move the delayed jobs that are due (retries, and jobs enqueued to start later) to
 -- the back of their queue: the one named in their hash's qwsup:queue, else all:jobs.
 -- Atomic, so when several masters run it each due id moves exactly once.
--- Bounded: at most ARGV[2] ids per call, and no more once ARGV[3] microseconds have
+-- Bounded: at most ARGV[3] ids per call, and no more once ARGV[4] microseconds have
 -- passed; call again while the second result is 1.
 -- KEYS[1] = delayed:jobs, a sorted set scored by the time each id is due, unix ms
 -- KEYS[2] = all:jobs
 -- ARGV[1] = the key prefix ("<namespace>:" or ""): job hashes and queues are built on it
--- ARGV[2] = the most ids to move in this call
--- ARGV[3] = the time budget, microseconds
+-- ARGV[2] = the most events all:events keeps, about (lib/events.lua; 0: none)
+-- ARGV[3] = the most ids to move in this call
+-- ARGV[4] = the time budget, microseconds
 -- Returns {the number of ids moved, 1 when due ids are left, else 0}.
 -- qwsup:include keys
 -- qwsup:include home
@@ -15,8 +16,8 @@
 -- qwsup:include state
 local start_us = now_us()
 local now = math.floor(start_us / 1000)  -- ms
-local deadline = start_us + tonumber(ARGV[3])
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[2]))
+local deadline = start_us + tonumber(ARGV[4])
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[3]))
 local moved = 0
 for _, id in ipairs(due) do
   local key = keys.job(id)

@@ -3,20 +3,21 @@
 -- most to keep (`keep_finished_max`): each one's hash and its id in finished:jobs, in
 -- one step. A hash that is no longer a finished job's (its id was enqueued again by a
 -- producer that does not use enqueue.lua) is left alone; only its entry goes.
--- Bounded: at most ARGV[3] ids per call, and no more once ARGV[4] microseconds have
+-- Bounded: at most ARGV[4] ids per call, and no more once ARGV[5] microseconds have
 -- passed; call again while the second result is 1.
 -- KEYS[1] = finished:jobs
 -- ARGV[1] = the key prefix ("<namespace>:" or ""): job hashes are built on it
--- ARGV[2] = the most finished jobs to keep (0: no bound but their time)
--- ARGV[3] = the most ids to remove in this call
--- ARGV[4] = the time budget, microseconds
+-- ARGV[2] = the most events all:events keeps, about (lib/events.lua; 0: none)
+-- ARGV[3] = the most finished jobs to keep (0: no bound but their time)
+-- ARGV[4] = the most ids to remove in this call
+-- ARGV[5] = the time budget, microseconds
 -- Returns {the number of jobs removed, 1 when more are due, else 0}.
 -- qwsup:include keys
 -- qwsup:include clock
 local start_us = now_us()
 local now = math.floor(start_us / 1000)
-local deadline = start_us + tonumber(ARGV[4])
-local most = tonumber(ARGV[2])
+local deadline = start_us + tonumber(ARGV[5])
+local most = tonumber(ARGV[3])
 local due = redis.call('ZCOUNT', KEYS[1], '-inf', now)
 if most > 0 then  -- the earliest to go are the oldest: the same end of the set
   local over = redis.call('ZCARD', KEYS[1]) - most
@@ -24,7 +25,7 @@ if most > 0 then  -- the earliest to go are the oldest: the same end of the set
     due = over
   end
 end
-local n = math.min(due, tonumber(ARGV[3]))
+local n = math.min(due, tonumber(ARGV[4]))
 if n <= 0 then
   return {0, 0}
 end

@@ -6,7 +6,7 @@
 -- name, 1 for a worker they do not name; the others were prefetched) with one more
 -- attempt (to failed:jobs when the attempts are used up); then the supervisor is
 -- removed from the registry. Its own queue <name>:jobs is left for when it returns.
--- The first call checks that the record still shows what the watcher saw (ARGV[6]),
+-- The first call checks that the record still shows what the watcher saw (ARGV[7]),
 -- then replaces the record by one without a token (who reclaims it, since when, and
 -- its pools, for the concurrency of its workers): from
 -- then on the supervisor's workers take nothing (take.lua checks its token) and its
@@ -15,11 +15,11 @@
 -- afresh. The supervisor stays registered
 -- until the last call, so that a reclaim cut short (the reclaimer died, Redis went
 -- away) is found again: the token-less record does not change, and after a lease a
--- master reclaims it again. A call that goes on (ARGV[7] = '0') stops when the
+-- master reclaims it again. A call that goes on (ARGV[8] = '0') stops when the
 -- supervisor has claimed its name again meanwhile: what is left in its lists is its
 -- own again.
 -- Atomic: when several masters run it, exactly one moves each job.
--- Bounded: at most ARGV[4] ids and workers looked at per call; call again (ARGV[7] = '0')
+-- Bounded: at most ARGV[5] ids and workers looked at per call; call again (ARGV[8] = '0')
 -- while the last result is 0.
 -- Its record, worker set, worker lists and job hash keys are built from the names in
 -- the sets (lib/keys.lua); with Redis Cluster a hash tag in the namespace keeps them in
@@ -32,14 +32,15 @@
 -- KEYS[6] = all:beat_seq
 -- KEYS[7] = finished:jobs
 -- ARGV[1] = the key prefix ("<namespace>:" or "")
--- ARGV[2] = the calling supervisor's name ('' for an operator), for the jobs' last error
--- ARGV[3] = max attempts
--- ARGV[4] = the most ids to move in this call
--- ARGV[5] = the supervisor to reclaim
--- ARGV[6] = what its record showed the watcher (see lib/beat.lua), or '' to reclaim it
+-- ARGV[2] = the most events all:events keeps, about (lib/events.lua; 0: none)
+-- ARGV[3] = the calling supervisor's name ('' for an operator), for the jobs' last error
+-- ARGV[4] = max attempts
+-- ARGV[5] = the most ids to move in this call
+-- ARGV[6] = the supervisor to reclaim
+-- ARGV[7] = what its record showed the watcher (see lib/beat.lua), or '' to reclaim it
 --           whatever it shows (an operator's `qwsup requeue-orphans NAME`)
--- ARGV[7] = '1' for the first call, '0' for one that goes on
--- ARGV[8] = how long a job that ends cancelled is kept, ms (a job asked to stop, found
+-- ARGV[8] = '1' for the first call, '0' for one that goes on
+-- ARGV[9] = how long a job that ends cancelled is kept, ms (a job asked to stop, found
 --           in a list, ends cancelled: put_back)
 -- Returns {} when the supervisor is not to be reclaimed (it beat after all, or it came
 -- back), else {ids requeued, ids failed, done}, done being 1 once it is wholly reclaimed.
@@ -48,24 +49,24 @@
 -- qwsup:include beat
 -- qwsup:include clock
 -- qwsup:include sequence
-local dead = ARGV[5]
+local dead = ARGV[6]
 local info = keys.info(dead)
 local now = now_ms()
-if ARGV[7] == '1' then
-  if ARGV[6] ~= '' and beat(info) ~= ARGV[6] then
+if ARGV[8] == '1' then
+  if ARGV[7] ~= '' and beat(info) ~= ARGV[7] then
     return {}
   end
   local pools = redis.call('HGET', info, 'pools') or ''
   redis.call('DEL', info)
-  redis.call('HSET', info, 'reclaimed_by', ARGV[2], 'reclaimed_ms', now, 'pools', pools)
+  redis.call('HSET', info, 'reclaimed_by', ARGV[3], 'reclaimed_ms', now, 'pools', pools)
   next_beat(KEYS[5], KEYS[6], info, dead)
 elseif redis.pcall('HGET', info, 'token') then
   return {}  -- it took its name again
 end
-local max_attempts = tonumber(ARGV[3])
+local max_attempts = tonumber(ARGV[4])
 local failed_at = seconds(now)
-local budget = tonumber(ARGV[4])
-local by = ARGV[2] ~= '' and ('by ' .. ARGV[2]) or 'by an operator'
+local budget = tonumber(ARGV[5])
+local by = ARGV[3] ~= '' and ('by ' .. ARGV[3]) or 'by an operator'
 local reason = 'supervisor ' .. dead .. ' stopped heartbeating; its job was reclaimed ' .. by
 local workers = keys.workers(dead)
 local concurrency = {}  -- worker id -> how many jobs it ran at once
@@ -101,7 +102,7 @@ while budget > 0 do
     local running = concurrency[worker] or 1
     local went = put_back(
       list, id, 1, max_attempts, reason, failed_at, KEYS[4], KEYS[3], running, now,
-      tonumber(ARGV[8]), KEYS[7]
+      tonumber(ARGV[9]), KEYS[7]
     )
     if went == 'failed' then
       failed = failed + 1

@@ -3,6 +3,7 @@
 -- refuses would land in its ACL LOG, and qwsup sends none it knows will be refused.
 -- No KEYS.
 -- ARGV[1] = the key prefix ("<namespace>:" or ""), as every script gets; unused here
+-- ARGV[2] = the most events all:events keeps, about (lib/events.lua; 0: none)
 -- Returns {INFO, CONFIG GET}, each 1 (allowed), 0 (refused by the ACL) or -1 (no such
 -- command: renamed or disabled); {-2, -2} before Redis 7, which cannot tell.
 if redis.acl_check_cmd == nil then

@@ -4,13 +4,13 @@
 -- Which jobs: those already in the worker's own list that it does not have in hand
 -- (oldest first: moved there by its blocking wait); when it has
 -- none, one job from the supervisor's own queue, alone; else jobs from its queues, the
--- first that has any (priority order), up to ARGV[5] in all. A worker runs its list
+-- first that has any (priority order), up to ARGV[6] in all. A worker runs its list
 -- oldest first, so the oldest ids in a worker's list (as many as its concurrency) are
 -- the jobs it is running; the others are only prefetched and not started.
 -- Never blocks: when nothing is found it returns no job and the worker blocks on
 -- all:jobs. Taking jobs also (re-)registers the worker and its supervisor, in the
 -- same step, so that a job in a worker's list can always be found from all:managers.
--- Only a worker of the master that holds the supervisor's name takes jobs: ARGV[7] must
+-- Only a worker of the master that holds the supervisor's name takes jobs: ARGV[8] must
 -- be the token in <name>:info (a master that was reclaimed while it stalled, or lost
 -- its name, has another, or none). A fenced worker takes nothing, and what its list
 -- holds (moved there by a blocking wait since the reclaim) goes back to its queue.
@@ -19,31 +19,32 @@
 -- state cancelled: cancel.lua could not find it on its queue; or asked to stop while it
 -- was in a worker's list, and given back or requeued since), reported as
 -- {id, 'cancelled'}: it ends cancelled and never runs.
--- Each job hash taken gets qwsup:state running, qwsup:worker (ARGV[2]) and
+-- Each job hash taken gets qwsup:state running, qwsup:worker (ARGV[3]) and
 -- qwsup:started_at (unix ms, Redis clock) for `qwsup status` and `qwsup job`, and, taken from a queue other than all:jobs, qwsup:queue: the queue it goes back to
 -- if it has to (its worker died, it is retried, it is given back).
 -- KEYS[1] = the worker's own list (<name>.<pid>:jobs)
 -- KEYS[2] = the supervisor's own queue (<name>:jobs)
 -- KEYS[3] = the supervisor's worker set (<name>:workers)
 -- KEYS[4] = all:managers
--- KEYS[5] = the finished job's hash (when ARGV[4] is not empty)
+-- KEYS[5] = the finished job's hash (when ARGV[5] is not empty)
 -- KEYS[6] = the supervisor's info hash (<name>:info), which holds the token
 -- KEYS[7] = finished:jobs
 -- KEYS[8..] = the worker's queues (<queue>:jobs), in priority order
 -- ARGV[1] = the key prefix ("<namespace>:" or "")
--- ARGV[2] = the worker id (<name>.<pid>)
--- ARGV[3] = the supervisor name
--- ARGV[4] = the id of the job the worker just finished, or ''
--- ARGV[5] = the most jobs to return (at least 1)
--- ARGV[6] = the most bytes of data a job may hold (names and values), 0: no limit
--- ARGV[7] = the token of the master's hold on the name ('' when no master holds it)
--- ARGV[8] = the name of the queue the worker blocks on (where a fenced worker's ids
+-- ARGV[2] = the most events all:events keeps, about (lib/events.lua; 0: none)
+-- ARGV[3] = the worker id (<name>.<pid>)
+-- ARGV[4] = the supervisor name
+-- ARGV[5] = the id of the job the worker just finished, or ''
+-- ARGV[6] = the most jobs to return (at least 1)
+-- ARGV[7] = the most bytes of data a job may hold (names and values), 0: no limit
+-- ARGV[8] = the token of the master's hold on the name ('' when no master holds it)
+-- ARGV[9] = the name of the queue the worker blocks on (where a fenced worker's ids
 --           go back unless they name their queue)
--- ARGV[9] = how many ids of its list the worker already has in hand (running or
+-- ARGV[10] = how many ids of its list the worker already has in hand (running or
 --           held: the oldest ones, since it took them first); those are not returned
--- ARGV[10] = how long a finished job is kept, ms (0: deleted at once)
--- ARGV[11] = the type of the finished job's result (text, bytes, json), or '' for none
--- ARGV[12] = its result
+-- ARGV[11] = how long a finished job is kept, ms (0: deleted at once)
+-- ARGV[12] = the type of the finished job's result (text, bytes, json), or '' for none
+-- ARGV[13] = its result
 -- Returns {finished: 1, or 0 when the worker no longer owned that job (or none was
 -- given), fenced: 1 when the token is not the supervisor's (nothing taken), then per
 -- job taken, oldest first: {id, type of its key, {field, value, ...}},
@@ -54,24 +55,24 @@
 -- qwsup:include clock
 local finished = 0
 local now = now_ms()
-if ARGV[4] ~= '' and finish(KEYS[1], KEYS[5], ARGV[4], now, tonumber(ARGV[10]), KEYS[7], ARGV[11], ARGV[12]) then
+if ARGV[5] ~= '' and finish(KEYS[1], KEYS[5], ARGV[5], now, tonumber(ARGV[11]), KEYS[7], ARGV[12], ARGV[13]) then
   finished = 1
 end
-if (redis.call('HGET', KEYS[6], 'token') or '') ~= ARGV[7] then
+if (redis.call('HGET', KEYS[6], 'token') or '') ~= ARGV[8] then
   while true do
     local id = redis.call('LPOP', KEYS[1])  -- the newest first: the oldest ends in front
     if not id then
       break
     end
-    redis.call('RPUSH', home(keys.job(id), keys.queue_jobs(ARGV[8])), id)
+    redis.call('RPUSH', home(keys.job(id), keys.queue_jobs(ARGV[9])), id)
   end
   return {finished, 1}
 end
-local want = tonumber(ARGV[5])
-local limit = tonumber(ARGV[6])
+local want = tonumber(ARGV[6])
+local limit = tonumber(ARGV[7])
 local batch = {}  -- ids, oldest first
 local from = {}  -- id -> the name of the queue it was taken from, when not all:jobs
-local known = tonumber(ARGV[9])
+local known = tonumber(ARGV[10])
 local held = redis.call('LRANGE', KEYS[1], -(known + want), -(known + 1))
 for i = #held, 1, -1 do
   batch[#batch + 1] = held[i]
@@ -80,7 +81,7 @@ if #batch == 0 then
   local id = redis.call('RPOPLPUSH', KEYS[2], KEYS[1])
   if id then
     batch[1] = id
-    from[id] = ARGV[3]
+    from[id] = ARGV[4]
     want = 1
   end
 end
@@ -104,8 +105,8 @@ local reply = {finished, 0}
 if #batch == 0 then
   return reply
 end
-redis.call('SADD', KEYS[3], ARGV[2])
-redis.call('SADD', KEYS[4], ARGV[3])
+redis.call('SADD', KEYS[3], ARGV[3])
+redis.call('SADD', KEYS[4], ARGV[4])
 for _, id in ipairs(batch) do
   local key = keys.job(id)
   local kind = redis.call('TYPE', key)['ok']
@@ -116,18 +117,19 @@ for _, id in ipairs(batch) do
   elseif state == 'cancelled' or (kind == 'hash' and cancel_asked(key)) then
     redis.call('LREM', KEYS[1], -1, id)
     if state ~= 'cancelled' then
-      cancel(key, id, now, tonumber(ARGV[10]), KEYS[7])
+      cancel(key, id, now, tonumber(ARGV[11]), KEYS[7])
     end
     reply[#reply + 1] = {id, 'cancelled'}
   elseif kind == 'hash' then
     if from[id] then
       redis.call(
-        'HSET', key, 'qwsup:started_at', now, 'qwsup:state', 'running', 'qwsup:worker', ARGV[2],
+        'HSET', key, 'qwsup:started_at', now, 'qwsup:state', 'running', 'qwsup:worker', ARGV[3],
         'qwsup:queue', from[id]
       )
     else
-      redis.call('HSET', key, 'qwsup:started_at', now, 'qwsup:state', 'running', 'qwsup:worker', ARGV[2])
+      redis.call('HSET', key, 'qwsup:started_at', now, 'qwsup:state', 'running', 'qwsup:worker', ARGV[3])
     end
+    emit('started', key, id, ARGV[3])
     local flat = redis.call('HGETALL', key)
     local size = 0
     if limit > 0 then

@@ -4,6 +4,7 @@
 -- KEYS[1] = the job hash
 -- KEYS[2] = ended:<id>
 -- ARGV[1] = the key prefix ("<namespace>:" or "")
+-- ARGV[2] = the most events all:events keeps, about (lib/events.lua; 0: none)
 -- Returns {its fields (HGETALL: [] when it has no hash), the state ended:<id> holds
 -- ('' when none: not ended, or ended over a minute ago)}.
 local fields = {}

@@ -20,24 +20,25 @@
 -- KEYS[3] = all:leases
 -- KEYS[4] = the watcher's own record (<name>:info)
 -- ARGV[1] = the key prefix ("<namespace>:" or ""): info keys are built on it
--- ARGV[2] = the token of the watcher's hold on its name
--- ARGV[3] = report the supervisors scored this or less ('-1': none)
--- ARGV[4] = the most to report (the oldest first)
+-- ARGV[2] = the most events all:events keeps, about (lib/events.lua; 0: none)
+-- ARGV[3] = the token of the watcher's hold on its name
+-- ARGV[4] = report the supervisors scored this or less ('-1': none)
+-- ARGV[5] = the most to report (the oldest first)
 -- Returns {} when the watcher does not hold its name (its record has another token),
 -- else {the counter now, the watch_seq found ('' none), 1 when every supervisor in
 -- all:leases is in all:beats else 0, then per suspect: name, number, beat (lib/beat.lua),
 -- lease ms ('' unknown)}.
 -- qwsup:include keys
 -- qwsup:include beat
-if redis.call('HGET', KEYS[4], 'token') ~= ARGV[2] then
+if redis.call('HGET', KEYS[4], 'token') ~= ARGV[3] then
   return {}
 end
 local seq = tonumber(redis.call('HGET', KEYS[2], 'seq') or '0')
 local mark = redis.call('HGET', KEYS[4], 'watch_seq') or ''
 redis.call('HSET', KEYS[4], 'watch_seq', seq)
 local reply = {seq, mark, 0}
-local found = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[3], 'WITHSCORES', 'LIMIT', 0,
-  tonumber(ARGV[4]))
+local found = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[4], 'WITHSCORES', 'LIMIT', 0,
+  tonumber(ARGV[5]))
 for i = 1, #found, 2 do
   local name, number = found[i], tonumber(found[i + 1])
   local info = keys.info(name)

@@ -2,6 +2,7 @@
 -- qwsup:include unique
 -- qwsup:include state
 -- qwsup:include clock
+-- qwsup:include events
 
 -- finish(list, key, id, now, keep_ms, finished, result_type, result): a worker finishes
 -- its job `id` (its hash `key`) at `now` (unix ms): the id leaves the worker's own
@@ -10,21 +11,23 @@
 -- step; only if the id was still in that list (else someone requeued it: nothing is
 -- changed). A job asked to stop meanwhile (cancel_asked) is closed as cancelled, its
 -- result dropped: a cancel that was answered "stopping" ends in cancelled. Returns
--- whether it was finished. Used by ack.lua and take.lua.
+-- 'done' or 'cancelled' when it was finished, else nil. Used by ack.lua and take.lua.
 local function finish(list, key, id, now, keep_ms, finished, result_type, result)
   if redis.call('LREM', list, -1, id) == 1 then
     release_unique(key, id)
     if cancel_asked(key) then
+      emit('cancelled', key, id, worker_of(list))
       close(key, id, 'cancelled', now, keep_ms, finished)
-      return true
+      return 'cancelled'
     end
     if keep_ms > 0 and result_type ~= '' and redis.call('TYPE', key)['ok'] == 'hash' then
       redis.call('HSET', key, 'qwsup:result', result, 'qwsup:result_type', result_type)
     end
+    emit('done', key, id, worker_of(list))
     close(key, id, 'done', now, keep_ms, finished)
-    return true
+    return 'done'
   end
-  return false
+  return nil
 end
 
 -- cancel(key, id, now, keep_ms, finished): job `id` (its hash `key`), out of every list,
@@ -32,6 +35,7 @@ end
 -- `keep_ms`, or deleted). No attempt is charged; it is not in failed:jobs.
 local function cancel(key, id, now, keep_ms, finished)
   release_unique(key, id)
+  emit('cancelled', key, id, '')
   close(key, id, 'cancelled', now, keep_ms, finished)
 end
 
@@ -46,5 +50,6 @@ local function fail_for_good(key, id, failed_at, failed)
     'HSET', key, 'qwsup:failed_at', failed_at, 'qwsup:state', 'failed', 'qwsup:finished_at', now_ms()
   )
   tell_waiters(key, id, 'failed')
+  emit('failed', key, id, '', 'error', redis.call('HGET', key, 'qwsup:last_error') or '')
   redis.call('LPUSH', failed, id)
 end

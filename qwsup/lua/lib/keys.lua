@@ -40,3 +40,7 @@ end
 function keys.cancels(name)  -- <name>:cancels, the stop requests for a supervisor's workers
   return prefix .. name .. ':cancels'
 end
+
+function keys.events()  -- all:events, the stream of job events (lib/events.lua)
+  return prefix .. 'all:events'
+end

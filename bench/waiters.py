@@ -64,7 +64,7 @@ def _measure(bench: Bench, waiters: int, seconds: float, workers: int) -> dict[s
         try:
             Producer(client).wait(job_id, timeout=600)
             returned[job_id] = time.time()
-        except BaseException as exc:  # noqa: BLE001 (counted and reported)
+        except BaseException as exc:
             errors.append(exc)
         finally:
             client.close()

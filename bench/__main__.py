@@ -41,7 +41,7 @@ TRIVIAL_JOBS = 20_000  # the trivial table's and the costs' jobs a run, unless -
 MEMORY = [(1, 10, False), (10, 1, False), (1, 10, True)]
 PARTS = ("workloads", "memory", "latency")
 # qwsup, qwsup sending its record with the acknowledgement, and the two references
-DEFAULT_SYSTEMS = ["plain", "qwsup", "qwsup-writes", "batched"]
+DEFAULT_SYSTEMS = ["plain", "qwsup", "qwsup-lean", "qwsup-writes", "batched"]
 
 
 def counts(words: list[str]) -> list[int]:

@@ -128,9 +128,10 @@ class Bench:
 
     def drained(self) -> bool:
         """No job left: the queue is empty and every job hash is gone, or kept as done
-        (keep_finished: its hash and its entry in finished:jobs)."""
+        (keep_finished: its hash and its entry in finished:jobs; and all:events)."""
         kept = self.r.zcard("finished:jobs")
-        return self.r.llen("all:jobs") == 0 and self.r.dbsize() - kept - bool(kept) <= self.baseline
+        extra = kept + bool(kept) + self.r.exists("all:events")
+        return self.r.llen("all:jobs") == 0 and self.r.dbsize() - extra <= self.baseline
 
     # -- measures ---------------------------------------------------------------
 

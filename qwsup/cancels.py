@@ -70,7 +70,11 @@ class Requests:
         when Redis cannot be reached (the master tries again next turn)."""
         self.close()
         with translated():
-            conn = self.client.connection_pool.make_connection()
+            client = self.client
+            if isinstance(client, redis.RedisCluster):  # the node of the namespace's slot
+                finder: Any = client.get_node_from_key  # (untyped in redis-py)
+                client = finder(self.key).redis_connection
+            conn = client.connection_pool.make_connection()
             conn.connect()
             conn.send_command("BLPOP", self.key, BLOCK_S)
         self.conn, self.sent_at = conn, now

@@ -96,6 +96,8 @@ def _job_mix(count: int, rng: random.Random) -> list[dict[str, str]]:
             jobs.append({"kind": "hang", "i": str(i)})
         elif roll < 0.015:
             jobs.append({"kind": "bloat", "mb": "300", "i": str(i)})
+        elif roll < 0.045:  # long enough to be cancelled while it runs
+            jobs.append({"sleep": "1.5", "kind": "slow", "i": str(i)})
         else:
             jobs.append({"sleep": f"{rng.uniform(0, 0.01):.4f}", "i": str(i)})
     return jobs
@@ -155,6 +157,8 @@ def run(jobs: int, seconds: float, workdir: Path, seed: int = 1) -> Result:
     ids = producer.enqueue_many(mix[::5], queue="urgent")
     ids += producer.enqueue_many(j for i, j in enumerate(mix) if i % 5)
     started: list[Qwsup] = []
+    in_order = mix[::5] + [j for i, j in enumerate(mix) if i % 5]  # (as ids were made)
+    slow = [i for i, job in zip(ids, in_order, strict=True) if job.get("kind") == "slow"]
     cancels: dict[str, tuple[str, int]] = {}  # job id: (the cancel's answer, its runs then)
 
     def start(name: str, prefix: tuple[str, ...] = ()) -> Qwsup:
@@ -164,6 +168,13 @@ def run(jobs: int, seconds: float, workdir: Path, seed: int = 1) -> Result:
 
     a, b = start("chaos-a"), start("chaos-b")
     t0 = time.monotonic()
+    for _ in range(5):  # while most jobs still wait
+        _cancel_one(producer, r, _pick(r, ids, slow, rng, running=False), cancels, result)
+    deadline = time.monotonic() + 30  # and a few slow ones once they run
+    while time.monotonic() < deadline and result.cancelled_running < 3:
+        if any(_state(r, i) == "running" and i not in cancels for i in slow):
+            _cancel_one(producer, r, _pick(r, ids, slow, rng, running=True), cancels, result)
+        time.sleep(0.02)
     plan = {
         0.1: "stall master b", 0.2: "kill master a", 0.3: "chaos-a elsewhere",
         0.35: "kill host b", 0.5: "restart redis", 0.6: "clock ahead", 0.7: "kill master a",
@@ -213,7 +224,7 @@ def run(jobs: int, seconds: float, workdir: Path, seed: int = 1) -> Result:
                     r.connection_pool.reset()
                     result.redis_restarts += 1
             if rng.random() < 0.3:  # a waiting job, or (half the time) one running
-                _cancel_one(producer, r, _pick(r, ids, rng), cancels, result)
+                _cancel_one(producer, r, _pick(r, ids, slow, rng), cancels, result)
             victims = a.workers() + (b.workers() if b.proc.poll() is None else [])
             if victims and rng.random() < 0.3:
                 try:
@@ -234,14 +245,21 @@ def run(jobs: int, seconds: float, workdir: Path, seed: int = 1) -> Result:
     return result
 
 
-def _pick(r: redis.Redis, ids: list[str], rng: random.Random) -> str:
-    """A job to cancel: any, or, half the time, one a worker runs (its list's oldest)."""
+def _pick(
+    r: redis.Redis, ids: list[str], slow: list[str], rng: random.Random, running: bool | None = None
+) -> str:
+    """A job to cancel: one running (a slow one: `running`), or one that waits on a
+    queue, half the time each unless `running` says; any when there is none."""
     try:
-        running = [r.lindex(key, -1) for key in _worker_lists(r)] if rng.random() < 0.5 else []
+        if running if running is not None else rng.random() < 0.5:
+            found = [job.encode() for job in slow if _state(r, job) == "running"]
+        else:
+            queue = rng.choice(["all:jobs", "urgent:jobs"])
+            found = [r.lindex(queue, rng.randrange(r.llen(queue)))] if r.llen(queue) else []
     except redis.RedisError:
-        running = []
-    found = [x.decode() for x in running if x]
-    return rng.choice(found or ids)
+        found = []
+    picked = [x.decode() for x in found if x]
+    return rng.choice(picked or ids)
 
 
 def _cancel_one(

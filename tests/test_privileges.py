@@ -168,8 +168,8 @@ def test_the_embedded_server_runs_as_the_user_in_a_directory_of_its_own(
         job = f"job:{enqueue.stdout.strip()}"
         wait_until(lambda: client.hget(job, "qwsup:state") == b"done", 10, "the job done")
         # left: all:managers, all:leases, all:beats, all:beat_seq, <name>:info, :workers,
-        # and the job done, kept (its hash and finished:jobs)
-        wait_until(lambda: client.llen("all:jobs") == 0 and client.dbsize() <= 8, 10)
+        # the job done, kept (its hash and finished:jobs), and all:events
+        wait_until(lambda: client.llen("all:jobs") == 0 and client.dbsize() <= 9, 10)
         client.close()
     finally:
         qw.close()

@@ -80,9 +80,10 @@ def _each(launch: Launch, command: list[str]) -> list[list[str]]:
     return [command for _ in range(launch.workers)]
 
 
-def _qwsup(handler: str) -> Callable[[Launch], list[list[str]]]:
+def _qwsup(handler: str, *, lean: bool = False) -> Callable[[Launch], list[list[str]]]:
     """A qwsup master of `workers` workers running `handler` (its `_async` twin with
-    Launch.asyncio), with `[workers] concurrency` when it is above 1."""
+    Launch.asyncio), with `[workers] concurrency` when it is above 1; `lean`: no
+    finished job kept (keep_finished = 0) and no events (`[events] max_len = 0`)."""
 
     def commands(launch: Launch) -> list[list[str]]:
         workers: dict[str, object] = {
@@ -91,12 +92,17 @@ def _qwsup(handler: str) -> Callable[[Launch], list[list[str]]]:
         }
         if launch.concurrency > 1:
             workers["concurrency"] = launch.concurrency
+        sections: dict[str, dict[str, object]] = {}
+        if lean:
+            workers["keep_finished"] = 0
+            sections["events"] = {"max_len": 0}
         config = write_config(
             launch.workdir / "qwsup.toml",
             launch.url,
             supervisor={"name": "peers"},
             workers=workers,
             log={"level": "warning"},
+            **sections,
         )
         return [[sys.executable, "-m", "qwsup", "-c", str(config)]]
 
@@ -122,6 +128,15 @@ SYSTEMS: list[System] = [
         "by workload, as its README advises: io at --concurrency (threads; asyncio with "
         "--qwsup-async), noop and cpu at 1 (prefork); --qwsup-concurrency sets all",
         _qwsup(HANDLER),
+        venv=False,
+        by_workload=True,
+    ),
+    System(
+        "qwsup-lean",
+        "as qwsup, with what follows a job turned off: no finished job kept "
+        "(keep_finished = 0) and no events ([events] max_len = 0)",
+        "by workload, as qwsup",
+        _qwsup(HANDLER, lean=True),
         venv=False,
         by_workload=True,
     ),

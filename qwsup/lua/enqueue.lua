@@ -53,7 +53,8 @@ if ARGV[4] == '' and ARGV[5] == '' then
     redis.call('HSET', KEYS[1], 'qwsup:queue', ARGV[6])
   end
   redis.call('LPUSH', KEYS[3], id)
-  emit('enqueued', KEYS[1], id, '')
+  emit('enqueued', id, ARGV[6], '')
+  trim_events()
   return {1, id}
 end
 local due
@@ -64,5 +65,6 @@ else
 end
 redis.call('HSET', KEYS[1], 'qwsup:queue', ARGV[6], 'qwsup:state', 'scheduled', 'qwsup:enqueued_at', now)
 redis.call('ZADD', KEYS[2], due, id)
-emit('enqueued', KEYS[1], id, '', 'due', due)
+emit('enqueued', id, ARGV[6], '', 'due', due)
+trim_events()
 return {1, id}

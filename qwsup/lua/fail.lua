@@ -52,7 +52,7 @@ local delay_ms = tonumber(ARGV[8]) * tonumber(ARGV[9]) ^ (attempts - 1)
 if delay_ms > tonumber(ARGV[10]) then
   delay_ms = tonumber(ARGV[10])
 end
-emit('retrying', KEYS[2], id, worker_of(KEYS[1]), 'attempt', attempts, 'error', ARGV[5])
+emit_job('retrying', KEYS[2], id, worker_of(KEYS[1]), 'attempt', attempts, 'error', ARGV[5])
 if delay_ms >= 1 then
   redis.call('HSET', KEYS[2], 'qwsup:state', 'scheduled')
   redis.call('ZADD', KEYS[5], now + math.floor(delay_ms), id)

@@ -13,7 +13,7 @@
 if redis.call('TYPE', KEYS[1])['ok'] ~= 'hash' then
   return 0
 end
-local found = redis.call('HMGET', KEYS[1], 'qwsup:state', 'qwsup:worker')
+local found = redis.call('HMGET', KEYS[1], 'qwsup:state', 'qwsup:worker', 'qwsup:queue')
 if found[1] ~= 'running' or found[2] ~= ARGV[3] then
   return 0
 end
@@ -22,5 +22,5 @@ redis.call(
   'qwsup:progress_at', now_ms()
 )
 local id = string.sub(KEYS[1], #ARGV[1] + 5)  -- (KEYS[1] is <prefix>job:<id>)
-emit('progress', KEYS[1], id, ARGV[3], 'progress', ARGV[4], 'message', ARGV[5])
+emit('progress', id, found[3] or 'all', ARGV[3], 'progress', ARGV[4], 'message', ARGV[5])
 return 1

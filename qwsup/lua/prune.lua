@@ -12,8 +12,11 @@
 -- ARGV[4] = the most ids to remove in this call
 -- ARGV[5] = the time budget, microseconds
 -- Returns {the number of jobs removed, 1 when more are due, else 0}.
+-- It also trims the events stream to about its length (lib/events.lua).
 -- qwsup:include keys
 -- qwsup:include clock
+-- qwsup:include events
+trim_events()
 local start_us = now_us()
 local now = math.floor(start_us / 1000)
 local deadline = start_us + tonumber(ARGV[5])

@@ -47,7 +47,8 @@
 -- ARGV[13] = its result
 -- Returns {finished: 1, or 0 when the worker no longer owned that job (or none was
 -- given), fenced: 1 when the token is not the supervisor's (nothing taken), then per
--- job taken, oldest first: {id, type of its key, {field, value, ...}},
+-- job taken, oldest first: {id, type of its key, {field, value, ...}} (the producer's
+-- fields, and of qwsup's only qwsup:task and qwsup:args),
 -- or {id, 'oversize', bytes} for a hash over the limit (its data is not sent)}.
 -- qwsup:include keys
 -- qwsup:include finish
@@ -109,38 +110,49 @@ redis.call('SADD', KEYS[3], ARGV[3])
 redis.call('SADD', KEYS[4], ARGV[4])
 for _, id in ipairs(batch) do
   local key = keys.job(id)
-  local kind = redis.call('TYPE', key)['ok']
-  local state = kind == 'hash' and redis.call('HGET', key, 'qwsup:state')
+  local kind = id ~= '' and redis.call('TYPE', key)['ok']
   if id == '' then
     redis.call('LREM', KEYS[1], 0, '')
     reply[#reply + 1] = {'', 'empty'}
-  elseif state == 'cancelled' or (kind == 'hash' and cancel_asked(key)) then
-    redis.call('LREM', KEYS[1], -1, id)
-    if state ~= 'cancelled' then
-      cancel(key, id, now, tonumber(ARGV[11]), KEYS[7])
-    end
-    reply[#reply + 1] = {id, 'cancelled'}
   elseif kind == 'hash' then
-    if from[id] then
-      redis.call(
-        'HSET', key, 'qwsup:started_at', now, 'qwsup:state', 'running', 'qwsup:worker', ARGV[3],
-        'qwsup:queue', from[id]
-      )
-    else
-      redis.call('HSET', key, 'qwsup:started_at', now, 'qwsup:state', 'running', 'qwsup:worker', ARGV[3])
-    end
-    emit('started', key, id, ARGV[3])
-    local flat = redis.call('HGETALL', key)
-    local size = 0
-    if limit > 0 then
-      for i = 1, #flat do
-        size = size + #flat[i]
+    local flat = redis.call('HGETALL', key)  -- read once: its size, its state, its queue
+    local size, own, data = 0, {}, {}  -- own: qwsup's fields; data: what the worker gets
+    for i = 1, #flat, 2 do
+      local field, value = flat[i], flat[i + 1]
+      size = size + #field + #value
+      if string.byte(field, 1) == 113 and string.sub(field, 1, 6) == 'qwsup:' then  -- 'q'
+        own[field] = value
+      end
+      if not own[field] or field == 'qwsup:task' or field == 'qwsup:args' then
+        data[#data + 1] = field
+        data[#data + 1] = value
       end
     end
-    if size > limit then
-      reply[#reply + 1] = {id, 'oversize', size}
+    local state = own['qwsup:state']
+    if state == 'cancelled' or own['qwsup:cancel'] then
+      redis.call('LREM', KEYS[1], -1, id)
+      if state ~= 'cancelled' then
+        cancel(key, id, now, tonumber(ARGV[11]), KEYS[7])
+      end
+      reply[#reply + 1] = {id, 'cancelled'}
     else
-      reply[#reply + 1] = {id, kind, flat}
+      local queue = from[id] or own['qwsup:queue'] or 'all'
+      if from[id] then
+        redis.call(
+          'HSET', key, 'qwsup:started_at', now, 'qwsup:state', 'running',
+          'qwsup:worker', ARGV[3], 'qwsup:queue', queue
+        )
+      else
+        redis.call(
+          'HSET', key, 'qwsup:started_at', now, 'qwsup:state', 'running', 'qwsup:worker', ARGV[3]
+        )
+      end
+      emit('started', id, queue, ARGV[3])
+      if limit > 0 and size > limit then
+        reply[#reply + 1] = {id, 'oversize', size}
+      else
+        reply[#reply + 1] = {id, kind, data}
+      end
     end
   else
     reply[#reply + 1] = {id, kind}

@@ -13,30 +13,39 @@
 -- result dropped: a cancel that was answered "stopping" ends in cancelled. Returns
 -- 'done' or 'cancelled' when it was finished, else nil. Used by ack.lua and take.lua.
 local function finish(list, key, id, now, keep_ms, finished, result_type, result)
-  if redis.call('LREM', list, -1, id) == 1 then
-    release_unique(key, id)
-    if cancel_asked(key) then
-      emit('cancelled', key, id, worker_of(list))
-      close(key, id, 'cancelled', now, keep_ms, finished)
-      return 'cancelled'
-    end
-    if keep_ms > 0 and result_type ~= '' and redis.call('TYPE', key)['ok'] == 'hash' then
-      redis.call('HSET', key, 'qwsup:result', result, 'qwsup:result_type', result_type)
-    end
-    emit('done', key, id, worker_of(list))
-    close(key, id, 'done', now, keep_ms, finished)
-    return 'done'
+  if redis.call('LREM', list, -1, id) ~= 1 then
+    return nil
   end
-  return nil
+  local seen = look(key)
+  local worker = worker_of(list)
+  if seen then
+    free_name(seen.unique, id)
+  end
+  if seen and seen.cancel then
+    emit('cancelled', id, seen.queue, worker)
+    close(key, id, 'cancelled', now, keep_ms, finished, seen)
+    return 'cancelled'
+  end
+  emit('done', id, seen and seen.queue or 'all', worker)
+  if result_type ~= '' then
+    close(key, id, 'done', now, keep_ms, finished, seen, 'qwsup:result', result,
+      'qwsup:result_type', result_type)
+  else
+    close(key, id, 'done', now, keep_ms, finished, seen)
+  end
+  return 'done'
 end
 
 -- cancel(key, id, now, keep_ms, finished): job `id` (its hash `key`), out of every list,
 -- ends cancelled at `now`: its unique name is freed, and it is closed as cancelled (kept
 -- `keep_ms`, or deleted). No attempt is charged; it is not in failed:jobs.
 local function cancel(key, id, now, keep_ms, finished)
-  release_unique(key, id)
-  emit('cancelled', key, id, '')
-  close(key, id, 'cancelled', now, keep_ms, finished)
+  local seen = look(key)
+  if seen then
+    free_name(seen.unique, id)
+  end
+  emit('cancelled', id, seen and seen.queue or 'all', '')
+  close(key, id, 'cancelled', now, keep_ms, finished, seen)
 end
 
 -- fail_for_good(key, id, failed_at, failed): job `id` (its hash `key`) is out of
@@ -49,7 +58,9 @@ local function fail_for_good(key, id, failed_at, failed)
   redis.call(
     'HSET', key, 'qwsup:failed_at', failed_at, 'qwsup:state', 'failed', 'qwsup:finished_at', now_ms()
   )
-  tell_waiters(key, id, 'failed')
-  emit('failed', key, id, '', 'error', redis.call('HGET', key, 'qwsup:last_error') or '')
+  if type(redis.pcall('HGET', key, 'qwsup:waited')) == 'string' then
+    tell_waiters(id, 'failed')
+  end
+  emit_job('failed', key, id, '', 'error', redis.call('HGET', key, 'qwsup:last_error') or '')
   redis.call('LPUSH', failed, id)
 end

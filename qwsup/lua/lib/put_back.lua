@@ -25,7 +25,7 @@ local function put_back(
       fail_for_good(key, id, failed_at, failed)
       return 'failed'
     end
-    emit('retrying', key, id, worker_of(list), 'attempt', attempts, 'error', reason)
+    emit_job('retrying', key, id, worker_of(list), 'attempt', attempts, 'error', reason)
   end
   redis.call('RPUSH', home(key, all_jobs), id)
   mark(key, 'queued')

@@ -18,27 +18,42 @@ local function cancel_asked(key)
   return type(redis.pcall('HGET', key, 'qwsup:cancel')) == 'string'
 end
 
--- tell_waiters(key, id, state): when someone waits for job `id` (its hash `key` has
--- qwsup:waited, set by wait.lua), its list ended:<id> gets the final `state`; waiters
--- block on that list (BLMOVE onto itself, so every waiter sees the one element), which
--- expires after ENDED_TTL_S.
-local ENDED_TTL_S = 60
-local function tell_waiters(key, id, state)
-  if type(redis.pcall('HGET', key, 'qwsup:waited')) == 'string' then
-    local list = keys.ended(id)
-    redis.call('LPUSH', list, state)
-    redis.call('EXPIRE', list, ENDED_TTL_S)
+-- look(key): what ending a job needs of its hash, in one read: {unique, cancel, waited,
+-- queue} (its fields qwsup:unique, qwsup:cancel, qwsup:waited, and qwsup:queue, 'all'
+-- when absent), or nil when the key is no job's hash: another type, or gone (a job's
+-- hash always has qwsup:state once a worker has taken it).
+local function look(key)
+  local f = redis.pcall(
+    'HMGET', key, 'qwsup:state', 'qwsup:unique', 'qwsup:cancel', 'qwsup:waited', 'qwsup:queue'
+  )
+  if f['err'] or not f[1] then
+    return nil
   end
+  return {unique = f[2], cancel = f[3], waited = f[4], queue = f[5] or 'all'}
 end
 
--- close(key, id, state, now, keep_ms, finished): job `id` (its hash `key`) ended in
--- `state` (done, cancelled) at `now` (unix ms): its waiters are told, and it is kept
--- for `keep_ms` (its state and finished_at set, its id in `finished`, finished:jobs,
--- scored by when it is to go), or deleted at once when keep_ms is 0.
-local function close(key, id, state, now, keep_ms, finished)
-  tell_waiters(key, id, state)
-  if keep_ms > 0 and redis.call('TYPE', key)['ok'] == 'hash' then
-    redis.call('HSET', key, 'qwsup:state', state, 'qwsup:finished_at', now)
+-- tell_waiters(id, state): someone waits for job `id` (its hash had qwsup:waited, set by
+-- wait.lua): its list ended:<id> gets the final `state`; waiters block on that list
+-- (BLMOVE onto itself, so every waiter sees the one element), which expires after
+-- ENDED_TTL_S.
+local ENDED_TTL_S = 60
+local function tell_waiters(id, state)
+  local list = keys.ended(id)
+  redis.call('LPUSH', list, state)
+  redis.call('EXPIRE', list, ENDED_TTL_S)
+end
+
+-- close(key, id, state, now, keep_ms, finished, seen, ...): job `id` (its hash `key`,
+-- `seen` what look() found of it) ended in `state` (done, cancelled) at `now` (unix ms):
+-- its waiters are told, and it is kept for `keep_ms` (its state, finished_at and the
+-- field, value pairs `...` set; its id in `finished`, finished:jobs, scored by when it
+-- is to go), or deleted at once when keep_ms is 0 (or it is no job's hash).
+local function close(key, id, state, now, keep_ms, finished, seen, ...)
+  if seen and seen.waited then
+    tell_waiters(id, state)
+  end
+  if keep_ms > 0 and seen then
+    redis.call('HSET', key, 'qwsup:state', state, 'qwsup:finished_at', now, ...)
     redis.call('ZADD', finished, now + keep_ms, id)
   else
     redis.call('DEL', key)

@@ -3,15 +3,18 @@
 
 -- release_unique(key, id): a unique job's name (qwsup:unique in its hash `key`) is free
 -- again once the job is finished, failed for good or purged, if the name still holds
--- this job's id.
-local function release_unique(key, id)
-  local name = redis.pcall('HGET', key, 'qwsup:unique')
+-- this job's id; free_name(name, id) when the name was read already.
+local function free_name(name, id)
   if type(name) == 'string' then
     local lock = keys.unique(name)
     if redis.call('GET', lock) == id then
       redis.call('DEL', lock)
     end
   end
+end
+
+local function release_unique(key, id)
+  free_name(redis.pcall('HGET', key, 'qwsup:unique'), id)
 end
 
 -- holds_unique(holder, name): whether job `holder` still holds unique name `name`, that

@@ -40,18 +40,24 @@ if old == 'done' or old == 'cancelled' then
   redis.call('ZREM', KEYS[5], id)
 end
 local now = now_ms()
+local later = ARGV[4] ~= '' or ARGV[5] ~= ''
+-- the hash in one HSET: the producer's fields, then qwsup's
+local fields = {unpack(ARGV, 8)}
+local function add(field, value)
+  fields[#fields + 1] = field
+  fields[#fields + 1] = value
+end
+add('qwsup:state', later and 'scheduled' or 'queued')
+add('qwsup:enqueued_at', now)
+if later or ARGV[6] ~= 'all' then  -- the queue it goes to (and where a cancel finds it)
+  add('qwsup:queue', ARGV[6])
+end
 if ARGV[7] ~= '' then
   redis.call('SET', KEYS[4], id)
-  redis.call('HSET', KEYS[1], 'qwsup:unique', ARGV[7])
+  add('qwsup:unique', ARGV[7])
 end
-if #ARGV >= 8 then
-  redis.call('HSET', KEYS[1], unpack(ARGV, 8))
-end
-if ARGV[4] == '' and ARGV[5] == '' then
-  redis.call('HSET', KEYS[1], 'qwsup:state', 'queued', 'qwsup:enqueued_at', now)
-  if ARGV[6] ~= 'all' then  -- where a cancel finds it
-    redis.call('HSET', KEYS[1], 'qwsup:queue', ARGV[6])
-  end
+redis.call('HSET', KEYS[1], unpack(fields))
+if not later then
   redis.call('LPUSH', KEYS[3], id)
   emit('enqueued', id, ARGV[6], '')
   trim_events()
@@ -63,7 +69,6 @@ if ARGV[4] ~= '' then
 else
   due = now + tonumber(ARGV[5])
 end
-redis.call('HSET', KEYS[1], 'qwsup:queue', ARGV[6], 'qwsup:state', 'scheduled', 'qwsup:enqueued_at', now)
 redis.call('ZADD', KEYS[2], due, id)
 emit('enqueued', id, ARGV[6], '', 'due', due)
 trim_events()

@@ -21,7 +21,8 @@ local function emit(event, id, queue, worker, ...)
   end
 end
 
--- trim_events(): the stream cut to about its length (XTRIM MAXLEN ~).
+-- trim_events(): the stream cut to about its length (XTRIM MAXLEN ~), by every
+-- enqueue's and every master's turn, not by every entry.
 local function trim_events()
   if events_max > 0 then
     redis.call('XTRIM', keys.events(), 'MAXLEN', '~', events_max)

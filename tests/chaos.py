@@ -107,6 +107,7 @@ LIBFAKETIME = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")
 # a container of its own for a second master: a pid namespace, its own /proc
 CONTAINER = ("unshare", "--pid", "--fork", "--mount-proc")
 LEASE_S = 2
+KEEP_S = 86_400  # finished jobs kept past the clock's step of an hour: the end reads states
 # each host: a pool of three processes, one worker of ten threads, one of ten asyncio tasks
 MOST_AT_ONCE = 10  # the most jobs one worker runs at once
 RUNNING_PER_HOST = 3 + 10 + 10
@@ -133,7 +134,7 @@ def run(jobs: int, seconds: float, workdir: Path, seed: int = 1) -> Result:
         "handler": "chaosjobs:run", "max_attempts": 5, "retry_delay": 0.2,
         "retry_backoff": 1.5, "job_timeout": 2, "heartbeat_timeout": 10,
         "max_memory_mb": 150, "queues": ["urgent", "all"],
-        "keep_finished": 86_400,  # past the clock's step of an hour: the end reads states
+        "keep_finished": KEEP_S,
     }  # fmt: skip
     pools = [  # one job per process; ten in threads; ten as tasks of an async handler
         {**common, "name": "procs", "count": 3},
@@ -153,7 +154,7 @@ def run(jobs: int, seconds: float, workdir: Path, seed: int = 1) -> Result:
     }
     r = server.client()
     result = Result(jobs=jobs)
-    mix, producer = _job_mix(jobs, rng), Producer(r)
+    mix, producer = _job_mix(jobs, rng), Producer(r, keep_finished=KEEP_S)
     # a fifth on a second queue, which the workers take first and jobs go back to
     ids = producer.enqueue_many(mix[::5], queue="urgent")
     ids += producer.enqueue_many(j for i, j in enumerate(mix) if i % 5)

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from testkit import write_config
 
@@ -92,7 +93,7 @@ def _qwsup(handler: str, *, lean: bool = False) -> Callable[[Launch], list[list[
         }
         if launch.concurrency > 1:
             workers["concurrency"] = launch.concurrency
-        sections: dict[str, dict[str, object]] = {}
+        sections: dict[str, Any] = {}  # (Any: write_config's **sections)
         if lean:
             workers["keep_finished"] = 0
             sections["events"] = {"max_len": 0}

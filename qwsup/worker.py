@@ -209,6 +209,8 @@ class Worker:
         """Whether the master ordered `job` stopped before it started (it was cancelled
         while it waited in our list): it is not to run."""
         self.to_stop |= self._new_orders()
+        if not self.to_stop:  # (no order pending: no digest to compute, on every job's path)
+            return False
         digest = job_digest(job.id)
         if digest in self.to_stop:
             self.to_stop.discard(digest)

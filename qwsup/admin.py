@@ -69,6 +69,8 @@ class Snapshot:
     supervisors: list[SupervisorView]
     # the Redis server, or every node of a cluster: eviction, persistence, memory
     servers: list[ServerInfo] = field(default_factory=list)
+    paused: list[str] = field(default_factory=list)  # the names of the paused queues
+    paused_lists: list[str] = field(default_factory=list)  # and their lists (as in queues)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -146,6 +148,20 @@ class Operator:
     def supervisor_names(self) -> list[str]:
         with translated():
             return sorted(_text(n) for n in self.client.smembers(self.keys.supervisors))
+
+    def pause(self, queues: list[str]) -> None:
+        """Every worker on every host stops taking from `queues` (at its next take: within
+        a second); what runs goes on, producers still enqueue."""
+        with translated():
+            self.client.sadd(self.keys.paused, *queues)
+
+    def resume(self, queues: list[str]) -> None:
+        with translated():
+            self.client.srem(self.keys.paused, *queues)
+
+    def paused(self) -> list[str]:
+        with translated():
+            return sorted(_text(n) for n in self.client.smembers(self.keys.paused))
 
     def failed_count(self) -> int:
         with translated():
@@ -256,7 +272,8 @@ def snapshot(op: Operator) -> Snapshot:
         queues = {keys.all_jobs: all_jobs}
     pools = {name: _pools(info) for name, info in zip(names, replies[5::4], strict=True)}
     served = {q for listed in pools.values() for pool in listed for q in pool["queues"]}
-    named = sorted(served - {"all", *names})
+    paused = op.paused()
+    named = sorted((served | set(paused)) - {"all", *names})
     with op.reading() as pipe:
         for name in named:
             pipe.llen(keys.queue_jobs(name))
@@ -285,7 +302,10 @@ def snapshot(op: Operator) -> Snapshot:
                 pools=[PoolView(p["name"], p["count"], p["queues"]) for p in pools[name]],
             )
         )
-    return Snapshot(queues, delayed, failed, supervisors, read_all(op.client))
+    return Snapshot(
+        queues, delayed, failed, supervisors, read_all(op.client), paused,
+        [keys.queue_jobs(name) for name in paused],
+    )  # fmt: skip
 
 
 def _worker(op: Operator, worker: str, now_ms: int, pool: str, slots: int) -> WorkerView:

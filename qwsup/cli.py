@@ -17,7 +17,7 @@ from typing import Any
 
 from . import __version__, admin, logs, privileges, proctitle, report, server
 from . import events as events_module
-from .config import Config, load
+from .config import QUEUE_NAME, Config, load
 from .connection import make_client, redact, url_of
 from .errors import (
     ConfigError,
@@ -96,6 +96,11 @@ def _parser() -> argparse.ArgumentParser:
     events.add_argument("-f", "--follow", action="store_true", help="then wait for new ones")
     events.add_argument("-n", "--count", type=int, default=20, help="how many (default 20)")
     events.add_argument("--json", action="store_true", help="one JSON object per line")
+    for verb, words in (("pause", "stop taking jobs from"), ("resume", "take jobs again from")):
+        pausing = commands.add_parser(
+            verb, help=f"every worker on every host: {words} the queues (all: all:jobs)"
+        )
+        pausing.add_argument("queues", nargs="+", metavar="QUEUE")
     job = commands.add_parser("job", help="one job: its state, worker, times, error, result")
     job.add_argument("id", metavar="ID")
     job.add_argument("--json", action="store_true", help="one JSON object, for scripts")
@@ -165,6 +170,8 @@ def main(argv: list[str] | None = None) -> int:
             return cancel(config, args)
         if args.command == "events":
             return show_events(config, args)
+        if args.command in ("pause", "resume"):
+            return pause(config, args)
         if args.command == "failed":
             return failed(config, args)
         if args.command == "requeue-orphans":
@@ -263,6 +270,21 @@ def cancel(config: Config, args: argparse.Namespace) -> int:
         else:
             print(f"{job_id}: had ended ({done.state}): nothing to cancel")
     return int(code)
+
+
+def pause(config: Config, args: argparse.Namespace) -> int:
+    """`qwsup pause QUEUE...` and `qwsup resume QUEUE...`: kept in Redis (all:paused)."""
+    for name in args.queues:
+        if not QUEUE_NAME.match(name):
+            return _fail(ExitCode.USAGE, f"{args.command}: {name!r} is no queue name")
+    op = _operator(config)
+    if args.command == "pause":
+        op.pause(args.queues)
+    else:
+        op.resume(args.queues)
+    paused = op.paused()
+    print(f"paused: {', '.join(paused)}" if paused else "no queue is paused")
+    return int(ExitCode.OK)
 
 
 def failed(config: Config, args: argparse.Namespace) -> int:

@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .errors import ConfigError
+from .limits import Limits, Rate
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 QUEUE_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -172,6 +173,30 @@ class MetricsConfig:
         return host.strip("[]"), int(port)
 
 
+def _rate(v: str) -> str | None:
+    if not v:
+        return None
+    try:
+        Rate.parse(v)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+@dataclasses.dataclass(frozen=True)
+class QueueConfig:
+    """`[queues.NAME]`: what holds queue NAME back, on every host sharing the Redis
+    (qwsup/limits.py)."""
+
+    name: str = "all"
+    rate_limit: str = _key("", _rate)  # "100/60s": at most 100 jobs started per 60 s
+    concurrency_limit: int = _key(0, _between(0, 1_000_000))  # running at once; 0: no cap
+
+    @property
+    def limits(self) -> Limits:
+        return Limits.of(self.name, self.rate_limit, self.concurrency_limit)
+
+
 @dataclasses.dataclass(frozen=True)
 class EventsConfig:
     """`[events]`: the stream of job events, all:events (docs/protocol.md)."""
@@ -204,6 +229,7 @@ class Config:
     # process: the master hands each worker a Config whose `workers` is its pool)
     pools: tuple[WorkersConfig, ...] = ()
     events: EventsConfig = EventsConfig()
+    queues: tuple[QueueConfig, ...] = ()  # [queues.NAME], in the order of the file
 
     def __post_init__(self) -> None:
         if not self.pools:
@@ -241,6 +267,11 @@ class Config:
         apart: the most any pool keeps (0, no bound, when one says so)."""
         bounds = [pool.keep_finished_max for pool in self.pools]
         return 0 if 0 in bounds else max(bounds)
+
+    def limits(self, queues: tuple[str, ...]) -> tuple[Limits, ...]:
+        """The limits of those of `queues` that have any, for take.lua."""
+        found = {q.name: q.limits for q in self.queues}
+        return tuple(found[name] for name in queues if name in found and found[name].any)
 
     def for_pool(self, pool: WorkersConfig) -> Config:
         """This config as a worker of `pool` sees it."""
@@ -330,9 +361,10 @@ def parse(path: str, text: str) -> Config:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(path, "", f"not valid TOML: {exc}") from None
     pools = _pools(path, data.pop("pools", None), "workers" in data)
+    queues = _queues(path, data.pop("queues", {}))
     for name in data:
         if name not in _SECTIONS:
-            known = ", ".join([*_SECTIONS, "[[pools]]"])
+            known = ", ".join([*_SECTIONS, "[[pools]]", "[queues.NAME]"])
             raise ConfigError(path, name, f"unknown section (known: {known})")
     sections = {
         name: _section(path, name, cls, data.get(name, {})) for name, cls in _SECTIONS.items()
@@ -370,7 +402,7 @@ def parse(path: str, text: str) -> Config:
     pools = pools or (sections["workers"],)
     return Config(
         path, redis, supervisor, pools[0], sections["log"], sections["metrics"], pools,
-        events=sections["events"],
+        events=sections["events"], queues=queues,
     )  # fmt: skip
 
 
@@ -417,6 +449,23 @@ def _pools(path: str, tables: Any, workers_too: bool) -> tuple[WorkersConfig, ..
         if names.count(name) > 1:
             raise ConfigError(path, "pools", f"two pools are named {name!r}")
     return tuple(pools)
+
+
+def _queues(path: str, tables: Any) -> tuple[QueueConfig, ...]:
+    """[queues.NAME]: each a table of one queue's limits."""
+    if not isinstance(tables, dict):
+        raise ConfigError(path, "queues", f"must be [queues.NAME] tables, got {_show(tables)}")
+    found = []
+    for name, table in tables.items():
+        where = f"queues.{name}"
+        if not QUEUE_NAME.match(name):
+            raise ConfigError(path, where, "a queue's name is letters, digits, '_' or '-'")
+        if isinstance(table, dict) and "name" in table:
+            problem = "unknown key (the table's name is the queue's)"
+            raise ConfigError(path, f"{where}.name", problem)
+        queue = _section(path, where, QueueConfig, table)
+        found.append(dataclasses.replace(queue, name=name))
+    return tuple(found)
 
 
 def restart_only(old: Config, new: Config) -> tuple[Config, str]:

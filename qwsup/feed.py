@@ -37,6 +37,7 @@ from .current import Words
 from .errors import ConnectionLost, RedisRefused
 from .jobs import Result
 from .keys import ALL, Keys
+from .limits import Limits
 from .prefetch import WAKE_TICK_S
 from .queue import Job, taken
 from .scripts import EVENTS_MAX, Scripts, no_such_command, translated, translation
@@ -90,6 +91,7 @@ class Feed:
         blocks_on: str = ALL,
         keep_ms: int = 0,
         events_max: int = EVENTS_MAX,
+        limits: tuple[Limits, ...] = (),
     ) -> None:
         self.client = client
         self.keys = keys
@@ -99,6 +101,10 @@ class Feed:
         self.queues = queues
         self.max_job_bytes = max_job_bytes
         self.blocks_on = blocks_on  # the queue it waits on
+        self.waited_on = blocks_on  # the queue of its last wait (where its ids came from)
+        # take.lua's arguments for the limits of those of its queues that have any
+        self.limit_words = tuple(word for limit in limits for word in limit.words())
+        self.held_ms = 0  # the last take: how long until a queue holding jobs back opens
         self.keep_ms = keep_ms  # how long a finished job is kept (workers.keep_finished)
         self.blmove = True  # until the server says it has no BLMOVE (before Redis 6.2)
         self.token = ""  # of the master's hold on the name, sent with every take
@@ -150,7 +156,7 @@ class Feed:
 
     def wait(
         self,
-        block_s: int,
+        block_s: float,
         want: int,
         queue: str,
         wake: Callable[[], bool] = lambda: False,
@@ -164,6 +170,7 @@ class Feed:
         list, taken first next time), `woken` is set and no job is returned. A wait
         that no reply ends within `block_s` and the socket timeout is a lost line."""
         self.woken = False
+        self.waited_on = queue
         command = self._wait_command(block_s, queue)
         self._send([(Sent(WAIT), command), self._take_command(b"", want)])
         deadline = time.monotonic() + block_s + WAIT_SLACK_S
@@ -221,7 +228,7 @@ class Feed:
         kind, data = result or (b"", b"")
         args: list[EncodableT] = [
             self.worker, self.name, finished, want, self.max_job_bytes, self.token,
-            self.blocks_on, self.known, self.keep_ms, kind, data,
+            self.waited_on, self.known, self.keep_ms, kind, data, *self.limit_words,
         ]  # fmt: skip
         return Sent(TAKE, finished, want), self.scripts.evalsha("take", keys, args)
 
@@ -250,7 +257,7 @@ class Feed:
             args += (len(words), *words)
         return self.scripts.evalsha("ack", keys, args)
 
-    def _wait_command(self, timeout_s: int, queue: str) -> tuple[EncodableT, ...]:
+    def _wait_command(self, timeout_s: float, queue: str) -> tuple[EncodableT, ...]:
         """Block on one queue: BLMOVE, or BRPOPLPUSH before Redis 6.2."""
         src, dst = self.keys.queue_jobs(queue), self.keys.worker_jobs(self.worker)
         if self.blmove:
@@ -318,7 +325,7 @@ class Feed:
             self.acked.append((sent.job_id, self._acked(sent.job_id, reply) == 1))
         elif sent.kind == TAKE:
             took = taken(reply)
-            self.fenced, jobs = took.fenced, took.jobs
+            self.fenced, jobs, self.held_ms = took.fenced, took.jobs, took.held_ms
             if sent.job_id:
                 self.ends.pop(sent.job_id, None)
                 self.acked.append((sent.job_id, took.finished))

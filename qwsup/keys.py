@@ -30,6 +30,7 @@ QUEUE = FIELD_PREFIX + "queue"  # a job enqueued to start later: the queue it go
 TASK = FIELD_PREFIX + "task"  # a task's job (qwsup.Tasks): the task's name
 ARGS = FIELD_PREFIX + "args"  # and its keyword arguments, one JSON object
 CANCEL = FIELD_PREFIX + "cancel"  # unix ms it was asked to stop while in a worker's list
+CAPPED = FIELD_PREFIX + "capped"  # taken under its queue's concurrency limit: that queue
 UNIQUE = FIELD_PREFIX + "unique"  # a unique job: its name, held until it is done
 ALL = "all"  # the name of the shared queue, all:jobs
 
@@ -108,6 +109,21 @@ class Keys:
     def events(self) -> str:
         """The stream of job events (lib/events.lua), capped at `[events] max_len`."""
         return f"{self.prefix}all:events"
+
+    @property
+    def paused(self) -> str:
+        """The names of the paused queues (`qwsup pause`), a set every take reads."""
+        return f"{self.prefix}all:paused"
+
+    def started(self, queue: str) -> str:
+        """A rate-limited queue's take times: a sorted set of "<unix ms>:<id>" scored by
+        the unix ms (Redis clock), trimmed to the window by each take."""
+        return f"{self.prefix}{queue}:started"
+
+    def running(self, queue: str) -> str:
+        """The ids taken from a queue with a concurrency limit and not yet finished or
+        put back: a set, its size the jobs counted against the limit."""
+        return f"{self.prefix}{queue}:running"
 
     def info(self, name: str) -> str:
         """What a supervisor's heartbeat records for `qwsup status`."""

@@ -66,16 +66,20 @@ def _job(reply: Any) -> Job:
 @dataclass(frozen=True, slots=True)
 class Taken:
     """What take.lua did: whether the finished job was still the worker's, whether the
-    worker was fenced off (its master no longer holds the name: nothing taken), and the
-    jobs taken, oldest first (an empty id among them is kind "empty": dropped, not to run)."""
+    worker was fenced off (its master no longer holds the name: nothing taken), how long
+    until a queue that held jobs back (paused, at a limit) may give one (ms; 0: none
+    held any back), and the jobs taken, oldest first (an empty id among them is kind
+    "empty": dropped, not to run)."""
 
     finished: bool
     fenced: bool
     jobs: list[Job]
+    held_ms: int = 0
 
 
 def taken(reply: Any) -> Taken:
-    return Taken(bool(reply[0]), bool(reply[1]), [_job(job) for job in reply[2:]])
+    jobs = [_job(job) for job in reply[3:]]
+    return Taken(bool(reply[0]), bool(reply[1]), jobs, int(reply[2]))
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,7 +39,8 @@ def status_table(snap: Snapshot, colour: bool = False) -> str:
     paint = Paint(colour)
     lines = ["QUEUE" + " " * 27 + "JOBS"]
     for name, depth in snap.queues.items():
-        lines.append(f"{name:<32}{depth:>4}")
+        held = name in snap.paused_lists
+        lines.append(f"{name:<32}{depth:>4}" + (f"  {paint('paused', YELLOW)}" if held else ""))
     lines.append(f"{'delayed:jobs (retries, later)':<32}{snap.delayed:>4}")
     failed = f"{snap.failed:>4}"
     lines.append(f"{'failed:jobs':<32}{paint(failed, RED) if snap.failed else failed}")

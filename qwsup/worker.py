@@ -47,6 +47,7 @@ from .feed import Feed
 from .heartbeat import Heartbeat, Police, Shared, heartbeat_interval, police
 from .jobs import Result
 from .keys import Keys, worker_id
+from .limits import held_wait_s
 from .outage import Retrying
 from .prefetch import BLOCK_S, HOLD_TICK_S, STAMP_AFTER_S, Prefetch, silence_bound
 from .privileges import RunAs
@@ -341,9 +342,8 @@ class Worker:
                     jobs = self.feed.take(b"", want) if take_first else []
                     if not jobs and block and not self.feed.fenced:
                         wake = lambda: self._wake(looks)  # noqa: E731
-                        # (short waits while a trouble is open, so that its end is seen)
-                        block_s = BLOCK_S if self.retrying.outage.since is None else 1
-                        jobs = self.feed.wait(block_s, want, self.blocks_on, wake)
+                        queue, block_s = self._wait_on()
+                        jobs = self.feed.wait(block_s, want, queue, wake)
                 finally:
                     self._count_acked()
             self.retrying.worked("feed")
@@ -352,6 +352,16 @@ class Worker:
             self.found_nothing = False  # take first when Redis is back, then wait
             return None
         return jobs
+
+    def _wait_on(self) -> tuple[str, float]:
+        """Where an idle worker waits, and how long: on its queue for BLOCK_S (1 s while a
+        trouble is open, so that its end is seen); while its last take found jobs held
+        back (a paused queue, a limit), on its supervisor's own queue, only until the
+        hold may end (at most a second): a timer, not a loop of takes, and never a wait
+        that would move a held-back job."""
+        if self.feed.held_ms:
+            return self.name, held_wait_s(self.feed.held_ms)
+        return self.blocks_on, BLOCK_S if self.retrying.outage.since is None else 1
 
     def _wake(self, looks: int) -> bool:
         """Whether to end a wait on a queue early (looked at every WAKE_TICK_S, without
@@ -662,7 +672,7 @@ def boot(
     max_job_bytes = int(w.max_job_mb * 2**20)  # a bigger job hash fails unread
     feed = Feed(
         client, keys, worker_id_, config.supervisor.name, w.queues, max_job_bytes,
-        blocks_on(w.queues, slot), keep_ms, config.events.max_len,
+        blocks_on(w.queues, slot), keep_ms, config.events.max_len, config.limits(w.queues),
     )  # fmt: skip
     try:
         handler = load_handler(config.workers.handler)

@@ -31,10 +31,12 @@ def write_config(
     path: Path,
     redis_url: str | None,
     pools: list[dict[str, Any]] | None = None,
+    cron: list[dict[str, Any]] | None = None,
     **sections: dict[str, Any],
 ) -> Path:
     """A config file: [redis] url plus the given sections' keys (TOML-quoted by repr),
-    and [[pools]] tables when `pools` is given.
+    and [[pools]] ([[cron]]) tables when `pools` (`cron`) is given; a section named
+    "queues.NAME" is the table [queues.NAME].
 
     Run as root (as CI runs the tests), it says run_as_root = true unless it names a
     user: a root master refuses to run jobs as root otherwise."""
@@ -52,6 +54,7 @@ def write_config(
     lines: list[str] = []
     blocks = [(f"[{name}]", values) for name, values in tables.items() if values]
     blocks += [("[[pools]]", pool) for pool in pools or []]
+    blocks += [("[[cron]]", schedule) for schedule in cron or []]
     for header, values in blocks:
         lines.append(header)
         for key, value in values.items():
@@ -65,4 +68,6 @@ def _toml(value: Any) -> str:
         return f'"{value}"'
     if isinstance(value, list):
         return "[" + ", ".join(_toml(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {_toml(v)}" for k, v in value.items()) + "}"
     return str(value).lower()

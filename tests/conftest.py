@@ -105,6 +105,7 @@ def start_qwsup(
         config_name: str = "workers.toml",
         pools: list[dict[str, Any]] | None = None,
         prefix: tuple[str, ...] = (),
+        cron: list[dict[str, Any]] | None = None,
         **sections: dict[str, Any],
     ) -> Qwsup:
         if pools is None:
@@ -114,7 +115,7 @@ def start_qwsup(
         sections.setdefault("supervisor", {}).setdefault("graceful_timeout", 10)
         sections.setdefault("redis", {}).setdefault("password_env", "QWSUP_TEST_PASSWORD")
         url = server.user_url("qwsup")
-        config = write_config(tmp_path / config_name, url, pools, **sections)
+        config = write_config(tmp_path / config_name, url, pools, cron, **sections)
         proc = Qwsup(config, env, prefix=prefix)
         started.append(proc)
         return proc

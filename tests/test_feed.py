@@ -151,9 +151,9 @@ def test_an_acknowledgement_of_a_job_requeued_meanwhile_is_refused(
 
 def test_the_kinds_of_a_take_reply_are_typed() -> None:
     """take.lua's kinds come back as JobKind members; another type of key as its name."""
-    took = taken([1, 0, [b"a", b"hash", [b"n", b"1"]], [b"", b"empty"], [b"b", b"oversize", 9],
-                  [b"c", b"none"], [b"d", b"string"]])  # fmt: skip
-    assert took.finished and not took.fenced
+    took = taken([1, 0, 250, [b"a", b"hash", [b"n", b"1"]], [b"", b"empty"],
+                  [b"b", b"oversize", 9], [b"c", b"none"], [b"d", b"string"]])  # fmt: skip
+    assert took.finished and not took.fenced and took.held_ms == 250
     assert [job.kind for job in took.jobs] == [
         JobKind.HASH, JobKind.EMPTY, JobKind.OVERSIZE, JobKind.MISSING, "string",
     ]  # fmt: skip

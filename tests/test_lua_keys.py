@@ -29,6 +29,9 @@ BUILDERS = {
     "ended": lambda k, v: k.ended(v).decode(),
     "cancels": lambda k, v: k.cancels(v),
     "events": lambda k, v: k.events,
+    "paused": lambda k, v: k.paused,
+    "started": lambda k, v: k.started(v),
+    "running": lambda k, v: k.running(v),
 }
 
 

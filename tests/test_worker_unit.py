@@ -17,6 +17,7 @@ from qwsup.errors import ConnectionLost
 from qwsup.heartbeat import Heartbeat, Police, Shared, heartbeat_interval, police
 from qwsup.keys import Keys
 from qwsup.prefetch import (
+    BLOCK_S,
     GIVE_BACK_S,
     HOLD_TICK_S,
     PREFETCH_SPAN_S,
@@ -62,6 +63,8 @@ class FakeFeed:
         self.token = ""
         self.fenced = False
         self.woken = False
+        self.held_ms = 0  # what the next take says: how long jobs are held back
+        self.waits: list[tuple[str, float]] = []  # each wait: its queue and block_s
         self.wakes: list[Callable[[], bool]] = []  # the wake of each wait
         self.sent: list[bytes] = []
         self.acked: list[tuple[bytes, bool]] = []
@@ -80,8 +83,9 @@ class FakeFeed:
         return batch
 
     def wait(
-        self, block_s: int, want: int, queue: str, wake: Callable[[], bool] = lambda: False
+        self, block_s: float, want: int, queue: str, wake: Callable[[], bool] = lambda: False
     ) -> list[Job]:
+        self.waits.append((queue, block_s))
         self.wakes.append(wake)
         return self.take(b"", want)
 
@@ -325,6 +329,21 @@ def test_a_long_wait_ends_early_when_the_master_asks_or_goes_silent_or_away() ->
     rig.master_board.renewed(boottime(), 1)
     rig.parent = 1  # orphaned
     assert wake() is True
+
+
+def test_a_worker_held_back_by_a_limit_waits_on_a_timer_not_on_its_queue() -> None:
+    """A take that found jobs held back (a pause, a limit) makes the next wait one on the
+    supervisor's own queue (never one that would move a held-back job), only until the
+    hold may end, at most a second; once nothing holds it back, the usual long wait."""
+    rig = Rig([])
+    rig.feed.held_ms = 300
+    assert rig.worker._next_job() is None
+    rig.feed.held_ms = 60_000
+    rig.worker._next_job()
+    rig.feed.held_ms = 0
+    rig.worker._next_job()
+    name, queue = rig.worker.name, rig.worker.blocks_on
+    assert rig.feed.waits == [(name, 0.3), (name, 1.0), (queue, BLOCK_S)]
 
 
 def test_after_a_wait_ended_early_the_next_turn_takes_first() -> None:

@@ -31,6 +31,7 @@ local kind = redis.call('TYPE', KEYS[2])['ok']
 if redis.call('LREM', KEYS[1], -1, id) == 0 then
   return -1
 end
+release_slot(KEYS[2], id)
 local now = now_ms()
 if kind == 'hash' and cancel_asked(KEYS[2]) then
   cancel(KEYS[2], id, now, tonumber(ARGV[11]), KEYS[6])

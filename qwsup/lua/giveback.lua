@@ -20,6 +20,7 @@ for i = 4, #ARGV do
   local id = ARGV[i]
   if redis.call('LREM', KEYS[1], -1, id) == 1 then
     local key = keys.job(id)
+    release_slot(key, id)
     if cancel_asked(key) then
       cancel(key, id, now, tonumber(ARGV[3]), KEYS[3])
     else

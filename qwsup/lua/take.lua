@@ -38,15 +38,22 @@
 -- ARGV[6] = the most jobs to return (at least 1)
 -- ARGV[7] = the most bytes of data a job may hold (names and values), 0: no limit
 -- ARGV[8] = the token of the master's hold on the name ('' when no master holds it)
--- ARGV[9] = the name of the queue the worker blocks on (where a fenced worker's ids
---           go back unless they name their queue)
+-- ARGV[9] = the name of the queue the worker blocked on (where the ids its wait moved
+--           came from: they go back there when the worker is fenced, or the queue is
+--           held back)
 -- ARGV[10] = how many ids of its list the worker already has in hand (running or
 --           held: the oldest ones, since it took them first); those are not returned
 -- ARGV[11] = how long a finished job is kept, ms (0: deleted at once)
 -- ARGV[12] = the type of the finished job's result (text, bytes, json), or '' for none
 -- ARGV[13] = its result
+-- ARGV[14..] = per queue of the worker's with limits: its name, rate (jobs per window;
+--           0: none), window (ms) and concurrency cap (0: none) (lib/gate)
+-- Queues held back (paused, or at a limit: lib/gate) give no job; a limited queue gives
+-- at most one per take, counted against its limits once the job starts. An id the
+-- wait moved from a queue held back goes back to it (the end it was taken from).
 -- Returns {finished: 1, or 0 when the worker no longer owned that job (or none was
--- given), fenced: 1 when the token is not the supervisor's (nothing taken), then per
+-- given), fenced: 1 when the token is not the supervisor's (nothing taken), held: the
+-- ms until a queue that held jobs back may give one (0: none held any back), then per
 -- job taken, oldest first: {id, type of its key, {field, value, ...}} (the producer's
 -- fields, and of qwsup's only qwsup:task and qwsup:args),
 -- or {id, 'oversize', bytes} for a hash over the limit (its data is not sent)}.
@@ -54,6 +61,7 @@
 -- qwsup:include finish
 -- qwsup:include home
 -- qwsup:include clock
+-- qwsup:include gate
 local finished = 0
 local now = now_ms()
 if ARGV[5] ~= '' and finish(KEYS[1], KEYS[5], ARGV[5], now, tonumber(ARGV[11]), KEYS[7], ARGV[12], ARGV[13]) then
@@ -65,18 +73,32 @@ if (redis.call('HGET', KEYS[6], 'token') or '') ~= ARGV[8] then
     if not id then
       break
     end
+    release_slot(keys.job(id), id)
     redis.call('RPUSH', home(keys.job(id), keys.queue_jobs(ARGV[9])), id)
   end
-  return {finished, 1}
+  return {finished, 1, 0}
 end
+gate.load(14)
 local want = tonumber(ARGV[6])
 local limit = tonumber(ARGV[7])
 local batch = {}  -- ids, oldest first
 local from = {}  -- id -> the name of the queue it was taken from, when not all:jobs
+local limited = {}  -- id -> the name of the limited queue it was taken from
 local known = tonumber(ARGV[10])
 local held = redis.call('LRANGE', KEYS[1], -(known + want), -(known + 1))
+local waited_on = ARGV[9]
 for i = #held, 1, -1 do
-  batch[#batch + 1] = held[i]
+  local id = held[i]
+  if gate.may(waited_on, now) then
+    batch[#batch + 1] = id
+    if gate.limits[waited_on] then
+      limited[id] = waited_on
+    end
+  else
+    redis.call('LREM', KEYS[1], -1, id)
+    redis.call('RPUSH', keys.queue_jobs(waited_on), id)  -- next again, where it was
+    gate.room(waited_on, now)  -- (now that it holds this job back: held_ms)
+  end
 end
 if #batch == 0 then
   local id = redis.call('RPOPLPUSH', KEYS[2], KEYS[1])
@@ -91,7 +113,7 @@ for q = 8, #KEYS do
     break
   end
   local name = keys.queue_name(KEYS[q])
-  while #batch < want do
+  while #batch < want and gate.may(name, now) do
     local id = redis.call('RPOPLPUSH', KEYS[q], KEYS[1])
     if not id then
       break
@@ -100,9 +122,12 @@ for q = 8, #KEYS do
     if name ~= 'all' then
       from[id] = name
     end
+    if gate.limits[name] then
+      limited[id] = name
+    end
   end
 end
-local reply = {finished, 0}
+local reply = {finished, 0, gate.held_ms}
 if #batch == 0 then
   return reply
 end
@@ -146,6 +171,9 @@ for _, id in ipairs(batch) do
         redis.call(
           'HSET', key, 'qwsup:started_at', now, 'qwsup:state', 'running', 'qwsup:worker', ARGV[3]
         )
+      end
+      if limited[id] then
+        gate.admit(limited[id], key, id, now)
       end
       emit('started', id, queue, ARGV[3])
       if limit > 0 and size > limit then

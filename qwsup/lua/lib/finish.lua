@@ -3,6 +3,7 @@
 -- qwsup:include state
 -- qwsup:include clock
 -- qwsup:include events
+-- qwsup:include slot
 
 -- finish(list, key, id, now, keep_ms, finished, result_type, result): a worker finishes
 -- its job `id` (its hash `key`) at `now` (unix ms): the id leaves the worker's own
@@ -20,6 +21,7 @@ local function finish(list, key, id, now, keep_ms, finished, result_type, result
   local worker = worker_of(list)
   if seen then
     free_name(seen.unique, id)
+    free_slot(key, id, seen.capped)
   end
   if seen and seen.cancel then
     emit('cancelled', id, seen.queue, worker)
@@ -43,6 +45,7 @@ local function cancel(key, id, now, keep_ms, finished)
   local seen = look(key)
   if seen then
     free_name(seen.unique, id)
+    free_slot(key, id, seen.capped)
   end
   emit('cancelled', id, seen and seen.queue or 'all', '')
   close(key, id, 'cancelled', now, keep_ms, finished, seen)
@@ -55,6 +58,7 @@ end
 -- Used by fail.lua, and by requeue.lua and reclaim.lua through put_back.
 local function fail_for_good(key, id, failed_at, failed)
   release_unique(key, id)
+  release_slot(key, id)
   redis.call(
     'HSET', key, 'qwsup:failed_at', failed_at, 'qwsup:state', 'failed', 'qwsup:finished_at', now_ms()
   )

@@ -44,3 +44,15 @@ end
 function keys.events()  -- all:events, the stream of job events (lib/events.lua)
   return prefix .. 'all:events'
 end
+
+function keys.paused()  -- all:paused, the names of the paused queues
+  return prefix .. 'all:paused'
+end
+
+function keys.started(name)  -- <queue>:started, a rate-limited queue's take times
+  return prefix .. name .. ':started'
+end
+
+function keys.running(name)  -- <queue>:running, the ids counted against its concurrency limit
+  return prefix .. name .. ':running'
+end

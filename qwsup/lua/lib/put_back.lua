@@ -5,7 +5,7 @@
 -- use up its last one, to `failed` with `reason`. A job asked to stop (cancel_asked)
 -- ends cancelled instead (kept `keep_ms` in `finished`), uncharged. Returns 'failed'
 -- when it failed for good, 'cancelled' when it ended cancelled, else nil. Used by
--- requeue.lua and reclaim.lua.
+-- requeue.lua and reclaim.lua. Its slot of a concurrency limit is freed (lib/slot).
 -- qwsup:include keys
 -- qwsup:include finish
 -- qwsup:include home
@@ -14,6 +14,7 @@ local function put_back(
   list, id, cost, max_attempts, reason, failed_at, failed, all_jobs, running, now, keep_ms, finished
 )
   local key = keys.job(id)
+  release_slot(key, id)
   if cancel_asked(key) then
     cancel(key, id, now, keep_ms, finished)
     return 'cancelled'

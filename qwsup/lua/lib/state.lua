@@ -19,17 +19,18 @@ local function cancel_asked(key)
 end
 
 -- look(key): what ending a job needs of its hash, in one read: {unique, cancel, waited,
--- queue} (its fields qwsup:unique, qwsup:cancel, qwsup:waited, and qwsup:queue, 'all'
--- when absent), or nil when the key is no job's hash: another type, or gone (a job's
+-- queue, capped} (its fields qwsup:unique, qwsup:cancel, qwsup:waited, qwsup:queue, 'all'
+-- when absent, and qwsup:capped), or nil when the key is no job's hash: another type, or gone (a job's
 -- hash always has qwsup:state once a worker has taken it).
 local function look(key)
   local f = redis.pcall(
-    'HMGET', key, 'qwsup:state', 'qwsup:unique', 'qwsup:cancel', 'qwsup:waited', 'qwsup:queue'
+    'HMGET', key, 'qwsup:state', 'qwsup:unique', 'qwsup:cancel', 'qwsup:waited', 'qwsup:queue',
+    'qwsup:capped'
   )
   if f['err'] or not f[1] then
     return nil
   end
-  return {unique = f[2], cancel = f[3], waited = f[4], queue = f[5] or 'all'}
+  return {unique = f[2], cancel = f[3], waited = f[4], queue = f[5] or 'all', capped = f[6]}
 end
 
 -- tell_waiters(id, state): someone waits for job `id` (its hash had qwsup:waited, set by

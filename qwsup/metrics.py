@@ -30,6 +30,7 @@ from .config import Config
 from .connection import make_client
 from .errors import RedisTrouble
 from .keys import Keys
+from .limits import Limits
 from .totals import Totals
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,7 @@ class MasterState:
     workers: list[WorkerState]
     queues: tuple[str, ...] = ("all",)  # the workers' queues, by name
     pools: dict[str, Totals] = field(default_factory=dict)  # what each pool's workers did
+    limits: tuple[Limits, ...] = ()  # of those queues, the ones with limits
 
 
 class QwsupCollector(Collector):
@@ -115,18 +117,30 @@ class QwsupCollector(Collector):
             with contextlib.suppress(psutil.Error):
                 memory.add_metric([w.pool, w.id], psutil.Process(w.pid).memory_info().rss)
         yield memory
-        yield from self._queues(state.name, state.queues)
+        yield from self._queues(state.name, state.queues, state.limits)
 
-    def _queues(self, name: str, names: tuple[str, ...]) -> Iterator[Metric]:
+    def _queues(
+        self, name: str, names: tuple[str, ...], limits: tuple[Limits, ...]
+    ) -> Iterator[Metric]:
         up = GaugeMetricFamily("qwsup_redis_up", "1 when Redis answered this scrape.")
+        k = self.keys
         try:
-            lists = [self.keys.queue_jobs(n) for n in dict.fromkeys((*names, "all", name))]
+            queues = list(dict.fromkeys((*names, "all", name)))
+            lists = [k.queue_jobs(n) for n in queues]
             with self.op.reading() as pipe:
                 for key in lists:
                     pipe.llen(key)
-                pipe.zcard(self.keys.delayed_jobs)
-                pipe.llen(self.keys.failed_jobs)
-                *depths, delayed, failed = pipe.execute()
+                pipe.zcard(k.delayed_jobs)
+                pipe.llen(k.failed_jobs)
+                pipe.smembers(k.paused)
+                pipe.time()
+                *depths, delayed, failed, paused_raw, (seconds, micros) = pipe.execute()
+            now_ms = int(seconds) * 1000 + int(micros) // 1000
+            with self.op.reading() as pipe:
+                for limit in limits:
+                    pipe.zcount(k.started(limit.queue), now_ms - limit.window_ms + 1, "+inf")
+                    pipe.scard(k.running(limit.queue))
+                counts = pipe.execute()
         except (RedisTrouble, redis.RedisError) as exc:  # what translation leaves too
             log.debug("metrics: Redis: %s", exc)
             up.add_metric([], 0)
@@ -140,6 +154,51 @@ class QwsupCollector(Collector):
         depth.add_metric([self.keys.delayed_jobs], delayed)
         depth.add_metric([self.keys.failed_jobs], failed)
         yield depth
+        paused = {n.decode() for n in paused_raw}
+        yield from _holds(queues, dict(zip(queues, depths, strict=True)), paused, limits, counts)
+
+
+def _holds(
+    queues: list[str],
+    depth: dict[str, int],
+    paused: set[str],
+    limits: tuple[Limits, ...],
+    counts: list[int],
+) -> Iterator[Metric]:
+    """The gauges of what holds the queues back: paused, at a limit (take.lua's rules)."""
+    pause = GaugeMetricFamily(
+        "qwsup_queue_paused", "1 while the queue is paused (qwsup pause).", labels=["queue"]
+    )
+    held_back = {queue for queue in queues if queue in paused}
+    for queue in dict.fromkeys([*queues, *sorted(paused)]):
+        pause.add_metric([queue], 1 if queue in paused else 0)
+    yield pause
+    started = GaugeMetricFamily(
+        "qwsup_queue_rate_window_jobs",
+        "Jobs started from a rate-limited queue in its current window.", labels=["queue"],
+    )  # fmt: skip
+    capped = GaugeMetricFamily(
+        "qwsup_queue_limited_running",
+        "Jobs counted against a queue's concurrency limit.", labels=["queue"],
+    )  # fmt: skip
+    for limit, in_window, running in zip(limits, counts[::2], counts[1::2], strict=True):
+        if limit.rate_jobs:
+            started.add_metric([limit.queue], in_window)
+            if in_window >= limit.rate_jobs:
+                held_back.add(limit.queue)
+        if limit.concurrency:
+            capped.add_metric([limit.queue], running)
+            if running >= limit.concurrency:
+                held_back.add(limit.queue)
+    yield started
+    yield capped
+    held = GaugeMetricFamily(
+        "qwsup_queue_held_jobs",
+        "Jobs waiting in a queue that a pause or a limit holds back now.", labels=["queue"],
+    )  # fmt: skip
+    for queue in queues:
+        held.add_metric([queue], depth[queue] if queue in held_back else 0)
+    yield held
 
 
 def _counter(name: str, doc: str, value: int) -> CounterMetricFamily:

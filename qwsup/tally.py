@@ -85,4 +85,6 @@ class Tally:
         for pool in dict.fromkeys([*gone, *(p.pool for p in procs)]):
             live = [s for p, s in zip(procs, scores, strict=True) if p.pool == pool]
             pools[pool] = gone.get(pool, Totals()).with_jobs_of(live)
-        return metrics.MasterState(name, totals, workers, self.pool.queues(), pools)
+        queues = self.pool.queues()
+        limits = self.pool.config.limits(queues)
+        return metrics.MasterState(name, totals, workers, queues, pools, limits)

@@ -17,7 +17,8 @@ from qwsup.keys import Keys
 from qwsup.limits import HELD_WAIT_MAX_S, Limits, Rate, duration_s, held_wait_s
 from qwsup.producer import Producer
 from qwsup.queue import Queue, Retry
-from support import Qwsup, done, runs, started_pid
+from support import Qwsup, done, runs, scrape, started_pid
+from testkit import free_port
 from testkit.wait import wait_until
 
 Start = Callable[..., Qwsup]
@@ -275,3 +276,34 @@ def test_a_pause_holds_every_host_until_resumed(start_qwsup: Start, r: redis.Red
     assert "mail:jobs" in status and "paused" in status
     assert b.command("resume", "mail").stdout == "no queue is paused\n"
     wait_until(lambda: set(held) <= set(done(r)), 10, "the mail jobs, once resumed")
+
+
+@pytest.mark.process
+def test_metrics_show_what_holds_each_queue_back(start_qwsup: Start, r: redis.Redis) -> None:
+    port = free_port()
+    qw = start_qwsup(
+        workers={"count": 2, "queues": ["mail", "sms", "all"]},
+        metrics={"listen": f"127.0.0.1:{port}"},
+        **{"queues.mail": {"concurrency_limit": 1}, "queues.sms": {"rate_limit": "2/1h"}},
+    )
+    qw.wait_workers(2)
+    producer = Producer(r)
+    [slow, *capped] = producer.enqueue_many([{"sleep": "60"}, {"n": "1"}, {"n": "2"}], queue="mail")
+    started_pid(r, slow)
+    sms = producer.enqueue_many([{"n": str(i)} for i in range(5)], queue="sms")
+    wait_until(lambda: len(set(sms) & set(done(r))) == 2, 10, "two sms jobs, the rate's")
+    qw.command("pause", "all")
+    producer.enqueue({"n": "x"})
+
+    def gauge(name: str, queue: str) -> float | None:
+        return scrape(port).get((name, (("queue", queue),)))
+
+    wait_until(lambda: gauge("qwsup_queue_held_jobs", "sms") == 3, 10, "sms held back")
+    assert gauge("qwsup_queue_held_jobs", "mail") == 2
+    assert gauge("qwsup_queue_limited_running", "mail") == 1
+    assert gauge("qwsup_queue_rate_window_jobs", "sms") == 2
+    assert gauge("qwsup_queue_held_jobs", "all") == 1
+    assert gauge("qwsup_queue_paused", "all") == 1 and gauge("qwsup_queue_paused", "mail") == 0
+    r.hset(f"job:{slow}", "sleep", "0")
+    os.kill(started_pid(r, slow), signal.SIGKILL)
+    wait_until(lambda: set(capped) <= set(done(r)), 20, "the capped jobs, once the slot is free")

@@ -15,8 +15,19 @@ from typing import Any
 import redis
 from redis.typing import EncodableT, KeyT
 
+from .config import CronConfig
+from .cron import Ticks
 from .jobs import read_fraction
-from .keys import ATTEMPTS, FAILED_AT, LAST_ERROR, PROGRESS, PROGRESS_MSG, STARTED_AT, Keys
+from .keys import (
+    ATTEMPTS,
+    FAILED_AT,
+    LAST_ERROR,
+    PROGRESS,
+    PROGRESS_MSG,
+    STARTED_AT,
+    STATE,
+    Keys,
+)  # fmt: skip
 from .leases import Beat, LeaseWatch
 from .queue import Queue, Reclaimed
 from .scripts import BULK_BATCH, BULK_BUDGET_US, EVENTS_MAX, Scripts, translated
@@ -62,6 +73,21 @@ class SupervisorView:
 
 
 @dataclass
+class CronView:
+    """One schedule as `qwsup cron` and `status` show it (times: unix ms, Redis clock)."""
+
+    name: str
+    when: str  # its schedule ("0 3 * * * Europe/Berlin") or interval ("every 30s")
+    queue: str
+    last_run_ms: int | None  # the tick of the last job it enqueued
+    next_run_ms: int
+    last_job: str | None
+    last_state: str | None  # that job's state (None: gone)
+    fired: int
+    skipped: int
+
+
+@dataclass
 class Snapshot:
     queues: dict[str, int]  # list name: length, all:jobs and every supervisor's own queue
     delayed: int
@@ -71,6 +97,7 @@ class Snapshot:
     servers: list[ServerInfo] = field(default_factory=list)
     paused: list[str] = field(default_factory=list)  # the names of the paused queues
     paused_lists: list[str] = field(default_factory=list)  # and their lists (as in queues)
+    cron: list[CronView] = field(default_factory=list)  # the config's schedules, next first
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -253,7 +280,39 @@ class Operator:
         return removed
 
 
-def snapshot(op: Operator) -> Snapshot:
+def cron_views(op: Operator, schedules: tuple[CronConfig, ...]) -> list[CronView]:
+    """Each schedule of the config with its record (cron.lua's): last and next run, and
+    its last job's state, in the order of the file."""
+    now_ms = op.now_ms()
+    with op.reading() as pipe:
+        for cron in schedules:
+            pipe.hgetall(op.keys.cron(cron.name))
+        records = pipe.execute()
+    with op.reading() as pipe:
+        for record in records:
+            pipe.hget(op.keys.job(record.get(b"job", b"")), STATE)
+        states = pipe.execute()
+    views = []
+    for cron, record, state in zip(schedules, records, states, strict=True):
+        ticks = Ticks.of(cron)
+        last = int(record[b"last_ms"]) if b"last_ms" in record else None
+        zone = "" if cron.timezone == "UTC" else f" {cron.timezone}"
+        when = f"every {cron.every}" if cron.every else f"{cron.schedule}{zone}"
+        job = record.get(b"job")
+        views.append(
+            CronView(
+                cron.name, when, cron.queue,
+                int(record[b"fired_ms"]) if b"fired_ms" in record else None,
+                ticks.next_after(max(now_ms, last or 0)),
+                _text(job) if job else None,
+                (_text(state) if state else None) if job else None,
+                int(record.get(b"fired", 0)), int(record.get(b"skipped", 0)),
+            )
+        )  # fmt: skip
+    return views
+
+
+def snapshot(op: Operator, schedules: tuple[CronConfig, ...] = ()) -> Snapshot:
     """One look at everything `qwsup status` shows."""
     keys = op.keys
     now_ms = op.now_ms()
@@ -305,6 +364,7 @@ def snapshot(op: Operator) -> Snapshot:
     return Snapshot(
         queues, delayed, failed, supervisors, read_all(op.client), paused,
         [keys.queue_jobs(name) for name in paused],
+        sorted(cron_views(op, schedules), key=lambda view: view.next_run_ms),
     )  # fmt: skip
 
 

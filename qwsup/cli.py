@@ -101,6 +101,10 @@ def _parser() -> argparse.ArgumentParser:
             verb, help=f"every worker on every host: {words} the queues (all: all:jobs)"
         )
         pausing.add_argument("queues", nargs="+", metavar="QUEUE")
+    cron = commands.add_parser(
+        "cron", help="the [[cron]] schedules: last and next run, their last job and its state"
+    )
+    cron.add_argument("--json", action="store_true", help="one JSON array, for scripts")
     job = commands.add_parser("job", help="one job: its state, worker, times, error, result")
     job.add_argument("id", metavar="ID")
     job.add_argument("--json", action="store_true", help="one JSON object, for scripts")
@@ -172,6 +176,10 @@ def main(argv: list[str] | None = None) -> int:
             return show_events(config, args)
         if args.command in ("pause", "resume"):
             return pause(config, args)
+        if args.command == "cron":
+            views = admin.cron_views(_operator(config), config.cron)
+            print(report.as_json(views) if args.json else report.cron_table(views))
+            return int(ExitCode.OK)
         if args.command == "failed":
             return failed(config, args)
         if args.command == "requeue-orphans":
@@ -199,7 +207,7 @@ def status(config: Config, args: argparse.Namespace) -> int:
     colour = sys.stdout.isatty() and not args.json
     try:
         while True:
-            snap = admin.snapshot(op)
+            snap = admin.snapshot(op, config.cron)
             text = report.status_json(snap) if args.json else report.status_table(snap, colour)
             if args.watch is None:
                 print(text)

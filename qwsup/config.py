@@ -19,9 +19,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from .cron import check_expression
 from .errors import ConfigError
-from .limits import Limits, Rate
+from .keys import FIELD_PREFIX
+from .limits import Limits, Rate, duration_s
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 QUEUE_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -197,6 +200,52 @@ class QueueConfig:
         return Limits.of(self.name, self.rate_limit, self.concurrency_limit)
 
 
+def _timezone(v: str) -> str | None:
+    try:
+        ZoneInfo(v)
+    except (ZoneInfoNotFoundError, ValueError):
+        return f'must be an IANA time zone like "Europe/Berlin" or "UTC", got {v!r}'
+    return None
+
+
+def _every(v: str) -> str | None:
+    if not v:
+        return None
+    try:
+        duration_s(v)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+def _job_fields(v: dict[str, Any]) -> str | None:
+    for key, value in v.items():
+        if key.startswith(FIELD_PREFIX) or not key:
+            return f"a field's name may not be empty or start with {FIELD_PREFIX!r}: {key!r}"
+        if not isinstance(value, str):
+            return f"values must be strings (as enqueue writes them), got {_show(value)} for {key}"
+    return None
+
+
+@dataclasses.dataclass(frozen=True)
+class CronConfig:
+    """`[[cron]]`: a job enqueued on a schedule, once per tick across every master
+    (qwsup/cron.py)."""
+
+    name: str = _key("", _matches(_NAME, "letters, digits, '.', '_' or '-'"))
+    schedule: str = _key("", lambda v: check_expression(v) if v else None)  # "0 3 * * *"
+    every: str = _key("", _every)  # or an interval: "30s"
+    timezone: str = _key("UTC", _timezone)
+    queue: str = _key("all", _matches(QUEUE_NAME, "letters, digits, '_' or '-'"))
+    fields: dict[str, str] = dataclasses.field(
+        default_factory=dict, metadata={"check": _job_fields}
+    )
+    unique: bool = _key(False)  # skip a tick while the previous run is queued or running
+    catch_up: str = _key(
+        "none", lambda v: None if v in ("none", "last") else f'must be "none" or "last", got {v!r}'
+    )
+
+
 @dataclasses.dataclass(frozen=True)
 class EventsConfig:
     """`[events]`: the stream of job events, all:events (docs/protocol.md)."""
@@ -230,6 +279,7 @@ class Config:
     pools: tuple[WorkersConfig, ...] = ()
     events: EventsConfig = EventsConfig()
     queues: tuple[QueueConfig, ...] = ()  # [queues.NAME], in the order of the file
+    cron: tuple[CronConfig, ...] = ()  # [[cron]], in the order of the file
 
     def __post_init__(self) -> None:
         if not self.pools:
@@ -322,6 +372,8 @@ def _type_problem(value: Any, annotation: str) -> str | None:
     if annotation == "tuple[str, ...]":
         ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
         return None if ok else f"must be a list of strings, got {_show(value)}"
+    if annotation == "dict[str, str]":
+        return None if isinstance(value, dict) else f"must be a table, got {_show(value)}"
     if annotation == "bool":
         return None if isinstance(value, bool) else f"must be true or false, got {_show(value)}"
     if annotation == "float":
@@ -362,9 +414,10 @@ def parse(path: str, text: str) -> Config:
         raise ConfigError(path, "", f"not valid TOML: {exc}") from None
     pools = _pools(path, data.pop("pools", None), "workers" in data)
     queues = _queues(path, data.pop("queues", {}))
+    cron = _cron(path, data.pop("cron", []))
     for name in data:
         if name not in _SECTIONS:
-            known = ", ".join([*_SECTIONS, "[[pools]]", "[queues.NAME]"])
+            known = ", ".join([*_SECTIONS, "[[pools]]", "[queues.NAME]", "[[cron]]"])
             raise ConfigError(path, name, f"unknown section (known: {known})")
     sections = {
         name: _section(path, name, cls, data.get(name, {})) for name, cls in _SECTIONS.items()
@@ -402,7 +455,7 @@ def parse(path: str, text: str) -> Config:
     pools = pools or (sections["workers"],)
     return Config(
         path, redis, supervisor, pools[0], sections["log"], sections["metrics"], pools,
-        events=sections["events"], queues=queues,
+        events=sections["events"], queues=queues, cron=cron,
     )  # fmt: skip
 
 
@@ -465,6 +518,28 @@ def _queues(path: str, tables: Any) -> tuple[QueueConfig, ...]:
             raise ConfigError(path, f"{where}.name", problem)
         queue = _section(path, where, QueueConfig, table)
         found.append(dataclasses.replace(queue, name=name))
+    return tuple(found)
+
+
+def _cron(path: str, tables: Any) -> tuple[CronConfig, ...]:
+    """[[cron]]: each a schedule with a name of its own, and one of schedule or every."""
+    if not isinstance(tables, list):
+        raise ConfigError(path, "cron", f"must be [[cron]] tables, got {_show(tables)}")
+    found: list[CronConfig] = []
+    for i, table in enumerate(tables):
+        where = f"cron[{i}]"
+        if isinstance(table, dict) and not table.get("name"):
+            raise ConfigError(path, where, "needs a name")
+        cron = _section(path, where, CronConfig, table)
+        where = f"cron.{cron.name}"
+        if bool(cron.schedule) == bool(cron.every):
+            problem = 'needs one of schedule = "0 3 * * *" or every = "30s", not both'
+            raise ConfigError(path, where, problem)
+        if cron.every and cron.timezone != "UTC":
+            raise ConfigError(path, f"{where}.timezone", "is for a schedule, not for every")
+        if any(c.name == cron.name for c in found):
+            raise ConfigError(path, "cron", f"two schedules are named {cron.name!r}")
+        found.append(cron)
     return tuple(found)
 
 

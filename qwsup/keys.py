@@ -30,6 +30,8 @@ QUEUE = FIELD_PREFIX + "queue"  # a job enqueued to start later: the queue it go
 TASK = FIELD_PREFIX + "task"  # a task's job (qwsup.Tasks): the task's name
 ARGS = FIELD_PREFIX + "args"  # and its keyword arguments, one JSON object
 CANCEL = FIELD_PREFIX + "cancel"  # unix ms it was asked to stop while in a worker's list
+CRON = FIELD_PREFIX + "cron"  # enqueued by a schedule ([[cron]]): its name
+TICK = FIELD_PREFIX + "tick"  # and the tick, unix ms
 CAPPED = FIELD_PREFIX + "capped"  # taken under its queue's concurrency limit: that queue
 UNIQUE = FIELD_PREFIX + "unique"  # a unique job: its name, held until it is done
 ALL = "all"  # the name of the shared queue, all:jobs
@@ -109,6 +111,10 @@ class Keys:
     def events(self) -> str:
         """The stream of job events (lib/events.lua), capped at `[events] max_len`."""
         return f"{self.prefix}all:events"
+
+    def cron(self, name: str) -> str:
+        """Schedule `name`'s record (cron.lua): the last tick handled, the last job."""
+        return f"{self.prefix}all:cron:{name}"
 
     @property
     def paused(self) -> str:

@@ -33,8 +33,9 @@ from . import logs, metrics, proctitle, worker
 from .actions import Action, Cause, Halt, Requeue, Send, Spawn, StopMode
 from .cancels import Requests, Stopping
 from .children import HANDLED, Processes
-from .config import Config, restart_only
+from .config import Config, CronConfig, restart_only
 from .connection import make_client, redact, url_of
+from .cron import Cron
 from .deadlines import MEMORY_CHECK_S, police
 from .embedded import EmbeddedRedis
 from .errors import ConfigError, EmbeddedRedisError, ExitCode, RedisTrouble
@@ -56,6 +57,8 @@ from .wakeups import Wakeups
 log = logging.getLogger(__name__)
 
 WAIT_MAX_S = 1.0
+CRON_LOOK_S = 60.0  # the schedules' records are read at least this often (another master's
+# claims, a clock that stepped)
 PROMOTE_BUDGET_S = 0.25  # at most this long per turn moving due retries: the rest next turn
 
 
@@ -87,6 +90,9 @@ class Master:
         self.requests: Requests | None = None  # stop requests for our workers' jobs
         self.requests_fd: int | None = None  # its socket, as the wakeups watch it
         self.stop_orders = Stopping(config.supervisor.quick_timeout)
+        self.cron = Cron()  # the schedules, as this master follows them (cron.py)
+        self.cron_config: tuple[CronConfig, ...] = ()  # what `cron` follows
+        self.cron_at = 0.0  # when the schedules need this master next (monotonic)
         self._title = ""
         self.notifier = Notifier()
         self.metrics_server: Any = None
@@ -144,7 +150,7 @@ class Master:
                 client, keys, self.config.longest_kept_ms, self.config.events.max_len
             )
         self.metrics_server = metrics.serve(
-            self.config, lambda: self.tally.metrics_state(self.name)
+            self.config, lambda: self.tally.metrics_state(self.name, self.cron.counts())
         )
         self.wakeups.install(HANDLED)
         log.info(
@@ -192,6 +198,7 @@ class Master:
         self.requeue_pending()
         self.promote_due()
         self.prune_finished()
+        self.fire_cron()
         now = self.clock()
         self.listen_for_stops(now)
         self.look(now)
@@ -265,6 +272,8 @@ class Master:
             deadlines.append(now + self.notifier.watchdog_s)
         deadlines.append(self.pool.next_spawn())
         deadlines.append(self.stop_orders.next_deadline())
+        if self.cron.schedules:
+            deadlines.append(self.cron_at)
         return max(0.0, min([now + WAIT_MAX_S, *deadlines]) - now)
 
     def wait(self, timeout: float) -> None:
@@ -410,6 +419,37 @@ class Master:
         if self.queue is not None:
             with self.outage.guard("prune", self.clock):
                 self.queue.prune(self.config.most_finished_kept, budget_s=PROMOTE_BUDGET_S)
+
+    def fire_cron(self) -> None:
+        """When a schedule's tick is due (on the Redis clock): claim it with cron.lua,
+        which enqueues it once whichever masters claim it (cron.py); then sleep until the
+        next tick. A reloaded config's schedules are followed from its first turn."""
+        if self.config.cron is not self.cron_config:
+            self.cron.follow(self.config.cron)
+            self.cron_config, self.cron_at = self.config.cron, 0.0
+        if self.queue is None or not self.cron.schedules or self.clock() < self.cron_at:
+            return
+        queue = self.queue
+        with self.outage.guard("cron", self.clock) as attempt:
+            for _ in range(2):  # again at once after a claim found the record moved on
+                records, now_ms = queue.cron_records(self.cron.unknown())
+                for name, last in records.items():
+                    self.cron.read(name, last)
+                moved = False
+                for claim in self.cron.due(now_ms):
+                    c = self.cron.schedules[claim.name].config
+                    outcome, said = queue.claim_tick(claim, c.queue, c.fields, c.unique)
+                    last = int(said) if outcome == "moved" and said else None
+                    self.cron.claimed(claim, outcome, last)
+                    moved = moved or outcome == "moved"
+                if not moved:
+                    break
+        if attempt.failed:
+            self.cron_at = self.clock() + WAIT_MAX_S
+            return
+        upcoming = self.cron.next_ms(now_ms)
+        wait_s = 0.0 if upcoming is None else max(0.0, (upcoming - now_ms + 1) / 1000)
+        self.cron_at = self.clock() + min(wait_s, CRON_LOOK_S)
 
     # -- cancelled jobs ---------------------------------------------------------------
 

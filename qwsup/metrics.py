@@ -54,6 +54,7 @@ class MasterState:
     queues: tuple[str, ...] = ("all",)  # the workers' queues, by name
     pools: dict[str, Totals] = field(default_factory=dict)  # what each pool's workers did
     limits: tuple[Limits, ...] = ()  # of those queues, the ones with limits
+    cron: dict[str, tuple[int, int]] = field(default_factory=dict)  # ticks fired, skipped
 
 
 class QwsupCollector(Collector):
@@ -117,6 +118,14 @@ class QwsupCollector(Collector):
             with contextlib.suppress(psutil.Error):
                 memory.add_metric([w.pool, w.id], psutil.Process(w.pid).memory_info().rss)
         yield memory
+        ticks = CounterMetricFamily(
+            "qwsup_cron_ticks", "Ticks of each schedule this master enqueued or skipped.",
+            labels=["schedule", "outcome"],
+        )  # fmt: skip
+        for schedule, (fired, skipped) in sorted(state.cron.items()):
+            ticks.add_metric([schedule, "fired"], fired)
+            ticks.add_metric([schedule, "skipped"], skipped)
+        yield ticks
         yield from self._queues(state.name, state.queues, state.limits)
 
     def _queues(

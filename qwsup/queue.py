@@ -18,7 +18,9 @@ from typing import Any
 import redis
 from redis.typing import EncodableT, KeyT
 
-from .keys import STATE, WORKER, Keys
+from .cron import Claim
+from .cron import job_id as cron_job_id
+from .keys import CRON, STATE, TICK, WORKER, Keys
 from .leases import Beat, Suspect, Watched
 from .scripts import BULK_BATCH, BULK_BUDGET_US, EVENTS_MAX, Scripts, translated
 
@@ -228,6 +230,40 @@ class Queue:
             moved += int(batch)
             if not left or (deadline is not None and time.monotonic() >= deadline):
                 return moved
+
+    def cron_records(self, names: list[str]) -> tuple[dict[str, int | None], int]:
+        """Each schedule's last tick handled (None: no record yet), and the Redis
+        clock (unix ms)."""
+        with translated(), self.client.pipeline(transaction=False) as pipe:
+            for name in names:
+                pipe.hget(self.keys.cron(name), "last_ms")
+            pipe.time()
+            *lasts, (seconds, micros) = pipe.execute()
+        found = {name: int(last) if last else None for name, last in zip(names, lasts, strict=True)}
+        return found, int(seconds) * 1000 + int(micros) // 1000
+
+    def claim_tick(
+        self, claim: Claim, queue: str, fields: dict[str, str], unique: bool
+    ) -> tuple[str, str]:
+        """cron.lua: claim a schedule's tick, enqueueing its job on `queue` (with
+        `fields`) when the claim fires it: ("fired", id), ("skipped", the unique job
+        still running or ""), or ("moved", the record's last tick or "")."""
+        job = cron_job_id()
+        k = self.keys
+        unique_name = f"cron:{claim.name}" if unique else ""
+        keys: list[KeyT] = [
+            k.cron(claim.name), k.job(job), k.delayed_jobs, k.queue_jobs(queue),
+            k.unique(unique_name), k.finished_jobs,
+        ]  # fmt: skip
+        args: list[EncodableT] = [
+            "" if claim.expected is None else claim.expected, claim.tick, int(claim.fire),
+            claim.skipped, job, queue, unique_name,
+        ]  # fmt: skip
+        for field, value in fields.items():
+            args += (field, value)
+        args += (CRON, claim.name, TICK, claim.tick)
+        outcome, said = self.scripts.run("cron", keys, args)
+        return outcome.decode(), said.decode()
 
     def still_running(self, worker: str, job_id: bytes) -> bool:
         """Whether job `job_id` is still in `worker`'s hands (its state and worker)."""

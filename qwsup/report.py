@@ -8,7 +8,7 @@ import time
 from dataclasses import asdict
 from typing import Any
 
-from .admin import FailedJob, RunningJob, Snapshot
+from .admin import CronView, FailedJob, RunningJob, Snapshot
 from .jobs import JobInfo, State
 from .keys import TRACEBACK
 from .proctitle import printable
@@ -76,9 +76,33 @@ def status_table(snap: Snapshot, colour: bool = False) -> str:
                             said = printable(running.progress_message or "", 40)
                             line += f"  {running.progress * 100:.0f}% {said}".rstrip()
                         lines.append(line)
+    if snap.cron:
+        lines += ["", "NEXT CRON TICKS", *cron_lines(snap.cron[:STATUS_CRON])]
     for server in snap.servers:
         lines += ["", *server_lines(server, paint)]
     return "\n".join(lines)
+
+
+STATUS_CRON = 5  # the schedules `status` shows, the next due first
+
+
+def cron_lines(views: list[CronView]) -> list[str]:
+    """A line per schedule: its next run and last run (local time), its last job."""
+    lines = []
+    for v in views:
+        last = _when(v.last_run_ms / 1000) if v.last_run_ms else "never"
+        job = f"{v.last_job} {v.last_state or 'gone'}" if v.last_job else "-"
+        lines.append(
+            f"  {v.name:<20} next {_when(v.next_run_ms / 1000)}  last {last}  job {job}"
+            f"  ({v.when} on {v.queue}; {v.fired} fired, {v.skipped} skipped)"
+        )
+    return lines
+
+
+def cron_table(views: list[CronView]) -> str:
+    if not views:
+        return "no [[cron]] schedule in the config"
+    return "\n".join(["SCHEDULE", *cron_lines(views)])
 
 
 def _size(n: int | None) -> str:

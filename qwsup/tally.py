@@ -71,7 +71,9 @@ class Tally:
             for p in self.pool.config.pools
         ])  # fmt: skip
 
-    def metrics_state(self, name: str) -> metrics.MasterState:
+    def metrics_state(
+        self, name: str, cron: dict[str, tuple[int, int]] | None = None
+    ) -> metrics.MasterState:
         """Called from the metrics thread: copies made in C, so no lock is needed."""
         procs = list(self.pool.procs.values())
         scores = [p.board.read() for p in procs]
@@ -87,4 +89,4 @@ class Tally:
             pools[pool] = gone.get(pool, Totals()).with_jobs_of(live)
         queues = self.pool.queues()
         limits = self.pool.config.limits(queues)
-        return metrics.MasterState(name, totals, workers, queues, pools, limits)
+        return metrics.MasterState(name, totals, workers, queues, pools, limits, cron or {})

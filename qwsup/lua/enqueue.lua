@@ -24,52 +24,8 @@
 -- ARGV[7] = its unique name, or ''
 -- ARGV[8..] = field, value, ...
 -- Returns {1, id} when enqueued, {0, the id of the job holding the name} when not.
--- qwsup:include unique
--- qwsup:include clock
--- qwsup:include events
-local id = ARGV[3]
-if ARGV[7] ~= '' then
-  local holder = unique_holder(KEYS[4], ARGV[7])
-  if holder then
-    return {0, holder}
-  end
-end
-local old = redis.pcall('HGET', KEYS[1], 'qwsup:state')
-if old == 'done' or old == 'cancelled' then
-  redis.call('DEL', KEYS[1])
-  redis.call('ZREM', KEYS[5], id)
-end
-local now = now_ms()
-local later = ARGV[4] ~= '' or ARGV[5] ~= ''
--- the hash in one HSET: the producer's fields, then qwsup's
-local fields = {unpack(ARGV, 8)}
-local function add(field, value)
-  fields[#fields + 1] = field
-  fields[#fields + 1] = value
-end
-add('qwsup:state', later and 'scheduled' or 'queued')
-add('qwsup:enqueued_at', now)
-if later or ARGV[6] ~= 'all' then  -- the queue it goes to (and where a cancel finds it)
-  add('qwsup:queue', ARGV[6])
-end
-if ARGV[7] ~= '' then
-  redis.call('SET', KEYS[4], id)
-  add('qwsup:unique', ARGV[7])
-end
-redis.call('HSET', KEYS[1], unpack(fields))
-if not later then
-  redis.call('LPUSH', KEYS[3], id)
-  emit('enqueued', id, ARGV[6], '')
-  trim_events()
-  return {1, id}
-end
-local due
-if ARGV[4] ~= '' then
-  due = tonumber(ARGV[4])
-else
-  due = now + tonumber(ARGV[5])
-end
-redis.call('ZADD', KEYS[2], due, id)
-emit('enqueued', id, ARGV[6], '', 'due', due)
-trim_events()
-return {1, id}
+-- qwsup:include enqueue
+return enqueue_job(
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7],
+  {unpack(ARGV, 8)}
+)

@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: run test unit lint chaos bench bench-peers
+.PHONY: run test unit lint chaos bench bench-peers bench-limits
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -49,3 +49,8 @@ bench: $(VENV)/.installed
 bench-peers: $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python -m bench.peers $(ARGS)
+
+# Rate and concurrency limits over two masters on one Redis (README "Rate limits and
+# concurrency limits"): about a minute.
+bench-limits: $(VENV)/.installed
+	$(BIN)/python -m bench.limits $(ARGS)

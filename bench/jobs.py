@@ -46,3 +46,9 @@ def writes(job_id: str, data: dict[str, str]) -> None:
 
     qwsup.pipeline().incr(HANDLED)
     noop(job_id, data)
+
+
+def sleepy(job_id: str, data: dict[str, str]) -> None:
+    """Sleeps the job's `sleep` seconds (a job that waits on I/O), then roundtrip."""
+    time.sleep(float(data.get("sleep", "0")))
+    roundtrip(job_id, data)

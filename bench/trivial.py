@@ -100,6 +100,10 @@ class Bench:
             redis={"cluster": cluster, "namespace": namespace}, supervisor={"name": name},
             workers={"count": workers, "handler": self.handler}, log={"level": "warning"},
         )  # fmt: skip
+        return self.masters_of(config)
+
+    def masters_of(self, config: Path) -> subprocess.Popen[bytes]:
+        """A qwsup master on the config file `config`."""
         command = [sys.executable, "-m", "qwsup", "-c", str(config)]
         return subprocess.Popen(command, env=self.env)
 

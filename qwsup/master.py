@@ -6,7 +6,8 @@ is a fixed sequence of small steps:
     wait for a signal, a worker's pipe or the next deadline (at most 1 s)
     → dispatch the signals (stop, reload, scale)
     → reap the dead workers → requeue their jobs
-    → move the retries that are due back to their queue
+    → move the retries that are due back to their queue → prune the finished jobs
+    → claim the cron ticks that are due (cron.py)
     → end the workers that overran a deadline (deadlines.py)
     → keep the worker count (pool.py) → sweep the lists of workers that died unseen
     → renew the hold on the supervisor's name, watch the other supervisors' leases

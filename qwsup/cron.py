@@ -11,7 +11,9 @@ a master dies, none doubled when several run.
 A tick is fired when it is claimed within ON_TIME_S of its time. One claimed later (no
 master ran at its time) follows the schedule's `catch_up`: "none" skips it, "last" runs
 it once; the ticks before the latest are counted as skipped either way (never a flood
-of catch-up jobs). A new schedule starts with its first tick after it is first seen.
+of catch-up jobs). A new schedule starts with its first tick after it is first seen,
+and so does one whose record is more than a tick ahead of the Redis clock (the clock
+stepped back: waiting for it to catch up would silence the schedule that long).
 """
 
 from __future__ import annotations
@@ -105,6 +107,8 @@ def decide(name: str, ticks: Ticks, catch_up: str, last: int | None, now_ms: int
     due = ticks.latest(now_ms)
     if last is None:
         return Claim(name, None, due, fire=False, skipped=0)  # from its next tick on
+    if last > ticks.next_after(now_ms):  # the Redis clock stepped back past the record
+        return Claim(name, last, due, fire=False, skipped=0)  # from its next tick on
     if due <= last:
         return None
     on_time = now_ms - due <= ON_TIME_S * 1000

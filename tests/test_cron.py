@@ -81,6 +81,15 @@ def test_ticks_missed_while_no_master_ran_follow_catch_up() -> None:
 
 
 @pytest.mark.unit
+def test_a_clock_stepped_back_restarts_the_schedule_from_its_next_tick() -> None:
+    every = Ticks(every_ms=1000)
+    hour_ahead = 3_600_000 + 5_000
+    assert decide("s", every, "none", hour_ahead, 5_500) == Claim("s", hour_ahead, 5_000, False, 0)
+    assert decide("s", every, "none", 6_000, 5_500) is None  # one tick ahead: a claim's rounding
+    assert decide("s", every, "none", 5_000, 6_000) == Claim("s", 5_000, 6_000, True, 0)
+
+
+@pytest.mark.unit
 def test_a_master_learns_the_tick_another_claimed_and_fires_only_later_ones() -> None:
     cron = Cron()
     cron.follow((CronConfig(name="s", every="1s"),))

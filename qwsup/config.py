@@ -176,14 +176,18 @@ class MetricsConfig:
         return host.strip("[]"), int(port)
 
 
-def _rate(v: str) -> str | None:
-    if not v:
+def _parses(parse: Callable[[str], object]) -> Check:
+    """A check that `parse` takes the value ("" is left out: the key's default)."""
+
+    def check(v: str) -> str | None:
+        try:
+            if v:
+                parse(v)
+        except ValueError as exc:
+            return str(exc)
         return None
-    try:
-        Rate.parse(v)
-    except ValueError as exc:
-        return str(exc)
-    return None
+
+    return check
 
 
 @dataclasses.dataclass(frozen=True)
@@ -192,7 +196,7 @@ class QueueConfig:
     (qwsup/limits.py)."""
 
     name: str = "all"
-    rate_limit: str = _key("", _rate)  # "100/60s": at most 100 jobs started per 60 s
+    rate_limit: str = _key("", _parses(Rate.parse))  # "100/60s": at most 100 jobs started per 60 s
     concurrency_limit: int = _key(0, _between(0, 1_000_000))  # running at once; 0: no cap
 
     @property
@@ -205,16 +209,6 @@ def _timezone(v: str) -> str | None:
         ZoneInfo(v)
     except (ZoneInfoNotFoundError, ValueError):
         return f'must be an IANA time zone like "Europe/Berlin" or "UTC", got {v!r}'
-    return None
-
-
-def _every(v: str) -> str | None:
-    if not v:
-        return None
-    try:
-        duration_s(v)
-    except ValueError as exc:
-        return str(exc)
     return None
 
 
@@ -234,7 +228,7 @@ class CronConfig:
 
     name: str = _key("", _matches(_NAME, "letters, digits, '.', '_' or '-'"))
     schedule: str = _key("", lambda v: check_expression(v) if v else None)  # "0 3 * * *"
-    every: str = _key("", _every)  # or an interval: "30s"
+    every: str = _key("", _parses(duration_s))  # or an interval: "30s"
     timezone: str = _key("UTC", _timezone)
     queue: str = _key("all", _matches(QUEUE_NAME, "letters, digits, '_' or '-'"))
     fields: dict[str, str] = dataclasses.field(

@@ -19,7 +19,6 @@ stepped back: waiting for it to catch up would silence the schedule that long).
 from __future__ import annotations
 
 import logging
-import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -188,13 +187,14 @@ class Cron:
             s.last = last
             return
         s.last = claim.tick
-        s.skipped += claim.skipped + (1 if outcome == "skipped" and claim.fire else 0)
+        skipped = claim.skipped + (1 if claim.fire and outcome == "skipped" else 0)
+        s.skipped += skipped
         if outcome == "fired":
             s.fired += 1
-        if claim.skipped or (claim.fire and outcome == "skipped"):
+        if skipped:
             log.info(
                 "cron %s: %d ticks skipped (missed, or the previous job still runs)",
-                claim.name, claim.skipped + (1 if claim.fire and outcome == "skipped" else 0),
+                claim.name, skipped,
             )  # fmt: skip
 
     def next_ms(self, now_ms: int) -> int | None:
@@ -205,7 +205,3 @@ class Cron:
     def counts(self) -> dict[str, tuple[int, int]]:
         """Per schedule: ticks fired and skipped by this master."""
         return {name: (s.fired, s.skipped) for name, s in self.schedules.items()}
-
-
-def job_id() -> str:
-    return uuid.uuid4().hex

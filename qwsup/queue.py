@@ -12,6 +12,7 @@ from __future__ import annotations
 import enum
 import re
 import time
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +20,6 @@ import redis
 from redis.typing import EncodableT, KeyT
 
 from .cron import Claim
-from .cron import job_id as cron_job_id
 from .keys import CRON, STATE, TICK, WORKER, Keys
 from .leases import Beat, Suspect, Watched
 from .scripts import BULK_BATCH, BULK_BUDGET_US, EVENTS_MAX, Scripts, translated
@@ -248,7 +248,7 @@ class Queue:
         """cron.lua: claim a schedule's tick, enqueueing its job on `queue` (with
         `fields`) when the claim fires it: ("fired", id), ("skipped", the unique job
         still running or ""), or ("moved", the record's last tick or "")."""
-        job = cron_job_id()
+        job = uuid.uuid4().hex
         k = self.keys
         unique_name = f"cron:{claim.name}" if unique else ""
         keys: list[KeyT] = [

@@ -55,10 +55,10 @@ end
 -- attempts: its unique name is freed, its hash gets qwsup:failed_at (unix seconds, as
 -- text), its state failed and qwsup:finished_at, its waiters are told, and its id goes
 -- to the newest end of `failed` (failed:jobs), where it stays until retried or purged.
--- Used by fail.lua, and by requeue.lua and reclaim.lua through put_back.
+-- Used by fail.lua, and by requeue.lua and reclaim.lua through put_back (both free
+-- the job's slot of a concurrency limit first, lib/slot).
 local function fail_for_good(key, id, failed_at, failed)
   release_unique(key, id)
-  release_slot(key, id)
   redis.call(
     'HSET', key, 'qwsup:failed_at', failed_at, 'qwsup:state', 'failed', 'qwsup:finished_at', now_ms()
   )

@@ -8,10 +8,11 @@ one claim that finds the record as it last saw it enqueues the job, in the same 
 the others find the record moved on and learn its new tick. No leader, none lost when
 a master dies, none doubled when several run.
 
-A tick is fired when it is claimed within ON_TIME_S of its time. One claimed later (no
-master ran at its time) follows the schedule's `catch_up`: "none" skips it, "last" runs
-it once; the ticks before the latest are counted as skipped either way (never a flood
-of catch-up jobs). A new schedule starts with its first tick after it is first seen,
+A tick is fired when it is claimed within ON_TIME_S of its time, each one once, however
+many a short outage (a master restarting, Redis away) made late. Those claimed later (no
+master ran at their time) follow the schedule's `catch_up`: "none" skips them, "last"
+runs the latest once; the others are counted as skipped either way (never a flood of
+catch-up jobs). A new schedule starts with its first tick after it is first seen,
 and so does one whose record is more than a tick ahead of the Redis clock (the clock
 stepped back: waiting for it to catch up would silence the schedule that long).
 """
@@ -101,8 +102,10 @@ class Claim:
 
 
 def decide(name: str, ticks: Ticks, catch_up: str, last: int | None, now_ms: int) -> Claim | None:
-    """The claim to make for a schedule whose record says `last` (None: none yet) at
-    `now_ms` (Redis clock), or None when no tick is due."""
+    """The next claim to make for a schedule whose record says `last` (None: none yet)
+    at `now_ms` (Redis clock), or None when no tick is due. One tick per claim while
+    they are on time (a master back after a short outage fires each tick it missed);
+    the ticks older than ON_TIME_S go in one claim that follows `catch_up`."""
     due = ticks.latest(now_ms)
     if last is None:
         return Claim(name, None, due, fire=False, skipped=0)  # from its next tick on
@@ -110,9 +113,12 @@ def decide(name: str, ticks: Ticks, catch_up: str, last: int | None, now_ms: int
         return Claim(name, last, due, fire=False, skipped=0)  # from its next tick on
     if due <= last:
         return None
-    on_time = now_ms - due <= ON_TIME_S * 1000
-    fire = on_time or catch_up == "last"
-    return Claim(name, last, due, fire, ticks.between(last, due) + (0 if fire else 1))
+    first = ticks.next_after(last)
+    if now_ms - first <= ON_TIME_S * 1000:
+        return Claim(name, last, first, fire=True, skipped=0)
+    missed = ticks.latest(now_ms - round(ON_TIME_S * 1000) - 1)  # the latest one too late
+    fire = catch_up == "last"
+    return Claim(name, last, missed, fire, ticks.between(last, missed) + (0 if fire else 1))
 
 
 @dataclass

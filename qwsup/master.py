@@ -60,6 +60,7 @@ log = logging.getLogger(__name__)
 WAIT_MAX_S = 1.0
 CRON_LOOK_S = 60.0  # the schedules' records are read at least this often (another master's
 # claims, a clock that stepped)
+CRON_CLAIMS = 100  # the most rounds of claims per turn (the rest next turn)
 PROMOTE_BUDGET_S = 0.25  # at most this long per turn moving due retries: the rest next turn
 
 
@@ -432,18 +433,17 @@ class Master:
             return
         queue = self.queue
         with self.outage.guard("cron", self.clock) as attempt:
-            for _ in range(2):  # again at once after a claim found the record moved on
+            for _ in range(CRON_CLAIMS):  # claim after claim while ticks are due
                 records, now_ms = queue.cron_records(self.cron.unknown())
                 for name, last in records.items():
                     self.cron.read(name, last)
-                moved = False
-                for claim in self.cron.due(now_ms):
+                claims = self.cron.due(now_ms)
+                for claim in claims:
                     c = self.cron.schedules[claim.name].config
                     outcome, said = queue.claim_tick(claim, c.queue, c.fields, c.unique)
                     last = int(said) if outcome == "moved" and said else None
                     self.cron.claimed(claim, outcome, last)
-                    moved = moved or outcome == "moved"
-                if not moved:
+                if not claims:
                     break
         if attempt.failed:
             self.cron_at = self.clock() + WAIT_MAX_S

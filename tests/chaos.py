@@ -14,9 +14,13 @@ supervisor may be reclaimed for it), and cancels jobs at random, waiting and run
 ones (each must end cancelled, and run no more after its cancel was answered, but
 for the run it was in). Some jobs hang once (past job_timeout) and some blow far past
 max_memory_mb once; a fifth of the jobs are on a second queue, "urgent", taken
-first, which requeued jobs must go back to. Each host runs three pools: three
-processes of one job each, one worker of ten threads, one worker of ten asyncio
-tasks (an async handler). At the end every job must be done or
+first, which requeued jobs must go back to, and one in twenty on "paced", limited to
+PACED_RATE takes a second across both hosts (the limit must hold throughout, on the
+Redis clock between its steps). A cron schedule fires every second meanwhile: every
+tick must be enqueued once, whatever dies, but for the ticks the step back of the
+clock makes come again and those the hour ahead jumps over (counted as skipped).
+Each host runs three pools: three processes of one job each, one worker of ten
+threads, one worker of ten asyncio tasks (an async handler). At the end every job must be done or
 in failed:jobs with its reason, no list may hold a stray id, and duplicates are
 counted against the kills.
 """
@@ -32,6 +36,7 @@ import signal
 import sys
 import tempfile
 import time
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -66,6 +71,12 @@ class Result:
     master_stalls: int = 0
     name_refusals: int = 0  # second masters under a held name that exited with 73
     clock_steps: int = 0
+    ticks: int = 0  # jobs the cron schedule enqueued
+    ticks_twice: int = 0  # ticks enqueued twice, apart from those a clock step back repeats
+    ticks_missing: int = 0  # ticks neither enqueued nor counted skipped
+    ticks_skipped: int = 0  # counted skipped (the schedule's record)
+    paced: int = 0  # takes from the rate-limited queue
+    paced_most: int = 0  # the most of them in any window of the limit
     redis_restarts: int = 0
     cancelled_waiting: int = 0  # cancels answered "cancelled": the job was waiting
     cancelled_running: int = 0  # cancels answered "stopping": it was in a worker's list
@@ -88,6 +99,10 @@ def _reason(error: bytes | None) -> str:
     return text[:40] or "(none)"
 
 
+def _queue_of(i: int) -> str:
+    return "urgent" if i % 5 == 0 else "paced" if i % 20 == 1 else "all"
+
+
 def _job_mix(count: int, rng: random.Random) -> list[dict[str, str]]:
     jobs = []
     for i in range(count):
@@ -107,7 +122,11 @@ LIBFAKETIME = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")
 # a container of its own for a second master: a pid namespace, its own /proc
 CONTAINER = ("unshare", "--pid", "--fork", "--mount-proc")
 LEASE_S = 2
-KEEP_S = 86_400  # finished jobs kept past the clock's step of an hour: the end reads states
+TICK_MS = 1000  # the cron schedule's interval
+PACED_RATE = 20  # the rate-limited queue's limit, per second
+QUEUES = ("urgent", "paced", "all")  # as the workers take from them
+KEEP_S = 86_400  # finished jobs kept past the clock's step of an hour (and however many,
+# the cron schedule's too): the end reads states
 # each host: a pool of three processes, one worker of ten threads, one of ten asyncio tasks
 MOST_AT_ONCE = 10  # the most jobs one worker runs at once
 RUNNING_PER_HOST = 3 + 10 + 10
@@ -133,8 +152,8 @@ def run(jobs: int, seconds: float, workdir: Path, seed: int = 1) -> Result:
     common = {
         "handler": "chaosjobs:run", "max_attempts": 5, "retry_delay": 0.2,
         "retry_backoff": 1.5, "job_timeout": 2, "heartbeat_timeout": 10,
-        "max_memory_mb": 150, "queues": ["urgent", "all"],
-        "keep_finished": KEEP_S,
+        "max_memory_mb": 150, "queues": list(QUEUES),
+        "keep_finished": KEEP_S, "keep_finished_max": 0,
     }  # fmt: skip
     pools = [  # one job per process; ten in threads; ten as tasks of an async handler
         {**common, "name": "procs", "count": 3},
@@ -149,17 +168,25 @@ def run(jobs: int, seconds: float, workdir: Path, seed: int = 1) -> Result:
             pools,
             supervisor={"name": name, "lease_timeout": LEASE_S, "graceful_timeout": 5},
             log={"level": "warning"},
+            cron=[{"name": "tick", "every": f"{TICK_MS}ms", "fields": {"kind": "tick"}}],
+            **{"queues.paced": {"rate_limit": f"{PACED_RATE}/1s"}},
         )
         for name in ("chaos-a", "chaos-b")
     }
     r = server.client()
     result = Result(jobs=jobs)
     mix, producer = _job_mix(jobs, rng), Producer(r, keep_finished=KEEP_S)
-    # a fifth on a second queue, which the workers take first and jobs go back to
-    ids = producer.enqueue_many(mix[::5], queue="urgent")
-    ids += producer.enqueue_many(j for i, j in enumerate(mix) if i % 5)
+    for i in range(jobs):
+        if _queue_of(i) == "paced":
+            mix[i]["paced"] = "1"
+    # a fifth on a queue the workers take first and jobs go back to, some rate-limited
+    order = sorted(range(jobs), key=lambda i: QUEUES.index(_queue_of(i)))  # as ids are made
+    in_order = [mix[i] for i in order]
+    ids: list[str] = []
+    for queue in QUEUES:
+        ids += producer.enqueue_many((mix[i] for i in order if _queue_of(i) == queue), queue=queue)
     started: list[Qwsup] = []
-    in_order = mix[::5] + [j for i, j in enumerate(mix) if i % 5]  # (as ids were made)
+    steps: list[Step] = []  # of the Redis clock
     slow = [i for i, job in zip(ids, in_order, strict=True) if job.get("kind") == "slow"]
     cancels: dict[str, tuple[str, int]] = {}  # job id: (the cancel's answer, its runs then)
 
@@ -214,7 +241,7 @@ def run(jobs: int, seconds: float, workdir: Path, seed: int = 1) -> Result:
                 elif action in ("clock ahead", "clock back"):
                     # ahead an hour, then back 30 s: a job due meanwhile (a retry) is due
                     # on the stepped clock, so a step back makes it that much later
-                    offset.write_text("+3600\n" if action == "clock ahead" else "+3570\n")
+                    steps.append(_step(r, offset, "+3600" if action == "clock ahead" else "+3570"))
                     result.clock_steps += 1
                 elif action == "kill host b":
                     os.killpg(b.pid, signal.SIGKILL)
@@ -239,12 +266,94 @@ def run(jobs: int, seconds: float, workdir: Path, seed: int = 1) -> Result:
         _count(r, ids, result, cancels)
         a.send(signal.SIGTERM)
         a.wait(30)
+        _count_ticks(r, steps, result)
+        _count_paced(r, steps, result)
     finally:
         for proc in started:
             proc.close()
         r.close()
         server.cleanup()
     return result
+
+
+@dataclass(frozen=True)
+class Step:
+    """A step of the Redis server's clock: when it was made (this host's clock, unix ms),
+    and the Redis clock just before and just after it (unix ms)."""
+
+    at: int
+    before: int
+    after: int
+
+    def passed(self, here_ms: int, redis_ms: int) -> bool:
+        """Whether something that happened at `redis_ms` on the Redis clock, seen at
+        `here_ms` here, came after the step (near it, the closer clock decides)."""
+        if abs(here_ms - self.at) > 1000:
+            return here_ms > self.at
+        return abs(redis_ms - self.after) < abs(redis_ms - self.before)
+
+
+def _redis_ms(r: redis.Redis) -> int:
+    seconds, micros = r.time()
+    return int(seconds) * 1000 + int(micros) // 1000
+
+
+def _step(r: redis.Redis, offset: Path, to: str) -> Step:
+    """Step the Redis server's clock to `to` (libfaketime's offset, "+3600")."""
+    before = _redis_ms(r)
+    at = round(time.time() * 1000)
+    offset.write_text(f"{to}\n")
+    return Step(at, before, _redis_ms(r))
+
+
+def _count_ticks(r: redis.Redis, steps: list[Step], result: Result) -> None:
+    """The cron schedule's jobs (those run, and those still waiting) against its ticks:
+    none enqueued twice but where a step back repeats a stretch of the clock, none
+    missing but those a step ahead jumps over, and the record's counts agreeing."""
+    ticks = {k: int(v) for k, v in r.hgetall(chaosjobs.TICKS).items() if v}
+    for key in r.scan_iter(match="job:*"):
+        cron, tick = r.hmget(key, ["qwsup:cron", "qwsup:tick"])
+        if cron == b"tick" and tick:
+            ticks[key.removeprefix(b"job:")] = int(tick)
+    fired, skipped = (int(n or 0) for n in r.hmget("all:cron:tick", ["fired", "skipped"]))
+    result.ticks, result.ticks_skipped = len(ticks), skipped
+    counts: dict[int, int] = {}
+    for tick in ticks.values():
+        counts[tick] = counts.get(tick, 0) + 1
+    repeated = [s for s in steps if s.after < s.before]  # ticks that may come twice
+    jumped = [s for s in steps if s.after > s.before]  # ticks that may be skipped
+
+    def allowed(tick: int) -> int:
+        return 1 + sum(s.after - TICK_MS <= tick <= s.before + TICK_MS for s in repeated)
+
+    result.ticks_twice = sum(max(0, n - allowed(t)) for t, n in counts.items())
+    result.ticks_twice += abs(fired - len(ticks))  # each fired claim made one job
+    missing = [
+        t for t in range(min(counts), max(counts), TICK_MS) if t not in counts
+    ] if counts else []  # fmt: skip
+    result.ticks_missing = sum(
+        1 for t in missing if not any(s.before - 5 * TICK_MS < t < s.after for s in jumped)
+    )  # fmt: skip
+    result.ticks_missing += abs(len(missing) - skipped)  # each one missing counted skipped
+
+
+def _count_paced(r: redis.Redis, steps: list[Step], result: Result) -> None:
+    """The takes from the rate-limited queue, on the Redis clock between its steps: the
+    most in any window of one second (half-open, as take.lua's window is)."""
+    segments: dict[int, list[int]] = {}
+    for member, here in r.hgetall(chaosjobs.PACED).items():
+        taken = int(member.rsplit(b":", 1)[1] or 0)
+        if taken:
+            segment = sum(s.passed(int(here), taken) for s in steps)
+            segments.setdefault(segment, []).append(taken)
+    result.paced = sum(len(times) for times in segments.values())
+    for times in segments.values():
+        times.sort()
+        first = 0
+        for last, at in enumerate(times):
+            while times[first] <= at - 1000:
+                first += 1
+            result.paced_most = max(result.paced_most, last - first + 1)
 
 
 def _pick(
@@ -256,11 +365,11 @@ def _pick(
         if running if running is not None else rng.random() < 0.5:
             found = [job.encode() for job in slow if _state(r, job) == "running"]
         else:
-            queue = rng.choice(["all:jobs", "urgent:jobs"])
+            queue = f"{rng.choice(QUEUES)}:jobs"
             found = [r.lindex(queue, rng.randrange(r.llen(queue)))] if r.llen(queue) else []
     except redis.RedisError:
         found = []
-    picked = [x.decode() for x in found if x]
+    picked = [x.decode() for x in found if x and x.decode() in ids]  # no tick's job
     return rng.choice(picked or ids)
 
 
@@ -298,22 +407,31 @@ def _accounted(r: redis.Redis, ids: list[str], cancels: dict[str, tuple[str, int
         ended = {k.decode() for k in r.hkeys("chaos:completions")}
         ended |= {x.decode() for x in r.lrange("failed:jobs", 0, -1)}
         ended |= {i for i in cancels if i not in ended and _state(r, i) == "cancelled"}
-        busy = r.llen("all:jobs") + r.llen("urgent:jobs") + r.zcard("delayed:jobs")
+        ended &= set(ids)
+        ours = set(ids)  # not the cron schedule's jobs
+        busy = sum(_held(r, f"{q}:jobs", ours) for q in QUEUES) + _delayed(r, ours)
     except redis.ConnectionError:
         return False
-    return len(ended) >= len(ids) and busy == 0 and not _worker_lists(r)
+    return len(ended) >= len(ids) and busy == 0 and not _worker_lists(r, ours)
 
 
 def _state(r: redis.Redis, job_id: str) -> str:
     return (r.hget(f"job:{job_id}", "qwsup:state") or b"").decode()
 
 
-def _worker_lists(r: redis.Redis) -> dict[str, int]:
-    found = {}
-    for key in r.scan_iter(match="*:jobs"):
-        if key.decode().count(".") and r.llen(key):
-            found[key.decode()] = r.llen(key)
-    return found
+def _held(r: redis.Redis, key: str | bytes, ours: Collection[str]) -> int:
+    """How many of `ours` list `key` holds."""
+    return sum(x.decode() in ours for x in r.lrange(key, 0, -1))
+
+
+def _delayed(r: redis.Redis, ours: Collection[str]) -> int:
+    return sum(x.decode() in ours for x in r.zrange("delayed:jobs", 0, -1))
+
+
+def _worker_lists(r: redis.Redis, ours: Collection[str]) -> dict[str, int]:
+    """How many of `ours` each worker's list holds (those that hold any)."""
+    found = {key.decode(): _held(r, key, ours) for key in r.scan_iter(match="*.*:jobs")}
+    return {key: n for key, n in found.items() if n}
 
 
 def _count(
@@ -321,7 +439,8 @@ def _count(
 ) -> None:
     completions = {k.decode(): int(v) for k, v in r.hgetall("chaos:completions").items()}
     job_runs = {k.decode(): int(v) for k, v in r.hgetall("chaos:runs").items()}
-    failed = [x.decode() for x in r.lrange("failed:jobs", 0, -1)]
+    ours = set(ids)
+    failed = [x.decode() for x in r.lrange("failed:jobs", 0, -1) if x.decode() in ours]
     cancelled = {i for i in cancels if _state(r, i) == "cancelled"}
     result.cancels_not_cancelled = len(cancels) - len(cancelled)
     result.cancels_ran_after = sum(
@@ -342,9 +461,9 @@ def _count(
     result.effects_missing = sum(1 for i in ids if i in completions and i not in failed
                                  and i not in cancelled and effects.get(i, 0) == 0)  # fmt: skip
     result.interrupted = sum(job_runs.values()) - sum(completions.values())
-    where = {q: r.llen(q) for q in ("all:jobs", "urgent:jobs")}
-    where["delayed:jobs"] = r.zcard("delayed:jobs")
-    where.update(_worker_lists(r))
+    where = {f"{q}:jobs": _held(r, f"{q}:jobs", ours) for q in QUEUES}
+    where["delayed:jobs"] = _delayed(r, ours)
+    where.update(_worker_lists(r, ours))
     where["failed:jobs twice"] = len(failed) - len(set(failed))
     result.stray_where = {k: n for k, n in where.items() if n}
     result.stray = sum(where.values())
@@ -371,6 +490,12 @@ def table(result: Result) -> str:
         ("second masters under a held name (refused)", result.name_refusals),
         ("steps of the Redis clock (1 h ahead, 30 s back)", result.clock_steps),
         ("Redis restarts", result.redis_restarts),
+        ("cron ticks enqueued (every second)", result.ticks),
+        ("  ticks enqueued twice (no step back)", result.ticks_twice),
+        ("  ticks missing (not counted skipped)", result.ticks_missing),
+        ("  ticks skipped (the hour ahead)", result.ticks_skipped),
+        ("takes from the rate-limited queue", result.paced),
+        (f"  most in any 1 s (limit {PACED_RATE})", result.paced_most),
         ("cancels of waiting jobs", result.cancelled_waiting),
         ("cancels of jobs in a worker's list", result.cancelled_running),
         ("  cancelled jobs not in state cancelled", result.cancels_not_cancelled),
@@ -403,6 +528,8 @@ def main() -> int:
     if args.json:
         args.json.write_text(json.dumps(asdict(result), indent=2))
     ok = result.finished and result.lost == 0 and result.stray == 0
+    ok = ok and result.ticks_twice == 0 and result.ticks_missing == 0
+    ok = ok and result.paced_most <= PACED_RATE
     return 0 if ok else 1
 
 

@@ -34,3 +34,8 @@ def test_no_job_is_lost_whatever_dies(tmp_path: Path) -> None:
     # what a handler sends with its acknowledgement is applied once per job, duplicates too
     assert result.effects_twice == 0 and result.effects_missing == 0
     assert result.interrupted > 0  # the hanging and bloating jobs were cut short
+    # the cron schedule: each tick once, but where the clock stepped (chaos._count_ticks)
+    assert result.ticks > 10 and result.ticks_twice == 0 and result.ticks_missing == 0
+    assert result.ticks_skipped > 3000  # the hour the clock stepped ahead
+    # the rate-limited queue: never more than its limit in a second, on the Redis clock
+    assert result.paced > chaos.PACED_RATE and result.paced_most <= chaos.PACED_RATE

@@ -77,7 +77,24 @@ def test_ticks_missed_while_no_master_ran_follow_catch_up() -> None:
     assert decide("d", daily, "none", last, now) == Claim("d", last, due, False, 3)
     assert decide("d", daily, "last", last, now) == Claim("d", last, due, True, 2)
     on_time = ms(2026, 12, 4, 3, 0, 30)  # within ON_TIME_S: fired, whatever catch_up
-    assert decide("d", daily, "none", last, on_time) == Claim("d", last, due, True, 2)
+    missed = ms(2026, 12, 3, 3)
+    assert decide("d", daily, "none", last, on_time) == Claim("d", last, missed, False, 2)
+    assert decide("d", daily, "none", missed, on_time) == Claim("d", missed, due, True, 0)
+
+
+@pytest.mark.unit
+def test_a_short_outage_fires_each_tick_it_made_late_once() -> None:
+    every = Ticks(every_ms=1000)
+    last, now, claims = 5_000, 8_500, []
+    while (claim := decide("s", every, "none", last, now)) is not None:
+        claims.append(claim)
+        last = claim.tick
+    assert claims == [Claim("s", t - 1000, t, True, 0) for t in (6_000, 7_000, 8_000)]
+    # 90 s away: the ticks older than a minute are skipped in one claim, the rest fired
+    claim = decide("s", every, "none", 5_000, 95_500)
+    assert claim == Claim("s", 5_000, 35_000, False, 30)
+    assert decide("s", every, "last", 5_000, 95_500) == Claim("s", 5_000, 35_000, True, 29)
+    assert decide("s", every, "none", 35_000, 95_500) == Claim("s", 35_000, 36_000, True, 0)
 
 
 @pytest.mark.unit

@@ -152,6 +152,20 @@ def test_a_rate_window_opens_as_its_oldest_take_leaves_it(q: Queue, client: redi
 
 
 @pytest.mark.redis
+def test_takes_logged_ahead_of_a_clock_stepped_back_count_from_now(
+    q: Queue, client: redis.Redis
+) -> None:
+    push(client, "mail", 3)
+    seconds, micros = client.time()
+    later = seconds * 1000 + micros // 1000 + 30_000  # logged before a step back of 30 s
+    client.zadd("mail:started", {f"{later}:a": later, f"{later + 1}:b": later + 1})
+    feed = line(q, "host.1", ("mail",), Limits("mail", 2, 1_000, 0))
+    assert took(feed) == [] and 0 < feed.held_ms <= 1_000  # not the 31 s until they leave
+    assert max(score for _, score in client.zrange("mail:started", 0, -1, withscores=True)) < later
+    wait_until(lambda: len(took(feed)) == 1, 5, "the window to open")
+
+
+@pytest.mark.redis
 def test_a_concurrency_limit_counts_jobs_until_they_leave_the_worker(
     q: Queue, client: redis.Redis
 ) -> None:

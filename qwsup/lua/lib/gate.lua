@@ -58,6 +58,11 @@ function gate.room(queue, now)
   if limit.rate > 0 then
     local log = keys.started(queue)
     redis.call('ZREMRANGEBYSCORE', log, '-inf', now - limit.window)
+    -- takes logged later than now: the Redis clock stepped back; they count from now
+    -- (else the queue would wait that long for them to leave the window)
+    for _, member in ipairs(redis.call('ZRANGEBYSCORE', log, '(' .. now, '+inf')) do
+      redis.call('ZADD', log, now, member)
+    end
     if redis.call('ZCARD', log) >= limit.rate then
       local oldest = redis.call('ZRANGE', log, 0, 0, 'WITHSCORES')
       hold(queue, tonumber(oldest[2]) + limit.window - now)

@@ -265,6 +265,16 @@ class Operator:
                 refused.append(Refused(*(_str(part) for part in reply[i : i + 3])))
         return Retried(taken - len(refused), refused, [])
 
+    def purge_ids(self, job_ids: list[str]) -> int:
+        """Remove the named failed jobs and their hashes (an id not in failed:jobs is left
+        alone); returns how many were removed."""
+        removed, left = 0, list(job_ids)
+        while left:
+            args: list[EncodableT] = [self.budget_us, *left[: self.batch]]
+            done, gone = self.scripts.run("purge_ids", [self.keys.failed_jobs], args)
+            removed, left = removed + int(gone), left[int(done) :]
+        return removed
+
     def purge_failed(self) -> int:
         """Remove every job failed:jobs holds now and its hash, oldest first, freeing the
         unique names they hold; returns how many."""

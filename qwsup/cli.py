@@ -108,6 +108,10 @@ def _parser() -> argparse.ArgumentParser:
     job = commands.add_parser("job", help="one job: its state, worker, times, error, result")
     job.add_argument("id", metavar="ID")
     job.add_argument("--json", action="store_true", help="one JSON object, for scripts")
+    web = commands.add_parser(
+        "web", help="serve the web dashboard (on [web] listen, 127.0.0.1:9312 by default)"
+    )
+    web.add_argument("--listen", metavar="HOST:PORT", help="where to listen instead")
     status = commands.add_parser("status", help="queues, supervisors and workers")
     status.add_argument("--json", action="store_true", help="for scripts")
     status.add_argument(
@@ -182,6 +186,10 @@ def main(argv: list[str] | None = None) -> int:
             return int(ExitCode.OK)
         if args.command == "failed":
             return failed(config, args)
+        if args.command == "web":
+            from .web.serve import serve  # its web stack only for this command
+
+            return serve(config, args.listen)
         if args.command == "requeue-orphans":
             return requeue_orphans(config, args)
         if args.command == "scale":

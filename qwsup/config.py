@@ -165,6 +165,18 @@ def _listen(v: str) -> str | None:
     return None
 
 
+def _web_listen(v: str) -> str | None:
+    host, sep, port = v.rpartition(":")
+    if not (sep and host and port.isdigit() and 0 < int(port) < 65536):
+        return f'must be "host:port", got {v!r}'
+    return None
+
+
+def _patterns(v: tuple[str, ...]) -> str | None:
+    empty = [p for p in v if not p.strip()]
+    return "must not hold an empty pattern" if empty else None
+
+
 @dataclasses.dataclass(frozen=True)
 class MetricsConfig:
     listen: str = _key("", _listen)
@@ -174,6 +186,19 @@ class MetricsConfig:
             return None
         host, _, port = self.listen.rpartition(":")
         return host.strip("[]"), int(port)
+
+
+@dataclasses.dataclass(frozen=True)
+class WebConfig:
+    """[web]: the dashboard `qwsup web` serves (qwsup/web/)."""
+
+    listen: str = _key("127.0.0.1:9312", _web_listen)
+    # the operators' token, which actions need: from the environment variable
+    # token_env names, else from token_file (its first line); neither: read-only
+    token_env: str | None = None
+    token_file: str | None = None
+    # job fields shown as hidden, by name pattern (fnmatch: "password*")
+    hide_fields: tuple[str, ...] = _key((), _patterns)
 
 
 def _parses(parse: Callable[[str], object]) -> Check:
@@ -274,6 +299,7 @@ class Config:
     events: EventsConfig = EventsConfig()
     queues: tuple[QueueConfig, ...] = ()  # [queues.NAME], in the order of the file
     cron: tuple[CronConfig, ...] = ()  # [[cron]], in the order of the file
+    web: WebConfig = WebConfig()
 
     def __post_init__(self) -> None:
         if not self.pools:
@@ -355,6 +381,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "log": LogConfig,
     "metrics": MetricsConfig,
     "events": EventsConfig,
+    "web": WebConfig,
 }
 
 
@@ -449,7 +476,7 @@ def parse(path: str, text: str) -> Config:
     pools = pools or (sections["workers"],)
     return Config(
         path, redis, supervisor, pools[0], sections["log"], sections["metrics"], pools,
-        events=sections["events"], queues=queues, cron=cron,
+        events=sections["events"], queues=queues, cron=cron, web=sections["web"],
     )  # fmt: skip
 
 

@@ -11,6 +11,8 @@ pythonpath, `python -m bench` run there).
                  started
     cluster.py   a local Redis Cluster
     sentinel.py  a local primary, replicas and three sentinels
+    browser.py   a headless Chromium (Debian's, through Selenium) for the dashboard:
+                 import it from testkit.browser (Selenium is a test dependency only)
 
 Import the names from here: `from testkit import RedisServer, wait_until`.
 """

@@ -1,10 +1,13 @@
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import signal
 import tempfile
+import urllib.request
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +23,9 @@ from testkit import (
     ROOT,
     RedisServer,
     default_binary,
+    free_port,
     redis_binaries,
+    wait_until,
     write_config,
 )
 
@@ -126,6 +131,59 @@ def start_qwsup(
         assert not proc.group(), f"processes left behind: {proc.group()}"
     if started:
         assert server.acl_denials("qwsup") == [], "conf/redis-acl.conf lacks a right qwsup used"
+
+
+@dataclass
+class Web:
+    """A `qwsup web` the test started: its process, its address, the operators' token."""
+
+    proc: Qwsup
+    url: str
+    token: str | None
+
+
+@pytest.fixture
+def start_web(
+    tmp_path: Path, server: RedisServer, env: dict[str, str]
+) -> Iterator[Callable[..., Web]]:
+    """start_web(token=True, web={...}, **sections) writes web.toml (a token file when
+    `token`) and starts `qwsup web` on it on a free port of 127.0.0.1; returns once the
+    dashboard answers."""
+    started: list[Qwsup] = []
+
+    def start(token: bool = True, cron: list[dict[str, Any]] | None = None, **sections: Any) -> Web:
+        secret = secrets.token_urlsafe(24) if token else None
+        web = sections.setdefault("web", {})
+        if secret is not None:
+            (tmp_path / "web-token").write_text(secret + "\n")
+            web.setdefault("token_file", str(tmp_path / "web-token"))
+        port = free_port()
+        web.setdefault("listen", f"127.0.0.1:{port}")
+        sections.setdefault("redis", {}).setdefault("password_env", "QWSUP_TEST_PASSWORD")
+        config = write_config(
+            tmp_path / "web.toml", server.user_url("qwsup"), None, cron, **sections
+        )
+        proc = Qwsup(config, env, "web")
+        started.append(proc)
+        url = f"http://{web['listen']}"
+        wait_until(lambda: _answers(url) or proc.proc.poll() is not None, 20, "the dashboard")
+        assert proc.proc.poll() is None, proc.log()
+        return Web(proc, url, secret)
+
+    yield start
+    for proc in started:
+        proc.close()
+        assert not proc.group(), f"processes left behind: {proc.group()}"
+    if started:
+        assert server.acl_denials("qwsup") == [], "conf/redis-acl.conf lacks a right qwsup used"
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url + "/static/app.css", timeout=2) as reply:
+            return bool(reply.status == 200)
+    except OSError:
+        return False
 
 
 @pytest.fixture(autouse=True, scope="session")

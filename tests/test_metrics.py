@@ -37,7 +37,9 @@ def test_metrics_count_jobs_workers_and_restarts_across_worker_deaths(
     assert m[("qwsup_jobs_done_total", ())] == 5  # counted before that worker died
     assert m[("qwsup_jobs_failed_total", ())] == 1
     assert m[("qwsup_jobs_retried_total", ())] == 0
-    restarts = {labels: v for (name, labels), v in m.items() if name == "qwsup_worker_restarts_total"}
+    restarts = {
+        labels: v for (name, labels), v in m.items() if name == "qwsup_worker_restarts_total"
+    }
     assert restarts == {(("cause", "crashed"),): 1}, qw.log()  # and no other cause
     assert m[("qwsup_workers", (("pool", "default"), ("state", "busy")))] == 0
     assert m[("qwsup_job_duration_seconds_count", ())] == 6

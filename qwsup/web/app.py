@@ -1,0 +1,353 @@
+"""The dashboard's pages and actions (Starlette; templates rendered by Jinja2 with
+autoescape, so job data is text wherever it shows).
+
+Every page is a layout around one `main` block; `?fragment=1` returns that block alone,
+which static/app.js fetches again whenever the events stream says something changed
+(server-sent events at /events, from all:events) and every few seconds besides (the
+only way when events are off). Actions are POSTs of forms (auth.py says who may act),
+each answered with a redirect to the page it came from, its outcome in `said`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from importlib import resources
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+import anyio
+import jinja2
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from .. import admin
+from ..admin import Operator
+from ..config import Config
+from ..errors import QwsupError, UnknownJob
+from ..producer import Producer
+from . import rates, reads
+from .auth import COOKIE, SESSION_S, Auth
+
+log = logging.getLogger(__name__)
+
+POLL_MS = 5_000  # the pages' refresh besides the events (the only one when events are off)
+EVENTS_BLOCK_MS = 2_000  # one XREAD's block in /events (then a keep-alive line)
+HEADERS = {  # on every page: nothing of a job can run as script, nor the page be framed
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+
+
+def _clock(ms: int | float | None) -> str:
+    """A time (unix ms) as the pages show it, in UTC."""
+    if ms is None:
+        return "—"
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _seconds(s: float | None) -> str:
+    """A duration as the pages show it."""
+    if s is None:
+        return "—"
+    if s < 60:
+        return f"{s:.1f} s"
+    if s < 3600:
+        return f"{s / 60:.1f} min"
+    return f"{s / 3600:.1f} h"
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("qwsup.web", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    env.filters["clock"] = _clock
+    env.filters["seconds"] = _seconds
+    env.filters["points"] = rates.sparkline
+    return env
+
+
+def _back(value: str | None) -> str:
+    """Where an action's redirect goes: a path of this site only."""
+    path = urlsplit(value or "/")
+    if path.scheme or path.netloc or not path.path.startswith("/") or path.path.startswith("//"):
+        return "/"
+    return path.path + (f"?{path.query}" if path.query else "")
+
+
+def _said(back: str, message: str) -> str:
+    path = urlsplit(back)
+    query = "&".join(p for p in path.query.split("&") if p and not p.startswith("said="))
+    return f"{path.path}?{'&'.join(filter(None, [query, urlencode({'said': message})]))}"
+
+
+def _page_number(request: Request) -> int:
+    try:
+        return max(0, int(request.query_params.get("page", "1")) - 1)
+    except ValueError:
+        return 0
+
+
+class Dashboard:
+    """The app and what its pages share: the config, one Operator and Producer (one
+    Redis client: redis-py's pool serves the threads that run the pages), the token."""
+
+    def __init__(self, config: Config, op: Operator, producer: Producer, auth: Auth) -> None:
+        self.config = config
+        self.op = op
+        self.producer = producer
+        self.auth = auth
+        self.templates = _environment()
+        static = resources.files("qwsup.web").joinpath("static")
+        self.app = Starlette(
+            routes=[
+                Route("/", self.overview),
+                Route("/failed", self.failed),
+                Route("/scheduled", self.scheduled),
+                Route("/cron", self.cron),
+                Route("/queues/{name}", self.queue),
+                Route("/jobs/{id}", self.job),
+                Route("/login", self.login_form),
+                Route("/login", self.login, methods=["POST"]),
+                Route("/logout", self.logout, methods=["POST"]),
+                Route("/events", self.events),
+                Route("/actions/{action}", self.act, methods=["POST"]),
+                Mount("/static", StaticFiles(directory=str(static)), name="static"),
+            ],
+        )
+
+    # -- rendering --------------------------------------------------------------------
+
+    def render(
+        self, request: Request, template_name: str, status: int = 200, **values: Any
+    ) -> HTMLResponse:
+        sid = request.cookies.get(COOKIE)
+        session = self.auth.session(sid)
+        values = {
+            "request_path": _path(request),
+            "said": request.query_params.get("said", ""),
+            "auth_enabled": self.auth.enabled,
+            "operator": session is not None,
+            "csrf": session.csrf if session else "",
+            "events_on": self.config.events.max_len > 0,
+            "poll_ms": POLL_MS,
+            "namespace": self.config.redis.namespace,
+            **values,
+        }
+        values["fragment"] = bool(request.query_params.get("fragment"))  # <main>'s inside only
+        html = self.templates.get_template(template_name).render(values)
+        return HTMLResponse(html, status, headers=HEADERS)
+
+    def refuse(self, request: Request, status: int, message: str) -> HTMLResponse:
+        return self.render(request, "message.html", status, title="Refused", message=message)
+
+    async def run(self, read: Callable[[], Any]) -> Any:
+        """A read of Redis (redis-py is synchronous) in a worker thread."""
+        return await anyio.to_thread.run_sync(read)
+
+    # -- pages ------------------------------------------------------------------------
+
+    async def overview(self, request: Request) -> Response:
+        view = await self.run(lambda: reads.overview(self.op, self.config))
+        return self.render(request, "overview.html", view=view, title="Overview")
+
+    async def failed(self, request: Request) -> Response:
+        search = request.query_params.get("q", "").strip()[:200]
+        page = _page_number(request)
+        view = await self.run(lambda: reads.failed_page(self.op, page, search))
+        return self.render(request, "failed.html", page=view, title="Failed jobs")
+
+    async def scheduled(self, request: Request) -> Response:
+        page = _page_number(request)
+        view = await self.run(lambda: reads.scheduled_page(self.op, page))
+        return self.render(request, "scheduled.html", page=view, title="Scheduled jobs")
+
+    async def cron(self, request: Request) -> Response:
+        views = await self.run(lambda: admin.cron_views(self.op, self.config.cron))
+        return self.render(request, "cron.html", schedules=views, title="Cron")
+
+    async def queue(self, request: Request) -> Response:
+        name = request.path_params["name"]
+        page = _page_number(request)
+        view = await self.run(lambda: reads.queue_page(self.op, name, page))
+        paused = await self.run(self.op.paused)
+        return self.render(
+            request, "queue.html", page=view, name=name, paused=name in paused,
+            title=f"Queue {name}",
+        )  # fmt: skip
+
+    async def job(self, request: Request) -> Response:
+        job_id = request.path_params["id"]
+        view = await self.run(lambda: reads.job_page(self.op, job_id, self.config.web.hide_fields))
+        if view is None:
+            return self.render(
+                request, "message.html", 404, title="No such job",
+                message=f"There is no job {job_id} (it never was, or it ended and was pruned).",
+            )  # fmt: skip
+        now = time.time()
+        return self.render(request, "job.html", job=view, now=now, title=f"Job {job_id}")
+
+    async def login_form(self, request: Request) -> Response:
+        return self.render(request, "login.html", title="Log in", wrong=False)
+
+    # -- the operator -----------------------------------------------------------------
+
+    def _same_origin(self, request: Request) -> bool:
+        """A POST's Origin (when the browser sends one) is this site."""
+        origin = request.headers.get("origin")
+        return origin is None or urlsplit(origin).netloc == request.headers.get("host")
+
+    async def login(self, request: Request) -> Response:
+        if not self._same_origin(request):
+            return self.refuse(request, 403, "a login must come from this site's own page")
+        if not self.auth.enabled:
+            return self.refuse(request, 403, "this dashboard is read-only: no token is configured")
+        form = await request.form()
+        sid = self.auth.login(str(form.get("token", "")))
+        if sid is None:
+            log.warning("a login with a wrong token from %s", _client(request))
+            return self.render(request, "login.html", 401, title="Log in", wrong=True)
+        log.info("an operator logged in from %s", _client(request))
+        response = RedirectResponse(_back(str(form.get("back", "/"))), 303)
+        response.set_cookie(
+            COOKIE, sid, max_age=SESSION_S, httponly=True, samesite="strict", path="/"
+        )
+        return response
+
+    async def logout(self, request: Request) -> Response:
+        form = await request.form()
+        verdict = self.auth.may_act(request.cookies.get(COOKIE), str(form.get("csrf", "")), None)
+        if verdict.allowed:
+            self.auth.logout(request.cookies.get(COOKIE))
+        response = RedirectResponse("/", 303)
+        response.delete_cookie(COOKIE, path="/")
+        return response
+
+    async def act(self, request: Request) -> Response:
+        """POST /actions/NAME: retry, purge, cancel, pause, resume, requeue."""
+        if not self._same_origin(request):
+            return self.refuse(request, 403, "an action must come from this site's own page")
+        form = await request.form()
+        bearer = request.headers.get("authorization", "")
+        token = bearer.removeprefix("Bearer ").strip() if bearer.startswith("Bearer ") else None
+        verdict = self.auth.may_act(
+            request.cookies.get(COOKIE), str(form.get("csrf", "")) or None, token
+        )
+        action = request.path_params["action"]
+        if not verdict.allowed:
+            log.warning("%s refused for %s: %s", action, _client(request), verdict.reason)
+            return self.refuse(request, verdict.status, f"{action}: {verdict.reason}")
+        ids = [str(v) for v in form.getlist("ids") if str(v)]
+        every = form.get("all") == "1"
+        target = str(form.get("target", ""))
+        try:
+            said = await self.run(lambda: self.carry_out(action, ids, every, target))
+        except (QwsupError, ValueError) as exc:
+            said = f"{action}: {exc}"
+        if said is None:
+            return self.refuse(request, 404, f"no such action: {action}")
+        log.info("%s by %s: %s", action, _client(request), said)
+        return RedirectResponse(_said(_back(str(form.get("back", "/"))), said), 303)
+
+    def carry_out(self, action: str, ids: list[str], every: bool, target: str) -> str | None:
+        """What an allowed action does, and what the page then says (None: no such
+        action)."""
+        op = self.op
+        if action == "retry":
+            if not ids and not every:
+                return "retry: no job chosen"
+            done = op.retry_failed(None if every else ids)
+            refused = "".join(
+                f"; {r.id} stays failed: {r.holder} holds its unique name {r.name}"
+                for r in done.refused[:5]
+            )
+            return f"{done.moved} failed jobs put back in their queue{refused}"
+        if action == "purge":
+            if not ids and not every:
+                return "purge: no job chosen"
+            removed = op.purge_failed() if every else op.purge_ids(ids)
+            return f"{removed} failed jobs removed for good"
+        if action == "cancel":
+            outcomes = []
+            for job_id in ids:
+                try:
+                    outcomes.append(f"{job_id}: {self.producer.cancel(job_id).outcome}")
+                except UnknownJob:
+                    outcomes.append(f"{job_id}: no such job")
+            return "cancel: " + (", ".join(outcomes) or "no job chosen")
+        if action in ("pause", "resume"):
+            if not target:
+                return f"{action}: no queue chosen"
+            (op.pause if action == "pause" else op.resume)([target])
+            return f"queue {target} {'paused' if action == 'pause' else 'resumed'}"
+        if action == "requeue":
+            return self.requeue(target)
+        return None
+
+    def requeue(self, name: str) -> str:
+        """Requeue the jobs of supervisor `name`, only once its lease is over."""
+        found = next((s for s in admin.snapshot(self.op).supervisors if s.name == name), None)
+        if found is None:
+            return f"requeue: no supervisor {name}"
+        if found.alive:
+            return f"requeue: {name} is alive (its lease runs): its jobs are its own"
+        done = admin.requeue_orphans(
+            self.op, [name], max_attempts=self.config.most_attempts,
+            lease_s=self.config.supervisor.lease_timeout,
+        )  # fmt: skip
+        moved = sum(r.requeued for r in done)
+        return f"{moved} jobs of {name} requeued"
+
+    # -- live -------------------------------------------------------------------------
+
+    async def events(self, request: Request) -> Response:
+        """Server-sent events: "change" whenever all:events has new entries (at most one
+        per XREAD), a comment line between them to keep the connection open."""
+        client, key = self.op.client, self.op.keys.events
+
+        def read(after: str) -> str | None:
+            found = client.xread({key: after}, block=EVENTS_BLOCK_MS, count=100)
+            for _stream, entries in found or []:
+                if entries:
+                    return str(entries[-1][0].decode())
+            return None
+
+        async def stream() -> AsyncIterator[str]:
+            after = "$"
+            yield "retry: 3000\n\n"
+            while not await request.is_disconnected():
+                try:
+                    newest = await anyio.to_thread.run_sync(read, after)
+                except Exception:  # Redis away (redis-py's errors): the page polls meanwhile
+                    newest = None
+                    await anyio.sleep(1)
+                if newest is not None:
+                    after = newest
+                    yield "event: change\ndata: \n\n"
+                else:
+                    yield ": idle\n\n"
+
+        headers = {**HEADERS, "X-Accel-Buffering": "no"}
+        return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)
+
+
+def _path(request: Request) -> str:
+    """The page's path and query, where its forms send the operator back to."""
+    query = request.url.query
+    return request.url.path + (f"?{query}" if query else "")
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "?"

@@ -5,6 +5,7 @@ their memory use, and returns the signals to send. One worker overruns at most o
 deadline at a time, checked in this order:
 
     asked to stop and not gone in time     → SIGKILL
+    asked to stop gracefully, still idle   → TERM again every TERM_AGAIN_S
     not booted within boot_timeout         → SIGKILL
     no heartbeat for heartbeat_timeout     → dump its stack, SIGKILL after DUMP_GRACE_S
     a job running past job_timeout         → JobTimeout in the handler, SIGKILL after quick_timeout
@@ -29,6 +30,10 @@ log = logging.getLogger(__name__)
 DUMP_GRACE_S = 1.0  # time a hung worker gets to dump its stack before SIGKILL
 MEMORY_CHECK_S = 1.0  # how often the workers' memory is read
 MEMORY_KILL_FACTOR = 1.5  # "far over" max_memory_mb: killed at once, not after its job
+# An idle worker leaves its wait on TERM by an exception its handler raises, which
+# Python drops when the signal lands in a finalizer (__del__, run by the collector):
+# such a worker would sit in a wait of up to 30 s. TERM again, then.
+TERM_AGAIN_S = 5.0
 
 RssOf = Callable[[int], float | None]  # a pid's resident memory, MB; None: unknown
 
@@ -55,6 +60,14 @@ def _one(pool: Pool, proc: Proc, now: float, score: Score, rss_mb: RssOf | None)
     if dismissal.kill_at <= now:
         log.warning("worker %s did not stop in time: SIGKILL", proc.id)
         return _kill(proc)
+    if (
+        dismissal.mode is StopMode.GRACEFUL
+        and not busy
+        and now - dismissal.asked_at >= TERM_AGAIN_S
+    ):
+        log.info("worker %s still waits for jobs after TERM: TERM again", proc.id)
+        dismissal.asked_at = now
+        return [Send(proc.pid, signal.SIGTERM)]
     if not proc.ready:
         if not dismissal.mode and now - proc.started > w.boot_timeout:
             log.error("worker %s did not boot within %g s: SIGKILL", proc.id, w.boot_timeout)

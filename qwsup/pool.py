@@ -40,6 +40,7 @@ class Dismissal:
 
     mode: StopMode | None = None  # asked to stop (TERM or QUIT)
     kill_at: float = math.inf  # SIGKILL once this passes
+    asked_at: float = 0.0  # when it was last sent TERM (deadlines.py sends it again)
     killed: bool = False  # SIGKILL sent
     charge: bool = False  # its job costs an attempt when it goes: hung, timed out, too big
     cause: Cause | None = None  # why the master ended it, for the restart counts
@@ -172,6 +173,7 @@ class Pool:
         else:
             sig, within = signal.SIGQUIT, s.quick_timeout
         dismissal.kill_at = min(dismissal.kill_at, now + within)
+        dismissal.asked_at = now
         return [Send(proc.pid, sig)]
 
     def manage(self, now: float) -> list[Action]:

@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: run test unit lint chaos bench bench-peers bench-limits
+.PHONY: run test unit lint chaos bench bench-peers bench-limits bench-web screenshots
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -54,3 +54,13 @@ bench-peers: $(VENV)/.installed
 # concurrency limits"): about a minute.
 bench-limits: $(VENV)/.installed
 	$(BIN)/python -m bench.limits $(ARGS)
+
+# The dashboard's pages with a million jobs queued and ten thousand failed: the median
+# and slowest time of each (README, "The web dashboard").
+bench-web: $(VENV)/.installed
+	$(BIN)/python -m bench.web $(ARGS)
+
+# docs/web-overview.png and docs/web-job.png (and the phone's), from a real qwsup web
+# in headless Chromium (Debian's chromium and chromium-driver: scripts/system-packages).
+screenshots: $(VENV)/.installed
+	$(BIN)/python tests/screenshots.py docs

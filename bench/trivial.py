@@ -102,9 +102,9 @@ class Bench:
         )  # fmt: skip
         return self.masters_of(config)
 
-    def masters_of(self, config: Path) -> subprocess.Popen[bytes]:
-        """A qwsup master on the config file `config`."""
-        command = [sys.executable, "-m", "qwsup", "-c", str(config)]
+    def masters_of(self, config: Path, *args: str) -> subprocess.Popen[bytes]:
+        """A qwsup master on the config file `config` (or the qwsup command `args`)."""
+        command = [sys.executable, "-m", "qwsup", "-c", str(config), *args]
         return subprocess.Popen(command, env=self.env)
 
     def check_exactly_once(self, ids: list[str], what: str) -> None:

@@ -74,5 +74,16 @@ def follow(client: Any, key: str, after: str) -> Iterator[Event]:
                 yield event_of(entry, fields)
 
 
+def newest_after(client: Any, key: str, after: str, block_ms: int) -> str | None:
+    """The id of the newest event written after entry `after` ("$": from now), waiting
+    at most `block_ms` for one (XREAD BLOCK); None when none came."""
+    with translated():
+        found = client.xread({key: after}, block=block_ms, count=100)
+    for _stream, entries in found or []:
+        if entries:
+            return str(entries[-1][0].decode())
+    return None
+
+
 def as_json(event: Event) -> str:
     return json.dumps(event.as_dict())

@@ -26,7 +26,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response, Stream
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from .. import admin
+from .. import admin, events
 from ..admin import Operator
 from ..config import Config
 from ..errors import QwsupError, UnknownJob
@@ -122,7 +122,7 @@ class Dashboard:
                 Route("/login", self.login_form),
                 Route("/login", self.login, methods=["POST"]),
                 Route("/logout", self.logout, methods=["POST"]),
-                Route("/events", self.events),
+                Route("/events", self.follow),
                 Route("/actions/{action}", self.act, methods=["POST"]),
                 Mount("/static", StaticFiles(directory=str(static)), name="static"),
             ],
@@ -312,17 +312,13 @@ class Dashboard:
 
     # -- live -------------------------------------------------------------------------
 
-    async def events(self, request: Request) -> Response:
+    async def follow(self, request: Request) -> Response:
         """Server-sent events: "change" whenever all:events has new entries (at most one
         per XREAD), a comment line between them to keep the connection open."""
         client, key = self.op.client, self.op.keys.events
 
         def read(after: str) -> str | None:
-            found = client.xread({key: after}, block=EVENTS_BLOCK_MS, count=100)
-            for _stream, entries in found or []:
-                if entries:
-                    return str(entries[-1][0].decode())
-            return None
+            return events.newest_after(client, key, after, EVENTS_BLOCK_MS)
 
         async def stream() -> AsyncIterator[str]:
             after = "$"
@@ -330,7 +326,7 @@ class Dashboard:
             while not await request.is_disconnected():
                 try:
                     newest = await anyio.to_thread.run_sync(read, after)
-                except Exception:  # Redis away (redis-py's errors): the page polls meanwhile
+                except QwsupError:  # Redis away: the page polls meanwhile
                     newest = None
                     await anyio.sleep(1)
                 if newest is not None:

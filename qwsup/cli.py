@@ -34,6 +34,7 @@ from .errors import (
 from .keys import Keys
 from .master import Master
 from .producer import CHUNK, Producer, check_fields, target_queue
+from .tracing import TracingError
 from .worker import load_handler
 
 log = logging.getLogger(__name__)
@@ -201,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(ExitCode.ERROR, f"Redis at {redact(url_of(config))} refused: {exc}")
     except HandlerError as exc:
         return _fail(ExitCode.HANDLER, f"handler {config.workers.handler}: {exc}")
-    except ConfigError as exc:
+    except (ConfigError, TracingError) as exc:
         return _fail(ExitCode.CONFIG, str(exc))
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import importlib.util
 import logging
 import os
 import re
@@ -201,6 +202,14 @@ class WebConfig:
     hide_fields: tuple[str, ...] = _key((), _patterns)
 
 
+@dataclasses.dataclass(frozen=True)
+class OtelConfig:
+    """[otel]: OpenTelemetry traces of enqueues and attempts (qwsup/tracing.py; needs
+    `pip install qwsup[otel]`), set up from the standard OTEL_* environment variables."""
+
+    enabled: bool = _key(False)
+
+
 def _parses(parse: Callable[[str], object]) -> Check:
     """A check that `parse` takes the value ("" is left out: the key's default)."""
 
@@ -300,6 +309,7 @@ class Config:
     queues: tuple[QueueConfig, ...] = ()  # [queues.NAME], in the order of the file
     cron: tuple[CronConfig, ...] = ()  # [[cron]], in the order of the file
     web: WebConfig = WebConfig()
+    otel: OtelConfig = OtelConfig()
 
     def __post_init__(self) -> None:
         if not self.pools:
@@ -382,6 +392,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "metrics": MetricsConfig,
     "events": EventsConfig,
     "web": WebConfig,
+    "otel": OtelConfig,
 }
 
 
@@ -473,11 +484,27 @@ def parse(path: str, text: str) -> Config:
             "in one slot"
         )
         raise ConfigError(path, "redis.cluster", problem)
+    if sections["otel"].enabled:
+        _check_otel(path)
     pools = pools or (sections["workers"],)
     return Config(
         path, redis, supervisor, pools[0], sections["log"], sections["metrics"], pools,
         events=sections["events"], queues=queues, cron=cron, web=sections["web"],
+        otel=sections["otel"],
     )  # fmt: skip
+
+
+def _check_otel(path: str) -> None:
+    """[otel] enabled: the SDK is there, and the exporter OTEL_TRACES_EXPORTER names."""
+    if importlib.util.find_spec("opentelemetry.sdk") is None:
+        raise ConfigError(path, "otel.enabled", "needs OpenTelemetry: pip install 'qwsup[otel]'")
+    exporter = os.environ.get("OTEL_TRACES_EXPORTER", "otlp").strip().lower()
+    if exporter not in ("otlp", "console", "none"):
+        problem = f'OTEL_TRACES_EXPORTER must be "otlp", "console" or "none", got {exporter!r}'
+        raise ConfigError(path, "otel.enabled", problem)
+    if exporter == "otlp" and importlib.util.find_spec("opentelemetry.exporter.otlp") is None:
+        problem = "OTEL_TRACES_EXPORTER=otlp needs pip install 'qwsup[otel]'"
+        raise ConfigError(path, "otel.enabled", problem)
 
 
 def _check_sentinels(path: str, redis: RedisConfig) -> None:

@@ -24,6 +24,8 @@ from .jobs import JobInfo, State, read_job
 from .keys import ALL, FIELD_PREFIX, Keys
 from .scripts import BULK_BATCH, BULK_BUDGET_US, EVENTS_MAX, Scripts, translated
 from .tasks import task_fields
+from .tracing import Enqueues
+from .tracing import start as start_tracing
 
 Fields = Mapping[str, str | int | float]
 When = datetime | float  # a start time: a datetime, or unix seconds
@@ -76,11 +78,15 @@ class Producer:
         namespace: str = "",
         keep_finished: float = 3600.0,
         events_max: int = EVENTS_MAX,
+        tracing: bool = False,
     ) -> None:
         """`keep_finished`: how long a job this producer cancels stays (as the workers'
         `[workers] keep_finished`); `events_max`: `[events] max_len`, for the events of
-        what it enqueues and cancels."""
+        what it enqueues and cancels; `tracing`: a span for each enqueue, its context in
+        the job's `traceparent` field (OpenTelemetry's API, with the application's own
+        tracer provider or the one `tracing.start` sets up: see tracing.py)."""
         self.client = client
+        self.tracing = Enqueues() if tracing else None
         self.keys = Keys(f"{namespace}:" if namespace else "")
         self.scripts = Scripts(client, self.keys.prefix, events_max)
         self.keep_ms = round(keep_finished * 1000)
@@ -91,7 +97,12 @@ class Producer:
         if isinstance(config, str):
             config = load_config(config)
         keep_s = config.longest_kept_ms / 1000
-        return cls(make_client(config), config.redis.namespace, keep_s, config.events.max_len)
+        if config.otel.enabled:
+            start_tracing()
+        return cls(
+            make_client(config), config.redis.namespace, keep_s, config.events.max_len,
+            tracing=config.otel.enabled,
+        )  # fmt: skip
 
     @overload
     def enqueue(
@@ -293,7 +304,13 @@ class Producer:
             at_ms = round((at.timestamp() if isinstance(at, datetime) else float(at)) * 1000)
         if delay is not None:
             delay_ms = round(delay * 1000)
-        replies = self.enqueue_each(chunk, name, at_ms=at_ms, delay_ms=delay_ms, unique=unique)
+        if self.tracing is None:
+            replies = self.enqueue_each(chunk, name, at_ms=at_ms, delay_ms=delay_ms, unique=unique)
+        else:
+            with self.tracing.enqueue(name, chunk) as traced:
+                replies = self.enqueue_each(
+                    traced, name, at_ms=at_ms, delay_ms=delay_ms, unique=unique
+                )
         for enqueued, holder in replies:
             if not enqueued:
                 raise DuplicateJob(unique, holder)

@@ -1,7 +1,8 @@
 """Running a handler on one job: loading the handler, decoding the job, its time
 limit, and what the run ended in.
 
-`Runner.run` touches no Redis and keeps no state between calls: what it needs to know
+`Runner.run` touches no Redis (but for the one read of a traced attempt, tracing.py)
+and keeps no state between calls: what it needs to know
 about the job in hand (when it started, whether the handler is on the stack) is in
 the `InHand` it is given, one per job running, so that it could be called from
 several threads at once. What the worker does with the ending (acknowledge, fail,
@@ -16,12 +17,14 @@ after that job ended) and then raises JobTimeout in the handler.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import importlib
 import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from . import current, proctitle
 from .current import Words
@@ -29,6 +32,9 @@ from .errors import HandlerError
 from .jobs import Result, ResultError, encode_result
 from .keys import ARGS, FIELD_PREFIX, TASK
 from .queue import OVERSIZE, Job
+
+if TYPE_CHECKING:
+    from .tracing import Attempts
 
 Handler = Callable[[str, dict[str, str]], object]
 
@@ -159,8 +165,12 @@ class Runner:
         job_timeout: float,
         clock: Callable[[], float] = time.monotonic,
         max_result_bytes: int = 0,
+        tracing: tuple[Attempts, Callable[[bytes], tuple[int, str]]] | None = None,
     ) -> None:
+        """`tracing`: a span for each attempt (tracing.py), and what tells a job's
+        attempts used and queue (one read of its hash)."""
         self.handler = handler
+        self.tracing = tracing
         self.job_prefix = job_prefix  # of the job hashes' keys, for the error lines
         self.job_timeout = job_timeout  # workers.job_timeout; 0: none
         self.clock = clock
@@ -173,6 +183,14 @@ class Runner:
         args = self._decoded(job, in_hand)
         if isinstance(args, Ran):
             return args
+        if self.tracing is None:
+            return self._call(args, in_hand)
+        with self._span(job, args) as span:
+            ran = self._call(args, in_hand)
+            self.tracing[0].ended(span, ran)
+        return ran
+
+    def _call(self, args: tuple[str, dict[str, str]], in_hand: InHand) -> Ran:
         try:
             with _InHandler(in_hand, args[0]) as running:
                 value = self.handler(*args)
@@ -187,6 +205,22 @@ class Runner:
         args = self._decoded(job, in_hand)
         if isinstance(args, Ran):
             return args
+        if self.tracing is None:
+            return await self._call_async(args, in_hand)
+        with self._span(job, args) as span:  # the task's own context
+            ran = await self._call_async(args, in_hand)
+            self.tracing[0].ended(span, ran)
+        return ran
+
+    def _span(
+        self, job: Job, args: tuple[str, dict[str, str]]
+    ) -> contextlib.AbstractContextManager[Any]:
+        assert self.tracing is not None
+        attempts, facts = self.tracing
+        used, queue = facts(job.id)
+        return attempts.attempt(args[0], args[1], used + 1, queue)
+
+    async def _call_async(self, args: tuple[str, dict[str, str]], in_hand: InHand) -> Ran:
         try:
             with _InHandler(in_hand, args[0]) as running:  # the task's own context
                 value = await self.handler(*args)  # type: ignore[misc]

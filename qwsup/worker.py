@@ -38,7 +38,7 @@ import time
 from collections.abc import Callable
 from types import FrameType
 
-from . import current, logs, privileges, proctitle
+from . import current, logs, privileges, proctitle, tracing
 from .config import Config
 from .connection import make_client
 from .current import Words
@@ -138,7 +138,12 @@ class Worker:
         self.taken_at = 0.0  # when the jobs held were taken (our clock)
         self.prefetch = Prefetch(w.prefetch, silence_bound(config.supervisor.lease_timeout))
         max_result = int(w.max_result_kb * 1024)
-        self.runner = Runner(handler, queue.keys.job_prefix, w.job_timeout, clock, max_result)
+        traced = None
+        if config.otel.enabled:  # a span for each attempt (tracing.py)
+            traced = (tracing.Attempts(w.name, self.id), queue.attempt_facts)
+        self.runner = Runner(
+            handler, queue.keys.job_prefix, w.job_timeout, clock, max_result, traced
+        )
         # several jobs at once (concurrency > 1, or an async handler): see slots.py
         self.slots = slots_for(handler, self.runner, w.concurrency)
         self.shared = Shared()  # with the heartbeat thread: see heartbeat.py
@@ -674,6 +679,8 @@ def boot(
         client, keys, worker_id_, config.supervisor.name, w.queues, max_job_bytes,
         blocks_on(w.queues, slot), keep_ms, config.events.max_len, config.limits(w.queues),
     )  # fmt: skip
+    if config.otel.enabled:
+        tracing.start()  # after the fork: the SDK's export thread is this process's own
     try:
         handler = load_handler(config.workers.handler)
     except HandlerError as exc:
@@ -685,5 +692,9 @@ def boot(
     worker.install_signals()
     board.beat(time.monotonic())
     worker.report(READY)
-    worker.run()
+    try:
+        worker.run()
+    finally:
+        if config.otel.enabled:
+            tracing.stop()  # its buffered spans sent: the worker leaves by os._exit
     return ExitCode.OK

@@ -81,10 +81,13 @@ def _each(launch: Launch, command: list[str]) -> list[list[str]]:
     return [command for _ in range(launch.workers)]
 
 
-def _qwsup(handler: str, *, lean: bool = False) -> Callable[[Launch], list[list[str]]]:
+def _qwsup(
+    handler: str, *, lean: bool = False, otel: bool = False
+) -> Callable[[Launch], list[list[str]]]:
     """A qwsup master of `workers` workers running `handler` (its `_async` twin with
     Launch.asyncio), with `[workers] concurrency` when it is above 1; `lean`: no
-    finished job kept (keep_finished = 0) and no events (`[events] max_len = 0`)."""
+    finished job kept (keep_finished = 0) and no events (`[events] max_len = 0`);
+    `otel`: `[otel] enabled = true`, its spans made and dropped (no exporter)."""
 
     def commands(launch: Launch) -> list[list[str]]:
         workers: dict[str, object] = {
@@ -97,6 +100,10 @@ def _qwsup(handler: str, *, lean: bool = False) -> Callable[[Launch], list[list[
         if lean:
             workers["keep_finished"] = 0
             sections["events"] = {"max_len": 0}
+        prefix = []
+        if otel:
+            sections["otel"] = {"enabled": True}
+            prefix = ["env", "OTEL_TRACES_EXPORTER=none"]
         config = write_config(
             launch.workdir / "qwsup.toml",
             launch.url,
@@ -105,7 +112,7 @@ def _qwsup(handler: str, *, lean: bool = False) -> Callable[[Launch], list[list[
             log={"level": "warning"},
             **sections,
         )
-        return [[sys.executable, "-m", "qwsup", "-c", str(config)]]
+        return [[*prefix, sys.executable, "-m", "qwsup", "-c", str(config)]]
 
     return commands
 
@@ -138,6 +145,15 @@ SYSTEMS: list[System] = [
         "(keep_finished = 0) and no events ([events] max_len = 0)",
         "by workload, as qwsup",
         _qwsup(HANDLER, lean=True),
+        venv=False,
+        by_workload=True,
+    ),
+    System(
+        "qwsup-otel",
+        "as qwsup, with traces on ([otel] enabled = true): a span for each attempt, made "
+        "and dropped (OTEL_TRACES_EXPORTER=none: the cost of tracing, not of sending)",
+        "by workload, as qwsup",
+        _qwsup(HANDLER, otel=True),
         venv=False,
         by_workload=True,
     ),

@@ -40,6 +40,7 @@ class RunningJob:
     running_s: float | None  # since it was taken
     progress: float | None = None  # from 0 to 1, as its handler last reported
     progress_message: str | None = None
+    attempt: int = 1  # which attempt this run is (its attempts used up, plus one)
 
 
 @dataclass
@@ -213,15 +214,15 @@ class Operator:
 
     def running(self, worker: str, slots: int = 1) -> list[tuple[bytes, list[bytes | None]]]:
         """The jobs worker `worker` runs (the oldest `slots` in its list, oldest first),
-        each with when it started it (qwsup:started_at, unix ms), its progress and its
-        message (each None when absent)."""
+        each with when it started it (qwsup:started_at, unix ms), its progress, its
+        message and its attempts used up (each None when absent)."""
         with translated():
             jobs = self.client.lrange(self.keys.worker_jobs(worker), -slots, -1)[::-1]
             if not jobs:
                 return []
             with self.client.pipeline(transaction=False) as pipe:
                 for job in jobs:
-                    pipe.hmget(self.keys.job(job), [STARTED_AT, PROGRESS, PROGRESS_MSG])
+                    pipe.hmget(self.keys.job(job), [STARTED_AT, PROGRESS, PROGRESS_MSG, ATTEMPTS])
                 found = pipe.execute()
         return list(zip(jobs, found, strict=True))
 
@@ -385,8 +386,9 @@ def _worker(op: Operator, worker: str, now_ms: int, pool: str, slots: int) -> Wo
             (now_ms - int(started)) / 1000 if started else None,
             read_fraction(_text(progress)),
             _text(message) if message else None,
+            int(attempts or 0) + 1,
         )
-        for job, (started, progress, message) in op.running(worker, slots)
+        for job, (started, progress, message, attempts) in op.running(worker, slots)
     ]
     if not jobs:
         return WorkerView(worker, None, None, pool)

@@ -6,6 +6,9 @@ console exporter: its worker's spans carry the producer's trace."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -24,7 +27,7 @@ from qwsup.queue import Job
 from qwsup.runner import InHand, Runner
 from qwsup.tracing import TRACEPARENT, Attempts
 from support import Qwsup
-from testkit import wait_until
+from testkit import ROOT, RedisServer, wait_until, write_config
 
 EXPORTER = InMemorySpanExporter()
 _provider = TracerProvider()
@@ -179,3 +182,23 @@ def _console_spans(log: str) -> list[dict[str, object]]:
             found.append(value)
         at = end
     return found
+
+
+@pytest.mark.process
+def test_qwsup_enqueue_traces_its_enqueue(tmp_path: Path, server: RedisServer) -> None:
+    config = write_config(tmp_path / "c.toml", server.url, otel={"enabled": True})
+    env = {**os.environ, "OTEL_TRACES_EXPORTER": "console", "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-m", "qwsup", "-c", str(config), "enqueue", "order=10"],
+        capture_output=True, text=True, timeout=30, env=env,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    job = done.stdout.split()[0]
+    [span] = [s for s in _console_spans(done.stdout) if s["name"] == "enqueue all"]
+    assert span["kind"] == "SpanKind.PRODUCER"
+    assert span["attributes"]["messaging.message.id"] == job
+    context = span["context"]
+    stored = server.client().hget(f"job:{job}", TRACEPARENT)
+    assert stored is not None and stored.decode().split("-")[1:3] == [
+        context["trace_id"].removeprefix("0x"), context["span_id"].removeprefix("0x"),
+    ]  # fmt: skip

@@ -136,6 +136,11 @@ def _text(value: bytes | str | None) -> str:
     return value or ""
 
 
+def _count(raw: bytes | None) -> int:
+    """A count a hash holds (0 when absent or not a count)."""
+    return int(raw) if raw and raw.isdigit() else 0
+
+
 def _str(raw: bytes) -> str:
     return raw.decode(errors="replace")
 
@@ -386,7 +391,7 @@ def _worker(op: Operator, worker: str, now_ms: int, pool: str, slots: int) -> Wo
             (now_ms - int(started)) / 1000 if started else None,
             read_fraction(_text(progress)),
             _text(message) if message else None,
-            int(attempts or 0) + 1,
+            _count(attempts) + 1,
         )
         for job, (started, progress, message, attempts) in op.running(worker, slots)
     ]

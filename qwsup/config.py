@@ -200,6 +200,9 @@ class WebConfig:
     token_file: str | None = None
     # job fields shown as hidden, by name pattern (fnmatch: "password*")
     hide_fields: tuple[str, ...] = _key((), _patterns)
+    # the host names a request may ask for besides loopback's and the listen address
+    # (a proxy's public name, when it passes the browser's Host on)
+    hosts: tuple[str, ...] = _key((), _patterns)
 
 
 @dataclasses.dataclass(frozen=True)

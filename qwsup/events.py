@@ -75,14 +75,14 @@ def follow(client: Any, key: str, after: str) -> Iterator[Event]:
 
 
 def newest_after(client: Any, key: str, after: str, block_ms: int) -> str | None:
-    """The id of the newest event written after entry `after` ("$": from now), waiting
-    at most `block_ms` for one (XREAD BLOCK); None when none came."""
+    """The id of the newest event, once there is one after entry `after` ("$": from
+    now), waiting at most `block_ms` for it (XREAD BLOCK); None when none came."""
     with translated():
-        found = client.xread({key: after}, block=block_ms, count=100)
-    for _stream, entries in found or []:
-        if entries:
-            return str(entries[-1][0].decode())
-    return None
+        found = client.xread({key: after}, block=block_ms, count=1)
+        if not found:
+            return None
+        newest = client.xrevrange(key, count=1)
+    return str(newest[0][0].decode()) if newest else None
 
 
 def as_json(event: Event) -> str:

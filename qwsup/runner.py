@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import current, proctitle
 from .current import Words
-from .errors import HandlerError
+from .errors import HandlerError, QwsupError
 from .jobs import Result, ResultError, encode_result
 from .keys import ARGS, FIELD_PREFIX, TASK
 from .queue import OVERSIZE, Job
@@ -215,9 +215,14 @@ class Runner:
     def _span(
         self, job: Job, args: tuple[str, dict[str, str]]
     ) -> contextlib.AbstractContextManager[Any]:
+        """The span of this attempt; its attempt and queue left out when Redis cannot
+        say them now (the job runs all the same)."""
         assert self.tracing is not None
         attempts, facts = self.tracing
-        used, queue = facts(job.id)
+        try:
+            used, queue = facts(job.id)
+        except QwsupError:
+            return attempts.attempt(args[0], args[1], None, None)
         return attempts.attempt(args[0], args[1], used + 1, queue)
 
     async def _call_async(self, args: tuple[str, dict[str, str]], in_hand: InHand) -> Ran:

@@ -32,6 +32,7 @@ TRACEPARENT = "traceparent"  # the job field holding its enqueue's trace context
 TRACESTATE = "tracestate"
 SCOPE = "qwsup"
 SYSTEM = "qwsup"  # messaging.system
+FLUSH_MS = 2_000  # the most a worker's exit waits for its spans to be sent
 
 _provider: Any = None  # the SDK's TracerProvider this module set up (None: none)
 
@@ -69,12 +70,12 @@ def start(service: str = "qwsup") -> None:
 
 
 def stop() -> None:
-    """Send the spans still buffered and shut down what `start` set up (a worker does
-    this before it exits: it leaves with os._exit, past any atexit)."""
+    """Send the spans still buffered (a worker does this before it exits: it leaves
+    with os._exit, past any atexit), waiting at most FLUSH_MS."""
     global _provider
     if _provider is not None:
-        _provider.shutdown()
-        _provider = None
+        _provider.force_flush(timeout_millis=FLUSH_MS)  # bounded: a collector away
+        _provider = None  # costs the worker at most that long
 
 
 class Enqueues:
@@ -125,17 +126,24 @@ class Attempts:
         self.pool, self.worker = pool, worker
 
     @contextlib.contextmanager
-    def attempt(self, job_id: str, data: dict[str, str], attempt: int, queue: str) -> Iterator[Any]:
-        """Around one run of the handler (in the thread or task that runs it)."""
+    def attempt(
+        self, job_id: str, data: dict[str, str], attempt: int | None, queue: str | None
+    ) -> Iterator[Any]:
+        """Around one run of the handler (in the thread or task that runs it); its
+        attempt and queue None when they could not be read."""
         attributes: dict[str, Any] = {
-            "messaging.system": SYSTEM, "messaging.destination.name": queue,
-            "messaging.operation.type": "process", "messaging.operation.name": "process",
-            "messaging.message.id": job_id, "qwsup.pool": self.pool,
-            "qwsup.worker": self.worker, "qwsup.attempt": attempt,
+            "messaging.system": SYSTEM, "messaging.operation.type": "process",
+            "messaging.operation.name": "process", "messaging.message.id": job_id,
+            "qwsup.pool": self.pool, "qwsup.worker": self.worker,
         }  # fmt: skip
+        if queue is not None:
+            attributes["messaging.destination.name"] = queue
+        if attempt is not None:
+            attributes["qwsup.attempt"] = attempt
         context = self._extract({k: data[k] for k in (TRACEPARENT, TRACESTATE) if k in data})
         with self._tracer.start_as_current_span(
-            f"process {queue}", context=context, kind=self._trace.SpanKind.CONSUMER,
+            f"process {queue}" if queue else "process", context=context,
+            kind=self._trace.SpanKind.CONSUMER,
             attributes=attributes, record_exception=False, set_status_on_exception=False,
         ) as span:  # fmt: skip
             yield span

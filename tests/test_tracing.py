@@ -21,7 +21,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from qwsup.config import parse
-from qwsup.errors import ConfigError
+from qwsup.errors import ConfigError, ConnectionLost
 from qwsup.producer import Producer
 from qwsup.queue import Job
 from qwsup.runner import InHand, Runner
@@ -202,3 +202,22 @@ def test_qwsup_enqueue_traces_its_enqueue(tmp_path: Path, server: RedisServer) -
     assert stored is not None and stored.decode().split("-")[1:3] == [
         context["trace_id"].removeprefix("0x"), context["span_id"].removeprefix("0x"),
     ]  # fmt: skip
+
+
+@pytest.mark.unit
+def test_an_attempt_runs_traced_when_redis_cannot_say_its_attempt(
+    spans: Callable[[], list[ReadableSpan]],
+) -> None:
+    def unreadable(job_id: bytes) -> tuple[int, str]:
+        raise ConnectionLost("Redis restarting")
+
+    ran: list[str] = []
+    runner = Runner(lambda job_id, data: ran.append(job_id), "job:", 0,
+                    tracing=(Attempts("default", "h.1"), unreadable))  # fmt: skip
+    in_hand = InHand()
+    in_hand.start(time.monotonic(), b"j2")
+    assert not runner.run(Job(b"j2", "hash", {b"n": b"1"}), in_hand).failed
+    [attempt] = spans()
+    assert ran == ["j2"] and attempt.name == "process" and attempt.attributes is not None
+    assert "qwsup.attempt" not in attempt.attributes
+    assert attempt.attributes["qwsup.outcome"] == "done"

@@ -26,9 +26,9 @@ from qwsup.errors import ConfigError
 from qwsup.keys import Keys
 from qwsup.producer import Producer
 from qwsup.web import rates, reads
-from qwsup.web.app import _back, _said
+from qwsup.web.app import _back, _clock, _said
 from qwsup.web.auth import MOST_SESSIONS, SESSION_S, Auth, read_token
-from qwsup.web.serve import exposure_problem, split_listen
+from qwsup.web.serve import allowed_hosts, exposure_problem, split_listen
 from support import Qwsup
 from testkit import RedisServer, wait_until, write_config
 
@@ -127,6 +127,33 @@ def test_actions_send_the_operator_back_to_this_site_only() -> None:
     for outside in ("https://evil.example/", "//evil.example/x", "javascript:alert(1)", ""):
         assert _back(outside) == "/"
     assert _said("/failed?q=x&said=old", "2 jobs") == "/failed?q=x&said=2+jobs"
+    # a form of a page the live updates refreshed: back to the whole page, not its fragment
+    assert _back("/failed?page=2&fragment=1&said=x") == "/failed?page=2"
+    assert _said("/failed?fragment=1", "ok") == "/failed?said=ok"
+
+
+@pytest.mark.unit
+def test_with_a_token_every_page_needs_the_login() -> None:
+    assert Auth(None).may_read(None, None)  # no token: read-only, on loopback only
+    auth = Auth(TOKEN, FakeClock())
+    assert not auth.may_read(None, None) and not auth.may_read("forged", None)
+    assert auth.may_read(auth.login(TOKEN), None) and auth.may_read(None, TOKEN)
+    assert not auth.may_read(None, "wrong")
+
+
+@pytest.mark.unit
+def test_requests_must_name_this_dashboard() -> None:
+    config = write_and_load('[web]\nhosts = ["dash.example"]\n')
+    assert allowed_hosts("127.0.0.1", config) == [
+        "127.0.0.1", "[::1]", "dash.example", "localhost",
+    ]  # fmt: skip
+    assert "*" in allowed_hosts("0.0.0.0", config)  # every address: a token is needed then
+
+
+@pytest.mark.unit
+def test_times_no_clock_can_show_do_not_break_a_page() -> None:
+    assert _clock(None) == "—" and _clock(0) == "1970-01-01 00:00:00 UTC"
+    assert _clock(float("nan")) == "?" and _clock(1e20) == "?" and _clock(-1e18) == "?"
 
 
 @pytest.mark.unit
@@ -274,14 +301,26 @@ def test_a_read_only_dashboard_shows_everything_and_refuses_every_action(
     start_web: Callable[..., Web], start_qwsup: Callable[..., Qwsup], r: redis.Redis
 ) -> None:
     _qw, job = fail_one(r, start_qwsup)
+    odd = "user/42 <b>"  # an id with a slash, and what HTML would read as a tag
+    r.hset(f"job:{odd}", mapping={
+        "qwsup:state": "failed", "qwsup:enqueued_at": "nan", "qwsup:attempts": "inf",
+        "qwsup:failed_at": "soon", "qwsup:result_type": "text", "qwsup:result": b"\xff\xfe",
+        "qwsup:last_error": "ValueError: odd", "f": "v",
+    })  # fmt: skip
+    r.lpush("failed:jobs", odd)
     web = start_web(token=False)
     http_ = Browserless(web.url)
     status, page, headers = http_.request(f"/jobs/{job}")
     assert status == 200 and f"RuntimeError: boom {job}" in page and "Traceback" in page
     assert "script-src 'self'" in headers["content-security-policy"]
+    for path in ("/", "/failed", "/failed?q=odd", "/jobs/user%2F42%20%3Cb%3E", "/queues/all"):
+        status, page, _ = http_.request(path)
+        assert status == 200, (path, page)
+    assert "user/42 &lt;b&gt;" in http_.request("/failed")[1]
+    assert http_.request("/", Host="evil.example")[0] == 400  # another name for this host
     status, page, _ = http_.request("/actions/retry", {"ids": [job]})
     assert status == 403 and "read-only" in page
-    assert r.lrange("failed:jobs", 0, -1) == [job.encode()]  # nothing changed
+    assert r.lrange("failed:jobs", 0, -1) == [odd.encode(), job.encode()]  # nothing changed
     assert http_.request("/login", {"token": "anything"})[0] == 403
 
 
@@ -293,6 +332,10 @@ def test_an_operator_logs_in_and_acts_only_with_the_forms_csrf_token(
     web = start_web()
     assert web.token is not None
     http_ = Browserless(web.url)
+    status, _, headers = http_.request(f"/jobs/{job}")  # every page needs the login
+    assert status == 303 and headers["location"] == f"/login?back=%2Fjobs%2F{job}"
+    assert http_.request("/failed?fragment=1")[0] == 401 and http_.request("/events")[0] == 401
+    assert http_.request(f"/jobs/{job}", Authorization=f"Bearer {web.token}")[0] == 200
     assert http_.request("/actions/retry", {"ids": [job]})[0] == 401  # not logged in
     status, page, _ = http_.request("/login", {"token": "not-the-token-at-all"})
     assert status == 401 and "not the operators' token" in page
@@ -307,11 +350,10 @@ def test_an_operator_logs_in_and_acts_only_with_the_forms_csrf_token(
         http_.request("/actions/retry", {"ids": [job], "csrf": http_.csrf()}, **elsewhere)[0] == 403
     )
     status, _, headers = http_.request(
-        "/actions/retry", {"ids": [job], "csrf": http_.csrf(), "back": "/failed"}
+        "/actions/retry", {"ids": [job], "csrf": http_.csrf(), "back": "/failed?fragment=1"}
     )
     assert status == 303 and headers["location"].startswith("/failed?said=1+failed+jobs+put+back")
-    wait_until(lambda: r.llen("failed:jobs") == 1 and r.hget(f"job:{job}", "qwsup:attempts")
-               == b"1", 20, "the retried job to fail again")  # fmt: skip
+    wait_until(lambda: r.hget("test:runs", job) == b"2", 20, "the retried job to run again")
     assert web.token not in web.proc.log()  # never logged
     assert "an operator logged in" in web.proc.log()
 

@@ -59,8 +59,9 @@ def click(browser: WebDriver, xpath: str) -> None:
     wait_until(clicked, 15, f"to click {xpath}")
 
 
-def log_in(browser: WebDriver, web: Web) -> None:
-    browser.get(web.url + "/login")
+def log_in(browser: WebDriver, web: Web, page: str = "/") -> None:
+    """Log in on the login page, which then goes on to `page`."""
+    browser.get(f"{web.url}/login?back={page}")
     browser.find_element(By.ID, "token").send_keys(web.token or "")
     click(browser, "//form[@class='login']/button")
     see(browser, "header", "Log out")
@@ -69,8 +70,9 @@ def log_in(browser: WebDriver, web: Web) -> None:
 def test_the_overview_lists_every_queue_and_supervisor(
     browser: WebDriver, start_web: Callable[..., Web], start_qwsup: Callable[..., Qwsup]
 ) -> None:
-    start_qwsup(workers={"queues": ["mail", "all"]})
-    web = start_web(**{"queues.mail": {"rate_limit": "5/1s", "concurrency_limit": 2}})
+    qw = start_qwsup(workers={"queues": ["mail", "all"]})
+    qw.wait_workers(2)
+    web = start_web(token=False, **{"queues.mail": {"rate_limit": "5/1s", "concurrency_limit": 2}})
     browser.get(web.url)
     see(browser, "#supervisors + article h3", "testhost")
     rows = browser.execute_script(
@@ -78,7 +80,7 @@ def test_the_overview_lists_every_queue_and_supervisor(
     )
     assert sorted(rows) == ["all", "mail", "testhost"]
     assert "5/1s, 2 at once" in text(browser, 'tr[data-queue="mail"]')
-    assert text(browser, "table.workers").count("idle") == 2  # its two workers
+    wait_until(lambda: text(browser, "table.workers").count("idle") == 2, 15, "two workers")
 
 
 def test_a_job_shows_running_then_done_without_a_reload(
@@ -88,20 +90,20 @@ def test_a_job_shows_running_then_done_without_a_reload(
     qw = start_qwsup(workers={"count": 1})
     qw.wait_workers(1)
     r.sadd("all:paused", "all")  # so that the page finds it queued first
-    job = Producer(r).enqueue({"sleep": "1.5"})
-    web = start_web()
+    job = Producer(r).enqueue({"sleep": "6"})  # running longer than the pages' poll
+    web = start_web(token=False)
     browser.get(f"{web.url}/jobs/{job}")
     see(browser, "#job-state", "queued")
     browser.execute_script("window.stillThisPage = 42")
     r.srem("all:paused", "all")
     see(browser, "#job-state", "running")
-    see(browser, "#job-state", "done")
+    see(browser, "#job-state", "done", 20)
     assert browser.execute_script("return window.stillThisPage") == 42  # never reloaded
     browser.get(web.url)  # and the overview counts it among the finished, without a reload
     browser.execute_script("window.stillThisPage = 43")
-    [second] = Producer(r).enqueue_many([{"sleep": "1.5"}])
+    [second] = Producer(r).enqueue_many([{"sleep": "6"}])
     see(browser, "table.workers", second)  # running on the worker
-    wait_until(lambda: second not in text(browser, "table.workers"), 15, "the job to end")
+    wait_until(lambda: second not in text(browser, "table.workers"), 20, "the job to end")
     assert browser.execute_script("return window.stillThisPage") == 43
 
 
@@ -112,7 +114,7 @@ def test_a_failed_jobs_traceback_is_shown(
     start_qwsup(workers={"count": 1, "max_attempts": 1})
     job = Producer(r).enqueue({"action": "raise"})
     wait_until(lambda: r.llen("failed:jobs") == 1, 20, "the job to fail")
-    web = start_web()
+    web = start_web(token=False)
     browser.get(f"{web.url}/failed")
     see(browser, "table.failed", f"RuntimeError: boom {job}")
     click(browser, f"//a[text()='{job}']")
@@ -131,8 +133,9 @@ def test_retry_is_refused_without_a_login_and_done_with_one(
     qw.send(signal.SIGTERM)  # so that the retried job stays queued, to be seen
     assert qw.wait() == 0
     web = start_web()
-    browser.get(f"{web.url}/jobs/{job}")
-    assert not browser.find_elements(By.XPATH, "//button[text()='Retry']")  # no button
+    browser.get(f"{web.url}/jobs/{job}")  # with a token, every page needs the login
+    see(browser, "main h1", "Log in")
+    assert f"boom {job}" not in browser.page_source  # nothing of the job shown
     browser.execute_script(  # a form posted all the same, as another page could
         """const f = document.createElement("form"); f.method = "post";
         f.action = "/actions/retry"; const i = document.createElement("input");
@@ -142,8 +145,8 @@ def test_retry_is_refused_without_a_login_and_done_with_one(
     )
     see(browser, "main", "log in first")
     assert r.lrange("failed:jobs", 0, -1) == [job.encode()]
-    log_in(browser, web)
-    browser.get(f"{web.url}/jobs/{job}")
+    log_in(browser, web, f"/jobs/{job}")
+    see(browser, "main h1", job)
     click(browser, "//button[text()='Retry']")
     see(browser, ".said", "1 failed jobs put back in their queue")
     assert r.llen("failed:jobs") == 0 and r.lrange("all:jobs", 0, -1) == [job.encode()]
@@ -159,7 +162,7 @@ def test_a_scripts_field_shows_as_text_and_never_runs(
         "password": "hunter2-hunter2",
     }
     job = Producer(r).enqueue(fields)
-    web = start_web(web={"hide_fields": ["pass*"]})
+    web = start_web(token=False, web={"hide_fields": ["pass*"]})
     browser.get(f"{web.url}/jobs/{job}")
     see(browser, "table.fields", "<script>window.pwned = 1</script>")
     assert '<img src="x" onerror="window.pwned = 2">' in text(browser, "table.fields")

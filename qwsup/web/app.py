@@ -12,15 +12,17 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 import anyio
 import jinja2
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
@@ -36,6 +38,9 @@ from .auth import COOKIE, SESSION_S, Auth
 
 log = logging.getLogger(__name__)
 
+Page = Callable[[Request], Awaitable[Response]]
+MOST_STREAMS = 16  # event streams served at once (each holds a thread and a connection)
+STREAM_GAP_S = 1.0  # at most one "change" a second per stream
 POLL_MS = 5_000  # the pages' refresh besides the events (the only one when events are off)
 EVENTS_BLOCK_MS = 2_000  # one XREAD's block in /events (then a keep-alive line)
 HEADERS = {  # on every page: nothing of a job can run as script, nor the page be framed
@@ -53,7 +58,10 @@ def _clock(ms: int | float | None) -> str:
     """A time (unix ms) as the pages show it, in UTC."""
     if ms is None:
         return "—"
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    try:
+        return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    except (ValueError, OverflowError, OSError):  # a time no clock shows (NaN, far off)
+        return "?"
 
 
 def _seconds(s: float | None) -> str:
@@ -76,21 +84,36 @@ def _environment() -> jinja2.Environment:
     env.filters["clock"] = _clock
     env.filters["seconds"] = _seconds
     env.filters["points"] = rates.sparkline
+    env.filters["quote"] = lambda value: quote(str(value), safe="")
+    env.filters["shown"] = _shown
     return env
 
 
+def _shown(value: object) -> str:
+    """Text as a page can hold it: bytes a job kept undecodable (surrogate escapes)
+    shown as replacement characters."""
+    return str(value).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def _back(value: str | None) -> str:
-    """Where an action's redirect goes: a path of this site only."""
+    """Where an action's redirect goes: a path of this site only, without what the
+    live updates and a previous action added to its query (fragment, said)."""
     path = urlsplit(value or "/")
     if path.scheme or path.netloc or not path.path.startswith("/") or path.path.startswith("//"):
         return "/"
-    return path.path + (f"?{path.query}" if path.query else "")
+    return path.path + (f"?{query}" if (query := _query(path.query)) else "")
+
+
+def _query(query: str) -> str:
+    """A query string less the parameters `fragment` and `said`."""
+    kept = [p for p in query.split("&") if p and p.partition("=")[0] not in ("fragment", "said")]
+    return "&".join(kept)
 
 
 def _said(back: str, message: str) -> str:
     path = urlsplit(back)
-    query = "&".join(p for p in path.query.split("&") if p and not p.startswith("said="))
-    return f"{path.path}?{'&'.join(filter(None, [query, urlencode({'said': message})]))}"
+    query = "&".join(filter(None, [_query(path.query), urlencode({"said": message})]))
+    return f"{path.path}?{query}"
 
 
 def _page_number(request: Request) -> int:
@@ -104,29 +127,51 @@ class Dashboard:
     """The app and what its pages share: the config, one Operator and Producer (one
     Redis client: redis-py's pool serves the threads that run the pages), the token."""
 
-    def __init__(self, config: Config, op: Operator, producer: Producer, auth: Auth) -> None:
+    def __init__(
+        self, config: Config, op: Operator, producer: Producer, auth: Auth, hosts: list[str]
+    ) -> None:
+        """`hosts`: the names the Host header may give (anything else is refused: a page
+        of another site cannot reach this one through a name it resolves here)."""
         self.config = config
         self.op = op
         self.producer = producer
         self.auth = auth
         self.templates = _environment()
+        self.streams = anyio.CapacityLimiter(MOST_STREAMS)  # /events' threads, apart
         static = resources.files("qwsup.web").joinpath("static")
+        guard = self.reader
         self.app = Starlette(
             routes=[
-                Route("/", self.overview),
-                Route("/failed", self.failed),
-                Route("/scheduled", self.scheduled),
-                Route("/cron", self.cron),
-                Route("/queues/{name}", self.queue),
-                Route("/jobs/{id}", self.job),
+                Route("/", guard(self.overview)),
+                Route("/failed", guard(self.failed)),
+                Route("/scheduled", guard(self.scheduled)),
+                Route("/cron", guard(self.cron)),
+                Route("/queues/{name:path}", guard(self.queue)),
+                Route("/jobs/{id:path}", guard(self.job)),
+                Route("/events", guard(self.follow)),
                 Route("/login", self.login_form),
                 Route("/login", self.login, methods=["POST"]),
                 Route("/logout", self.logout, methods=["POST"]),
-                Route("/events", self.follow),
                 Route("/actions/{action}", self.act, methods=["POST"]),
                 Mount("/static", StaticFiles(directory=str(static)), name="static"),
             ],
+            middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=hosts)],
         )
+
+    def reader(self, page: Page) -> Page:
+        """`page`, for those who may read: anyone when no token is configured (the
+        dashboard then listens on loopback only), else an operator logged in (or a
+        script's bearer token). The others are sent to the login page (a live update or
+        the events stream: 401)."""
+
+        async def guarded(request: Request) -> Response:
+            if self.auth.may_read(request.cookies.get(COOKIE), _bearer(request)):
+                return await page(request)
+            if request.query_params.get("fragment") or request.url.path == "/events":
+                return Response("log in first", 401, headers=HEADERS)
+            return RedirectResponse(f"/login?{urlencode({'back': _path(request)})}", 303)
+
+        return guarded
 
     # -- rendering --------------------------------------------------------------------
 
@@ -200,14 +245,19 @@ class Dashboard:
         return self.render(request, "job.html", job=view, now=now, title=f"Job {job_id}")
 
     async def login_form(self, request: Request) -> Response:
-        return self.render(request, "login.html", title="Log in", wrong=False)
+        back = _back(request.query_params.get("back"))
+        return self.render(request, "login.html", title="Log in", wrong=False, back=back)
 
     # -- the operator -----------------------------------------------------------------
 
     def _same_origin(self, request: Request) -> bool:
-        """A POST's Origin (when the browser sends one) is this site."""
+        """A POST's Origin (when the browser sends one) is this site: its Host, or the
+        host a proxy in front says it was asked for (X-Forwarded-Host)."""
         origin = request.headers.get("origin")
-        return origin is None or urlsplit(origin).netloc == request.headers.get("host")
+        if origin is None:
+            return True
+        asked = {request.headers.get("host"), request.headers.get("x-forwarded-host")}
+        return urlsplit(origin).netloc in asked - {None}
 
     async def login(self, request: Request) -> Response:
         if not self._same_origin(request):
@@ -218,12 +268,14 @@ class Dashboard:
         sid = self.auth.login(str(form.get("token", "")))
         if sid is None:
             log.warning("a login with a wrong token from %s", _client(request))
-            return self.render(request, "login.html", 401, title="Log in", wrong=True)
+            back = _back(str(form.get("back", "/")))
+            return self.render(request, "login.html", 401, title="Log in", wrong=True, back=back)
         log.info("an operator logged in from %s", _client(request))
         response = RedirectResponse(_back(str(form.get("back", "/"))), 303)
         response.set_cookie(
-            COOKIE, sid, max_age=SESSION_S, httponly=True, samesite="strict", path="/"
-        )
+            COOKIE, sid, max_age=SESSION_S, httponly=True, samesite="strict", path="/",
+            secure=_https(request),
+        )  # fmt: skip
         return response
 
     async def logout(self, request: Request) -> Response:
@@ -240,10 +292,8 @@ class Dashboard:
         if not self._same_origin(request):
             return self.refuse(request, 403, "an action must come from this site's own page")
         form = await request.form()
-        bearer = request.headers.get("authorization", "")
-        token = bearer.removeprefix("Bearer ").strip() if bearer.startswith("Bearer ") else None
         verdict = self.auth.may_act(
-            request.cookies.get(COOKIE), str(form.get("csrf", "")) or None, token
+            request.cookies.get(COOKIE), str(form.get("csrf", "")) or None, _bearer(request)
         )
         action = request.path_params["action"]
         if not verdict.allowed:
@@ -313,8 +363,12 @@ class Dashboard:
     # -- live -------------------------------------------------------------------------
 
     async def follow(self, request: Request) -> Response:
-        """Server-sent events: "change" whenever all:events has new entries (at most one
-        per XREAD), a comment line between them to keep the connection open."""
+        """Server-sent events: "change" when all:events has new entries (at most one per
+        STREAM_GAP_S), a comment line between them to keep the connection open. At most
+        MOST_STREAMS at once, on threads of their own (the pages' reads never wait for
+        them); past that, 503: the page then polls."""
+        if self.streams.available_tokens < 1:
+            return Response("too many live pages: this one polls", 503, headers=HEADERS)
         client, key = self.op.client, self.op.keys.events
 
         def read(after: str) -> str | None:
@@ -325,24 +379,38 @@ class Dashboard:
             yield "retry: 3000\n\n"
             while not await request.is_disconnected():
                 try:
-                    newest = await anyio.to_thread.run_sync(read, after)
+                    newest = await anyio.to_thread.run_sync(read, after, limiter=self.streams)
                 except QwsupError:  # Redis away: the page polls meanwhile
                     newest = None
                     await anyio.sleep(1)
-                if newest is not None:
-                    after = newest
-                    yield "event: change\ndata: \n\n"
-                else:
+                if newest is None:
                     yield ": idle\n\n"
+                    continue
+                after = newest
+                yield "event: change\ndata: \n\n"
+                await anyio.sleep(STREAM_GAP_S)
 
         headers = {**HEADERS, "X-Accel-Buffering": "no"}
         return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)
 
 
+def _https(request: Request) -> bool:
+    """Whether the browser speaks HTTPS to us (directly, or to the proxy in front)."""
+    forwarded = request.headers.get("x-forwarded-proto", "")
+    return request.url.scheme == "https" or forwarded.split(",")[0].strip() == "https"
+
+
 def _path(request: Request) -> str:
-    """The page's path and query, where its forms send the operator back to."""
-    query = request.url.query
+    """The page's path and query, where its forms send the operator back to (not to
+    the fragment the live updates fetch)."""
+    query = _query(request.url.query)
     return request.url.path + (f"?{query}" if query else "")
+
+
+def _bearer(request: Request) -> str | None:
+    """The token of an `Authorization: Bearer` header, if any."""
+    given = request.headers.get("authorization", "")
+    return given.removeprefix("Bearer ").strip() if given.startswith("Bearer ") else None
 
 
 def _client(request: Request) -> str:

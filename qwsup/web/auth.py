@@ -1,7 +1,8 @@
-"""Who may act on the dashboard. The operators' token comes from the environment
-variable `[web] token_env` names, else from `[web] token_file` (its first line); with
-neither the dashboard is read-only. An operator logs in with the token (a POST: never
-in a URL) and gets a session: a random id in an HttpOnly, SameSite=Strict cookie, kept
+"""Who may read and act on the dashboard. The operators' token comes from the
+environment variable `[web] token_env` names, else from `[web] token_file` (its first
+line). With neither, the dashboard is read-only and open (it then listens on loopback
+only). With a token, every page needs it: an operator logs in with it (a POST: never
+in a URL) and gets a session, a random id in an HttpOnly, SameSite=Strict cookie, kept
 here in memory, with a CSRF token that every form of the session carries and every
 POST must give back. A script may instead send `Authorization: Bearer <token>` (no
 cookie, so no forgery across sites to guard against). Pure but for the token's read."""
@@ -99,6 +100,15 @@ class Auth:
 
     def logout(self, sid: str | None) -> None:
         self._sessions.pop(sid or "", None)
+
+    def may_read(self, sid: str | None, bearer: str | None) -> bool:
+        """Whether a page may be shown: always without a token configured (the
+        dashboard then listens on loopback only), else to a live session or the token."""
+        if not self.enabled:
+            return True
+        if bearer is not None:
+            return self._matches(bearer)
+        return self.session(sid) is not None
 
     def may_act(self, sid: str | None, csrf: str | None, bearer: str | None) -> Verdict:
         """Whether a POST may change anything: a bearer token, or a live session whose

@@ -86,7 +86,7 @@ def _text(raw: bytes | None) -> str:
 def _int(raw: bytes | None) -> int:
     try:
         return int(float(raw)) if raw else 0
-    except ValueError:
+    except (ValueError, OverflowError):  # not a number, or none a clock can hold
         return 0
 
 
@@ -149,7 +149,7 @@ def _rows(op: Operator, ids: list[bytes], at: dict[bytes, int | None] | None = N
         if at is not None:
             when = at.get(job_id)
         elif failed_at:
-            when = round(float(failed_at) * 1000)
+            when = _int(failed_at) * 1000 or None
         else:
             when = _int(enqueued_at) or None
         rows.append(

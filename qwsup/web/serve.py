@@ -57,6 +57,17 @@ def exposure_problem(host: str, token: bool) -> str | None:
     )
 
 
+def allowed_hosts(host: str, config: Config) -> list[str]:
+    """The names a request's Host may give: loopback's, the address listened on (unless
+    it is a wildcard), and `[web] hosts` (the names a proxy in front passes on)."""
+    names = {"127.0.0.1", "localhost", "[::1]", *config.web.hosts}
+    if host not in ("0.0.0.0", "::"):
+        names.add(f"[{host}]" if ":" in host else host)
+    else:
+        names.add("*")  # every address of the machine: any name that reaches it
+    return sorted(names)
+
+
 def serve(config: Config, listen: str | None) -> int:
     """Serve until SIGTERM or SIGINT; the exit status (the CLI prints `fail` lines)."""
     try:
@@ -82,7 +93,7 @@ def serve(config: Config, listen: str | None) -> int:
     op = Operator(client, Keys(config.redis.prefix()), events_max=config.events.max_len)
     keep_s = config.longest_kept_ms / 1000
     producer = Producer(client, config.redis.namespace, keep_s, config.events.max_len)
-    dashboard = Dashboard(config, op, producer, Auth(token))
+    dashboard = Dashboard(config, op, producer, Auth(token), allowed_hosts(host, config))
     server = uvicorn.Server(
         uvicorn.Config(
             dashboard.app, log_config=None, access_log=False, lifespan="off",

@@ -92,7 +92,10 @@ class Feed:
         keep_ms: int = 0,
         events_max: int = EVENTS_MAX,
         limits: tuple[Limits, ...] = (),
+        traced: bool = False,
     ) -> None:
+        """`traced`: each job taken also brings its attempts and queue (for the span of
+        its attempt, tracing.py)."""
         self.client = client
         self.keys = keys
         self.scripts = Scripts(client, keys.prefix, events_max)
@@ -104,6 +107,7 @@ class Feed:
         self.waited_on = blocks_on  # the queue of its last wait (where its ids came from)
         # take.lua's arguments for the limits of those of its queues that have any
         self.limit_words = tuple(word for limit in limits for word in limit.words())
+        self.traced = "1" if traced else ""
         self.held_ms = 0  # the last take: how long until a queue holding jobs back opens
         self.keep_ms = keep_ms  # how long a finished job is kept (workers.keep_finished)
         self.blmove = True  # until the server says it has no BLMOVE (before Redis 6.2)
@@ -228,7 +232,8 @@ class Feed:
         kind, data = result or (b"", b"")
         args: list[EncodableT] = [
             self.worker, self.name, finished, want, self.max_job_bytes, self.token,
-            self.waited_on, self.known, self.keep_ms, kind, data, *self.limit_words,
+            self.waited_on, self.known, self.keep_ms, kind, data, self.traced,
+            *self.limit_words,
         ]  # fmt: skip
         return Sent(TAKE, finished, want), self.scripts.evalsha("take", keys, args)
 

@@ -20,7 +20,7 @@ import redis
 from redis.typing import EncodableT, KeyT
 
 from .cron import Claim
-from .keys import ATTEMPTS, CRON, QUEUE, STATE, TICK, WORKER, Keys
+from .keys import CRON, STATE, TICK, WORKER, Keys
 from .leases import Beat, Suspect, Watched
 from .scripts import BULK_BATCH, BULK_BUDGET_US, EVENTS_MAX, Scripts, translated
 
@@ -52,10 +52,6 @@ class Job:
     kind: JobKind | str  # the Redis type of the job's key ("none": missing), or "oversize"
     fields: dict[bytes, bytes]
     size: int = 0  # "oversize": the bytes of data the hash holds
-
-
-def _text(raw: bytes | str | None) -> str:
-    return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw or ""
 
 
 def _job(reply: Any) -> Job:
@@ -268,13 +264,6 @@ class Queue:
         args += (CRON, claim.name, TICK, claim.tick)
         outcome, said = self.scripts.run("cron", keys, args)
         return outcome.decode(), said.decode()
-
-    def attempt_facts(self, job_id: bytes) -> tuple[int, str]:
-        """A job's attempts used up and the queue it is on ("all": all:jobs), for the
-        span of a traced attempt."""
-        with translated():
-            attempts, queue = self.client.hmget(self.keys.job(job_id), [ATTEMPTS, QUEUE])
-        return int(attempts or 0), _text(queue) or "all"
 
     def still_running(self, worker: str, job_id: bytes) -> bool:
         """Whether job `job_id` is still in `worker`'s hands (its state and worker)."""

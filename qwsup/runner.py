@@ -1,8 +1,7 @@
 """Running a handler on one job: loading the handler, decoding the job, its time
 limit, and what the run ended in.
 
-`Runner.run` touches no Redis (but for the one read of a traced attempt, tracing.py)
-and keeps no state between calls: what it needs to know
+`Runner.run` touches no Redis and keeps no state between calls: what it needs to know
 about the job in hand (when it started, whether the handler is on the stack) is in
 the `InHand` it is given, one per job running, so that it could be called from
 several threads at once. What the worker does with the ending (acknowledge, fail,
@@ -28,9 +27,9 @@ from typing import TYPE_CHECKING, Any
 
 from . import current, proctitle
 from .current import Words
-from .errors import HandlerError, QwsupError
+from .errors import HandlerError
 from .jobs import Result, ResultError, encode_result
-from .keys import ARGS, FIELD_PREFIX, TASK
+from .keys import ARGS, ATTEMPTS, FIELD_PREFIX, QUEUE, TASK
 from .queue import OVERSIZE, Job
 
 if TYPE_CHECKING:
@@ -165,10 +164,10 @@ class Runner:
         job_timeout: float,
         clock: Callable[[], float] = time.monotonic,
         max_result_bytes: int = 0,
-        tracing: tuple[Attempts, Callable[[bytes], tuple[int, str]]] | None = None,
+        tracing: Attempts | None = None,
     ) -> None:
-        """`tracing`: a span for each attempt (tracing.py), and what tells a job's
-        attempts used and queue (one read of its hash)."""
+        """`tracing`: a span for each attempt (tracing.py); the jobs then come with
+        their attempts and queue (Feed(traced=True))."""
         self.handler = handler
         self.tracing = tracing
         self.job_prefix = job_prefix  # of the job hashes' keys, for the error lines
@@ -187,7 +186,7 @@ class Runner:
             return self._call(args, in_hand)
         with self._span(job, args) as span:
             ran = self._call(args, in_hand)
-            self.tracing[0].ended(span, ran)
+            self.tracing.ended(span, ran)
         return ran
 
     def _call(self, args: tuple[str, dict[str, str]], in_hand: InHand) -> Ran:
@@ -209,21 +208,19 @@ class Runner:
             return await self._call_async(args, in_hand)
         with self._span(job, args) as span:  # the task's own context
             ran = await self._call_async(args, in_hand)
-            self.tracing[0].ended(span, ran)
+            self.tracing.ended(span, ran)
         return ran
 
     def _span(
         self, job: Job, args: tuple[str, dict[str, str]]
     ) -> contextlib.AbstractContextManager[Any]:
-        """The span of this attempt; its attempt and queue left out when Redis cannot
-        say them now (the job runs all the same)."""
+        """The span of this attempt: take.lua gave the job's attempts used up and its
+        queue along with it (the handler sees neither)."""
         assert self.tracing is not None
-        attempts, facts = self.tracing
-        try:
-            used, queue = facts(job.id)
-        except QwsupError:
-            return attempts.attempt(args[0], args[1], None, None)
-        return attempts.attempt(args[0], args[1], used + 1, queue)
+        used = job.fields.get(ATTEMPTS.encode(), b"0")
+        queue = job.fields.get(QUEUE.encode(), b"all").decode("utf-8", "replace")
+        attempt = int(used) + 1 if used.isdigit() else None
+        return self.tracing.attempt(args[0], args[1], attempt, queue)
 
     async def _call_async(self, args: tuple[str, dict[str, str]], in_hand: InHand) -> Ran:
         try:

@@ -140,7 +140,7 @@ class Worker:
         max_result = int(w.max_result_kb * 1024)
         traced = None
         if config.otel.enabled:  # a span for each attempt (tracing.py)
-            traced = (tracing.Attempts(w.name, self.id), queue.attempt_facts)
+            traced = tracing.Attempts(w.name, self.id)
         self.runner = Runner(
             handler, queue.keys.job_prefix, w.job_timeout, clock, max_result, traced
         )
@@ -678,6 +678,7 @@ def boot(
     feed = Feed(
         client, keys, worker_id_, config.supervisor.name, w.queues, max_job_bytes,
         blocks_on(w.queues, slot), keep_ms, config.events.max_len, config.limits(w.queues),
+        traced=config.otel.enabled,
     )  # fmt: skip
     if config.otel.enabled:
         tracing.start()  # after the fork: the SDK's export thread is this process's own

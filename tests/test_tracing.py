@@ -21,7 +21,9 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from qwsup.config import parse
-from qwsup.errors import ConfigError, ConnectionLost
+from qwsup.errors import ConfigError
+from qwsup.feed import Feed
+from qwsup.keys import Keys
 from qwsup.producer import Producer
 from qwsup.queue import Job
 from qwsup.runner import InHand, Runner
@@ -87,10 +89,12 @@ def test_a_bulk_enqueue_is_one_span_and_a_producers_own_context_is_kept(
 def run_traced(
     handler: Callable[[str, dict[str, str]], object], fields: dict[bytes, bytes]
 ) -> None:
-    runner = Runner(handler, "job:", 0, tracing=(Attempts("default", "h.1"), lambda _: (2, "mail")))
+    """A run of job j1 taken by a traced worker (take.lua adds its attempts and queue)."""
+    runner = Runner(handler, "job:", 0, tracing=Attempts("default", "h.1"))
     in_hand = InHand()
     in_hand.start(time.monotonic(), b"j1")
-    runner.run(Job(b"j1", "hash", fields), in_hand)
+    taken = {**fields, b"qwsup:attempts": b"2", b"qwsup:queue": b"mail"}
+    runner.run(Job(b"j1", "hash", taken), in_hand)
 
 
 @pytest.mark.unit
@@ -102,11 +106,15 @@ def test_an_attempt_continues_the_trace_its_job_carries(
     [request] = spans()
     inner = trace.get_tracer("the handler")
 
+    seen: list[dict[str, str]] = []
+
     def handler(job_id: str, data: dict[str, str]) -> None:
+        seen.append(data)
         with inner.start_as_current_span("charge the card"):
             pass
 
     run_traced(handler, {b"order": b"7", TRACEPARENT.encode(): traceparent(request).encode()})
+    assert seen == [{"order": "7", TRACEPARENT: traceparent(request)}]  # not qwsup's fields
     _, charge, attempt = spans()
     assert attempt.name == "process mail" and attempt.kind is trace.SpanKind.CONSUMER
     assert attempt.context is not None and request.context is not None
@@ -166,6 +174,8 @@ def test_a_masters_workers_trace_each_attempt_in_the_producers_trace(
     assert attempt["parent_id"] == f"0x{enqueue.context.span_id:016x}"
     assert attempt["attributes"]["messaging.message.id"] == job
     assert attempt["attributes"]["qwsup.outcome"] == "done"
+    assert attempt["attributes"]["qwsup.attempt"] == 1  # as take.lua gave it
+    assert attempt["attributes"]["messaging.destination.name"] == "all"
     assert attempt["resource"]["attributes"]["service.name"] == "shop-workers"
 
 
@@ -204,20 +214,14 @@ def test_qwsup_enqueue_traces_its_enqueue(tmp_path: Path, server: RedisServer) -
     ]  # fmt: skip
 
 
-@pytest.mark.unit
-def test_an_attempt_runs_traced_when_redis_cannot_say_its_attempt(
-    spans: Callable[[], list[ReadableSpan]],
-) -> None:
-    def unreadable(job_id: bytes) -> tuple[int, str]:
-        raise ConnectionLost("Redis restarting")
-
-    ran: list[str] = []
-    runner = Runner(lambda job_id, data: ran.append(job_id), "job:", 0,
-                    tracing=(Attempts("default", "h.1"), unreadable))  # fmt: skip
-    in_hand = InHand()
-    in_hand.start(time.monotonic(), b"j2")
-    assert not runner.run(Job(b"j2", "hash", {b"n": b"1"}), in_hand).failed
-    [attempt] = spans()
-    assert ran == ["j2"] and attempt.name == "process" and attempt.attributes is not None
-    assert "qwsup.attempt" not in attempt.attributes
-    assert attempt.attributes["qwsup.outcome"] == "done"
+@pytest.mark.redis
+def test_a_traced_worker_takes_each_job_with_its_attempts_and_queue(client: redis.Redis) -> None:
+    [job] = Producer(client).enqueue_many([{"n": "1"}], queue="mail")
+    client.hset(f"job:{job}", "qwsup:attempts", 2)
+    traced = Feed(client, Keys(), "h.1", "h", ("mail",), blocks_on="mail", traced=True)
+    [taken] = traced.take(b"", 1)
+    assert taken.fields[b"qwsup:attempts"] == b"2" and taken.fields[b"qwsup:queue"] == b"mail"
+    [other] = Producer(client).enqueue_many([{"n": "2"}], queue="mail")
+    plain = Feed(client, Keys(), "h.2", "h", ("mail",), blocks_on="mail")
+    [taken] = plain.take(b"", 1)
+    assert taken.id == other.encode() and set(taken.fields) == {b"n"}  # off: nothing more

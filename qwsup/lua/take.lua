@@ -46,7 +46,9 @@
 -- ARGV[11] = how long a finished job is kept, ms (0: deleted at once)
 -- ARGV[12] = the type of the finished job's result (text, bytes, json), or '' for none
 -- ARGV[13] = its result
--- ARGV[14..] = per queue of the worker's with limits: its name, rate (jobs per window;
+-- ARGV[14] = '1' when the worker traces its attempts (qwsup/tracing.py): each job's
+--           data then also holds qwsup:attempts (when it has any) and qwsup:queue
+-- ARGV[15..] = per queue of the worker's with limits: its name, rate (jobs per window;
 --           0: none), window (ms) and concurrency cap (0: none) (lib/gate)
 -- Queues held back (paused, or at a limit: lib/gate) give no job; a limited queue gives
 -- at most one per take, counted against its limits once the job starts. An id the
@@ -55,7 +57,7 @@
 -- given), fenced: 1 when the token is not the supervisor's (nothing taken), held: the
 -- ms until a queue that held jobs back may give one (0: none held any back), then per
 -- job taken, oldest first: {id, type of its key, {field, value, ...}} (the producer's
--- fields, and of qwsup's only qwsup:task and qwsup:args),
+-- fields, and of qwsup's only qwsup:task and qwsup:args, and those ARGV[14] asks for),
 -- or {id, 'oversize', bytes} for a hash over the limit (its data is not sent)}.
 -- qwsup:include keys
 -- qwsup:include finish
@@ -78,7 +80,8 @@ if (redis.call('HGET', KEYS[6], 'token') or '') ~= ARGV[8] then
   end
   return {finished, 1, 0}
 end
-gate.load(14)
+gate.load(15)
+local traced = ARGV[14] == '1'
 local want = tonumber(ARGV[6])
 local limit = tonumber(ARGV[7])
 local batch = {}  -- ids, oldest first
@@ -148,7 +151,8 @@ for _, id in ipairs(batch) do
       if string.byte(field, 1) == 113 and string.sub(field, 1, 6) == 'qwsup:' then  -- 'q'
         own[field] = value
       end
-      if not own[field] or field == 'qwsup:task' or field == 'qwsup:args' then
+      if not own[field] or field == 'qwsup:task' or field == 'qwsup:args'
+        or (traced and field == 'qwsup:attempts') then
         data[#data + 1] = field
         data[#data + 1] = value
       end
@@ -179,6 +183,10 @@ for _, id in ipairs(batch) do
       if limit > 0 and size > limit then
         reply[#reply + 1] = {id, 'oversize', size}
       else
+        if traced then
+          data[#data + 1] = 'qwsup:queue'
+          data[#data + 1] = queue
+        end
         reply[#reply + 1] = {id, kind, data}
       end
     end

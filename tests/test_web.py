@@ -408,3 +408,39 @@ def test_qwsup_web_says_so_when_its_port_is_taken_and_stops_on_term(
         pass  # the first one still serves
     web.proc.send(signal.SIGTERM)
     assert web.proc.wait(20) == 0
+
+
+@pytest.mark.process
+def test_the_other_actions_cancel_purge_and_requeue_only_a_dead_hosts_jobs(
+    start_web: Callable[..., Web], start_qwsup: Callable[..., Qwsup], r: redis.Redis
+) -> None:
+    qw = start_qwsup(workers={"count": 1, "max_attempts": 1}, supervisor={"lease_timeout": 2})
+    producer = Producer(r)
+    failed = producer.enqueue_many([{"action": "raise"}] * 3)
+    wait_until(lambda: r.llen("failed:jobs") == 3, 20, "three failed jobs")
+    r.sadd("all:paused", "all")
+    waiting = producer.enqueue({"n": "1"})
+    web = start_web()
+    http_ = Browserless(web.url)
+    bearer = {"Authorization": f"Bearer {web.token}"}
+
+    def act(action: str, **form: str | list[str]) -> str:
+        status, _, headers = http_.request(f"/actions/{action}", dict(form), **bearer)
+        assert status == 303, (action, status)
+        return urllib.parse.parse_qs(urllib.parse.urlsplit(headers["location"]).query)["said"][0]
+
+    assert act("cancel", ids=[waiting]) == f"cancel: {waiting}: cancelled"
+    assert r.hget(f"job:{waiting}", "qwsup:state") == b"cancelled"
+    assert act("purge", ids=failed[:1]) == "1 failed jobs removed for good"
+    assert not r.exists(f"job:{failed[0]}") and r.llen("failed:jobs") == 2
+    assert act("purge", all="1") == "2 failed jobs removed for good"
+    assert r.llen("failed:jobs") == 0
+    assert "is alive (its lease runs)" in act("requeue", target="testhost")
+    qw.send(signal.SIGKILL)  # its lease runs out; its worker's list is left behind
+    qw.wait()
+    r.rpush("testhost.1:jobs", "stranded")
+    r.hset("job:stranded", "n", "2")
+    r.sadd("testhost:workers", "testhost.1")
+    wait_until(lambda: "lease over" in http_.request("/", **bearer)[1], 30, "the lease to end")
+    assert act("requeue", target="testhost").endswith("jobs of testhost requeued")
+    assert b"stranded" in r.lrange("all:jobs", 0, -1)

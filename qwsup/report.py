@@ -25,7 +25,8 @@ class Paint:
         return f"{code}{text}{RESET}" if self.colour else text
 
 
-def _age(seconds: float | None) -> str:
+def duration(seconds: float | None) -> str:
+    """A duration as status and the dashboard show it."""
     if seconds is None:
         return "-"
     if seconds < 120:
@@ -50,9 +51,8 @@ def status_table(snap: Snapshot, colour: bool = False) -> str:
     for sup in snap.supervisors:
         state = paint("alive", GREEN) if sup.alive else paint("DEAD (lease over)", RED)
         where = f"pid {sup.pid} on {sup.host}" if sup.pid else "never heartbeated"
-        lines.append(
-            f"SUPERVISOR {sup.name}  {state}  heartbeat {_age(sup.heartbeat_age_s)} ago  {where}"
-        )
+        beat = duration(sup.heartbeat_age_s)
+        lines.append(f"SUPERVISOR {sup.name}  {state}  heartbeat {beat} ago  {where}")
         if sup.status:
             lines.append(f"  {sup.status}")
         grouped = len(sup.pools) > 1
@@ -69,7 +69,7 @@ def status_table(snap: Snapshot, colour: bool = False) -> str:
                     lines.append(f"{indent}{w.id:<28}{paint('idle', DIM)}")
                 else:
                     for i, running in enumerate(w.jobs or [RunningJob(w.job, w.running_s)]):
-                        job, age = printable(running.id, 40), _age(running.running_s)
+                        job, age = printable(running.id, 40), duration(running.running_s)
                         who = w.id if i == 0 else ""
                         line = f"{indent}{who:<28}{paint('busy', YELLOW)} {job}  for {age}"
                         if running.progress is not None:

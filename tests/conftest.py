@@ -126,11 +126,7 @@ def start_qwsup(
         return proc
 
     yield start
-    for proc in started:
-        proc.close()
-        assert not proc.group(), f"processes left behind: {proc.group()}"
-    if started:
-        assert server.acl_denials("qwsup") == [], "conf/redis-acl.conf lacks a right qwsup used"
+    _end_all(started, server)
 
 
 @dataclass
@@ -171,6 +167,11 @@ def start_web(
         return Web(proc, url, secret)
 
     yield start
+    _end_all(started, server)
+
+
+def _end_all(started: list[Qwsup], server: RedisServer) -> None:
+    """End what a fixture started: nothing of theirs left, no right of the ACL missed."""
     for proc in started:
         proc.close()
         assert not proc.group(), f"processes left behind: {proc.group()}"

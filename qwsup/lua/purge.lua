@@ -9,8 +9,7 @@
 -- ARGV[3] = the most ids to remove in this call
 -- ARGV[4] = the time budget, microseconds
 -- Returns the number of ids removed (0: failed:jobs was empty).
--- qwsup:include keys
--- qwsup:include unique
+-- qwsup:include forget
 -- qwsup:include clock
 local deadline = now_us() + tonumber(ARGV[4])
 local removed = 0
@@ -19,11 +18,7 @@ for _ = 1, tonumber(ARGV[3]) do
   if not id then
     break
   end
-  local key = keys.job(id)
-  if redis.call('TYPE', key)['ok'] == 'hash' then
-    release_unique(key, id)
-    redis.call('DEL', key)
-  end
+  forget(id)
   removed = removed + 1
   if past(deadline, removed) then
     break

@@ -10,8 +10,7 @@
 -- ARGV[3] = the time budget, microseconds
 -- ARGV[4..] = the ids to remove
 -- Returns {ids done, ids removed}.
--- qwsup:include keys
--- qwsup:include unique
+-- qwsup:include forget
 -- qwsup:include clock
 local deadline = now_us() + tonumber(ARGV[3])
 local done, removed = 0, 0
@@ -19,11 +18,7 @@ for i = 4, #ARGV do
   local id = ARGV[i]
   done = done + 1
   if redis.call('LREM', KEYS[1], 1, id) > 0 then
-    local key = keys.job(id)
-    if redis.call('TYPE', key)['ok'] == 'hash' then
-      release_unique(key, id)
-      redis.call('DEL', key)
-    end
+    forget(id)
     removed = removed + 1
   end
   if past(deadline, done) then

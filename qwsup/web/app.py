@@ -28,7 +28,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response, Stream
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from .. import admin, events
+from .. import admin, events, report
 from ..admin import Operator
 from ..config import Config
 from ..errors import QwsupError, UnknownJob
@@ -64,17 +64,6 @@ def _clock(ms: int | float | None) -> str:
         return "?"
 
 
-def _seconds(s: float | None) -> str:
-    """A duration as the pages show it."""
-    if s is None:
-        return "—"
-    if s < 60:
-        return f"{s:.1f} s"
-    if s < 3600:
-        return f"{s / 60:.1f} min"
-    return f"{s / 3600:.1f} h"
-
-
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("qwsup.web", "templates"),
@@ -82,7 +71,7 @@ def _environment() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
     )
     env.filters["clock"] = _clock
-    env.filters["seconds"] = _seconds
+    env.filters["seconds"] = report.duration
     env.filters["points"] = rates.sparkline
     env.filters["quote"] = lambda value: quote(str(value), safe="")
     env.filters["shown"] = _shown

@@ -15,7 +15,8 @@ from typing import Any
 import redis
 from redis.typing import EncodableT, KeyT
 
-from .config import CronConfig
+from .config import Config, CronConfig
+from .connection import make_client
 from .cron import Ticks
 from .jobs import read_fraction
 from .keys import (
@@ -165,6 +166,14 @@ class Operator:
         self.budget_us = budget_us
         self.scripts = Scripts(client, keys.prefix, events_max)
         self.queue = Queue(client, keys, events_max=events_max)
+
+    @classmethod
+    def from_config(cls, config: Config, client: Any = None) -> Operator:
+        """The operator of the Redis and namespace `config` names (over `client`, or a
+        new one)."""
+        keys = Keys(config.redis.prefix())
+        client = client if client is not None else make_client(config)
+        return cls(client, keys, events_max=config.events.max_len)
 
     @contextlib.contextmanager
     def reading(self) -> Iterator[redis.client.Pipeline]:

@@ -182,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command in ("pause", "resume"):
             return pause(config, args)
         if args.command == "cron":
-            views = admin.cron_views(_operator(config), config.cron)
+            views = admin.cron_views(admin.Operator.from_config(config), config.cron)
             print(report.as_json(views) if args.json else report.cron_table(views))
             return int(ExitCode.OK)
         if args.command == "failed":
@@ -206,13 +206,8 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(ExitCode.CONFIG, str(exc))
 
 
-def _operator(config: Config) -> admin.Operator:
-    keys = Keys(config.redis.prefix())
-    return admin.Operator(make_client(config), keys, events_max=config.events.max_len)
-
-
 def status(config: Config, args: argparse.Namespace) -> int:
-    op = _operator(config)
+    op = admin.Operator.from_config(config)
     colour = sys.stdout.isatty() and not args.json
     try:
         while True:
@@ -294,7 +289,7 @@ def pause(config: Config, args: argparse.Namespace) -> int:
     for name in args.queues:
         if not QUEUE_NAME.match(name):
             return _fail(ExitCode.USAGE, f"{args.command}: {name!r} is no queue name")
-    op = _operator(config)
+    op = admin.Operator.from_config(config)
     if args.command == "pause":
         op.pause(args.queues)
     else:
@@ -305,7 +300,7 @@ def pause(config: Config, args: argparse.Namespace) -> int:
 
 
 def failed(config: Config, args: argparse.Namespace) -> int:
-    op = _operator(config)
+    op = admin.Operator.from_config(config)
     if args.action == "list":
         jobs = admin.failed_jobs(op, args.limit)
         total = op.failed_count()
@@ -344,7 +339,7 @@ def scale(config: Config, args: argparse.Namespace) -> int:
     if config.pool(args.pool) is None:
         pools = ", ".join(p.name for p in config.pools)
         return _fail(ExitCode.USAGE, f"scale: {config.path} has no pool {args.pool!r} ({pools})")
-    op, name = _operator(config), config.supervisor.name
+    op, name = admin.Operator.from_config(config), config.supervisor.name
     pid_field, host_field = op.record(name, "pid", "host")
     pid = int(pid_field or 0)
     host = host_field.decode(errors="replace") if isinstance(host_field, bytes) else ""
@@ -365,7 +360,7 @@ def scale(config: Config, args: argparse.Namespace) -> int:
 
 
 def requeue_orphans(config: Config, args: argparse.Namespace) -> int:
-    op = _operator(config)
+    op = admin.Operator.from_config(config)
     if not args.names:
         print(
             f"watching every supervisor for up to {config.supervisor.lease_timeout:g} s "

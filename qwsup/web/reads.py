@@ -41,7 +41,6 @@ class Overview:
     supervisors: list[SupervisorView]
     events_on: bool  # whether the rates (and the live updates' events) are there
     rates_complete: bool
-    now_ms: int
 
     @property
     def busy(self) -> int:
@@ -118,7 +117,7 @@ def overview(op: Operator, config: Config) -> Overview:
                 name in own, found.of(name), found.last_minute(name),
             )
         )  # fmt: skip
-    return Overview(snap, rows, snap.supervisors, events_on, found.complete, now_ms)
+    return Overview(snap, rows, snap.supervisors, events_on, found.complete)
 
 
 def _rates(op: Operator, now_ms: int) -> rates.Rates:

@@ -18,7 +18,6 @@ from ..admin import Operator
 from ..config import Config
 from ..connection import make_client
 from ..errors import ExitCode
-from ..keys import Keys
 from ..producer import Producer
 from .app import Dashboard
 from .auth import Auth, read_token
@@ -90,7 +89,7 @@ def serve(config: Config, listen: str | None) -> int:
         print(f"qwsup: web: cannot serve the dashboard on {host}:{port}: {exc}", file=sys.stderr)
         return int(ExitCode.UNAVAILABLE)
     client = make_client(config)
-    op = Operator(client, Keys(config.redis.prefix()), events_max=config.events.max_len)
+    op = Operator.from_config(config, client)
     keep_s = config.longest_kept_ms / 1000
     producer = Producer(client, config.redis.namespace, keep_s, config.events.max_len)
     dashboard = Dashboard(config, op, producer, Auth(token), allowed_hosts(host, config))

@@ -1,15 +1,24 @@
 # The two set-up commands of the README: `make run` and `make test`.
-# Each creates the virtualenv and installs what it needs on a fresh machine.
+# Each creates the virtualenv and installs exactly what uv.lock holds on a fresh machine:
+# the same versions months from now. `make upgrade` moves the lock to the newest
+# releases on purpose; `make test-latest` tries them without touching it.
 PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
+# uv is bootstrapped with pip at the version the lock holds (tests/test_lock.py ties the two)
+UV_VERSION = 0.13.8
+UV = $(BIN)/uv
+EXTRAS = --extra embedded --extra otel
+# uv uses the machine's Python, never one it downloads; it syncs the virtualenv named above
+export UV_PYTHON_DOWNLOADS = never
+export UV_PROJECT_ENVIRONMENT = $(VENV)
 
-.PHONY: run test unit lint chaos bench bench-peers bench-limits bench-web screenshots
+.PHONY: run test unit lint upgrade test-latest test-redis-lowest chaos bench bench-peers bench-limits bench-web screenshots
 
-$(VENV)/.installed: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[embedded,test,otel]'
+$(VENV)/.installed: pyproject.toml uv.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet uv==$(UV_VERSION)
+	$(UV) sync --locked --quiet $(EXTRAS)
 	touch $@
 
 run: $(VENV)/.installed
@@ -23,6 +32,34 @@ lint: $(VENV)/.installed
 test: lint
 	scripts/system-packages
 	$(BIN)/pytest
+
+# The lock re-resolved to the newest releases (the ranges of pyproject.toml), then the
+# suite: commit uv.lock when it passes.
+upgrade:
+	$(MAKE) $(VENV)/.installed
+	$(UV) lock --upgrade
+	$(MAKE) test
+
+# The suite against the newest releases, in a virtualenv of its own (.venv-latest),
+# without touching uv.lock: drift found on purpose.
+test-latest:
+	rm -rf .venv-latest
+	$(PYTHON) -m venv .venv-latest
+	.venv-latest/bin/python -m pip install --quiet uv==$(UV_VERSION)
+	.venv-latest/bin/uv pip install --quiet --python .venv-latest/bin/python --upgrade \
+		-e '.[embedded,otel]' --group dev
+	touch .venv-latest/.installed
+	$(MAKE) test VENV=.venv-latest
+
+# The suite against the oldest redis-py that pyproject.toml's range allows (the lock holds
+# the newest), in .venv-redis-lowest; lint is left out (mypy types against the lock's).
+REDIS_LOWEST = 5.0.0
+test-redis-lowest:
+	$(MAKE) .venv-redis-lowest/.installed VENV=.venv-redis-lowest
+	.venv-redis-lowest/bin/uv pip install --quiet --python .venv-redis-lowest/bin/python \
+		redis==$(REDIS_LOWEST)
+	scripts/system-packages
+	.venv-redis-lowest/bin/pytest
 
 # The pure tier alone, in seconds: no redis-server, no process. A test marked redis or
 # process in a module of unit tests (tests/test_config.py) is left out.
@@ -39,7 +76,7 @@ chaos: $(VENV)/.installed
 # Options: make bench ARGS="--costs --trivial" or ARGS="--systems plain qwsup dramatiq"
 # (docs/benchmark.md).
 bench: $(VENV)/.installed
-	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	$(UV) sync --locked --quiet $(EXTRAS) --extra bench
 	$(BIN)/python -m bench $(ARGS)
 
 # qwsup, the plain loop and the peers (rq, celery, huey, dramatiq, arq, saq, taskiq,
@@ -47,7 +84,7 @@ bench: $(VENV)/.installed
 # and peers.png.
 # Options: make bench-peers ARGS="--systems qwsup rq --jobs 200" (docs/benchmark.md).
 bench-peers: $(VENV)/.installed
-	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	$(UV) sync --locked --quiet $(EXTRAS) --extra bench
 	$(BIN)/python -m bench.peers $(ARGS)
 
 # Rate and concurrency limits over two masters on one Redis (README "Rate limits and

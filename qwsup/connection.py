@@ -152,8 +152,8 @@ def _primary_of_sentinels(config: Config, options: dict[str, Any]) -> redis.Redi
     for address in r.sentinels:
         host, _, port = address.rpartition(":")
         addresses.append((host.strip("[]"), int(port)))
-    sentinel = _Sentinels(addresses, sentinel_kwargs=ask)  # type: ignore[no-untyped-call]
-    primary: redis.Redis = sentinel.master_for(r.service_name, **target)  # type: ignore[no-untyped-call]
+    sentinel = _Sentinels(addresses, sentinel_kwargs=ask)
+    primary: redis.Redis = sentinel.master_for(r.service_name, **target)
     return primary
 
 

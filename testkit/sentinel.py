@@ -129,12 +129,12 @@ class Sentinels(ServerGroup):
         address = self.sentinel(port).sentinel_get_master_addr_by_name(SERVICE)
         return int(cast(tuple[str, int], address)[1]) if address else 0
 
-    def client(self, **options: object) -> redis.Redis:
+    def client(self, **options: Any) -> redis.Redis:
         """A client of the current primary (it follows a failover)."""
         addresses = [("127.0.0.1", port) for port in self.sentinel_ports]
         asking = {"password": self.password or None, "socket_timeout": 1}
-        sentinel = redis.Sentinel(addresses, sentinel_kwargs=asking)  # type: ignore[no-untyped-call]
-        primary: redis.Redis = sentinel.master_for(SERVICE, **options)  # type: ignore[no-untyped-call]
+        sentinel = redis.Sentinel(addresses, sentinel_kwargs=asking)
+        primary: redis.Redis = sentinel.master_for(SERVICE, **options)
         return primary
 
     def failed_over(self, old: int, timeout: float = 30.0) -> float:

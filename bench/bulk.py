@@ -29,8 +29,8 @@ from typing import Any
 import redis
 
 from bench.trivial import Bench
-from qwsup.keys import ATTEMPTS, FAILED_AT, LAST_ERROR, QUEUE, Keys
-from qwsup.queue import Queue
+from qwsup.store.keys import ATTEMPTS, FAILED_AT, LAST_ERROR, QUEUE, Keys
+from qwsup.store.queue import Queue
 from testkit import ROOT, write_config
 
 CHUNK = 10_000  # commands per pipeline while filling Redis

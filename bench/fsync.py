@@ -31,7 +31,7 @@ import psutil
 from bench.jobs import HANDLED
 from bench.trivial import POLL_S, Bench
 from qwsup.config import APPENDFSYNC, parse
-from qwsup.embedded import EmbeddedRedis
+from qwsup.store.embedded import EmbeddedRedis
 from testkit import wait_until
 
 

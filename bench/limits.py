@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.trivial import Bench
-from qwsup.producer import Producer
+from qwsup.produce.producer import Producer
 from testkit.config import write_config
 from testkit.wait import wait_until
 

@@ -24,15 +24,15 @@ from pathlib import Path
 import redis
 
 import qwsup
-from qwsup import current
 from qwsup.config import parse
-from qwsup.connection import make_client
-from qwsup.feed import Feed
-from qwsup.keys import Keys
-from qwsup.producer import Producer
-from qwsup.queue import Queue
+from qwsup.produce.producer import Producer
 from qwsup.scoreboard import MasterBoard, Scoreboard, boottime
-from qwsup.worker import Stop, Worker, blocks_on
+from qwsup.store.connection import make_client
+from qwsup.store.feed import Feed
+from qwsup.store.keys import Keys
+from qwsup.store.queue import Queue
+from qwsup.worker import current
+from qwsup.worker.loop import Stop, Worker, blocks_on
 from testkit import ROOT, RedisServer, default_binary
 
 RESULTS = ROOT / "bench-results"

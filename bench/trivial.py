@@ -23,7 +23,7 @@ import redis
 from redis.crc import key_slot
 
 from bench.jobs import HANDLED
-from qwsup.producer import Producer
+from qwsup.produce.producer import Producer
 from testkit import ROOT, Cluster, RedisServer, default_binary, pings, wait_until, write_config
 
 POLL_S = 0.002  # how often a wait looks again: the benchmark times its runs by their waits

@@ -26,8 +26,8 @@ import redis
 
 from bench.hosts import sample
 from bench.trivial import Bench
-from qwsup.keys import FINISHED_AT
-from qwsup.producer import WAIT_BLOCK_S, Producer
+from qwsup.produce.producer import WAIT_BLOCK_S, Producer
+from qwsup.store.keys import FINISHED_AT
 from testkit.wait import wait_until
 
 

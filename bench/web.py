@@ -22,7 +22,7 @@ import uuid
 from pathlib import Path
 
 from bench.trivial import Bench
-from qwsup.keys import Keys
+from qwsup.store.keys import Keys
 from testkit.config import write_config
 from testkit.ports import free_port
 from testkit.wait import wait_until

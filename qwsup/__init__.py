@@ -1,11 +1,11 @@
 """qwsup: a prefork supervisor for reliable Redis queue workers."""
 
-from .current import NotInJob, job_id, pipeline, progress, redis
-from .errors import DuplicateJob, JobFailed, UnknownJob, WaitTimeout
-from .jobs import JobInfo, State
-from .producer import Cancelled, Producer
-from .runner import JobCancelled, JobTimeout
-from .tasks import BadTask, Task, Tasks
+from qwsup.errors import DuplicateJob, JobFailed, UnknownJob, WaitTimeout
+from qwsup.produce.producer import Cancelled, Producer
+from qwsup.produce.tasks import BadTask, Task, Tasks
+from qwsup.store.jobs import JobInfo, State
+from qwsup.worker.current import NotInJob, job_id, pipeline, progress, redis
+from qwsup.worker.runner import JobCancelled, JobTimeout
 
 __version__ = "0.1.0"
 __all__ = [

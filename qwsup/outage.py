@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TypeVar
 
-from .errors import RedisRefused, RedisTrouble
+from qwsup.errors import RedisRefused, RedisTrouble
 
 T = TypeVar("T")
 

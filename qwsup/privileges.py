@@ -16,8 +16,8 @@ import pwd
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import Config
-from .errors import ConfigError
+from qwsup.config import Config
+from qwsup.errors import ConfigError
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from .totals import BUCKETS
+from qwsup.master.totals import BUCKETS
 
 T = TypeVar("T")
 

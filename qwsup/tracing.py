@@ -23,10 +23,10 @@ import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from .errors import QwsupError
+from qwsup.errors import QwsupError
 
 if TYPE_CHECKING:
-    from .runner import Ran
+    from qwsup.worker.runner import Ran
 
 TRACEPARENT = "traceparent"  # the job field holding its enqueue's trace context
 TRACESTATE = "tracestate"

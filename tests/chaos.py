@@ -48,7 +48,7 @@ sys.path.insert(1, str(Path(__file__).resolve().parents[1]))  # testkit/, when r
 
 import chaosjobs
 from qwsup.errors import RedisTrouble, UnknownJob
-from qwsup.producer import Producer
+from qwsup.produce.producer import Producer
 from support import Qwsup, qwsup_env
 from testkit import RedisServer, redis_binaries, write_config
 

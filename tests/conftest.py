@@ -15,8 +15,8 @@ import psutil
 import pytest
 import redis
 
-from qwsup.keys import Keys
-from qwsup.queue import Queue
+from qwsup.store.keys import Keys
+from qwsup.store.queue import Queue
 from support import Qwsup, qwsup_env
 from testkit import (
     ACL_PASSWORDS,

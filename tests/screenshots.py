@@ -18,7 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parents[1]))  # testkit/, when run as a script
 
-from qwsup.producer import Producer
+from qwsup.produce.producer import Producer
 from support import Qwsup, qwsup_env
 from testkit import RedisServer, default_binary, free_port, wait_until, write_config
 from testkit.browser import LAPTOP, PHONE, chromium

@@ -18,8 +18,8 @@ import psutil
 import redis
 from prometheus_client.parser import text_string_to_metric_families
 
-from qwsup.keys import STATE
-from qwsup.producer import Producer
+from qwsup.produce.producer import Producer
+from qwsup.store.keys import STATE
 from testkit import ROOT, wait_until
 
 TESTS = Path(__file__).resolve().parent

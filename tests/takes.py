@@ -1,13 +1,13 @@
-"""Taking and finishing jobs the way a worker does, through its feed (qwsup/feed.py),
+"""Taking and finishing jobs the way a worker does, through its feed (qwsup/store/feed.py),
 for tests that look at what take.lua and ack.lua do."""
 
 from __future__ import annotations
 
 import weakref
 
-from qwsup.feed import Feed
-from qwsup.jobs import Result
-from qwsup.queue import Job, Queue, Taken
+from qwsup.store.feed import Feed
+from qwsup.store.jobs import Result
+from qwsup.store.queue import Job, Queue, Taken
 
 # One feed per queue and worker, as a worker has one: each holds a connection of the
 # client's pool for good.

@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pytest
 import redis
 
-from qwsup.producer import Producer
+from qwsup.produce.producer import Producer
 from support import Qwsup, done
 from testkit import ACL_PASSWORDS, RedisServer, wait_until
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from qwsup.keys import ATTEMPTS
+from qwsup.store.keys import ATTEMPTS
 from support import Qwsup, enqueue, started_pid, state
 from testkit import RedisServer, wait_until, write_config
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from qwsup.backoff import RestartBackoff
+from qwsup.master.backoff import RestartBackoff
 
 pytestmark = pytest.mark.unit
 

@@ -8,8 +8,8 @@ from collections.abc import Callable
 import pytest
 import redis
 
-from qwsup.keys import LAST_ERROR
-from qwsup.prefetch import BLOCK_S
+from qwsup.store.keys import LAST_ERROR
+from qwsup.worker.prefetch import BLOCK_S
 from support import Qwsup, done, enqueue, in_flight, runs
 from testkit import wait_until
 

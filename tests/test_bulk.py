@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 import redis
 
-from qwsup import admin
-from qwsup.admin import Operator, Retried
-from qwsup.keys import ATTEMPTS, FAILED_AT, LAST_ERROR, QUEUE, Keys
-from qwsup.queue import Queue
-from qwsup.scripts import BULK_BATCH
+from qwsup.ops import admin
+from qwsup.ops.admin import Operator, Retried
+from qwsup.store.keys import ATTEMPTS, FAILED_AT, LAST_ERROR, QUEUE, Keys
+from qwsup.store.queue import Queue
+from qwsup.store.scripts import BULK_BATCH
 from testkit import ROOT, RedisServer
 
 pytestmark = pytest.mark.redis

@@ -12,12 +12,12 @@ import pytest
 import redis
 from takes import ack, feed, finish_and_take, take
 
-from qwsup.cancels import Request, Stopping, parse
 from qwsup.errors import JobFailed, UnknownJob
-from qwsup.keys import ATTEMPTS
-from qwsup.producer import Producer
-from qwsup.queue import CANCELLED, Queue, Retry
+from qwsup.master.cancels import Request, Stopping, parse
+from qwsup.produce.producer import Producer
 from qwsup.scoreboard import MAX_CANCELS, MasterBoard, job_digest
+from qwsup.store.keys import ATTEMPTS
+from qwsup.store.queue import CANCELLED, Queue, Retry
 from support import Qwsup, runs, started_pid, state
 from testkit.wait import wait_until
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 import pytest
 import redis
 
-from qwsup.producer import Producer
+from qwsup.produce.producer import Producer
 from support import Qwsup, done
 from testkit import Cluster, wait_until
 

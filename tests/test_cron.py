@@ -16,9 +16,9 @@ import pytest
 import redis
 
 from qwsup.config import CronConfig, parse
-from qwsup.cron import Claim, Cron, Ticks, decide
 from qwsup.errors import ConfigError
-from qwsup.queue import Queue
+from qwsup.master.cron import Claim, Cron, Ticks, decide
+from qwsup.store.queue import Queue
 from support import Qwsup, done
 from testkit.wait import wait_until
 

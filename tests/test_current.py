@@ -1,4 +1,4 @@
-"""What a handler asks while it runs (qwsup/current.py): its job's id and the writes it
+"""What a handler asks while it runs (qwsup/worker/current.py): its job's id and the writes it
 sends with the job's end, seen per job in threads and asyncio tasks; no Redis (the
 writes are queued, never sent, and a client is made but never connects)."""
 
@@ -13,10 +13,10 @@ import pytest
 import redis
 
 import qwsup
-from qwsup import current
 from qwsup.errors import QwsupError
-from qwsup.queue import Job
-from qwsup.runner import Ending, InHand, Runner
+from qwsup.store.queue import Job
+from qwsup.worker import current
+from qwsup.worker.runner import Ending, InHand, Runner
 
 pytestmark = pytest.mark.unit
 

@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from qwsup.keys import FIELD_PREFIX
-from qwsup.queue import Job
-from qwsup.worker import decode_job
+from qwsup.store.keys import FIELD_PREFIX
+from qwsup.store.queue import Job
+from qwsup.worker.loop import decode_job
 
 pytestmark = pytest.mark.unit
 

@@ -12,8 +12,8 @@ import psutil
 import pytest
 import redis
 
-from qwsup.embedded import EmbeddedRedis
-from qwsup.producer import Producer
+from qwsup.produce.producer import Producer
+from qwsup.store.embedded import EmbeddedRedis
 from support import Qwsup
 from testkit import wait_until, write_config
 

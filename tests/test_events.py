@@ -13,10 +13,10 @@ import pytest
 import redis
 from takes import ack, take
 
-from qwsup.events import event_of, last
-from qwsup.keys import Keys
-from qwsup.producer import Producer
-from qwsup.queue import Queue, Retry
+from qwsup.produce.producer import Producer
+from qwsup.store.events import event_of, last
+from qwsup.store.keys import Keys
+from qwsup.store.queue import Queue, Retry
 from support import Qwsup, state
 from testkit.wait import wait_until
 

@@ -10,8 +10,8 @@ import psutil
 import pytest
 import redis
 
-from qwsup.keys import ATTEMPTS, LAST_ERROR
-from qwsup.producer import Producer
+from qwsup.produce.producer import Producer
+from qwsup.store.keys import ATTEMPTS, LAST_ERROR
 from support import Qwsup, assert_drained, done, enqueue, in_flight, runs, started_pid
 from testkit import RedisServer, wait_until
 

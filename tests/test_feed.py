@@ -1,4 +1,4 @@
-"""A worker's line to Redis (qwsup/feed.py) against real redis-servers: acknowledgements
+"""A worker's line to Redis (qwsup/store/feed.py) against real redis-servers: acknowledgements
 sent without waiting, and what happens when the server loses its scripts or the line
 breaks with replies still due."""
 
@@ -11,9 +11,9 @@ import pytest
 import redis
 
 from qwsup.errors import ConnectionLost
-from qwsup.feed import Feed
-from qwsup.keys import STARTED_AT
-from qwsup.queue import JobKind, Queue, taken
+from qwsup.store.feed import Feed
+from qwsup.store.keys import STARTED_AT
+from qwsup.store.queue import JobKind, Queue, taken
 from testkit import wait_until
 
 pytestmark = pytest.mark.redis

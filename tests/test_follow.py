@@ -11,7 +11,7 @@ import pytest
 import redis
 
 from qwsup.errors import JobFailed
-from qwsup.producer import Producer
+from qwsup.produce.producer import Producer
 from support import Qwsup, runs
 from testkit.wait import wait_until
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pytest
 import redis
 
-from qwsup.keys import ATTEMPTS
+from qwsup.store.keys import ATTEMPTS
 from support import Qwsup, done, enqueue, runs, started_pid, state
 from testkit import wait_until
 

@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from takes import ack, finish_and_take
 
-from qwsup.keys import Keys
-from qwsup.queue import EMPTY, Queue, Retry
+from qwsup.store.keys import Keys
+from qwsup.store.queue import EMPTY, Queue, Retry
 
 pytestmark = pytest.mark.redis
 

@@ -1,5 +1,5 @@
 """A job's state, times, result and retention in its hash, and waiting for its end:
-the pure reading of a hash (qwsup/jobs.py), then the scripts against a real Redis."""
+the pure reading of a hash (qwsup/store/jobs.py), then the scripts against a real Redis."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ import redis
 from takes import ack, finish_and_take, take
 
 from qwsup.errors import JobFailed, UnknownJob, WaitTimeout
-from qwsup.jobs import ResultError, State, decode_result, encode_result, read_job
-from qwsup.keys import (
+from qwsup.produce.producer import Producer
+from qwsup.store.jobs import ResultError, State, decode_result, encode_result, read_job
+from qwsup.store.keys import (
     ENQUEUED_AT,
     FAILED_AT,
     FINISHED_AT,
@@ -23,8 +24,7 @@ from qwsup.keys import (
     STATE,
     WORKER,
 )
-from qwsup.producer import Producer
-from qwsup.queue import Queue, Retry
+from qwsup.store.queue import Queue, Retry
 from testkit.wait import wait_until
 
 pytestmark = pytest.mark.redis  # (the pure tests are marked unit as well)
@@ -272,7 +272,7 @@ def test_pruning_is_bounded_per_call_and_goes_on_until_done(client: redis.Redis,
         return original(*args, **kwargs)  # type: ignore[arg-type]
 
     small.scripts.run = counted  # type: ignore[method-assign]
-    import qwsup.queue as queue_module
+    import qwsup.store.queue as queue_module
 
     batch = queue_module.BULK_BATCH
     queue_module.BULK_BATCH = 7

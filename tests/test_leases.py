@@ -1,11 +1,11 @@
-"""Who holds a supervisor's name and who is dead (qwsup/leases.py), with a fake clock."""
+"""Who holds a supervisor's name and who is dead (qwsup/master/leases.py), with a fake clock."""
 
 from __future__ import annotations
 
 import pytest
 
-from qwsup.identity import Place, here, started, still_running
-from qwsup.leases import Beat, BeatWatch, Claim, Holder, LeaseWatch, Suspect, Watched, judge
+from qwsup.master.identity import Place, here, started, still_running
+from qwsup.master.leases import Beat, BeatWatch, Claim, Holder, LeaseWatch, Suspect, Watched, judge
 
 pytestmark = pytest.mark.unit
 

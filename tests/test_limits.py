@@ -12,11 +12,11 @@ import redis
 
 from qwsup.config import parse
 from qwsup.errors import ConfigError
-from qwsup.feed import Feed
-from qwsup.keys import Keys
 from qwsup.limits import HELD_WAIT_MAX_S, Limits, Rate, duration_s, held_wait_s
-from qwsup.producer import Producer
-from qwsup.queue import Queue, Retry
+from qwsup.produce.producer import Producer
+from qwsup.store.feed import Feed
+from qwsup.store.keys import Keys
+from qwsup.store.queue import Queue, Retry
 from support import Qwsup, done, runs, scrape, started_pid
 from testkit import free_port
 from testkit.wait import wait_until

@@ -1,10 +1,10 @@
-"""Which idle workers the master asks to look at every queue (qwsup/looks.py)."""
+"""Which idle workers the master asks to look at every queue (qwsup/master/looks.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from qwsup.looks import Idle, to_wake, unwatched
+from qwsup.master.looks import Idle, to_wake, unwatched
 from qwsup.scoreboard import MAX_LOOKS
 
 pytestmark = pytest.mark.unit

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 import redis
 
-from qwsup.keys import Keys
-from qwsup.scripts import source
+from qwsup.store.keys import Keys
+from qwsup.store.scripts import source
 
 pytestmark = pytest.mark.redis
 
-KEYS_LUA = resources.files("qwsup").joinpath("lua", "lib", "keys.lua")
+KEYS_LUA = resources.files("qwsup.store").joinpath("lua", "lib", "keys.lua")
 
 # Each builder of lib/keys.lua: the Lua call (on ARGV[2], a name or an id), and the name
 # keys.py gives for it.
@@ -71,7 +71,7 @@ def test_the_fixed_keys_the_scripts_expect_are_keys_py_names() -> None:
         getattr(Keys(), name) for name, value in vars(Keys).items() if isinstance(value, property)
     }
     named: dict[str, set[str]] = {}
-    for script in resources.files("qwsup").joinpath("lua").iterdir():
+    for script in resources.files("qwsup.store").joinpath("lua").iterdir():
         if script.name.endswith(".lua"):
             for key in re.findall(
                 r"^-- KEYS\[\d+\] = ((?:all|failed|delayed):\w+)", script.read_text(), re.MULTILINE

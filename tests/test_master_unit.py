@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 
-from qwsup.children import Processes
 from qwsup.config import parse
 from qwsup.errors import ConnectionLost, ExitCode
-from qwsup.leases import Watched
-from qwsup.lists import unseen
-from qwsup.master import Master
-from qwsup.queue import Requeued
+from qwsup.master.children import Processes
+from qwsup.master.leases import Watched
+from qwsup.master.lists import unseen
+from qwsup.master.loop import Master
+from qwsup.store.queue import Requeued
 
 pytestmark = pytest.mark.unit
 

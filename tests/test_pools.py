@@ -16,7 +16,7 @@ import psutil
 import pytest
 import redis
 
-from qwsup.producer import Producer
+from qwsup.produce.producer import Producer
 from support import Qwsup, done, scrape
 from testkit import RedisServer, free_port, wait_until, write_config
 

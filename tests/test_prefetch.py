@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pytest
 import redis
 
-from qwsup.producer import Producer
+from qwsup.produce.producer import Producer
 from support import Qwsup, assert_drained, done, enqueue, scrape
 from testkit import free_port, wait_until
 

@@ -11,8 +11,8 @@ import psutil
 import pytest
 import redis
 
-from qwsup.keys import ATTEMPTS, LAST_ERROR, TRACEBACK
-from qwsup.producer import Producer
+from qwsup.produce.producer import Producer
+from qwsup.store.keys import ATTEMPTS, LAST_ERROR, TRACEBACK
 from support import Qwsup, assert_drained, done, enqueue, in_flight, runs, started_pid, title
 from testkit import RedisServer, wait_until
 

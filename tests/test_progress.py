@@ -1,4 +1,4 @@
-"""A handler's progress: each report kept in memory and sent coalesced (qwsup/progress.py,
+"""A handler's progress: each report kept in memory and sent coalesced (qwsup/worker/progress.py,
 pure, with a fake sender), recorded by progress.lua only for the worker running the job,
 and shown by `qwsup job` for a real worker's job."""
 
@@ -13,10 +13,10 @@ from takes import take
 
 import qwsup
 from qwsup.errors import ConnectionLost
-from qwsup.keys import PROGRESS, PROGRESS_MSG
-from qwsup.producer import Producer
-from qwsup.progress import MAX_MESSAGE, Progress, Report, checked
-from qwsup.queue import Queue
+from qwsup.produce.producer import Producer
+from qwsup.store.keys import PROGRESS, PROGRESS_MSG
+from qwsup.store.queue import Queue
+from qwsup.worker.progress import MAX_MESSAGE, Progress, Report, checked
 from support import Qwsup
 from testkit.wait import wait_until
 

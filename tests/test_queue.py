@@ -6,8 +6,9 @@ import pytest
 import redis
 from takes import ack, feed, finish_and_take, take
 
-from qwsup.admin import Operator
-from qwsup.keys import (
+from qwsup.ops.admin import Operator
+from qwsup.produce.producer import Producer
+from qwsup.store.keys import (
     ATTEMPTS,
     ENQUEUED_AT,
     FAILED_AT,
@@ -20,8 +21,7 @@ from qwsup.keys import (
     WORKER,
     Keys,
 )
-from qwsup.producer import Producer
-from qwsup.queue import Queue, Reclaimed, Retry
+from qwsup.store.queue import Queue, Reclaimed, Retry
 from testkit import wait_until
 
 pytestmark = pytest.mark.redis

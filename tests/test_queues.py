@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 import redis
 
-from qwsup.producer import Producer
+from qwsup.produce.producer import Producer
 from support import Qwsup, assert_drained, done
 from testkit import wait_until
 

@@ -1,4 +1,4 @@
-"""Running a handler on a job (qwsup/runner.py): what a return, a raise, a time limit
+"""Running a handler on a job (qwsup/worker/runner.py): what a return, a raise, a time limit
 and an unreadable job each end in, without a process or Redis."""
 
 from __future__ import annotations
@@ -7,9 +7,9 @@ import sys
 
 import pytest
 
-from qwsup import worker
-from qwsup.queue import OVERSIZE, Job
-from qwsup.runner import MAX_ERROR, Ending, InHand, JobTimeout, Outcome, Runner
+from qwsup.store.queue import OVERSIZE, Job
+from qwsup.worker import loop as worker
+from qwsup.worker.runner import MAX_ERROR, Ending, InHand, JobTimeout, Outcome, Runner
 
 pytestmark = pytest.mark.unit
 

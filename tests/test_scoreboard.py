@@ -9,8 +9,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from qwsup.master.totals import BUCKETS, Totals
 from qwsup.scoreboard import MasterBoard, Scoreboard, boottime
-from qwsup.totals import BUCKETS, Totals
 
 pytestmark = pytest.mark.process  # forks a writer: shared memory across processes
 

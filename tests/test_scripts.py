@@ -1,4 +1,4 @@
-"""The script layer (qwsup/scripts.py): nested includes, the errors of a bad include at
+"""The script layer (qwsup/store/scripts.py): nested includes, the errors of a bad include at
 load time, every packaged script loading on a real server, and each script registered
 once per client."""
 
@@ -12,9 +12,9 @@ import pytest
 import redis
 
 from qwsup.errors import RedisRefused
-from qwsup.scripts import SOURCES, IncludeError, Scripts, source
+from qwsup.store.scripts import SOURCES, IncludeError, Scripts, source
 
-LUA = resources.files("qwsup").joinpath("lua")
+LUA = resources.files("qwsup.store").joinpath("lua")
 
 
 def lua_dir(tmp_path: Path, files: dict[str, str]) -> Path:

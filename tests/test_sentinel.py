@@ -15,11 +15,11 @@ import pytest
 import redis
 from redis.sentinel import MasterNotFoundError, SentinelConnectionPool
 
-from qwsup import connection
 from qwsup.config import parse
-from qwsup.connection import make_client, redact, url_of
 from qwsup.errors import ConfigError
-from qwsup.producer import Producer
+from qwsup.produce.producer import Producer
+from qwsup.store import connection
+from qwsup.store.connection import make_client, redact, url_of
 from support import Qwsup, done
 from testkit import SERVICE, Sentinels, acl_file, wait_until
 

@@ -17,8 +17,8 @@ import redis
 
 from qwsup.config import parse
 from qwsup.errors import ConfigError, ConnectionLost
-from qwsup.report import Paint, server_lines
-from qwsup.server import (
+from qwsup.ops.report import Paint, server_lines
+from qwsup.store.server import (
     ABSENT,
     ALLOWED,
     CANNOT_TELL,

@@ -10,9 +10,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from qwsup.queue import Job
-from qwsup.runner import Ending, Runner
-from qwsup.slots import Slots, TaskSlots, ThreadSlots, is_async, slots_for
+from qwsup.store.queue import Job
+from qwsup.worker.runner import Ending, Runner
+from qwsup.worker.slots import Slots, TaskSlots, ThreadSlots, is_async, slots_for
 from testkit import wait_until
 
 pytestmark = pytest.mark.unit

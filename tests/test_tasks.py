@@ -1,4 +1,4 @@
-"""Many kinds of job in one pool: a registry of tasks (qwsup/tasks.py), pure, then run by
+"""Many kinds of job in one pool: a registry of tasks (qwsup/produce/tasks.py), pure, then run by
 the real qwsup, enqueued from Python and the way a producer in another language would."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import pytest
 import redis
 
 from qwsup import BadTask, JobFailed, Producer, Tasks
-from qwsup.keys import ARGS, TASK
-from qwsup.tasks import task_fields
+from qwsup.produce.tasks import task_fields
+from qwsup.store.keys import ARGS, TASK
 from support import Qwsup
 from testkit.wait import wait_until
 

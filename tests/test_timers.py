@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from qwsup.timers import Every
+from qwsup.master.timers import Every
 
 pytestmark = pytest.mark.unit
 

@@ -22,12 +22,12 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from qwsup.config import parse
 from qwsup.errors import ConfigError
-from qwsup.feed import Feed
-from qwsup.keys import Keys
-from qwsup.producer import Producer
-from qwsup.queue import Job
-from qwsup.runner import InHand, Runner
+from qwsup.produce.producer import Producer
+from qwsup.store.feed import Feed
+from qwsup.store.keys import Keys
+from qwsup.store.queue import Job
 from qwsup.tracing import TRACEPARENT, Attempts
+from qwsup.worker.runner import InHand, Runner
 from support import Qwsup
 from testkit import ROOT, RedisServer, wait_until, write_config
 

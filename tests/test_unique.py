@@ -14,11 +14,11 @@ import pytest
 import redis
 from takes import ack, take
 
-from qwsup.admin import Operator, Refused, Retried
 from qwsup.errors import DuplicateJob
-from qwsup.keys import ATTEMPTS, FAILED_AT, UNIQUE, Keys
-from qwsup.producer import Producer
-from qwsup.queue import Queue, Retry
+from qwsup.ops.admin import Operator, Refused, Retried
+from qwsup.produce.producer import Producer
+from qwsup.store.keys import ATTEMPTS, FAILED_AT, UNIQUE, Keys
+from qwsup.store.queue import Queue, Retry
 from support import qwsup_env
 from testkit import ACL_PASSWORDS, RedisServer, write_config
 

@@ -20,11 +20,11 @@ import pytest
 import redis
 from conftest import Web
 
-from qwsup.admin import Operator
 from qwsup.config import Config, WebConfig, load
 from qwsup.errors import ConfigError
-from qwsup.keys import Keys
-from qwsup.producer import Producer
+from qwsup.ops.admin import Operator
+from qwsup.produce.producer import Producer
+from qwsup.store.keys import Keys
 from qwsup.web import rates, reads
 from qwsup.web.app import _back, _clock, _said
 from qwsup.web.auth import MOST_SESSIONS, SESSION_S, Auth, read_token

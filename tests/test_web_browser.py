@@ -16,7 +16,7 @@ from selenium.common.exceptions import NoSuchElementException, StaleElementRefer
 from selenium.webdriver.chrome.webdriver import WebDriver
 from selenium.webdriver.common.by import By
 
-from qwsup.producer import Producer
+from qwsup.produce.producer import Producer
 from support import Qwsup
 from testkit import wait_until
 from testkit.browser import chromium

@@ -1,5 +1,5 @@
 """The worker's decisions without a process or Redis: prefetch sizing and give-back
-(qwsup/prefetch.py), the heartbeat thread's looks (qwsup/heartbeat.py), and the
+(qwsup/worker/prefetch.py), the heartbeat thread's looks (qwsup/worker/heartbeat.py), and the
 Worker itself driven with a fake feed, a fake queue and a fake clock."""
 
 from __future__ import annotations
@@ -14,9 +14,12 @@ import pytest
 
 from qwsup.config import parse
 from qwsup.errors import ConnectionLost
-from qwsup.heartbeat import Heartbeat, Police, Shared, heartbeat_interval, police
-from qwsup.keys import Keys
-from qwsup.prefetch import (
+from qwsup.scoreboard import MasterBoard, Scoreboard, boottime
+from qwsup.store.keys import Keys
+from qwsup.store.queue import EMPTY, Job, Requeued, Retry
+from qwsup.worker.heartbeat import Heartbeat, Police, Shared, heartbeat_interval, police
+from qwsup.worker.loop import Stop, StopNow, StopWaiting, Worker
+from qwsup.worker.prefetch import (
     BLOCK_S,
     GIVE_BACK_S,
     HOLD_TICK_S,
@@ -25,10 +28,7 @@ from qwsup.prefetch import (
     Prefetch,
     silence_bound,
 )
-from qwsup.queue import EMPTY, Job, Requeued, Retry
-from qwsup.runner import Handler, InHand, JobTimeout
-from qwsup.scoreboard import MasterBoard, Scoreboard, boottime
-from qwsup.worker import Stop, StopNow, StopWaiting, Worker
+from qwsup.worker.runner import Handler, InHand, JobTimeout
 
 pytestmark = pytest.mark.unit
 

@@ -8,7 +8,7 @@ import redis
 import qwsup
 from bench.peers import body
 from bench.peers.entry import main
-from qwsup.producer import Producer
+from qwsup.produce.producer import Producer
 
 
 def handle(job_id: str, data: dict[str, str]) -> None:

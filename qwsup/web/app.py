@@ -28,13 +28,14 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response, Stream
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from .. import admin, events, report
-from ..admin import Operator
-from ..config import Config
-from ..errors import QwsupError, UnknownJob
-from ..producer import Producer
-from . import rates, reads
-from .auth import COOKIE, SESSION_S, Auth
+from qwsup.config import Config
+from qwsup.errors import QwsupError, UnknownJob
+from qwsup.ops import admin, report
+from qwsup.ops.admin import Operator
+from qwsup.produce.producer import Producer
+from qwsup.store import events
+from qwsup.web import rates, reads
+from qwsup.web.auth import COOKIE, SESSION_S, Auth
 
 log = logging.getLogger(__name__)
 

@@ -17,8 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..config import Config
-from ..errors import ConfigError
+from qwsup.config import Config
+from qwsup.errors import ConfigError
 
 COOKIE = "qwsup_session"
 SESSION_S = 12 * 3600  # a login lasts this long

@@ -9,11 +9,11 @@ from __future__ import annotations
 import fnmatch
 from dataclasses import dataclass, field
 
-from ..admin import Operator, Snapshot, SupervisorView, snapshot
-from ..config import Config
-from ..jobs import JobInfo, read_job
-from ..keys import ATTEMPTS, ENQUEUED_AT, FAILED_AT, LAST_ERROR, QUEUE, STATE
-from . import rates
+from qwsup.config import Config
+from qwsup.ops.admin import Operator, Snapshot, SupervisorView, snapshot
+from qwsup.store.jobs import JobInfo, read_job
+from qwsup.store.keys import ATTEMPTS, ENQUEUED_AT, FAILED_AT, LAST_ERROR, QUEUE, STATE
+from qwsup.web import rates
 
 PER_PAGE = 50  # rows a page lists
 SEARCH_MOST = 10_000  # the newest failed jobs a search looks through

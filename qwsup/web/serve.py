@@ -14,13 +14,13 @@ import sys
 
 import uvicorn
 
-from ..admin import Operator
-from ..config import Config
-from ..connection import make_client
-from ..errors import ExitCode
-from ..producer import Producer
-from .app import Dashboard
-from .auth import Auth, read_token
+from qwsup.config import Config
+from qwsup.errors import ExitCode
+from qwsup.ops.admin import Operator
+from qwsup.produce.producer import Producer
+from qwsup.store.connection import make_client
+from qwsup.web.app import Dashboard
+from qwsup.web.auth import Auth, read_token
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,241 @@
+"""Rendering what `qwsup status` and `qwsup failed` show, for people (a table, in colour
+on a terminal) and for scripts (JSON)."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict
+from typing import Any
+
+from qwsup.ops.admin import CronView, FailedJob, RunningJob, Snapshot
+from qwsup.proctitle import printable
+from qwsup.store.jobs import JobInfo, State
+from qwsup.store.keys import TRACEBACK
+from qwsup.store.server import ServerInfo
+
+GREEN, RED, YELLOW, DIM, RESET = "\033[32m", "\033[31m", "\033[33m", "\033[2m", "\033[0m"
+
+
+class Paint:
+    def __init__(self, colour: bool) -> None:
+        self.colour = colour
+
+    def __call__(self, text: str, code: str) -> str:
+        return f"{code}{text}{RESET}" if self.colour else text
+
+
+def duration(seconds: float | None) -> str:
+    """A duration as status and the dashboard show it."""
+    if seconds is None:
+        return "-"
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def status_table(snap: Snapshot, colour: bool = False) -> str:
+    paint = Paint(colour)
+    lines = ["QUEUE" + " " * 27 + "JOBS"]
+    for name, depth in snap.queues.items():
+        held = name in snap.paused_lists
+        lines.append(f"{name:<32}{depth:>4}" + (f"  {paint('paused', YELLOW)}" if held else ""))
+    lines.append(f"{'delayed:jobs (retries, later)':<32}{snap.delayed:>4}")
+    failed = f"{snap.failed:>4}"
+    lines.append(f"{'failed:jobs':<32}{paint(failed, RED) if snap.failed else failed}")
+    lines.append("")
+    if not snap.supervisors:
+        lines.append("no supervisor is running")
+    for sup in snap.supervisors:
+        state = paint("alive", GREEN) if sup.alive else paint("DEAD (lease over)", RED)
+        where = f"pid {sup.pid} on {sup.host}" if sup.pid else "never heartbeated"
+        beat = duration(sup.heartbeat_age_s)
+        lines.append(f"SUPERVISOR {sup.name}  {state}  heartbeat {beat} ago  {where}")
+        if sup.status:
+            lines.append(f"  {sup.status}")
+        grouped = len(sup.pools) > 1
+        for pool in sup.pools if grouped else [None]:
+            indent = "  "
+            if pool is not None:
+                queues = ", ".join(pool.queues)
+                lines.append(f"  pool {pool.name}: {pool.count} workers on {queues}")
+                indent = "    "
+            for w in sup.workers:
+                if pool is not None and w.pool != pool.name:
+                    continue
+                if w.job is None:
+                    lines.append(f"{indent}{w.id:<28}{paint('idle', DIM)}")
+                else:
+                    for i, running in enumerate(w.jobs or [RunningJob(w.job, w.running_s)]):
+                        job, age = printable(running.id, 40), duration(running.running_s)
+                        who = w.id if i == 0 else ""
+                        line = f"{indent}{who:<28}{paint('busy', YELLOW)} {job}  for {age}"
+                        if running.progress is not None:
+                            said = printable(running.progress_message or "", 40)
+                            line += f"  {running.progress * 100:.0f}% {said}".rstrip()
+                        lines.append(line)
+    if snap.cron:
+        lines += ["", "NEXT CRON TICKS", *cron_lines(snap.cron[:STATUS_CRON])]
+    for server in snap.servers:
+        lines += ["", *server_lines(server, paint)]
+    return "\n".join(lines)
+
+
+STATUS_CRON = 5  # the schedules `status` shows, the next due first
+
+
+def cron_lines(views: list[CronView]) -> list[str]:
+    """A line per schedule: its next run and last run (local time), its last job."""
+    lines = []
+    for v in views:
+        last = _when(v.last_run_ms / 1000) if v.last_run_ms else "never"
+        job = f"{v.last_job} {v.last_state or 'gone'}" if v.last_job else "-"
+        lines.append(
+            f"  {v.name:<20} next {_when(v.next_run_ms / 1000)}  last {last}  job {job}"
+            f"  ({v.when} on {v.queue}; {v.fired} fired, {v.skipped} skipped)"
+        )
+    return lines
+
+
+def cron_table(views: list[CronView]) -> str:
+    if not views:
+        return "no [[cron]] schedule in the config"
+    return "\n".join(["SCHEDULE", *cron_lines(views)])
+
+
+def _size(n: int | None) -> str:
+    if n is None:
+        return "unknown"
+    for unit, size in (("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n} B"
+
+
+def server_lines(s: ServerInfo, paint: Paint) -> list[str]:
+    """What `status` shows of a Redis server (or node): whether it may evict keys, its
+    memory, how it keeps its data."""
+    head = f"REDIS {s.address}" + (f" ({s.role})" if s.role else "")
+    if not s.reachable:
+        return [f"{head}  {paint('unreachable', RED)}"]
+    if s.evicts is None:
+        policy = paint("maxmemory-policy unknown", YELLOW)
+    elif s.evicts:
+        policy = paint(f"maxmemory-policy {s.maxmemory_policy}: evicts keys, jobs can vanish", RED)
+    else:
+        policy = f"maxmemory-policy {s.maxmemory_policy}"
+    memory = f"memory {_size(s.used_memory)} used"
+    if s.maxmemory == 0:
+        memory += ", no maxmemory"
+    elif s.maxmemory is not None and s.used_memory is not None:
+        memory += f" of maxmemory {_size(s.maxmemory)} ({100 * s.used_memory / s.maxmemory:.0f}%)"
+    else:
+        memory += f", maxmemory {_size(s.maxmemory)}"
+    aof = {None: "unknown", True: "on", False: "off"}[s.aof_enabled]
+    if s.aof_enabled is not False:
+        aof += f", appendfsync {s.appendfsync or 'unknown'}"
+    rdb = {None: "RDB save rules unknown", "": "RDB off"}.get(s.save, f"RDB save {s.save}")
+    lines = [f"{head}  {policy}", f"  {memory}; AOF {aof}; {rdb}"]
+    if s.unknown:
+        lines.append(f"  {paint(f'not known: {s.unknown}', DIM)}")
+    return lines
+
+
+def status_json(snap: Snapshot) -> str:
+    return json.dumps(snap.as_dict(), indent=2)
+
+
+def failed_table(jobs: list[FailedJob], total: int) -> str:
+    if not jobs:
+        return "no failed job"
+    lines = [f"{'ID':<34}{'ATTEMPTS':>8}  {'FAILED AT':<19}  ERROR"]
+    for job in jobs:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(job.failed_at or 0))
+        lines.append(
+            f"{printable(job.id, 32):<34}{job.attempts:>8}  {when:<19}  {printable(job.error, 80)}"
+        )
+    if total > len(jobs):
+        lines.append(f"... {total - len(jobs)} more (--limit 0 shows all)")
+    return "\n".join(lines)
+
+
+def failed_detail(job: FailedJob) -> str:
+    lines = [f"id: {job.id}", f"attempts: {job.attempts}", f"error: {job.error}"]
+    if job.failed_at:
+        lines.append(
+            f"failed at: {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(job.failed_at))}"
+        )
+    lines.append("fields:")
+    for name, value in sorted(job.fields.items()):
+        if name != TRACEBACK:
+            lines.append(f"  {name} = {value}")
+    trace = job.fields.get(TRACEBACK, "")
+    if trace:
+        lines += ["traceback:", trace.rstrip()]
+    return "\n".join(lines)
+
+
+def job_detail(job: JobInfo, now: float) -> str:
+    """`qwsup job ID`: one job, a line per fact, at unix time `now`."""
+    state = job.state.value
+    if job.state is State.RUNNING:
+        state += f" on {job.worker or '?'}, attempt {job.attempts + 1}"
+        if job.started_at is not None:
+            state += f", for {max(0.0, now - job.started_at):.1f} s"
+    lines = [f"id: {job.id}", f"state: {state}", f"queue: {job.queue}"]
+    if job.state is not State.RUNNING and job.worker:
+        lines.append(f"worker: {job.worker} (the last to run it)")
+    lines.append(f"attempts: {job.attempts}")
+    for what, when in (
+        ("enqueued", job.enqueued_at), ("started", job.started_at), ("finished", job.finished_at),
+    ):  # fmt: skip
+        if when is not None:
+            lines.append(f"{what}: {_when(when)}")
+    if job.started_at is not None and job.finished_at is not None and job.state.ended:
+        lines.append(f"took: {max(0.0, job.finished_at - job.started_at):.3f} s")
+    if job.progress is not None:
+        said = f" {job.progress_message}" if job.progress_message else ""
+        lines.append(f"progress: {job.progress * 100:.0f}%{said}")
+    if job.error:
+        lines.append(f"error: {job.error}")
+    if job.result_type is not None:
+        lines.append(f"result ({job.result_type}): {_result_text(job.result)}")
+    lines.append("fields:")
+    lines += [f"  {name} = {value}" for name, value in sorted(job.fields.items())]
+    if job.traceback:
+        lines += ["traceback:", job.traceback.rstrip()]
+    return "\n".join(lines)
+
+
+def _when(unix: float) -> str:
+    return (
+        time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(unix)) + f".{int(unix * 1000) % 1000:03d}"
+    )
+
+
+def _result_text(result: object) -> str:
+    if isinstance(result, bytes):
+        return repr(result) if len(result) <= 200 else f"{len(result):,} bytes"
+    if isinstance(result, str):
+        return result
+    return json.dumps(result)
+
+
+def result_line(result: object) -> str:
+    """A result as `enqueue --wait` prints it: text as it is, bytes raw (decoded as
+    UTF-8 where they are), anything else as JSON; nothing for None."""
+    if result is None:
+        return ""
+    if isinstance(result, bytes):
+        return result.decode("utf-8", "backslashreplace")
+    if isinstance(result, str):
+        return result
+    return json.dumps(result)
+
+
+def as_json(items: Any) -> str:
+    if isinstance(items, list):
+        return json.dumps([asdict(i) for i in items], indent=2)
+    return json.dumps(asdict(items), indent=2)

@@ -1,0 +1,12 @@
+"""The store: the only code that talks to Redis (the handler's own client aside).
+
+- connection: Redis clients built from the config (URLs, passwords, TLS, Sentinel, Cluster).
+- embedded: the embedded redis-server, used when the config names no `[redis] url`.
+- server: what the server is configured with, as far as qwsup's promise depends on it.
+- keys: every key name and job hash field, in one place (lua/lib/keys.lua is its twin).
+- scripts: the Lua scripts of lua/, registered once per client; redis-py's errors translated.
+- queue: the masters' and the workers' side of the protocol (requeue, promote, leases, ...).
+- feed: a worker's own line to Redis (takes in batches, acknowledgements without waiting).
+- jobs: a job as anyone can follow it, read from its hash.
+- events: the job events stream (all:events).
+"""

@@ -1,0 +1,427 @@
+"""A worker's own line to Redis: jobs taken in batches, acknowledgements sent without
+waiting for their replies.
+
+Everything goes over one connection, so Redis runs the commands in the order they
+were sent: an acknowledgement is always done before the next take (which would
+otherwise hand the finished job out again) and before the worker puts its list back.
+A reply is read when the worker next needs an answer: when it takes jobs, waits for
+one, or settles before leaving. What the acknowledgements came to is kept in
+`acked` for the worker to count.
+
+When the line breaks (Redis unreachable, or a signal that stops the worker in the
+middle of a read), the acknowledgements whose replies were not read are sent again
+before anything else; ack.lua tells an acknowledgement that had already been done
+(-1) from a job that was requeued meanwhile (0). When Redis has lost the scripts
+(SCRIPT FLUSH, a restart), they are loaded again and what they refused is redone.
+
+A job's writes (qwsup.pipeline() in its handler) go inside its ack.lua, which applies
+them only when it finishes the job: an acknowledgement sent again keeps its writes,
+and applies them only if the first did not. Its result goes with the acknowledgement
+too (ack.lua or take.lua), and is sent again with it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import hiredis
+import redis
+from redis.typing import EncodableT, KeyT
+
+from qwsup.errors import ConnectionLost, RedisRefused
+from qwsup.limits import Limits
+from qwsup.store.jobs import Result
+from qwsup.store.keys import ALL, Keys
+from qwsup.store.queue import Job, taken
+from qwsup.store.scripts import EVENTS_MAX, Scripts, no_such_command, translated, translation
+from qwsup.worker.current import Words
+from qwsup.worker.prefetch import WAKE_TICK_S
+
+
+class Command(enum.Enum):
+    """What a command sent and not yet answered was."""
+
+    ACK = "ack"  # ack.lua: finish a job
+    TAKE = "take"  # take.lua: finish a job (or none) and take the next
+    WAIT = "wait"  # BLMOVE (BRPOPLPUSH before Redis 6.2): block on one queue
+
+
+ACK, TAKE, WAIT = Command.ACK, Command.TAKE, Command.WAIT
+WAIT_SLACK_S = 10.0  # a wait not answered this long after its timeout: the line is lost
+
+
+class _Woken(Exception):
+    """A wait ended early by the worker (its `wake`): the line is dropped, no error."""
+
+
+def moved(exc: redis.ResponseError) -> bool:
+    """An error reply that means the line leads to the wrong server since a failover: a
+    cluster whose layout changed, or a primary demoted to a replica (READONLY: a
+    managed Redis whose DNS name moved to the new primary)."""
+    return str(exc).split(" ", 1)[0] in ("MOVED", "ASK", "CLUSTERDOWN", "TRYAGAIN", "READONLY")
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """A command whose reply has not been read yet."""
+
+    kind: Command
+    job_id: bytes = b""  # the job it acknowledges (ACK, or TAKE finishing one), or b""
+    want: int = 0  # TAKE: the most jobs asked for
+
+
+class Feed:
+    """The line of worker `worker` of supervisor `name`: it takes from `queues` (in
+    priority order) jobs of at most `max_job_bytes` (0: no limit), and waits on
+    `blocks_on`. `client` is what its connection is made from (never used for jobs)."""
+
+    def __init__(
+        self,
+        client: Any,  # a Redis, or a RedisCluster standing in for one
+        keys: Keys,
+        worker: str,
+        name: str,
+        queues: tuple[str, ...] = (ALL,),
+        max_job_bytes: int = 0,
+        blocks_on: str = ALL,
+        keep_ms: int = 0,
+        events_max: int = EVENTS_MAX,
+        limits: tuple[Limits, ...] = (),
+        traced: bool = False,
+    ) -> None:
+        """`traced`: each job taken also brings its attempts and queue (for the span of
+        its attempt, tracing.py)."""
+        self.client = client
+        self.keys = keys
+        self.scripts = Scripts(client, keys.prefix, events_max)
+        self.worker = worker
+        self.name = name
+        self.queues = queues
+        self.max_job_bytes = max_job_bytes
+        self.blocks_on = blocks_on  # the queue it waits on
+        self.waited_on = blocks_on  # the queue of its last wait (where its ids came from)
+        # take.lua's arguments for the limits of those of its queues that have any
+        self.limit_words = tuple(word for limit in limits for word in limit.words())
+        self.traced = "1" if traced else ""
+        self.held_ms = 0  # the last take: how long until a queue holding jobs back opens
+        self.keep_ms = keep_ms  # how long a finished job is kept (workers.keep_finished)
+        self.blmove = True  # until the server says it has no BLMOVE (before Redis 6.2)
+        self.token = ""  # of the master's hold on the name, sent with every take
+        self.fenced = False  # the last take was refused: the token is not the name's
+        self.woken = False  # the last wait was ended early by the worker: take first next
+        # how many ids of its list the worker has in hand (running or held): a take
+        # returns only those beyond them (a worker running several jobs at once)
+        self.known = 0
+        self.conn: Any = None  # a redis-py Connection (untyped), made on the first send
+        self.sent: list[Sent] = []  # in the order sent
+        self.unsure: list[bytes] = []  # acknowledged when the line broke: to send again
+        self.acked: list[tuple[bytes, bool]] = []  # (job id, whether it was still ours)
+        self.line = _Line(self)
+        # the writes and results of the acknowledgements not yet answered, to send again
+        self.ends: dict[bytes, tuple[tuple[Words, ...], Result | None]] = {}
+        # the writes that failed, of the jobs acknowledged: (job id, [(n, error), ...])
+        self.failed_writes: list[tuple[bytes, list[tuple[int, str]]]] = []
+
+    # -- what the worker calls --------------------------------------------------
+
+    def finish(
+        self,
+        job_id: bytes,
+        next_id: bytes,
+        writes: tuple[Words, ...] = (),
+        result: Result | None = None,
+    ) -> None:
+        """Acknowledge a job without waiting; `next_id` is the prefetched job the worker
+        starts now (stamped as started); `writes` and `result` are the job's own."""
+        self._send([self._ack(job_id, next_id, writes, result)])
+
+    def take(
+        self,
+        finished: bytes,
+        want: int,
+        writes: tuple[Words, ...] = (),
+        result: Result | None = None,
+    ) -> list[Job]:
+        """Acknowledge `finished` (when not b"", with its `writes` and `result`) and take
+        at most `want` jobs."""
+        if writes:  # the writes ride in ack.lua, sent with the take
+            ack = self._ack(finished, b"", writes, result)
+            self._send([ack, self._take_command(b"", want)])
+        else:
+            if result is not None:
+                self.ends[finished] = ((), result)
+            self._send([self._take_command(finished, want, result)])
+        return self._read()
+
+    def wait(
+        self,
+        block_s: float,
+        want: int,
+        queue: str,
+        wake: Callable[[], bool] = lambda: False,
+        tick_s: float = WAKE_TICK_S,
+    ) -> list[Job]:
+        """Block on the queue named `queue` for at most `block_s`, then take (from every
+        queue, in order): two commands sent at once, so that a job pushed while the
+        worker waits starts after one round trip. Meanwhile, every `tick_s`, `wake()`
+        (no Redis: the worker's master and parent) may end the wait early: the line is
+        dropped (what the BLMOVE may have moved meanwhile stays in the worker's own
+        list, taken first next time), `woken` is set and no job is returned. A wait
+        that no reply ends within `block_s` and the socket timeout is a lost line."""
+        self.woken = False
+        self.waited_on = queue
+        command = self._wait_command(block_s, queue)
+        self._send([(Sent(WAIT), command), self._take_command(b"", want)])
+        deadline = time.monotonic() + block_s + WAIT_SLACK_S
+        try:
+            with self._line():  # (_Woken breaks the line, as any failure would)
+                while not self.conn.can_read(timeout=tick_s):
+                    if time.monotonic() > deadline:
+                        raise redis.TimeoutError(f"no reply to a {block_s} s wait")
+                    if wake():
+                        self.woken = True
+                        raise _Woken
+        except _Woken:
+            return []
+        return self._read()
+
+    def settle(self) -> None:
+        """Read every reply due, and resend what a broken line left unsure."""
+        self._resend_unsure()
+        self._read()
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.disconnect()
+
+    def _connect(self) -> Any:
+        """A connection of our own: to the server, or on a cluster to the node that
+        serves the namespace's slot (looked up again after every break: a failover
+        moves it)."""
+        client = self.client
+        if isinstance(client, redis.RedisCluster):
+            finder: Any = client.get_node_from_key  # untyped in redis-py
+            with translated():
+                node = finder(self.keys.all_jobs)
+            return node.redis_connection.connection_pool.make_connection()
+        return client.connection_pool.make_connection()
+
+    # -- the commands -------------------------------------------------------------
+
+    def _take_command(
+        self, finished: bytes, want: int, result: Result | None = None
+    ) -> tuple[Sent, tuple[EncodableT, ...]]:
+        """take.lua: finish `finished` (when not b"", with its `result`) and take at most
+        `want` jobs."""
+        k = self.keys
+        keys: list[KeyT] = [
+            k.worker_jobs(self.worker),
+            k.queue_jobs(self.name),
+            k.workers(self.name),
+            k.supervisors,
+            k.job(finished) if finished else k.job_prefix,
+            k.info(self.name),
+            k.finished_jobs,
+            *(k.queue_jobs(queue) for queue in self.queues),
+        ]
+        kind, data = result or (b"", b"")
+        args: list[EncodableT] = [
+            self.worker, self.name, finished, want, self.max_job_bytes, self.token,
+            self.waited_on, self.known, self.keep_ms, kind, data, self.traced,
+            *self.limit_words,
+        ]  # fmt: skip
+        return Sent(TAKE, finished, want), self.scripts.evalsha("take", keys, args)
+
+    def _ack(
+        self, job_id: bytes, next_id: bytes, writes: tuple[Words, ...], result: Result | None
+    ) -> tuple[Sent, tuple[EncodableT, ...]]:
+        if writes or result is not None:
+            self.ends[job_id] = (writes, result)  # until its reply is read
+        return Sent(ACK, job_id), self._ack_command(job_id, next_id, writes, result)
+
+    def _ack_command(
+        self,
+        job_id: bytes,
+        next_id: bytes,
+        writes: tuple[Words, ...] = (),
+        result: Result | None = None,
+    ) -> tuple[EncodableT, ...]:
+        """ack.lua: finish `job_id` (with its `result`, and apply its `writes`);
+        `next_id` is the job the worker starts next."""
+        k = self.keys
+        next_key = k.job(next_id) if next_id else k.job_prefix
+        keys: list[KeyT] = [k.worker_jobs(self.worker), k.job(job_id), next_key, k.finished_jobs]
+        kind, data = result or (b"", b"")
+        args: list[EncodableT] = [job_id, next_id, self.keep_ms, kind, data]
+        for words in writes:
+            args += (len(words), *words)
+        return self.scripts.evalsha("ack", keys, args)
+
+    def _wait_command(self, timeout_s: float, queue: str) -> tuple[EncodableT, ...]:
+        """Block on one queue: BLMOVE, or BRPOPLPUSH before Redis 6.2."""
+        src, dst = self.keys.queue_jobs(queue), self.keys.worker_jobs(self.worker)
+        if self.blmove:
+            return ("BLMOVE", src, dst, "RIGHT", "LEFT", timeout_s)
+        return ("BRPOPLPUSH", src, dst, timeout_s)
+
+    # -- sending and reading ----------------------------------------------------
+
+    def _send(self, commands: list[tuple[Sent, tuple[EncodableT, ...]]]) -> None:
+        try:
+            self._resend_unsure()
+            if self.conn is None:
+                self.conn = self._connect()
+        except BaseException:  # not sent: what they acknowledge is sent again later
+            self.unsure += [sent.job_id for sent, _ in commands if sent.job_id]
+            raise
+        # hiredis's packer itself: redis-py's wrapper around it costs more than it does
+        pack: Any = hiredis.pack_command  # (its stub types the tuple as of one item)
+        packed = [b"".join([pack(command) for _, command in commands])]
+        self.sent += [sent for sent, _ in commands]  # before sending: a broken send is unsure
+        fresh = len(self.sent) == len(commands)  # no reply due from before on this line
+        with self._line():
+            try:
+                self.conn.send_packed_command(packed)
+            except redis.ConnectionError:
+                if not fresh:
+                    raise
+                # the server closed the connection while it was idle (a restart): once more
+                self.conn.send_packed_command(packed)
+
+    def _read(self) -> list[Job]:
+        """Read the replies due; the jobs of the last take among them."""
+        jobs: list[Job] = []
+        redo: list[Sent] = []  # refused because the server had lost the scripts
+        refused: redis.ResponseError | None = None
+        with self._line():
+            while self.sent:
+                sent = self.sent[0]
+                try:
+                    reply = self.conn.read_response()
+                except redis.ResponseError as exc:
+                    self.sent.pop(0)
+                    if isinstance(exc, redis.exceptions.NoScriptError):
+                        redo.append(sent)
+                    elif sent.kind == WAIT and self.blmove and no_such_command(exc):
+                        self.blmove = False  # before Redis 6.2: BRPOPLPUSH from now on
+                    else:  # not done: a key of another type, a cluster that moved (MOVED)
+                        refused = refused or exc
+                        if sent.job_id:
+                            self.unsure.append(sent.job_id)
+                    continue
+                self.sent.pop(0)
+                jobs = self._reply(sent, reply, jobs)
+        if redo:
+            jobs = self._redo(redo)
+        if refused is not None and moved(refused):
+            self._drop()
+            raise ConnectionLost(f"the cluster moved the namespace's slot ({refused})")
+        if refused is not None:
+            raise RedisRefused(str(refused))
+        return jobs
+
+    def _reply(self, sent: Sent, reply: Any, jobs: list[Job]) -> list[Job]:
+        if sent.kind == ACK:
+            self.acked.append((sent.job_id, self._acked(sent.job_id, reply) == 1))
+        elif sent.kind == TAKE:
+            took = taken(reply)
+            self.fenced, jobs, self.held_ms = took.fenced, took.jobs, took.held_ms
+            if sent.job_id:
+                self.ends.pop(sent.job_id, None)
+                self.acked.append((sent.job_id, took.finished))
+        return jobs
+
+    def _redo(self, redo: list[Sent]) -> list[Job]:
+        """Load the scripts again and redo what they refused: acknowledgements first, then
+        a fresh take (one that ran before a refused acknowledgement may have handed out
+        the job that acknowledgement was finishing)."""
+        self.scripts.load("take", "ack")
+        self.unsure += [sent.job_id for sent in redo if sent.job_id]
+        self._resend_unsure(again=False)
+        wants = [sent.want for sent in redo if sent.kind == TAKE]
+        return self.take(b"", wants[-1]) if wants else []
+
+    def _resend_unsure(self, *, again: bool = True) -> None:
+        """Acknowledge again, one at a time, what the line left unsure. Sent `again`, a
+        job found finished already (-1) counts as ours."""
+        while self.unsure:
+            if self.conn is None:
+                self.conn = self._connect()
+            job_id = self.unsure[0]
+            with self._line():
+                writes, result = self.ends.get(job_id, ((), None))
+                self.conn.send_command(*self._ack_command(job_id, b"", writes, result))
+                try:
+                    answer = self._acked(job_id, self.conn.read_response())
+                except redis.exceptions.NoScriptError:
+                    self.scripts.load("ack")
+                    continue
+                except redis.ResponseError as exc:
+                    if moved(exc):  # this node no longer serves the slot: find the one that does
+                        raise ConnectionLost(f"the cluster moved the slot ({exc})") from None
+                    raise
+            self.unsure.pop(0)
+            self.acked.append((job_id, answer == 1 or (again and answer == -1)))
+
+    def _acked(self, job_id: bytes, reply: Any) -> int:
+        """What ack.lua's reply says (1, 0 or -1); the job's writes and result are done
+        with."""
+        self.ends.pop(job_id, None)
+        if not isinstance(reply, list):
+            return int(reply)
+        pairs = reply[1:]
+        if pairs:
+            failed = [(int(pairs[i]), _text(pairs[i + 1])) for i in range(0, len(pairs) - 1, 2)]
+            self.failed_writes.append((job_id, failed))
+        return int(reply[0])
+
+    def _line(self) -> _Line:
+        """Around a send or a read: a failure that breaks the line (not an error reply)
+        leaves the replies due unknown: their acknowledgements become unsure, and the
+        connection is dropped (redis-py reconnects on the next send)."""
+        return self.line
+
+    def _broken(self) -> None:
+        self.unsure += [sent.job_id for sent in self.sent if sent.job_id]
+        self.sent.clear()
+        self._drop()
+
+    def _drop(self) -> None:
+        """Let the connection go; the next send makes a new one (on a cluster, to the
+        node that serves the slot by then, the cluster's layout read again)."""
+        if self.conn is not None:
+            self.conn.disconnect()
+        if isinstance(self.client, redis.RedisCluster):
+            self.conn = None
+            with contextlib.suppress(redis.RedisError):
+                self.client.nodes_manager.initialize()
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+class _Line:
+    """Feed._line's context manager (a class, not a generator: it is on every job's
+    path): redis-py's errors translated (scripts.translation); a failure other than an
+    error reply breaks the line."""
+
+    __slots__ = ("feed",)
+
+    def __init__(self, feed: Feed) -> None:
+        self.feed = feed
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
+        if exc is None:
+            return
+        if not isinstance(translation(exc), RedisRefused):
+            self.feed._broken()
+        translated().__exit__(kind, exc, tb)  # raises the translation, if any

@@ -25,6 +25,7 @@ import redis
 
 import qwsup
 from qwsup.config import parse
+from qwsup.contract import blocks_on
 from qwsup.produce.producer import Producer
 from qwsup.scoreboard import MasterBoard, Scoreboard, boottime
 from qwsup.store.connection import make_client
@@ -32,7 +33,7 @@ from qwsup.store.feed import Feed
 from qwsup.store.keys import Keys
 from qwsup.store.queue import Queue
 from qwsup.worker import current
-from qwsup.worker.loop import Stop, Worker, blocks_on
+from qwsup.worker.loop import Stop, Worker
 from testkit import ROOT, RedisServer, default_binary
 
 RESULTS = ROOT / "bench-results"

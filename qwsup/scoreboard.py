@@ -8,6 +8,7 @@ scraped for metrics. The hot path makes no system call and wakes nobody.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import math
 import mmap
@@ -18,7 +19,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from qwsup.master.totals import BUCKETS
+# the bounds of the job-duration histogram (seconds), each worker counting into its own
+BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)
+
+
+def bucket(seconds: float) -> int:
+    """The histogram bucket a job of `seconds` counts in."""
+    return bisect.bisect_left(BUCKETS, seconds)
+
 
 T = TypeVar("T")
 

@@ -21,12 +21,9 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from qwsup.errors import QwsupError
-
-if TYPE_CHECKING:
-    from qwsup.worker.runner import Ran
 
 TRACEPARENT = "traceparent"  # the job field holding its enqueue's trace context
 TRACESTATE = "tracestate"
@@ -148,11 +145,11 @@ class Attempts:
         ) as span:  # fmt: skip
             yield span
 
-    def ended(self, span: Any, ran: Ran) -> None:
+    def ended(self, span: Any, outcome: str, error: str | None) -> None:
         """The attempt's outcome on its span: done, failed, timed out, cancelled, or
-        unreadable; an error status with the error's line when it failed."""
-        outcome = "done" if not ran.failed else ran.ending.value
+        unreadable; an error status with the error's line when it failed (`error` not
+        None)."""
         span.set_attribute("qwsup.outcome", outcome)
-        if ran.failed:
-            status = self._trace.Status(self._trace.StatusCode.ERROR, ran.error)
+        if error is not None:
+            status = self._trace.Status(self._trace.StatusCode.ERROR, error)
             span.set_status(status)

@@ -17,8 +17,9 @@ import redis
 
 from qwsup.config import CronConfig, parse
 from qwsup.errors import ConfigError
-from qwsup.master.cron import Claim, Cron, Ticks, decide
+from qwsup.master.cron import Cron, Ticks, decide
 from qwsup.store.queue import Queue
+from qwsup.store.records import Claim
 from support import Qwsup, done
 from testkit.wait import wait_until
 

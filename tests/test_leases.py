@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from qwsup.master.identity import Place, here, started, still_running
-from qwsup.master.leases import Beat, BeatWatch, Claim, Holder, LeaseWatch, Suspect, Watched, judge
+from qwsup.master.leases import BeatWatch, Claim, Holder, LeaseWatch, judge
+from qwsup.store.records import Beat, Suspect, Watched
 
 pytestmark = pytest.mark.unit
 

@@ -13,10 +13,10 @@ import pytest
 from qwsup.config import parse
 from qwsup.errors import ConnectionLost, ExitCode
 from qwsup.master.children import Processes
-from qwsup.master.leases import Watched
 from qwsup.master.lists import unseen
 from qwsup.master.loop import Master
 from qwsup.store.queue import Requeued
+from qwsup.store.records import Watched
 
 pytestmark = pytest.mark.unit
 

@@ -9,12 +9,12 @@ from collections.abc import Iterator
 import pytest
 
 from qwsup.config import Config, parse
+from qwsup.contract import DUMP_STACK, JOB_TIMEOUT
 from qwsup.errors import ExitCode
 from qwsup.master.actions import Action, Halt, Requeue, Send, Spawn, StopMode
 from qwsup.master.deadlines import DUMP_GRACE_S, TERM_AGAIN_S, police
 from qwsup.master.pool import CRASH_LOOP_UPTIME_S, Pool, Proc
 from qwsup.scoreboard import Score
-from qwsup.worker.loop import DUMP_STACK, JOB_TIMEOUT
 
 pytestmark = pytest.mark.unit
 

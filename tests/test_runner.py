@@ -7,6 +7,8 @@ import sys
 
 import pytest
 
+import qwsup
+from qwsup import contract
 from qwsup.store.queue import OVERSIZE, Job
 from qwsup.worker import loop as worker
 from qwsup.worker.runner import MAX_ERROR, Ending, InHand, JobTimeout, Outcome, Runner
@@ -111,7 +113,7 @@ def test_a_time_limit_signal_counts_only_for_the_job_it_was_meant_for() -> None:
     assert not Runner(lambda job_id, data: None, "job:", 0, clock).timed_out(in_hand)  # no limit
 
 
-def test_the_names_handlers_and_the_master_import_from_worker_still_work() -> None:
-    assert worker.JobTimeout is JobTimeout
-    assert (worker.READY, worker.DUMP_STACK, worker.JOB_TIMEOUT) == (b"R", 10, 12)
+def test_the_names_handlers_and_the_master_import_still_work() -> None:
+    assert worker.JobTimeout is JobTimeout is qwsup.JobTimeout
+    assert (contract.READY, contract.DUMP_STACK, contract.JOB_TIMEOUT) == (b"R", 10, 12)
     assert Outcome.RETRY == "retry"  # the scoreboard's name for it

@@ -9,8 +9,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from qwsup.master.totals import BUCKETS, Totals
-from qwsup.scoreboard import MasterBoard, Scoreboard, boottime
+from qwsup.master.totals import Totals
+from qwsup.scoreboard import BUCKETS, MasterBoard, Scoreboard, boottime, bucket
 
 pytestmark = pytest.mark.process  # forks a writer: shared memory across processes
 
@@ -21,8 +21,8 @@ def test_what_a_forked_worker_writes_its_master_reads() -> None:
     if pid == 0:  # the worker
         board.beat(123.5)
         board.busy(100.0)
-        board.ended("done", 0.02, Totals.bucket(0.02))
-        board.ended("retry", 3.0, Totals.bucket(3.0))
+        board.ended("done", 0.02, bucket(0.02))
+        board.ended("retry", 3.0, bucket(3.0))
         board.busy(200.0)
         os._exit(0)
     assert os.waitpid(pid, 0)[1] == 0
@@ -92,8 +92,8 @@ def test_several_jobs_counted_in_one_write_add_up_as_one_at_a_time() -> None:
     ended = [("done", 0.5, 2), ("done", 0.25, 1), ("lost", 1.0, 2), ("retry", 0.0, 0)]
     together, alone = Scoreboard(), Scoreboard()
     together.count(ended)
-    for outcome, seconds, bucket in ended:
-        alone.ended(outcome, seconds, bucket)
+    for outcome, seconds, index in ended:
+        alone.ended(outcome, seconds, index)
     score = together.read()
     assert score == alone.read()
     assert (score.done, score.lost, score.retried, score.failed) == (2, 1, 1, 0)

@@ -37,7 +37,7 @@ from qwsup.store import server
 from qwsup.store.connection import make_client, redact, url_of
 from qwsup.store.keys import Keys
 from qwsup.tracing import TracingError
-from qwsup.worker.loop import load_handler
+from qwsup.worker.loop import boot, load_handler
 
 log = logging.getLogger(__name__)
 
@@ -197,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
             return requeue_orphans(config, args)
         if args.command == "scale":
             return scale(config, args)
-        return Master(config, privileges.resolve(config)).run()
+        return Master(config, privileges.resolve(config), boot=boot).run()
     except (EmbeddedRedisError, ConnectionLost) as exc:
         return _fail(ExitCode.UNAVAILABLE, f"Redis at {redact(url_of(config))}: {exc}")
     except RedisRefused as exc:

@@ -17,14 +17,16 @@ import re
 import socket
 import tomllib
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from cronsim import CronSim, CronSimError
+
 from qwsup.errors import ConfigError
 from qwsup.limits import Limits, Rate, duration_s
-from qwsup.master.cron import check_expression
 from qwsup.store.keys import FIELD_PREFIX
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -39,6 +41,18 @@ MAX_CONCURRENCY = 1000  # jobs one worker runs at once (threads, or asyncio task
 MAX_WORKERS = 10_000
 
 Check = Callable[[Any], str | None]  # returns the problem, or None when the value is good
+
+
+def check_expression(expression: str) -> str | None:
+    """The problem with a five-field cron expression, or None."""
+    if len(expression.split()) != 5:
+        fields = "minute hour day month weekday"
+        return f"must be a five-field cron expression ({fields}), got {expression!r}"
+    try:
+        CronSim(expression, datetime.now(UTC))
+    except CronSimError as exc:
+        return f"is not a valid cron expression ({exc}): {expression!r}"
+    return None
 
 
 def _key(default: Any, check: Check | None = None) -> Any:

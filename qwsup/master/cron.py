@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from cronsim import CronSim, CronSimError
+from cronsim import CronSim
 
 from qwsup.limits import duration_s
+from qwsup.store.records import Claim
 
 if TYPE_CHECKING:
     from qwsup.config import CronConfig
@@ -36,18 +37,6 @@ log = logging.getLogger(__name__)
 
 ON_TIME_S = 60.0  # a tick claimed later than this after its time was missed
 MOST_COUNTED = 100_000  # the most missed ticks counted between two claims
-
-
-def check_expression(expression: str) -> str | None:
-    """The problem with a five-field cron expression, or None."""
-    if len(expression.split()) != 5:
-        fields = "minute hour day month weekday"
-        return f"must be a five-field cron expression ({fields}), got {expression!r}"
-    try:
-        CronSim(expression, datetime.now(UTC))
-    except CronSimError as exc:
-        return f"is not a valid cron expression ({exc}): {expression!r}"
-    return None
 
 
 @dataclass(frozen=True)
@@ -86,19 +75,6 @@ class Ticks:
         while tick < before and count < MOST_COUNTED:
             count, tick = count + 1, self.next_after(tick)
         return count
-
-
-@dataclass(frozen=True)
-class Claim:
-    """What a master asks of cron.lua for schedule `name`: if its record still says
-    `expected` (None: no record), move it to `tick`, enqueueing its job when `fire`,
-    and count `skipped` missed ticks."""
-
-    name: str
-    expected: int | None
-    tick: int
-    fire: bool
-    skipped: int
 
 
 def decide(name: str, ticks: Ticks, catch_up: str, last: int | None, now_ms: int) -> Claim | None:

@@ -20,10 +20,10 @@ import logging
 import signal
 from collections.abc import Callable
 
+from qwsup.contract import DUMP_STACK, JOB_TIMEOUT
 from qwsup.master.actions import Action, Cause, Send, StopMode
 from qwsup.master.pool import Dismissal, Pool, Proc
 from qwsup.scoreboard import Score
-from qwsup.worker.loop import DUMP_STACK, JOB_TIMEOUT
 
 log = logging.getLogger(__name__)
 

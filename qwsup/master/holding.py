@@ -21,12 +21,13 @@ from collections.abc import Callable
 from qwsup.errors import ExitCode, RedisTrouble
 from qwsup.master import identity
 from qwsup.master.actions import Halt
-from qwsup.master.leases import Beat, BeatWatch, Claim, Holder, LeaseWatch, Watched, judge
+from qwsup.master.leases import BeatWatch, Claim, Holder, LeaseWatch, judge
 from qwsup.master.timers import Every
 from qwsup.master.totals import Totals
 from qwsup.outage import Outage
 from qwsup.scoreboard import MasterBoard, boottime
 from qwsup.store.queue import Queue, Reclaimed
+from qwsup.store.records import Beat, Watched
 
 log = logging.getLogger(__name__)
 

@@ -28,20 +28,13 @@ import enum
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import NamedTuple
 
 from qwsup.master.identity import Place
+from qwsup.store.records import Beat, Watched
 
 SLOW_READ = 0.25  # of the lease: a read slower than this starts the watch again
 READ_GAP = 0.5  # of the lease: so does a gap this long between two reads
 MAX_READS = 10_000  # BeatWatch keeps at most this many reads (dropping one only delays)
-
-
-class Beat(NamedTuple):
-    """One supervisor's record as a read found it."""
-
-    value: str  # what it shows of its life: changes with every heartbeat
-    lease_s: float = 0.0  # the lease it heartbeats for (0: unknown)
 
 
 class LeaseWatch:
@@ -84,24 +77,6 @@ class LeaseWatch:
     def forget(self, name: str) -> None:
         self.seen.pop(name, None)
         self.since.pop(name, None)
-
-
-class Suspect(NamedTuple):
-    """A supervisor that a read of the heartbeats' order found silent since some read."""
-
-    seq: int  # the number of its last heartbeat
-    value: str  # what its record shows of its life (lib/beat.lua): reclaim.lua's check
-    lease_s: float = 0.0  # the lease it heartbeats for (0: unknown)
-
-
-@dataclass(frozen=True)
-class Watched:
-    """One read of the heartbeats' order (watch.lua)."""
-
-    seq: int  # the number of the last heartbeat, when the read ran
-    mark: int | None  # the `seq` this watcher's previous read left in its record (None: none)
-    complete: bool  # every registered supervisor numbers its heartbeats (no older master)
-    suspects: dict[str, Suspect]  # those not beaten since the number the read asked about
 
 
 class BeatWatch:

@@ -1,6 +1,6 @@
 """Which idle workers the master asks to look at every queue (pure).
 
-An idle worker blocks in Redis on one queue of its pool (worker.blocks_on) for up to
+An idle worker blocks in Redis on one queue of its pool (contract.blocks_on) for up to
 BLOCK_S, so that it costs Redis a few commands per BLOCK_S and not per second. A job
 pushed on that queue wakes it at once. A job pushed on the supervisor's own queue, which
 no worker blocks on, or on a queue of the pool that none of its idle workers is blocked

@@ -30,8 +30,9 @@ from collections.abc import Callable
 from typing import Any
 
 from qwsup import config as config_module
-from qwsup import logs, proctitle
+from qwsup import contract, logs, proctitle
 from qwsup.config import Config, CronConfig, restart_only
+from qwsup.contract import Boot
 from qwsup.errors import ConfigError, EmbeddedRedisError, ExitCode, RedisTrouble
 from qwsup.master.actions import Action, Cause, Halt, Requeue, Send, Spawn, StopMode
 from qwsup.master.cancels import Requests, Stopping
@@ -55,7 +56,6 @@ from qwsup.store.keys import Keys, worker_id
 from qwsup.store.queue import Queue
 from qwsup.store.server import refuse_unsafe
 from qwsup.systemd import Notifier
-from qwsup.worker import loop as worker
 
 log = logging.getLogger(__name__)
 
@@ -72,11 +72,13 @@ class Master:
         config: Config,
         run_as: RunAs | None = None,
         *,
+        boot: Boot | None = None,
         processes: Processes | None = None,
         queue: Queue | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.run_as = run_as  # the user workers switch to (see privileges.py)
+        self.boot = boot  # what a new child runs: the worker's boot (none in unit tests)
         self.processes = processes or Processes()
         self.queue = queue  # made in start() when not given
         self.clock = clock
@@ -300,7 +302,7 @@ class Master:
             data = os.read(proc.fd, 4096)
         except BlockingIOError:
             return
-        if worker.READY in data:
+        if contract.READY in data:
             self.pool.booted(proc)
         if not data:
             self.close_pipe(proc)
@@ -489,7 +491,7 @@ class Master:
             log.info("job %s was cancelled: stopping it on worker %s", job, proc.id)
             assert self.hold is not None
             self.hold.board.order_stop(proc.pid, request.job)
-            self.carry_out([Send(proc.pid, worker.JOB_CANCEL)])
+            self.carry_out([Send(proc.pid, contract.JOB_CANCEL)])
             self.stop_orders.ordered(request, now)
         if requests.conn is None and self.requests_fd is not None:  # the line broke
             self.wakeups.forget(self.requests_fd)
@@ -530,7 +532,7 @@ class Master:
         for proc in self.pool.procs.values():
             if proc.ready and proc.dismissal.mode is None and not proc.board.read().busy_since:
                 pool = self.config.pool(proc.pool) or self.config.workers
-                waits_on = worker.blocks_on(pool.queues, proc.slot[1])
+                waits_on = contract.blocks_on(pool.queues, proc.slot[1])
                 idle.append(Idle(proc.pid, pool.queues, waits_on))
         queues = unwatched(idle, self.name)
         if not queues:
@@ -579,8 +581,8 @@ class Master:
         self.wakeups.close()
         config = spawn.config
         pool = config.pool(spawn.slot[0]) or config.workers
-        assert self.hold is not None
-        return worker.boot(
+        assert self.hold is not None and self.boot is not None
+        return self.boot(
             config.for_pool(pool), status_fd, self.pid, board, self.run_as, spawn.slot[1],
             self.hold.board,
         )  # fmt: skip

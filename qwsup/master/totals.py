@@ -3,16 +3,16 @@ shutdown summary, the systemd STATUS line and the metrics."""
 
 from __future__ import annotations
 
-import bisect
 import dataclasses
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+
+from qwsup.scoreboard import BUCKETS
 
 if TYPE_CHECKING:
     from qwsup.scoreboard import Score
 
 # job duration buckets, seconds (Prometheus's defaults, stretched for long jobs)
-BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)
 
 
 @dataclass
@@ -53,10 +53,6 @@ class Totals:
         for score in scores:
             copy.add_jobs(score)
         return copy
-
-    @staticmethod
-    def bucket(seconds: float) -> int:
-        return bisect.bisect_left(BUCKETS, seconds)
 
     def worker_ended(self, cause: str) -> None:
         self.restarts[cause] = self.restarts.get(cause, 0) + 1

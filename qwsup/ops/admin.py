@@ -17,7 +17,7 @@ from redis.typing import EncodableT, KeyT
 
 from qwsup.config import Config, CronConfig
 from qwsup.master.cron import Ticks
-from qwsup.master.leases import Beat, LeaseWatch
+from qwsup.master.leases import LeaseWatch
 from qwsup.store.connection import make_client
 from qwsup.store.jobs import read_fraction
 from qwsup.store.keys import (
@@ -31,6 +31,7 @@ from qwsup.store.keys import (
     Keys,
 )
 from qwsup.store.queue import Queue, Reclaimed
+from qwsup.store.records import Beat
 from qwsup.store.scripts import BULK_BATCH, BULK_BUDGET_US, EVENTS_MAX, Scripts, translated
 from qwsup.store.server import ServerInfo, read_all
 

@@ -33,13 +33,17 @@ import inspect
 import json
 import typing
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
+from typing import Any, Generic, ParamSpec, Protocol, TypeVar
 
 from qwsup.errors import QwsupError
 from qwsup.store.keys import ARGS, TASK
 
-if TYPE_CHECKING:
-    from qwsup.produce.producer import Producer
+
+class Producer(Protocol):
+    """What a registry enqueues with: qwsup.Producer, or anything that enqueues a task."""
+
+    def enqueue_task(self, task: str, /, **kwargs: Any) -> str: ...
+
 
 P = ParamSpec("P")
 R = TypeVar("R")

@@ -38,9 +38,10 @@ from qwsup.limits import Limits
 from qwsup.store.jobs import Result
 from qwsup.store.keys import ALL, Keys
 from qwsup.store.queue import Job, taken
+from qwsup.store.records import Words
 from qwsup.store.scripts import EVENTS_MAX, Scripts, no_such_command, translated, translation
-from qwsup.worker.current import Words
-from qwsup.worker.prefetch import WAKE_TICK_S
+
+WAKE_TICK_S = 0.25  # how often a waiting worker looks at its master's board and parent
 
 
 class Command(enum.Enum):

@@ -19,9 +19,8 @@ from typing import Any
 import redis
 from redis.typing import EncodableT, KeyT
 
-from qwsup.master.cron import Claim
-from qwsup.master.leases import Beat, Suspect, Watched
 from qwsup.store.keys import CRON, STATE, TICK, WORKER, Keys
+from qwsup.store.records import Beat, Claim, Suspect, Watched
 from qwsup.store.scripts import BULK_BATCH, BULK_BUDGET_US, EVENTS_MAX, Scripts, translated
 
 REQUEUE_BATCH = 100  # ids moved per requeue.lua call

@@ -29,17 +29,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis as redis_py
-from redis.typing import EncodableT
 
 from qwsup.errors import QwsupError
+from qwsup.store.records import Words
 from qwsup.worker.progress import Progress, checked
 
 __all__ = ["NotInJob", "Writes", "job_id", "pipeline", "progress", "redis"]
 
 MAX_WRITES = 1_000  # writes a job may send with its acknowledgement
 MAX_WORDS = 1_000  # words (the command and its arguments) of one write
-
-Words = tuple[EncodableT, ...]  # one write: its command and arguments
 
 
 class NotInJob(QwsupError):

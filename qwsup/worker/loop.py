@@ -40,19 +40,19 @@ from types import FrameType
 
 from qwsup import logs, privileges, proctitle, tracing
 from qwsup.config import Config
+from qwsup.contract import DUMP_STACK, JOB_CANCEL, JOB_TIMEOUT, READY, blocks_on
 from qwsup.errors import ExitCode, HandlerError, RedisTrouble
 from qwsup.limits import held_wait_s
-from qwsup.master.totals import Totals
 from qwsup.outage import Retrying
 from qwsup.privileges import RunAs
-from qwsup.scoreboard import MasterBoard, Scoreboard, job_digest
+from qwsup.scoreboard import MasterBoard, Scoreboard, bucket, job_digest
 from qwsup.store.connection import make_client
 from qwsup.store.feed import Feed
 from qwsup.store.jobs import Result
 from qwsup.store.keys import Keys, worker_id
 from qwsup.store.queue import CANCELLED, EMPTY, Job, Queue, Retry
+from qwsup.store.records import Words
 from qwsup.worker import current
-from qwsup.worker.current import Words
 from qwsup.worker.heartbeat import Heartbeat, Police, Shared, heartbeat_interval, police
 from qwsup.worker.prefetch import BLOCK_S, HOLD_TICK_S, STAMP_AFTER_S, Prefetch, silence_bound
 from qwsup.worker.progress import Progress
@@ -69,15 +69,11 @@ from qwsup.worker.runner import (
 from qwsup.worker.slots import SlotLoop, slots_for
 
 # What master.py and the handlers import from here; decode_job and load_handler too.
-__all__ = ["DUMP_STACK", "JOB_CANCEL", "JOB_TIMEOUT", "READY", "JobTimeout", "Worker", "boot"]
+__all__ = ["JobTimeout", "Worker", "boot"]
 __all__ += ["decode_job", "load_handler"]
 
 log = logging.getLogger(__name__)
 
-DUMP_STACK = signal.SIGUSR1  # the master asks for a stack dump before killing a hung worker
-JOB_TIMEOUT = signal.SIGUSR2  # the master says the current job has run too long
-JOB_CANCEL = signal.SIGURG  # the master ordered jobs stopped (its board says which)
-READY = b"R"  # written to the master's pipe once the handler is imported
 SOCKET_TIMEOUT_S = 11.0  # a reply that takes longer: the line is lost
 
 
@@ -289,7 +285,7 @@ class Worker:
         """A job's outcome on the scoreboard (under `line`: the heartbeat thread counts
         acknowledgements there too)."""
         with self.shared.line:
-            self.board.ended(outcome, seconds, Totals.bucket(seconds))
+            self.board.ended(outcome, seconds, bucket(seconds))
 
     def _title(self, state: str) -> None:
         self.set_title(f"{proctitle.worker_prefix(self.id)}{state}")
@@ -512,7 +508,7 @@ class Worker:
                     "job %s finished, but it had been requeued meanwhile: it may run again",
                     _shown(job_id),
                 )
-            ended.append((outcome.value, seconds, Totals.bucket(seconds)))
+            ended.append((outcome.value, seconds, bucket(seconds)))
         self.board.count(ended)
         self.feed.acked.clear()
         for job_id, failed in self.feed.failed_writes:
@@ -636,15 +632,6 @@ class Worker:
 
 def _shown(job_id: bytes) -> str:
     return proctitle.printable(job_id.decode("utf-8", "backslashreplace"))
-
-
-def blocks_on(queues: tuple[str, ...], slot: int) -> str:
-    """The queue a worker blocks on when idle: the pool's workers spread over its
-    queues, so that a job pushed on any of them usually wakes one at once; every take
-    looks at all of them, in order. A job on a queue no idle worker is blocked on (or on
-    the host queue) is found by the master, which looks about once a second and asks an
-    idle worker to end its wait (looks.py), so none waits much longer than a second."""
-    return queues[slot % len(queues)]
 
 
 def boot(

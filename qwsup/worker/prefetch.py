@@ -15,7 +15,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 BLOCK_S = 30  # how long one wait on a queue blocks in Redis: an idle worker's cost
-WAKE_TICK_S = 0.25  # how often a waiting worker looks at its master's board and parent
 LOOK_S = 1.0  # a partly busy worker looks for new jobs at least this often
 PREFETCH_SPAN_S = 0.005  # a batch of prefetched jobs is sized to run about this long
 PACE_WEIGHT = 0.2  # of the last job in the running average of job durations

@@ -30,8 +30,8 @@ from qwsup.errors import HandlerError
 from qwsup.store.jobs import Result, ResultError, encode_result
 from qwsup.store.keys import ARGS, ATTEMPTS, FIELD_PREFIX, QUEUE, TASK
 from qwsup.store.queue import OVERSIZE, Job
+from qwsup.store.records import Words
 from qwsup.worker import current
-from qwsup.worker.current import Words
 
 if TYPE_CHECKING:
     from qwsup.tracing import Attempts
@@ -90,6 +90,11 @@ class Ran:
     @property
     def failed(self) -> bool:
         return self.ending is not Ending.RETURNED
+
+    @property
+    def outcome(self) -> str:
+        """What its trace says it came to: done, or the way it failed."""
+        return self.ending.value if self.failed else "done"
 
     @property
     def permanent(self) -> bool:
@@ -187,7 +192,7 @@ class Runner:
             return self._call(args, in_hand)
         with self._span(job, args) as span:
             ran = self._call(args, in_hand)
-            self.tracing.ended(span, ran)
+            self.tracing.ended(span, ran.outcome, ran.error if ran.failed else None)
         return ran
 
     def _call(self, args: tuple[str, dict[str, str]], in_hand: InHand) -> Ran:
@@ -209,7 +214,7 @@ class Runner:
             return await self._call_async(args, in_hand)
         with self._span(job, args) as span:  # the task's own context
             ran = await self._call_async(args, in_hand)
-            self.tracing.ended(span, ran)
+            self.tracing.ended(span, ran.outcome, ran.error if ran.failed else None)
         return ran
 
     def _span(

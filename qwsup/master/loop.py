@@ -1,18 +1,26 @@
 """The master: forks the workers, keeps them alive, reloads and stops on signals.
 
 Signal handlers only record the signal; the loop acts. One turn of the loop (`step`)
-is a fixed sequence of small steps:
+is a fixed sequence of small steps (tests/test_layout.py holds this list to `step`):
 
-    wait for a signal, a worker's pipe or the next deadline (at most 1 s)
-    → dispatch the signals (stop, reload, scale)
-    → reap the dead workers → requeue their jobs
-    → move the retries that are due back to their queue → prune the finished jobs
-    → claim the cron ticks that are due (cron.py)
-    → end the workers that overran a deadline (deadlines.py)
-    → keep the worker count (pool.py) → sweep the lists of workers that died unseen
-    → renew the hold on the supervisor's name, watch the other supervisors' leases
-      and reclaim the dead (holding.py) → restart the embedded server if it died
-    → keep the title current → tell systemd
+    1. `wait` for a signal, a worker's pipe, a stop request or the next deadline (<= 1 s)
+    2. `dispatch` the signals: stop, reload, scale
+    3. `reap` the dead workers, deciding what each death means (pool.py)
+    4. `requeue_pending`: their lists back to the queues, while the name is held
+    5. `promote_due`: the retries and jobs for later that are due, to their queue
+    6. `prune_finished`: the finished jobs kept past keep_finished
+    7. `fire_cron`: claim the cron ticks that are due (cron.py)
+    8. `listen_for_stops`: keep a line open for stop requests (cancels.py)
+    9. `look`: ask an idle worker to take from a queue none waits on (looks.py)
+    10. `police`: end the workers that overran a deadline (deadlines.py)
+    11. `enforce_stops`: kill a worker that did not stop a cancelled job
+    12. `pool.manage`: keep the worker count, start the next generation (pool.py)
+    13. `sweep` the lists of workers that died unseen (lists.py)
+    14. `keep_lease`: renew the hold on the supervisor's name (holding.py)
+    15. `watch_others`: the other supervisors' leases, and reclaim the dead's jobs
+    16. `watch_embedded`: restart the embedded server if it died
+    17. `set_title`: keep the process title current
+    18. `tell_systemd`: READY, STATUS and the watchdog
 
 The decisions are made by pure objects that return actions (actions.py): `Pool` (slots,
 generations, what a death means), `police` (who is overdue), `NameHold` (the name);
@@ -214,8 +222,7 @@ class Master:
         self.sweep(now)
         status = self.tally.status_line()  # read from every scoreboard: once a turn
         self.keep_lease(now, status)
-        if self.hold is not None:
-            self.hold.watch_others(now)
+        self.watch_others(now)
         self.watch_embedded()
         self.set_title()
         self.tell_systemd(now, status)
@@ -606,6 +613,11 @@ class Master:
         halt = self.hold.keep(now, status)
         if halt is not None:
             self.carry_out([halt])
+
+    def watch_others(self, now: float) -> None:
+        """The other supervisors' leases; the dead's jobs reclaimed (holding.py)."""
+        if self.hold is not None:
+            self.hold.watch_others(now)
 
     def watch_embedded(self) -> None:
         if self.embedded is None or self.embedded.alive():

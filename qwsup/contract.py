@@ -23,6 +23,6 @@ def blocks_on(queues: tuple[str, ...], slot: int) -> str:
     return queues[slot % len(queues)]
 
 
-# The worker's entry point, handed to the master (the CLI passes worker.loop.boot): the
+# The worker's entry point, handed to the master (the CLI passes worker/boot.py's boot): the
 # master never imports the worker's code, only forks into it.
 Boot = Callable[..., int]

@@ -5,6 +5,7 @@ the real qwsup stopping a running job, on this master or on another one."""
 from __future__ import annotations
 
 import json
+import signal
 import time
 from collections.abc import Callable
 
@@ -12,12 +13,17 @@ import pytest
 import redis
 from takes import ack, feed, finish_and_take, take
 
+from qwsup.config import parse as parse_config
 from qwsup.errors import JobFailed, UnknownJob
-from qwsup.master.cancels import Request, Stopping, parse
+from qwsup.master import cancels
+from qwsup.master.actions import Cause, Send, StopJob
+from qwsup.master.cancels import Stopping
+from qwsup.master.pool import Pool, Proc
 from qwsup.produce.producer import Producer
 from qwsup.scoreboard import MAX_CANCELS, MasterBoard, job_digest
 from qwsup.store.keys import ATTEMPTS
 from qwsup.store.queue import CANCELLED, Queue, Retry
+from qwsup.store.requests import Request, parse
 from support import Qwsup, runs, started_pid, state
 from testkit.wait import wait_until
 
@@ -47,6 +53,43 @@ def test_a_worker_that_keeps_its_cancelled_job_past_quick_timeout_is_due() -> No
     assert stopping.due(105.0) == []  # taken off: each is checked once
     stopping.gone(2)
     assert stopping.due(1000.0) == [] and stopping.next_deadline() == float("inf")
+
+
+def pool_of(*pids: int) -> Pool:
+    pool = Pool(parse_config("w.toml", '[supervisor]\nname = "h"\n[workers]\ncount = 2\n'))
+    for pid in pids:
+        pool.started(Proc(pid, f"h.{pid}", 1, ("default", pid % 2), 0.0))
+    return pool
+
+
+@pytest.mark.unit
+def test_a_request_for_a_live_worker_of_ours_becomes_an_order_and_the_rest_are_dropped() -> None:
+    pool, stopping = pool_of(7, 8), Stopping(quick_timeout=5.0)
+    pool.procs[8].dismissal.killed = True
+    requests = [Request("h.7", 7, b"a"), Request("h.8", 8, b"b"), Request("h.9", 9, b"c")]
+    requests.append(Request("h.70", 7, b"d"))  # the pid of another worker now
+    assert cancels.orders(requests, pool, stopping, now=100.0) == [StopJob(7, b"a")]
+    assert [(o.pid, o.job, o.kill_at) for o in stopping.orders] == [(7, b"a", 105.0)]
+
+
+@pytest.mark.unit
+def test_a_worker_still_holding_its_cancelled_job_at_its_deadline_is_killed_for_it() -> None:
+    pool, stopping = pool_of(7, 8), Stopping(quick_timeout=5.0)
+    cancels.orders([Request("h.7", 7, b"a"), Request("h.8", 8, b"b")], pool, stopping, 100.0)
+    asked: list[bytes] = []
+
+    def holds(order: cancels.Order) -> bool:
+        asked.append(order.job)
+        return order.pid == 7  # worker 8 ended its job in time
+
+    assert cancels.overdue(pool, stopping, 104.0, holds) == [] and asked == []
+    assert cancels.overdue(pool, stopping, 105.0, holds) == [Send(7, signal.SIGKILL)]
+    assert asked == [b"a", b"b"]
+    dismissal = pool.procs[7].dismissal
+    assert dismissal.killed and dismissal.cause is Cause.CANCELLED
+    assert dismissal.reason == "its job a was cancelled and did not stop"
+    assert not pool.procs[8].dismissal.killed
+    assert cancels.overdue(pool, stopping, 1000.0, holds) == []  # each order settled once
 
 
 @pytest.mark.unit

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from qwsup.store.keys import FIELD_PREFIX
 from qwsup.store.queue import Job
-from qwsup.worker.loop import decode_job
+from qwsup.worker.runner import decode_job
 
 pytestmark = pytest.mark.unit
 

@@ -13,7 +13,7 @@ import redis
 from qwsup.errors import ConnectionLost
 from qwsup.store.feed import Feed
 from qwsup.store.keys import STARTED_AT
-from qwsup.store.queue import JobKind, Queue, taken
+from qwsup.store.queue import JobKind, Queue, Taken, taken
 from testkit import wait_until
 
 pytestmark = pytest.mark.redis
@@ -28,8 +28,8 @@ def enqueue(client: redis.Redis, *ids: str) -> None:
         client.lpush("all:jobs", job_id)
 
 
-def ids(jobs: list) -> list[bytes]:  # type: ignore[type-arg]
-    return [job.id for job in jobs]
+def ids(took: Taken) -> list[bytes]:
+    return [job.id for job in took.jobs]
 
 
 def test_acknowledgements_sent_without_waiting_are_done_before_the_next_take(
@@ -40,9 +40,9 @@ def test_acknowledgements_sent_without_waiting_are_done_before_the_next_take(
     assert ids(feed.take(b"", 2)) == [b"a", b"b"]  # the first EVALSHA also loads the script
     client.hdel("job:b", STARTED_AT)
     feed.finish(b"a", b"b")  # a done, b starts: no reply awaited
-    assert feed.acked == []
+    assert feed.answered().acked == []
     assert ids(feed.take(b"b", 2)) == [b"c", b"d"]
-    assert feed.acked == [(b"a", True), (b"b", True)]
+    assert feed.answered().acked == [(b"a", True), (b"b", True)]
     assert client.exists("job:a", "job:b") == 0
     assert client.lrange(OWN, 0, -1) == [b"d", b"c"]
     feed.close()
@@ -65,10 +65,10 @@ def test_a_wait_returns_a_job_pushed_meanwhile_with_its_data(
 ) -> None:
     feed = Feed(q.client, q.keys, W, "host")
     feed.blmove = blmove  # False: as before Redis 6.2
-    assert feed.wait(1, 5, "all") == []  # a second with nothing: no job
+    assert feed.wait(1, 5, "all").jobs == []  # a second with nothing: no job
     pusher = threading.Timer(0.2, enqueue, args=(client, "late"))
     pusher.start()
-    [job] = feed.wait(5, 5, "all")
+    [job] = feed.wait(5, 5, "all").jobs
     pusher.join()
     assert (job.id, job.fields[b"n"]) == (b"late", b"late")
     assert client.lrange(OWN, 0, -1) == [b"late"]
@@ -86,17 +86,17 @@ def test_a_long_wait_ends_when_its_wake_says_and_nothing_it_moved_is_lost(
     timer = threading.Timer(0.3, asked.set)
     timer.start()
     started = time.monotonic()
-    assert feed.wait(30, 5, "all", asked.is_set, tick_s=0.05) == [] and feed.woken
+    woken = feed.wait(30, 5, "all", asked.is_set, tick_s=0.05)
+    assert woken.jobs == [] and woken.woken
     assert time.monotonic() - started < 5
     timer.join()
     wait_until(lambda: int(client.info("clients")["blocked_clients"]) == 0, 5, "unblocked")
-    feed.woken = False
     client.hset("job:moved", "n", "1")
     client.lpush(OWN, "moved")  # as if the BLMOVE had moved it just before the wake
-    assert ids(feed.take(b"", 5)) == [b"moved"] and not feed.woken
+    assert ids(feed.take(b"", 5)) == [b"moved"]
     enqueue(client, "late")
-    feed.known = 1  # ("moved" is in hand now)
-    [job] = feed.wait(30, 5, "all", lambda: False, tick_s=0.05)  # the line works again
+    # ("moved" is in hand now) the line works again
+    [job] = feed.wait(30, 5, "all", lambda: False, tick_s=0.05, known=1).jobs
     assert job.id == b"late"
     feed.close()
 
@@ -111,7 +111,7 @@ def test_scripts_flushed_between_sends_are_loaded_and_nothing_is_handed_out_twic
     feed.finish(b"a", b"b")  # refused: NOSCRIPT
     jobs = feed.take(b"b", 2)  # refused too; both are redone
     assert ids(jobs) == [b"c", b"d"]
-    assert feed.acked == [(b"a", True), (b"b", True)]
+    assert feed.answered().acked == [(b"a", True), (b"b", True)]
     assert client.exists("job:a", "job:b") == 0
     assert client.lrange(OWN, 0, -1) == [b"d", b"c"]
     feed.close()
@@ -129,7 +129,7 @@ def test_a_line_broken_with_replies_due_resends_the_acknowledgements(
         feed.take(b"b", 3)
     assert feed.unsure == [b"a", b"b"]
     feed.settle()  # done already (-1) or done now (1): either way ours, and finished
-    assert feed.acked == [(b"a", True), (b"b", True)]
+    assert feed.answered().acked == [(b"a", True), (b"b", True)]
     assert client.exists("job:a", "job:b") == 0
     assert client.lrange(OWN, 0, -1) == [b"c"]
     feed.close()
@@ -144,7 +144,7 @@ def test_an_acknowledgement_of_a_job_requeued_meanwhile_is_refused(
     q.requeue(W, cost=0, max_attempts=3, reason="taken away")
     feed.finish(b"a", b"b")
     feed.settle()
-    assert feed.acked == [(b"a", False)]
+    assert feed.answered().acked == [(b"a", False)]
     assert client.exists("job:a") == 1 and client.lrange("all:jobs", 0, -1) == [b"b", b"a"]
     feed.close()
 
@@ -172,9 +172,10 @@ def test_a_jobs_writes_are_applied_with_its_acknowledgement(client: redis.Redis,
     feed.take(b"", 2)
     feed.finish(b"a", b"b", WRITES)
     feed.take(b"b", 1)  # the last of a batch: its take carries no writes
-    assert feed.acked == [(b"a", True), (b"b", True)]
+    answered = feed.answered()
+    assert answered.acked == [(b"a", True), (b"b", True)]
     assert client.hgetall("result") == {b"a": b"1"} and client.lrange("order", 0, -1) == [b"a"]
-    assert feed.ends == {} and feed.failed_writes == []
+    assert feed.ends == {} and answered.failed_writes == []
     feed.close()
 
 
@@ -185,7 +186,7 @@ def test_the_last_job_of_a_batch_sends_its_writes_with_the_take(
     feed = Feed(q.client, q.keys, W, "host")
     assert ids(feed.take(b"", 1)) == [b"a"]
     assert ids(feed.take(b"a", 1, WRITES)) == [b"b"]
-    assert feed.acked == [(b"a", True)] and client.exists("job:a") == 0
+    assert feed.answered().acked == [(b"a", True)] and client.exists("job:a") == 0
     assert client.hgetall("result") == {b"a": b"1"}
     feed.close()
 
@@ -200,8 +201,9 @@ def test_a_write_that_fails_is_reported_and_the_others_are_applied(
     bad = (WRITES[0], (b"RPUSH", b"text", b"x"), (b"NOSUCHCOMMAND",), WRITES[1])
     feed.finish(b"a", b"", bad)
     feed.settle()
-    assert feed.acked == [(b"a", True)] and client.exists("job:a") == 0
-    [(job_id, failed)] = feed.failed_writes
+    answered = feed.answered()
+    assert answered.acked == [(b"a", True)] and client.exists("job:a") == 0
+    [(job_id, failed)] = answered.failed_writes
     assert job_id == b"a" and [n for n, _ in failed] == [2, 3]
     assert "WRONGTYPE" in failed[0][1] and "unknown redis command" in failed[1][1].lower()
     assert client.hgetall("result") == {b"a": b"1"} and client.lrange("order", 0, -1) == [b"a"]
@@ -217,7 +219,7 @@ def test_the_writes_of_a_job_requeued_meanwhile_are_not_applied(
     q.requeue(W, cost=0, max_attempts=3, reason="taken away")  # it may run again elsewhere
     feed.finish(b"a", b"", WRITES)
     feed.settle()
-    assert feed.acked == [(b"a", False)]
+    assert feed.answered().acked == [(b"a", False)]
     assert client.exists("result", "order") == 0 and feed.ends == {}
     feed.close()
 
@@ -234,7 +236,7 @@ def test_writes_sent_again_after_a_broken_line_are_applied_once(
         feed.take(b"b", 1)
     assert feed.unsure == [b"a", b"b"] and b"a" in feed.ends
     feed.settle()  # a: done already (its writes with it) or done now (with them)
-    assert feed.acked == [(b"a", True), (b"b", True)]
+    assert feed.answered().acked == [(b"a", True), (b"b", True)]
     assert client.hgetall("result") == {b"a": b"1"} and client.lrange("order", 0, -1) == [b"a"]
     feed.close()
 
@@ -256,5 +258,5 @@ def test_an_acknowledgement_not_sent_for_a_failed_resend_is_sent_again_later(
     assert feed.unsure == [b"a"] and feed.sent == []  # not lost: to send again
     feed._resend_unsure = resend  # type: ignore[method-assign]  # Redis is back
     feed.settle()
-    assert feed.acked == [(b"a", True)] and client.hgetall("result") == {b"a": b"1"}
+    assert feed.answered().acked == [(b"a", True)] and client.hgetall("result") == {b"a": b"1"}
     feed.close()

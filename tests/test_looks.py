@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from qwsup.config import parse
+from qwsup.master import looks
+from qwsup.master.actions import AskToLook, StopMode
 from qwsup.master.looks import Idle, to_wake, unwatched
+from qwsup.master.pool import Pool, Proc
 from qwsup.scoreboard import MAX_LOOKS
 
 pytestmark = pytest.mark.unit
@@ -35,3 +39,30 @@ def test_at_most_max_looks_workers_are_asked_at_once() -> None:
     idle = [Idle(pid, (f"q{pid}", "all"), "all") for pid in range(20)]
     waiting = {f"q{pid}": 1 for pid in range(20)}
     assert to_wake(idle, waiting, HOST) == list(range(MAX_LOOKS))
+
+
+def test_the_idle_workers_are_those_up_not_stopping_and_running_nothing() -> None:
+    config = parse(
+        "w.toml", '[supervisor]\nname = "h"\n[workers]\ncount = 4\nqueues = ["a", "b"]\n'
+    )
+    pool = Pool(config)
+    procs = [Proc(pid, f"h.{pid}", 1, ("default", pid - 1), 0.0) for pid in (1, 2, 3, 4)]
+    try:
+        for proc in procs:
+            pool.started(proc)
+            pool.booted(proc)
+        procs[1].board.busy(now=5.0)  # runs a job
+        procs[2].dismissal.mode = StopMode.GRACEFUL  # being stopped
+        procs[3].ready = False  # not booted
+        assert looks.idle_workers(pool.procs.values(), config) == [Idle(1, ("a", "b"), "a")]
+        procs[1].board.idle()
+        assert [i.blocks_on for i in looks.idle_workers(pool.procs.values(), config)] == ["a", "b"]
+    finally:
+        for proc in procs:
+            proc.board.close()
+
+
+def test_the_request_to_look_names_the_chosen_workers_or_is_not_made() -> None:
+    idle = [Idle(1, ("high",), "high"), Idle(2, ("high", "low"), "high")]
+    assert looks.wake(idle, {"low": 4}, HOST) == [AskToLook((2,))]
+    assert looks.wake(idle, {"low": 0}, HOST) == []

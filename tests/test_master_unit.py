@@ -125,12 +125,11 @@ def master() -> Iterator[Master]:
     clock = Clock()
     m = Master(parse("w.toml", CONFIG), processes=FakeProcesses(), queue=FakeQueue(), clock=clock)  # type: ignore[arg-type]
     m.connected(m.queue)  # type: ignore[arg-type]
-    assert m.hold is not None
-    m.hold.took(12345)
+    m.duties.hold.took(12345)
     m.carry_out(m.pool.manage(clock.now))
     yield m
     for proc in list(m.pool.procs.values()):
-        m.close_pipe(proc)
+        m.workers.close_pipe(proc)
         proc.board.close()
     m.wakeups.close()
 
@@ -147,8 +146,8 @@ def test_a_dead_workers_list_is_requeued_under_the_names_token_then_it_is_replac
     master.pool.booted(dead)
     clock.now += 3  # up long enough not to back off
     procs.gone.append((dead.pid, -signal.SIGKILL))
-    master.reap()
-    master.requeue_pending()
+    master.carry_out(master.workers.reap())
+    master.carry_out(master.duties.requeue_pending())
     (worker, kw) = queue.calls[-2][1]
     assert worker == dead.id and kw["token"] == "12345" and kw["cost"] == 1
     assert kw["max_attempts"] == 4 and kw["name"] == "h"
@@ -162,27 +161,26 @@ def test_while_redis_is_down_the_requeue_waits_and_nothing_is_lost(master: Maste
     procs, queue, clock = fakes(master)
     dead = next(iter(master.pool.procs.values()))
     procs.gone.append((dead.pid, 1))
-    master.reap()
+    master.carry_out(master.workers.reap())
     queue.down = True
-    master.requeue_pending()
-    assert [r.worker for r in master.pending] == [dead.id]
-    assert master.outage.since == clock.now
+    master.carry_out(master.duties.requeue_pending())
+    assert [r.worker for r in master.duties.pending] == [dead.id]
+    assert master.duties.outage.since == clock.now
     queue.down = False
     clock.now += 2
-    master.requeue_pending()
-    assert master.pending == [] and queue.names("requeue") == ["requeue"]
-    assert master.outage.since is None
+    master.carry_out(master.duties.requeue_pending())
+    assert master.duties.pending == [] and queue.names("requeue") == ["requeue"]
+    assert master.duties.outage.since is None
 
 
 def test_a_master_that_lost_its_name_requeues_nothing(master: Master) -> None:
     procs, queue, _ = fakes(master)
     dead = next(iter(master.pool.procs.values()))
     procs.gone.append((dead.pid, 1))
-    master.reap()
-    assert master.hold is not None
-    master.hold.token = 0  # reclaimed by another master while this one stalled
-    master.requeue_pending()
-    assert queue.names("requeue") == [] and len(master.pending) == 1
+    master.carry_out(master.workers.reap())
+    master.duties.hold.token = 0  # reclaimed by another master while this one stalled
+    master.carry_out(master.duties.requeue_pending())
+    assert queue.names("requeue") == [] and len(master.duties.pending) == 1
 
 
 def test_the_sweep_requeues_lists_of_workers_that_died_unseen_and_spares_live_ones(
@@ -191,9 +189,9 @@ def test_the_sweep_requeues_lists_of_workers_that_died_unseen_and_spares_live_on
     procs, queue, clock = fakes(master)
     queue.registered = {"h.7", "h.8", "other.9", *(p.id for p in master.pool.procs.values())}
     procs.live_workers = {"h.8"}
-    master.sweep(clock.now)
-    assert [(r.worker, r.cost, r.max_attempts) for r in master.pending] == [("h.7", 1, 4)]
-    master.sweep(clock.now + 1)  # not due again yet
+    master.carry_out(master.duties.sweep(clock.now, procs.is_live_worker))
+    assert [(r.worker, r.cost, r.max_attempts) for r in master.duties.pending] == [("h.7", 1, 4)]
+    master.carry_out(master.duties.sweep(clock.now + 1, procs.is_live_worker))  # not due again yet
     assert queue.names("registered") == ["registered"]
 
 
@@ -207,9 +205,9 @@ def test_term_asks_every_worker_to_stop_and_the_master_finishes_once_they_are_re
     assert {(pid, signal.SIGTERM) for pid in pids} == set(procs.sent)
     assert not master.finished()
     procs.gone += [(pid, 0) for pid in pids]
-    master.reap()
+    master.carry_out(master.workers.reap())
     assert not master.finished()  # their lists are still to requeue
-    master.requeue_pending()
+    master.carry_out(master.duties.requeue_pending())
     assert master.finished() and master.exit_code == ExitCode.OK
     assert master.pool.manage(master.clock()) == []
 
@@ -229,7 +227,7 @@ def test_a_name_taken_over_halts_the_master_with_status_73(master: Master) -> No
     procs, queue, clock = fakes(master)
     queue.renewal = -1  # the record holds another master's token
     clock.now += 30 / 6
-    master.keep_lease(clock.now, master.tally.status_line())
+    master.carry_out(master.duties.keep_lease(clock.now, master.tally.status_line()))
     assert master.exit_code == ExitCode.NAME_HELD
     assert {sig for _, sig in procs.sent} == {signal.SIGQUIT}
 
@@ -250,7 +248,7 @@ def test_a_fault_of_the_masters_own_stops_every_worker_and_keeps_their_lists(
     )
     assert list(master.pool.procs) == [stays]  # killed, not reaped yet
     # both lists wait for the next master's sweep: the name's record is kept for it
-    assert sorted(r.worker for r in master.pending) == [f"h.{quits}", f"h.{stays}"]
+    assert sorted(r.worker for r in master.duties.pending) == [f"h.{quits}", f"h.{stays}"]
 
 
 def test_the_sweep_takes_only_this_names_workers_whose_process_is_gone() -> None:

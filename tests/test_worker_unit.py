@@ -15,8 +15,9 @@ import pytest
 from qwsup.config import parse
 from qwsup.errors import ConnectionLost
 from qwsup.scoreboard import MasterBoard, Scoreboard, boottime
+from qwsup.store.feed import Answered
 from qwsup.store.keys import Keys
-from qwsup.store.queue import EMPTY, Job, Requeued, Retry
+from qwsup.store.queue import EMPTY, Job, Requeued, Retry, Taken
 from qwsup.worker.heartbeat import Heartbeat, Police, Shared, heartbeat_interval, police
 from qwsup.worker.loop import Stop, StopNow, StopWaiting, Worker
 from qwsup.worker.prefetch import (
@@ -63,7 +64,8 @@ class FakeFeed:
         self.token = ""
         self.fenced = False
         self.woken = False
-        self.held_ms = 0  # what the next take says: how long jobs are held back
+        self.held_ms = 0  # what a take says: how long jobs are held back
+        self.held: list[int] = []  # what each of the next takes says, before held_ms
         self.waits: list[tuple[str, float]] = []  # each wait: its queue and block_s
         self.wakes: list[Callable[[], bool]] = []  # the wake of each wait
         self.sent: list[bytes] = []
@@ -73,20 +75,35 @@ class FakeFeed:
         self.failed_writes: list[tuple[bytes, list[tuple[int, str]]]] = []
 
     def take(
-        self, finished: bytes, want: int, writes: tuple[object, ...] = (), result: object = None
-    ) -> list[Job]:
+        self,
+        finished: bytes,
+        want: int,
+        writes: tuple[object, ...] = (),
+        result: object = None,
+        *,
+        known: int = 0,
+    ) -> Taken:
         self._replies()
         if finished:
             self.acked.append((finished, True))
         batch = [self.pool.popleft() for _ in range(min(want, len(self.pool)))]
         self.taken.append(len(batch))
-        return batch
+        held_ms = self.held.pop(0) if self.held else self.held_ms
+        return Taken(True, self.fenced, batch, held_ms)
 
     def wait(
-        self, block_s: float, want: int, queue: str, wake: Callable[[], bool] = lambda: False
-    ) -> list[Job]:
+        self,
+        block_s: float,
+        want: int,
+        queue: str,
+        wake: Callable[[], bool] = lambda: False,
+        *,
+        known: int = 0,
+    ) -> Taken:
         self.waits.append((queue, block_s))
         self.wakes.append(wake)
+        if self.woken:
+            return Taken(False, False, [], woken=True)
         return self.take(b"", want)
 
     def finish(
@@ -97,6 +114,11 @@ class FakeFeed:
 
     def settle(self) -> None:
         self._replies()
+
+    def answered(self) -> Answered:
+        answered = Answered(self.acked, self.failed_writes)
+        self.acked, self.failed_writes = [], []
+        return answered
 
     def close(self) -> None:
         pass
@@ -290,18 +312,18 @@ def test_held_jobs_go_back_when_the_master_goes_silent_and_taking_resumes_when_i
 ) -> None:
     caplog.set_level(logging.INFO)
     rig = Rig(jobs("a", "b", "c", "d"), toml="[workers]\nprefetch = 3\n")
-    rig.worker.prefetch.pace = PREFETCH_SPAN_S / 10  # short jobs: takes of 3
+    rig.worker.path.prefetch.pace = PREFETCH_SPAN_S / 10  # short jobs: takes of 3
     assert rig.start_next().id == b"a"
-    assert [j.id for j in rig.worker.shared.held] == [b"b", b"c"]
+    assert [j.id for j in rig.worker.path.shared.held] == [b"b", b"c"]
     rig.silence_master(60)
     assert rig.worker._next_job() is None
-    assert rig.queue.given_back == [[b"b", b"c"]] and not rig.worker.shared.held
-    assert rig.worker.paused and rig.clock.pauses == [HOLD_TICK_S]
+    assert rig.queue.given_back == [[b"b", b"c"]] and not rig.worker.path.shared.held
+    assert rig.worker.path.paused and rig.clock.pauses == [HOLD_TICK_S]
     assert rig.worker._next_job() is None  # still silent: nothing taken
     assert rig.feed.taken == [3]
     rig.master_board.renewed(boottime(), 1)
     assert rig.start_next().id == b"d"
-    assert not rig.worker.paused
+    assert not rig.worker.path.paused
     messages = [r.getMessage() for r in caplog.records]
     assert messages[0].startswith(f"master {MASTER} silent for 60.")
     assert messages[0].endswith(": taking no job, giving back those held")
@@ -336,38 +358,32 @@ def test_a_worker_held_back_by_a_limit_waits_on_a_timer_not_on_its_queue() -> No
     supervisor's own queue (never one that would move a held-back job), only until the
     hold may end, at most a second; once nothing holds it back, the usual long wait."""
     rig = Rig([])
-    rig.feed.held_ms = 300
-    assert rig.worker._next_job() is None
-    rig.feed.held_ms = 60_000
+    rig.feed.held = [300, 60_000, 0]  # what each take says (a wait ends with a take)
+    assert rig.worker._next_job() is None  # a take, then a wait as the take says
+    rig.worker._next_job()  # (the last take found none: a wait at once, as it said)
     rig.worker._next_job()
-    rig.feed.held_ms = 0
-    rig.worker._next_job()
-    name, queue = rig.worker.name, rig.worker.blocks_on
+    name, queue = rig.worker.path.name, rig.worker.path.blocks_on
     assert rig.feed.waits == [(name, 0.3), (name, 1.0), (queue, BLOCK_S)]
 
 
 def test_after_a_wait_ended_early_the_next_turn_takes_first() -> None:
     rig = Rig([])
     assert rig.worker._next_job() is None  # a take, then a wait that timed out
-    assert rig.worker.found_nothing  # so the next turn waits at once
+    assert rig.worker.path.found_nothing  # so the next turn waits at once
 
-    def ended_early(*args: Any, **kwargs: Any) -> list[Job]:
-        rig.feed.woken = True  # as Feed.wait does when its wake says so
-        return []
-
-    rig.feed.wait = ended_early  # type: ignore[method-assign]
+    rig.feed.woken = True  # the next wait is ended early, as Feed.wait does when its wake says so
     assert rig.worker._next_job() is None
-    assert rig.worker.found_nothing is False  # the next turn takes before it waits
+    assert rig.worker.path.found_nothing is False  # the next turn takes before it waits
 
 
 def test_jobs_held_under_an_old_token_go_back_before_any_starts() -> None:
     rig = Rig(jobs("a", "b", "c"), toml="[workers]\nprefetch = 3\n")
-    rig.worker.prefetch.pace = PREFETCH_SPAN_S / 10
+    rig.worker.path.prefetch.pace = PREFETCH_SPAN_S / 10
     rig.start_next()
     assert rig.feed.token == "1"
     rig.master_board.renewed(boottime(), 2)  # the name was reclaimed and taken again
     rig.queue.give_back_fails = True  # Redis unreachable: kept, and not started
-    assert rig.worker._next_job() is None and len(rig.worker.shared.held) == 2
+    assert rig.worker._next_job() is None and len(rig.worker.path.shared.held) == 2
     rig.queue.give_back_fails = False
     assert rig.worker._next_job() is None  # given back, then a take finds nothing
     assert rig.queue.given_back == [[b"b", b"c"]]
@@ -379,10 +395,10 @@ def test_a_worker_recycles_after_max_jobs_and_takes_no_job_beyond_them(
 ) -> None:
     caplog.set_level(logging.INFO)
     rig = Rig(jobs(*"abcdefghij"), toml="[workers]\nmax_jobs = 5\n")
-    rig.worker.prefetch.pace = PREFETCH_SPAN_S / 10  # it would take 10 at once
+    rig.worker.path.prefetch.pace = PREFETCH_SPAN_S / 10  # it would take 10 at once
     rig.worker.loop()
     assert rig.ran == ["a", "b", "c", "d", "e"]
-    assert sum(rig.feed.taken) == 5 and not rig.worker.shared.held
+    assert sum(rig.feed.taken) == 5 and not rig.worker.path.shared.held
     assert rig.feed.sent == []  # the last acknowledgement settled before leaving
     assert rig.board.read().done == 5
     assert "recycling after 5 jobs" in [r.getMessage() for r in caplog.records]
@@ -390,7 +406,7 @@ def test_a_worker_recycles_after_max_jobs_and_takes_no_job_beyond_them(
 
 def test_an_acknowledgement_is_counted_once_redis_replies_to_it() -> None:
     rig = Rig(jobs("a", "b"), toml="[workers]\nprefetch = 2\n")
-    rig.worker.prefetch.pace = PREFETCH_SPAN_S / 10
+    rig.worker.path.prefetch.pace = PREFETCH_SPAN_S / 10
     rig.worker._run(rig.start_next())
     assert rig.feed.finished == [(b"a", b"")]  # sent; b was stamped by its take just now
     assert rig.board.read().done == 0  # no reply read yet
@@ -405,7 +421,7 @@ def test_an_acknowledgement_is_counted_once_redis_replies_to_it() -> None:
 
 def test_a_held_job_that_waited_is_stamped_again_as_it_starts() -> None:
     rig = Rig(jobs("a", "b", "c"), toml="[workers]\nprefetch = 3\n")
-    rig.worker.prefetch.pace = PREFETCH_SPAN_S / 10
+    rig.worker.path.prefetch.pace = PREFETCH_SPAN_S / 10
 
     def slow(job_id: str, data: dict[str, str]) -> None:
         rig.clock.now += 2 * STAMP_AFTER_S  # each job runs that long: b waits, then c
@@ -431,7 +447,7 @@ def test_what_the_queue_says_of_a_failure_is_what_the_scoreboard_counts(
     assert rig.queue.failures == [(b"a", "ValueError: boom", False)]
     score = rig.board.read()
     assert (score.retried, score.failed, score.lost, score.done) == (retried, failed, lost, 0)
-    assert rig.worker.jobs_failed == 1
+    assert rig.worker.path.jobs.failed == 1
 
 
 def test_a_failure_is_sent_again_until_redis_answers_before_the_next_job() -> None:
@@ -443,13 +459,13 @@ def test_a_failure_is_sent_again_until_redis_answers_before_the_next_job() -> No
     rig.worker._run(rig.start_next())
     assert rig.queue.failures == [(b"a", "timed out after 2 s", False)]
     assert len(rig.clock.pauses) == 3 and rig.clock.pauses == sorted(rig.clock.pauses)
-    assert rig.worker.retrying.outage.since is not None  # logged as over once quiet
+    assert rig.worker.path.retrying.outage.since is not None  # logged as over once quiet
     assert rig.board.read().retried == 1
 
 
 def test_a_job_that_cannot_be_read_fails_for_good_and_an_empty_id_is_dropped() -> None:
     rig = Rig([Job(b"", EMPTY, {}), Job(b"x", "none", {})])
-    rig.worker.prefetch.pace = PREFETCH_SPAN_S / 10
+    rig.worker.path.prefetch.pace = PREFETCH_SPAN_S / 10
     rig.worker._run(rig.start_next())
     assert rig.ran == []
     assert rig.queue.failures == [(b"x", "job hash t:job:x does not exist", True)]
@@ -469,20 +485,20 @@ def test_term_stops_an_idle_worker_at_once_and_a_busy_one_after_its_job() -> Non
     rig = Rig(jobs("a"))
     with pytest.raises(StopWaiting):
         rig.worker._on_term(15, None)
-    assert rig.worker.stop is Stop.AFTER_JOB
+    assert rig.worker.path.stop is Stop.AFTER_JOB
     busy = Rig(jobs("a")).worker
-    busy.idle = False
+    busy.path.idle = False
     busy._on_term(15, None)  # recorded: the loop ends after the job
-    assert busy.stop is Stop.AFTER_JOB and busy._want() == 1
+    assert busy.path.stop is Stop.AFTER_JOB and busy.path.want() == 1
     with pytest.raises(StopNow):
         busy._on_quit(3, None)
-    assert busy.stop is Stop.NOW
+    assert busy.path.stop is Stop.NOW
 
 
 def test_a_late_time_limit_signal_does_not_reach_the_next_job() -> None:
     rig = Rig(jobs("a"), toml="[workers]\njob_timeout = 1\n")
     rig.start_next()
-    in_hand = rig.worker.shared.in_hand
+    in_hand = rig.worker.path.shared.in_hand
     in_hand.in_handler = True
     rig.clock.now += 0.5
     rig.worker._on_job_timeout(12, None)  # not yet due: ignored

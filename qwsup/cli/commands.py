@@ -37,7 +37,8 @@ from qwsup.store import server
 from qwsup.store.connection import make_client, redact, url_of
 from qwsup.store.keys import Keys
 from qwsup.tracing import TracingError
-from qwsup.worker.loop import boot, load_handler
+from qwsup.worker.boot import boot
+from qwsup.worker.runner import load_handler
 
 log = logging.getLogger(__name__)
 

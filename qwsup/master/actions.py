@@ -1,7 +1,8 @@
 """What the master's policies decide and its loop carries out.
 
-The policies (pool.py, deadlines.py) return these; `Master.carry_out` forks, signals,
-requeues and halts. A test reads them instead of watching processes.
+The policies (pool.py, deadlines.py, cancels.py, looks.py) and the duties (duties.py)
+return these; `Master.carry_out` forks, signals, requeues, orders and halts. A test
+reads them instead of watching processes.
 """
 
 from __future__ import annotations
@@ -74,4 +75,21 @@ class Halt:
     reason: str
 
 
-Action = Spawn | Send | Requeue | Halt
+@dataclass(frozen=True)
+class StopJob:
+    """Order worker `pid` to stop job `job`, which was cancelled: the master's board says
+    which job, the worker's JOB_CANCEL signal says look."""
+
+    pid: int
+    job: bytes
+
+
+@dataclass(frozen=True)
+class AskToLook:
+    """Ask idle workers `pids` to end their wait and take from every queue (the master's
+    board)."""
+
+    pids: tuple[int, ...]
+
+
+Action = Spawn | Send | Requeue | Halt | StopJob | AskToLook

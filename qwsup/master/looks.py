@@ -1,4 +1,5 @@
-"""Which idle workers the master asks to look at every queue (pure).
+"""Which idle workers the master asks to look at every queue (pure, given the
+workers' scoreboards and the queues' lengths).
 
 An idle worker blocks in Redis on one queue of its pool (contract.blocks_on) for up to
 BLOCK_S, so that it costs Redis a few commands per BLOCK_S and not per second. A job
@@ -12,9 +13,17 @@ take (scoreboard.MasterBoard.ask_to_look: shared memory, no Redis).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+from qwsup import contract
+from qwsup.master.actions import Action, AskToLook
 from qwsup.scoreboard import MAX_LOOKS
+
+if TYPE_CHECKING:
+    from qwsup.config import Config
+    from qwsup.master.pool import Proc
 
 LOOK_EVERY_S = 1.0  # how often the master looks at the queues no idle worker waits on
 
@@ -51,3 +60,20 @@ def to_wake(idle: list[Idle], waiting: dict[str, int], host_queue: str) -> list[
                 chosen.append(worker.pid)
                 break
     return chosen[:MAX_LOOKS]
+
+
+def idle_workers(procs: Iterable[Proc], config: Config) -> list[Idle]:
+    """The master's workers that are up, not being stopped, and running no job (their
+    scoreboards say so), each with the queue it blocks on."""
+    idle = []
+    for proc in procs:
+        if proc.ready and proc.dismissal.mode is None and not proc.board.read().busy_since:
+            pool = config.pool(proc.pool) or config.workers
+            idle.append(Idle(proc.pid, pool.queues, contract.blocks_on(pool.queues, proc.slot[1])))
+    return idle
+
+
+def wake(idle: list[Idle], waiting: dict[str, int], host_queue: str) -> list[Action]:
+    """The request to look (to_wake's pids), or nothing."""
+    pids = to_wake(idle, waiting, host_queue)
+    return [AskToLook(tuple(pids))] if pids else []

@@ -176,6 +176,12 @@ class Pool:
         dismissal.asked_at = now
         return [Send(proc.pid, sig)]
 
+    def kill(self, proc: Proc, cause: Cause, reason: str) -> list[Action]:
+        """SIGKILL now, for `reason` (its job's last error when charged; the log)."""
+        dismissal = proc.dismissal
+        dismissal.reason, dismissal.cause, dismissal.killed = reason, cause, True
+        return [Send(proc.pid, signal.SIGKILL)]
+
     def manage(self, now: float) -> list[Action]:
         """Keep the count: spawn into the empty slots (unless backing off), push a reload
         on, retire the workers over the count after TTOU."""

@@ -25,6 +25,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from qwsup.config import Config
 from qwsup.errors import EmbeddedRedisError
 from qwsup.privileges import RunAs, hand_over
 from qwsup.store.connection import SOCKET_NAME
@@ -70,6 +71,12 @@ class EmbeddedRedis:
         self.logfile = state_dir / "redis.log"
         self.pid: int | None = None
         self._lock_fd: int | None = None
+
+    @classmethod
+    def for_config(cls, config: Config, run_as: RunAs | None) -> EmbeddedRedis:
+        """The server a config without `[redis] url` names: in its state directory."""
+        r = config.redis
+        return cls(config.state_dir(), r.server, run_as, appendfsync=r.appendfsync)
 
     @property
     def lock_fd(self) -> int | None:
@@ -134,6 +141,16 @@ class EmbeddedRedis:
 
     def alive(self) -> bool:
         return self.pid is not None and psutil.pid_exists(self.pid)
+
+    def watch(self) -> None:
+        """Start the server again if it died (the master looks every turn)."""
+        if self.alive():
+            return
+        log.error("the embedded redis-server is gone: starting it again")
+        try:
+            self.start()
+        except EmbeddedRedisError as exc:
+            log.error("%s", exc)
 
     def stop(self) -> None:
         """Stop the server (it writes its AOF on the way out) and release the lock."""

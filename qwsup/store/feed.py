@@ -37,11 +37,26 @@ from qwsup.errors import ConnectionLost, RedisRefused
 from qwsup.limits import Limits
 from qwsup.store.jobs import Result
 from qwsup.store.keys import ALL, Keys
-from qwsup.store.queue import Job, taken
+from qwsup.store.queue import NOTHING, Taken, taken
 from qwsup.store.records import Words
 from qwsup.store.scripts import EVENTS_MAX, Scripts, no_such_command, translated, translation
 
 WAKE_TICK_S = 0.25  # how often a waiting worker looks at its master's board and parent
+
+
+WOKEN = Taken(finished=False, fenced=False, jobs=[], woken=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Answered:
+    """What Redis replied to the acknowledgements: (job id, whether it was still the
+    worker's) each, and for those whose writes failed, (job id, [(n, error), ...])."""
+
+    acked: list[tuple[bytes, bool]]
+    failed_writes: list[tuple[bytes, list[tuple[int, str]]]]
+
+
+NO_ANSWERS = Answered([], [])
 
 
 class Command(enum.Enum):
@@ -74,6 +89,7 @@ class Sent:
     kind: Command
     job_id: bytes = b""  # the job it acknowledges (ACK, or TAKE finishing one), or b""
     want: int = 0  # TAKE: the most jobs asked for
+    known: int = 0  # TAKE: the ids of the worker's list in hand, skipped
 
 
 class Feed:
@@ -109,15 +125,9 @@ class Feed:
         # take.lua's arguments for the limits of those of its queues that have any
         self.limit_words = tuple(word for limit in limits for word in limit.words())
         self.traced = "1" if traced else ""
-        self.held_ms = 0  # the last take: how long until a queue holding jobs back opens
         self.keep_ms = keep_ms  # how long a finished job is kept (workers.keep_finished)
         self.blmove = True  # until the server says it has no BLMOVE (before Redis 6.2)
         self.token = ""  # of the master's hold on the name, sent with every take
-        self.fenced = False  # the last take was refused: the token is not the name's
-        self.woken = False  # the last wait was ended early by the worker: take first next
-        # how many ids of its list the worker has in hand (running or held): a take
-        # returns only those beyond them (a worker running several jobs at once)
-        self.known = 0
         self.conn: Any = None  # a redis-py Connection (untyped), made on the first send
         self.sent: list[Sent] = []  # in the order sent
         self.unsure: list[bytes] = []  # acknowledged when the line broke: to send again
@@ -147,16 +157,19 @@ class Feed:
         want: int,
         writes: tuple[Words, ...] = (),
         result: Result | None = None,
-    ) -> list[Job]:
+        *,
+        known: int = 0,
+    ) -> Taken:
         """Acknowledge `finished` (when not b"", with its `writes` and `result`) and take
-        at most `want` jobs."""
+        at most `want` jobs beyond the `known` ones of the worker's list that it has in
+        hand (running or held: a worker running several jobs at once)."""
         if writes:  # the writes ride in ack.lua, sent with the take
             ack = self._ack(finished, b"", writes, result)
-            self._send([ack, self._take_command(b"", want)])
+            self._send([ack, self._take_command(b"", want, known=known)])
         else:
             if result is not None:
                 self.ends[finished] = ((), result)
-            self._send([self._take_command(finished, want, result)])
+            self._send([self._take_command(finished, want, result, known=known)])
         return self._read()
 
     def wait(
@@ -166,18 +179,19 @@ class Feed:
         queue: str,
         wake: Callable[[], bool] = lambda: False,
         tick_s: float = WAKE_TICK_S,
-    ) -> list[Job]:
+        *,
+        known: int = 0,
+    ) -> Taken:
         """Block on the queue named `queue` for at most `block_s`, then take (from every
         queue, in order): two commands sent at once, so that a job pushed while the
         worker waits starts after one round trip. Meanwhile, every `tick_s`, `wake()`
         (no Redis: the worker's master and parent) may end the wait early: the line is
         dropped (what the BLMOVE may have moved meanwhile stays in the worker's own
-        list, taken first next time), `woken` is set and no job is returned. A wait
-        that no reply ends within `block_s` and the socket timeout is a lost line."""
-        self.woken = False
+        list, taken first next time) and no job is returned (`woken`). A wait that no
+        reply ends within `block_s` and the socket timeout is a lost line."""
         self.waited_on = queue
         command = self._wait_command(block_s, queue)
-        self._send([(Sent(WAIT), command), self._take_command(b"", want)])
+        self._send([(Sent(WAIT), command), self._take_command(b"", want, known=known)])
         deadline = time.monotonic() + block_s + WAIT_SLACK_S
         try:
             with self._line():  # (_Woken breaks the line, as any failure would)
@@ -185,16 +199,24 @@ class Feed:
                     if time.monotonic() > deadline:
                         raise redis.TimeoutError(f"no reply to a {block_s} s wait")
                     if wake():
-                        self.woken = True
                         raise _Woken
         except _Woken:
-            return []
+            return WOKEN
         return self._read()
 
     def settle(self) -> None:
         """Read every reply due, and resend what a broken line left unsure."""
         self._resend_unsure()
         self._read()
+
+    def answered(self) -> Answered:
+        """The acknowledgements Redis has replied to since the last call, and the writes
+        of theirs that failed (each handed out once)."""
+        if not self.acked and not self.failed_writes:
+            return NO_ANSWERS  # (on every job's path: no object made)
+        answered = Answered(self.acked, self.failed_writes)
+        self.acked, self.failed_writes = [], []
+        return answered
 
     def close(self) -> None:
         if self.conn is not None:
@@ -215,7 +237,7 @@ class Feed:
     # -- the commands -------------------------------------------------------------
 
     def _take_command(
-        self, finished: bytes, want: int, result: Result | None = None
+        self, finished: bytes, want: int, result: Result | None = None, *, known: int = 0
     ) -> tuple[Sent, tuple[EncodableT, ...]]:
         """take.lua: finish `finished` (when not b"", with its `result`) and take at most
         `want` jobs."""
@@ -233,10 +255,10 @@ class Feed:
         kind, data = result or (b"", b"")
         args: list[EncodableT] = [
             self.worker, self.name, finished, want, self.max_job_bytes, self.token,
-            self.waited_on, self.known, self.keep_ms, kind, data, self.traced,
+            self.waited_on, known, self.keep_ms, kind, data, self.traced,
             *self.limit_words,
         ]  # fmt: skip
-        return Sent(TAKE, finished, want), self.scripts.evalsha("take", keys, args)
+        return Sent(TAKE, finished, want, known), self.scripts.evalsha("take", keys, args)
 
     def _ack(
         self, job_id: bytes, next_id: bytes, writes: tuple[Words, ...], result: Result | None
@@ -294,9 +316,9 @@ class Feed:
                 # the server closed the connection while it was idle (a restart): once more
                 self.conn.send_packed_command(packed)
 
-    def _read(self) -> list[Job]:
-        """Read the replies due; the jobs of the last take among them."""
-        jobs: list[Job] = []
+    def _read(self) -> Taken:
+        """Read the replies due; what the last take among them did (NOTHING: none)."""
+        took = NOTHING
         redo: list[Sent] = []  # refused because the server had lost the scripts
         refused: redis.ResponseError | None = None
         with self._line():
@@ -316,36 +338,35 @@ class Feed:
                             self.unsure.append(sent.job_id)
                     continue
                 self.sent.pop(0)
-                jobs = self._reply(sent, reply, jobs)
+                took = self._reply(sent, reply, took)
         if redo:
-            jobs = self._redo(redo)
+            took = self._redo(redo)
         if refused is not None and moved(refused):
             self._drop()
             raise ConnectionLost(f"the cluster moved the namespace's slot ({refused})")
         if refused is not None:
             raise RedisRefused(str(refused))
-        return jobs
+        return took
 
-    def _reply(self, sent: Sent, reply: Any, jobs: list[Job]) -> list[Job]:
+    def _reply(self, sent: Sent, reply: Any, took: Taken) -> Taken:
         if sent.kind == ACK:
             self.acked.append((sent.job_id, self._acked(sent.job_id, reply) == 1))
         elif sent.kind == TAKE:
             took = taken(reply)
-            self.fenced, jobs, self.held_ms = took.fenced, took.jobs, took.held_ms
             if sent.job_id:
                 self.ends.pop(sent.job_id, None)
                 self.acked.append((sent.job_id, took.finished))
-        return jobs
+        return took
 
-    def _redo(self, redo: list[Sent]) -> list[Job]:
+    def _redo(self, redo: list[Sent]) -> Taken:
         """Load the scripts again and redo what they refused: acknowledgements first, then
         a fresh take (one that ran before a refused acknowledgement may have handed out
         the job that acknowledgement was finishing)."""
         self.scripts.load("take", "ack")
         self.unsure += [sent.job_id for sent in redo if sent.job_id]
         self._resend_unsure(again=False)
-        wants = [sent.want for sent in redo if sent.kind == TAKE]
-        return self.take(b"", wants[-1]) if wants else []
+        wants = [sent for sent in redo if sent.kind == TAKE]
+        return self.take(b"", wants[-1].want, known=wants[-1].known) if wants else NOTHING
 
     def _resend_unsure(self, *, again: bool = True) -> None:
         """Acknowledge again, one at a time, what the line left unsure. Sent `again`, a

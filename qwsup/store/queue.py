@@ -76,6 +76,10 @@ class Taken:
     fenced: bool
     jobs: list[Job]
     held_ms: int = 0
+    woken: bool = False  # a wait ended early by the worker (Feed.wait): nothing taken
+
+
+NOTHING = Taken(finished=False, fenced=False, jobs=[])  # no take: what a wait ended early gives
 
 
 def taken(reply: Any) -> Taken:

@@ -12,7 +12,10 @@ times per lease): then it takes nothing until the master is heard again.
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
+
+from qwsup.limits import held_wait_s
 
 BLOCK_S = 30  # how long one wait on a queue blocks in Redis: an idle worker's cost
 LOOK_S = 1.0  # a partly busy worker looks for new jobs at least this often
@@ -60,3 +63,36 @@ class Prefetch:
     def master_silent(self, silent_s: float) -> bool:
         """Whether a master that last renewed its hold `silent_s` ago is silent."""
         return silent_s > self.silence_s
+
+
+def wait_on(held_ms: int, trouble: bool, own_queue: str, blocks_on: str) -> tuple[str, float]:
+    """Where an idle worker waits, and how long: on its queue (`blocks_on`) for BLOCK_S
+    (1 s while a `trouble` with Redis is open, so that its end is seen); while its last
+    take found jobs held back for `held_ms` (a paused queue, a limit), on its
+    supervisor's own queue, only until the hold may end (at most a second, limits.py):
+    a timer, not a loop of takes, and never a wait that would move a held-back job."""
+    if held_ms:
+        return own_queue, held_wait_s(held_ms)
+    return blocks_on, 1 if trouble else BLOCK_S
+
+
+@dataclass
+class JobLimit:
+    """`workers.max_jobs`: the jobs a worker runs before it is recycled (0: no limit),
+    drawn once up to 10% over, so that a pool's workers do not all restart at once."""
+
+    limit: int
+    done: int = 0
+    failed: int = 0
+
+    @classmethod
+    def drawn(cls, max_jobs: int) -> JobLimit:
+        return cls(random.randint(max_jobs, max_jobs + max_jobs // 10))
+
+    def worn_out(self, ending: int = 0) -> bool:
+        """Due to be recycled, counting `ending` jobs about to end."""
+        return bool(self.limit) and self.done + self.failed + ending >= self.limit
+
+    def left(self) -> int | None:
+        """How many jobs it may still run (None: no limit)."""
+        return self.limit - self.done - self.failed if self.limit else None

@@ -28,15 +28,17 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from qwsup import logs, proctitle
+from qwsup import logs
 from qwsup.errors import ExitCode
 from qwsup.scoreboard import job_digest
 from qwsup.store.queue import Job
+from qwsup.worker import endings
+from qwsup.worker.endings import shown
 from qwsup.worker.prefetch import HOLD_TICK_S, LOOK_S
 from qwsup.worker.runner import Handler, InHand, JobCancelled, JobTimeout, Ran, Runner
 
 if TYPE_CHECKING:
-    from qwsup.worker.loop import Worker
+    from qwsup.worker.path import JobPath
 
 log = logging.getLogger(__name__)
 
@@ -217,12 +219,13 @@ def is_async(handler: Callable[..., object]) -> bool:
 
 class SlotLoop:
     """A worker's loop when it runs its jobs in slots: the main thread takes jobs into
-    the free slots, starts them, and sends what each came to as it ends, using the
-    worker's feed, queue and counts (worker.py is the loop of one job at a time)."""
+    the free slots, starts them, and sends what each came to as it ends, through the
+    worker's job path (path.py; loop.py is the loop of one job at a time)."""
 
-    def __init__(self, worker: Worker, slots: Slots) -> None:
-        self.worker = worker
-        self.slots = slots
+    def __init__(
+        self, path: JobPath, slots: Slots, runner: Runner, title: Callable[[str], None]
+    ) -> None:
+        self.path, self.slots, self.runner, self.title = path, slots, runner, title
         self.shown = ""  # the title last set
         self.busy_since = 0.0  # the busy time last written to the scoreboard
 
@@ -230,10 +233,11 @@ class SlotLoop:
         """Up to `concurrency` jobs at once: take into the free slots and start them,
         then send what each came to as it ends. Asked to stop (TERM), orphaned or due
         to be recycled, it takes no more and returns once the jobs running have ended."""
-        w, slots = self.worker, self.slots
-        limit = w.config.workers.job_timeout
+        path, slots = self.path, self.slots
+        limit = path.config.workers.job_timeout
+        quick_s = path.config.supervisor.quick_timeout
         while True:
-            leaving = w.stopping or w._worn_out() or w.orphaned()
+            leaving = path.leaving()
             if leaving and not slots.running:
                 return
             if not leaving and slots.free:
@@ -243,9 +247,9 @@ class SlotLoop:
                 wait = min(wait, limit / 10)
             for ended in slots.ended(wait):
                 self._ended(ended)
-            for late in slots.over_limit(w.clock(), limit):
+            for late in slots.over_limit(path.clock(), limit):
                 log.warning("job %s: over its %g s limit: stopping it", shown(late.job.id), limit)
-            if limit and w.orphaned() and slots.stuck(w.clock(), limit + w.quick_s):
+            if limit and path.orphaned() and slots.stuck(path.clock(), limit + quick_s):
                 log.error(
                     "orphaned, and a job ignores its time limit: exiting; it will be requeued"
                 )
@@ -256,56 +260,49 @@ class SlotLoop:
     def _fill(self) -> None:
         """Take at most as many jobs as there are free slots, and start them (blocking
         on a queue, as a worker of one slot does, only while none runs)."""
-        w, slots = self.worker, self.slots
-        w.idle = not slots.running
-        if not w._may_take():
+        path, slots = self.path, self.slots
+        path.idle = not slots.running
+        if not path.may_take():
             if not slots.running:
-                w.sleep(HOLD_TICK_S)
+                path.sleep(HOLD_TICK_S)
             return
-        left = w.job_limit - w.jobs_done - w.jobs_failed if w.job_limit else None
+        left = path.jobs.left()
         want = min(slots.free, left - len(slots.running)) if left is not None else slots.free
         if want <= 0:
             return
-        w.feed.known = len(slots.running)  # a take skips the ids we have in hand
-        jobs = w.take(want, block=not slots.running)  # (blocks only while none runs)
-        if jobs is None:
+        # (a take skips the ids we have in hand; it blocks only while none runs)
+        took = path.take(want, block=not slots.running, known=len(slots.running))
+        if took is None:
             return
-        jobs = w.dropped(jobs)
-        w.idle = False
-        for job in jobs:
-            if w.is_cancelled(job):
+        path.idle = False
+        for job in endings.dropped(took.jobs):
+            if path.is_cancelled(job):
                 in_hand = InHand()
-                in_hand.start(w.clock(), job.id)
-                self._ended(Ended(job, in_hand, w.runner.cancelled(in_hand)))
+                in_hand.start(path.clock(), job.id)
+                self._ended(Ended(job, in_hand, self.runner.cancelled(in_hand)))
             else:
-                slots.start(job, w.clock())
-        if w.feed.fenced:
-            w._pause("the supervisor's name is no longer held by our master's token")
+                slots.start(job, path.clock())
 
     def _ended(self, ended: Ended) -> None:
         """Send what a slot's run came to: acknowledged over the feed (its reply read
         with the next take), or failed through the queue (awaited)."""
-        w = self.worker
+        path = self.path
         job, ran = ended.job, ended.ran
-        seconds = w.clock() - ended.in_hand.started
+        seconds = path.clock() - ended.in_hand.started
         if ran.failed:
-            w._count(w._fail(job, ran), seconds)
+            path.count(path.fail(job, ran), seconds)
         else:
-            w._finish(job, seconds, ran.writes, ran.result, take_next=False)
+            path.finish(job, seconds, ran.writes, ran.result, take_next=False)
 
     def _show(self) -> None:
         """The scoreboard's busy time is the oldest job's (the master's job_timeout
         backstop); the title counts the slots in use."""
-        w, slots = self.worker, self.slots
+        path, slots = self.path, self.slots
         oldest = slots.oldest_start()
         if oldest != self.busy_since:  # a write only when it changed
-            w.board.busy(oldest)  # (0.0: idle)
+            path.board.busy(oldest)  # (0.0: idle)
             self.busy_since = oldest
         title = f"busy {len(slots.running)}/{slots.size}" if slots.running else "idle"
         if title != self.shown:
-            w._title(title)
+            self.title(title)
             self.shown = title
-
-
-def shown(job_id: bytes) -> str:
-    return proctitle.printable(job_id.decode("utf-8", "backslashreplace"))

@@ -119,6 +119,12 @@ def queue_names(v: tuple[str, ...]) -> str | None:
     return None
 
 
+def directories(v: tuple[str, ...]) -> str | None:
+    """Directories for the import path (whether each exists is the loader's to say: it
+    knows the config file's directory, which a relative one is taken from)."""
+    return "must not hold an empty directory" if any(not d.strip() for d in v) else None
+
+
 def metrics_listen(v: str) -> str | None:
     host, sep, port = v.rpartition(":")
     if v and not (sep and host and port.isdigit() and 0 < int(port) < 65536):

@@ -138,7 +138,7 @@ def parse(path: str, text: str) -> Config:
     _check_redis(path, redis, "appendfsync" in data.get("redis", {}))
     if sections["otel"].enabled:
         _check_otel(path)
-    pools = pools or (sections["workers"],)
+    pools = pools or (_import_path(path, "workers", sections["workers"]),)
     return Config(
         path, redis, supervisor, pools[0], sections["log"], sections["metrics"], pools,
         events=sections["events"], queues=queues, cron=cron, web=sections["web"],
@@ -226,12 +226,28 @@ def _pools(path: str, tables: Any, workers_too: bool) -> tuple[WorkersConfig, ..
     for i, table in enumerate(tables):
         if isinstance(table, dict) and "name" not in table:
             raise ConfigError(path, f"pools[{i}]", "needs a name")
-        pools.append(section(path, f"pools[{i}]", WorkersConfig, table))
+        pool = section(path, f"pools[{i}]", WorkersConfig, table)
+        pools.append(_import_path(path, f"pools[{i}]", pool))
     names = [p.name for p in pools]
     for name in names:
         if names.count(name) > 1:
             raise ConfigError(path, "pools", f"two pools are named {name!r}")
     return tuple(pools)
+
+
+def _import_path(path: str, where: str, pool: WorkersConfig) -> WorkersConfig:
+    """The pool's pythonpath made absolute, a relative directory taken from the config
+    file's; each must be a directory."""
+    base = os.path.dirname(os.path.abspath(path))
+    directories = []
+    for given in pool.pythonpath:
+        directory = os.path.normpath(os.path.join(base, given))
+        if not os.path.isdir(directory):
+            relative = "" if os.path.isabs(given) else f" ({given}, relative to {base})"
+            named = f"{directory}{relative}"
+            raise ConfigError(path, f"{where}.pythonpath", f"no such directory: {named}")
+        directories.append(directory)
+    return dataclasses.replace(pool, pythonpath=tuple(directories))
 
 
 def _queues(path: str, tables: Any) -> tuple[QueueConfig, ...]:

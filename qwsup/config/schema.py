@@ -29,6 +29,7 @@ from qwsup.config.checks import (
     at_least,
     between,
     check_expression,
+    directories,
     job_fields,
     log_level,
     matches,
@@ -94,6 +95,9 @@ class WorkersConfig:
     name: str = _key("default", matches(QUEUE_NAME, "letters, digits, '_' or '-'"))
     count: int = _key(4, between(1, MAX_WORKERS))
     handler: str = _key("qwsup.examples:log_job", matches(HANDLER, '"package.module:function"'))
+    # directories put at the front of sys.path before the handler is imported, in each
+    # worker and in `qwsup check`; loaded absolute (a relative one is from the file's)
+    pythonpath: tuple[str, ...] = _key((), directories)
     max_attempts: int = _key(3, at_least(1))
     boot_timeout: float = _key(30.0, at_least(0.1))
     heartbeat_timeout: float = _key(30.0, at_least(0.2))

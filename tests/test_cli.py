@@ -45,9 +45,39 @@ def test_check_imports_the_handler_and_checks_the_server(
     write_config(tmp_path / "bad.toml", None, workers={"handler": "no_such_module:run"})
     done = qwsup(tmp_path, "-c", "bad.toml", "check")
     assert done.returncode == 3
-    assert done.stderr == (
+    assert done.stderr.startswith(
         "qwsup: handler no_such_module:run: cannot import no_such_module: "
-        "ModuleNotFoundError: No module named 'no_such_module'\n"
+        "ModuleNotFoundError: No module named 'no_such_module'; no directory on the import "
+        "path of "
+    )
+    assert done.stderr.count("\n") == 1
+
+
+def test_check_imports_a_handler_from_the_directories_of_pythonpath(tmp_path: Path) -> None:
+    """A handler in a directory of its own: without pythonpath, check fails and says what
+    to do; with it (relative: from the config file's directory), check imports it."""
+    app = tmp_path / "app" / "qwapp_mail"
+    app.mkdir(parents=True)
+    (app / "__init__.py").write_text("")
+    (app / "jobs.py").write_text("def send_mail(job_id, data):\n    return None\n")
+    (tmp_path / "conf").mkdir()
+    handler = "qwapp_mail.jobs:send_mail"
+    write_config(tmp_path / "conf" / "without.toml", None, workers={"handler": handler})
+    done = qwsup(tmp_path, "-c", "conf/without.toml", "check")
+    assert (done.returncode, done.stdout) == (3, "")
+    assert done.stderr.startswith(
+        f"qwsup: handler {handler}: cannot import qwapp_mail.jobs: ModuleNotFoundError: "
+        "No module named 'qwapp_mail'; no directory on the import path of "
+    )
+    for advice in ("on PYTHONPATH", "-m pip install -e", 'set pythonpath = ["/path/to/app"]'):
+        assert advice in done.stderr
+    workers = {"handler": handler, "pythonpath": ["../app"]}
+    write_config(tmp_path / "conf" / "with.toml", None, workers=workers)
+    done = qwsup(tmp_path, "-c", "conf/with.toml", "check")
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout == (
+        f"conf/with.toml: OK; handler {handler} imported; "
+        "embedded redis-server, run with maxmemory-policy noeviction\n"
     )
 
 

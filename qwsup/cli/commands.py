@@ -389,7 +389,7 @@ def check(config: Config) -> int:
     embedded server is not asked: qwsup runs it with noeviction."""
     for pool in config.pools:
         try:
-            load_handler(pool.handler)
+            load_handler(pool.handler, pythonpath=pool.pythonpath)
         except HandlerError as exc:
             which = f" (pool {pool.name})" if len(config.pools) > 1 else ""
             return _fail(ExitCode.HANDLER, f"handler {pool.handler}{which}: {exc}")

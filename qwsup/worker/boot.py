@@ -68,7 +68,7 @@ def boot(
     if config.otel.enabled:
         tracing.start()  # after the fork: the SDK's export thread is this process's own
     try:
-        handler = load_handler(config.workers.handler)
+        handler = load_handler(config.workers.handler, pythonpath=config.workers.pythonpath)
     except HandlerError as exc:
         log.error("handler %s: %s", config.workers.handler, exc)
         return ExitCode.HANDLER

@@ -120,12 +120,30 @@ class InHand:
         self.job, self.cancelled = job, False
 
 
-def load_handler(spec: str) -> Handler:
+def load_handler(spec: str, pythonpath: tuple[str, ...] = ()) -> Handler:
+    """The function `spec` names ("package.module:function"), imported once the
+    directories of `pythonpath` (a pool's workers.pythonpath) lead sys.path, in their
+    order. When the handler's top-level package is nowhere on the path, the error says
+    how to put it there."""
+    import sys
+
     module_name, _, attr = spec.partition(":")
+    sys.path[:0] = [directory for directory in pythonpath if directory not in sys.path]
     try:
         module = importlib.import_module(module_name)
     except Exception as exc:
-        raise HandlerError(f"cannot import {module_name}: {type(exc).__name__}: {exc}") from exc
+        problem = f"cannot import {module_name}: {type(exc).__name__}: {exc}"
+        top = module_name.partition(".")[0]
+        if isinstance(exc, ModuleNotFoundError) and exc.name == top:
+            searched = f" (with pythonpath {', '.join(pythonpath)})" if pythonpath else ""
+            problem += (
+                f"; no directory on the import path of {sys.executable}{searched} holds "
+                f"{top}: put the application's directory (the one holding {top}) on "
+                "PYTHONPATH, install the application into this environment "
+                f"({sys.executable} -m pip install -e /path/to/app), or set "
+                'pythonpath = ["/path/to/app"] in [workers] (or in the pool\'s [[pools]] table)'
+            )
+        raise HandlerError(problem) from exc
     handler = getattr(module, attr, None)
     if not callable(handler):
         raise HandlerError(f"{module_name} has no function {attr}")

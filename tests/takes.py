@@ -30,7 +30,7 @@ def feed(
     if line is None:
         line = feeds[(worker, name)] = Feed(q.client, q.keys, worker, name, queues, max_job_bytes)
     line.token, line.keep_ms = token, keep_ms
-    line.acked.clear()
+    line.answered()  # (what an earlier use left unread is not this one's)
     return line
 
 
@@ -38,9 +38,7 @@ def finish_and_take(
     q: Queue, worker: str, name: str, finished: bytes, want: int = 1, token: str = ""
 ) -> Taken:
     """Finish `finished` (b"": none) and take at most `want` jobs, in one take.lua."""
-    line = feed(q, worker, name, token)
-    jobs = line.take(finished, want)
-    return Taken(bool(line.acked and line.acked[-1][1]), line.fenced, jobs)
+    return feed(q, worker, name, token).take(finished, want)
 
 
 def take(q: Queue, worker: str, name: str, want: int = 1, token: str = "") -> list[Job]:
@@ -55,4 +53,4 @@ def ack(
     line = feed(q, worker, "", keep_ms=keep_ms)
     line.finish(job_id, b"", (), result)
     line.settle()
-    return line.acked == [(job_id, True)]
+    return line.answered().acked == [(job_id, True)]

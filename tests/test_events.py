@@ -49,7 +49,7 @@ def test_a_jobs_life_is_on_the_stream_in_order(client: redis.Redis, q: Queue) ->
     line = Queue(client, Keys(), 60_000)
     from takes import feed
 
-    [job] = feed(q, W, "host", queues=("builds",)).take(b"", 1)
+    [job] = feed(q, W, "host", queues=("builds",)).take(b"", 1).jobs
     line.report_progress(W, {job_id: (0.5, "half")})
     assert ack(q, W, job.id, keep_ms=60_000)
     assert events(client) == [

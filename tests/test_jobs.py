@@ -155,8 +155,8 @@ def test_a_job_finished_by_a_take_keeps_its_result_too(client: redis.Redis, q: Q
     from takes import feed
 
     line = feed(q, W, "host", keep_ms=KEEP_MS)
-    [job] = line.take(first.encode(), 1, (), (b"text", b"built"))
-    assert job.id == second.encode() and line.acked == [(first.encode(), True)]
+    [job] = line.take(first.encode(), 1, (), (b"text", b"built")).jobs
+    assert job.id == second.encode() and line.answered().acked == [(first.encode(), True)]
     info = producer.job(first)
     assert info is not None and (info.state, info.result) == (State.DONE, "built")
 

@@ -16,7 +16,7 @@ from qwsup.limits import HELD_WAIT_MAX_S, Limits, Rate, duration_s, held_wait_s
 from qwsup.produce.producer import Producer
 from qwsup.store.feed import Feed
 from qwsup.store.keys import Keys
-from qwsup.store.queue import Queue, Retry
+from qwsup.store.queue import Job, Queue, Retry, Taken
 from support import Qwsup, done, runs, scrape, started_pid, state
 from testkit import free_port
 from testkit.wait import wait_until
@@ -80,11 +80,29 @@ def test_a_bad_limit_is_a_config_error_naming_its_key(text: str, key: str) -> No
 # -- take.lua against a real Redis ---------------------------------------------------
 
 
-def line(q: Queue, worker: str, queues: tuple[str, ...], *limits: Limits) -> Feed:
-    return Feed(q.client, q.keys, worker, "host", queues, blocks_on=queues[0], limits=limits)
+class Line:
+    """A worker's feed as its worker uses it: the ids it holds are `known` to each take,
+    and what the last take said of a queue holding jobs back is kept (`held_ms`)."""
+
+    def __init__(self, feed: Feed) -> None:
+        self.feed, self.known, self.held_ms = feed, 0, 0
+
+    def take(self, finished: bytes, want: int) -> list[Job]:
+        return self._took(self.feed.take(finished, want, known=self.known))
+
+    def wait(self, block_s: float, want: int, queue: str) -> list[Job]:
+        return self._took(self.feed.wait(block_s, want, queue, known=self.known))
+
+    def _took(self, taken: Taken) -> list[Job]:
+        self.held_ms = taken.held_ms
+        return taken.jobs
 
 
-def took(feed: Feed, want: int = 10, finished: bytes = b"") -> list[str]:
+def line(q: Queue, worker: str, queues: tuple[str, ...], *limits: Limits) -> Line:
+    return Line(Feed(q.client, q.keys, worker, "host", queues, blocks_on=queues[0], limits=limits))
+
+
+def took(feed: Line, want: int = 10, finished: bytes = b"") -> list[str]:
     """A take as a worker makes it: the jobs it holds are known, not returned again."""
     jobs = feed.take(finished, want)
     feed.known += len(jobs) - (1 if finished else 0)

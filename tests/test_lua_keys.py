@@ -80,3 +80,32 @@ def test_the_fixed_keys_the_scripts_expect_are_keys_py_names() -> None:
     assert {"all:beats", "all:beat_seq"} <= set(named)
     assert set(named) <= built, {key: named[key] for key in set(named) - built}
     assert named["all:beat_seq"] == {"heartbeat.lua", "claim.lua", "reclaim.lua", "watch.lua"}
+
+
+FIELDS_LUA = resources.files("qwsup.store").joinpath("lua", "lib", "fields.lua")
+
+
+@pytest.mark.unit
+def test_the_job_fields_of_the_scripts_are_keys_py_fields_and_named_once() -> None:
+    """lib/fields.lua is the scripts' one home of the job hash's field names, keys.py
+    Python's: the same names, constant for constant, and no script spells one out."""
+    from qwsup.store import keys as keys_py
+
+    lua = dict(re.findall(r"^  ([A-Z_]+) = '(qwsup:[a-z_]+)',$", FIELDS_LUA.read_text(), re.M))
+    python = {
+        name: value
+        for name, value in vars(keys_py).items()
+        if name.isupper() and isinstance(value, str) and value.startswith(keys_py.FIELD_PREFIX)
+        and value != keys_py.FIELD_PREFIX
+    }  # fmt: skip
+    assert lua == python
+    spelled = {}
+    for script in resources.files("qwsup.store").joinpath("lua").iterdir():
+        paths = [script] if script.name.endswith(".lua") else []
+        if script.name == "lib":
+            paths = [p for p in script.iterdir() if p.name != "fields.lua"]
+        for path in paths:
+            found = re.findall(r"""['"]qwsup:[a-z_]+['"]""", path.read_text())
+            if found:
+                spelled[path.name] = found
+    assert spelled == {}, "use lib/fields.lua's F.NAME"

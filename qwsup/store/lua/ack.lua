@@ -21,6 +21,7 @@
 -- it did not own it and the hash is gone too (already finished: a worker resends its
 -- acknowledgements when its connection broke before their replies). With writes,
 -- {that number, the writes that failed as apply_writes returns them...}.
+-- qwsup:include fields
 -- qwsup:include finish
 -- qwsup:include clock
 -- qwsup:include writes
@@ -33,7 +34,7 @@ elseif redis.call('EXISTS', KEYS[2]) == 0 then
   finished = -1
 end
 if ARGV[4] ~= '' and redis.call('TYPE', KEYS[3])['ok'] == 'hash' then
-  redis.call('HSET', KEYS[3], 'qwsup:started_at', now)
+  redis.call('HSET', KEYS[3], F.STARTED_AT, now)
 end
 if #ARGV > 7 then
   local reply = {finished}

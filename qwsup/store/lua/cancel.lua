@@ -26,6 +26,7 @@
 -- Returns {what: 'cancelled' (it was waiting), 'stopping' (it is in a worker's list),
 -- 'ended' (it had ended: nothing done), 'unknown' (no such job); its state before;
 -- the worker it is in the list of (stopping)}.
+-- qwsup:include fields
 -- qwsup:include keys
 -- qwsup:include finish
 -- qwsup:include clock
@@ -33,7 +34,7 @@ local key, id = KEYS[1], ARGV[3]
 if redis.call('TYPE', key)['ok'] ~= 'hash' then
   return {'unknown', '', ''}
 end
-local found = redis.call('HMGET', key, 'qwsup:state', 'qwsup:worker', 'qwsup:failed_at', 'qwsup:queue')
+local found = redis.call('HMGET', key, F.STATE, F.WORKER, F.FAILED_AT, F.QUEUE)
 local state, worker = found[1] or 'queued', found[2] or ''
 if found[3] and not found[1] then
   state = 'failed'  -- a job of an earlier version that failed for good
@@ -47,7 +48,7 @@ if state == 'running' then
   if not found[2] then
     return {'ended', state, ''}  -- (never: take.lua names the worker with the state)
   end
-  redis.call('HSETNX', key, 'qwsup:cancel', now)  -- (asked again: asked since the first)
+  redis.call('HSETNX', key, F.CANCEL, now)  -- (asked again: asked since the first)
   local name = string.match(worker, '^(.*)%.%d+$') or worker
   redis.call('LPUSH', keys.cancels(name), worker .. '\t' .. id)
   return {'stopping', state, worker}

@@ -12,6 +12,7 @@
 -- ARGV[4] = the most ids to take in this call
 -- ARGV[5] = the time budget, microseconds
 -- Returns {ids taken (0: the queue is empty), jobs cancelled}.
+-- qwsup:include fields
 -- qwsup:include keys
 -- qwsup:include finish
 -- qwsup:include clock
@@ -28,7 +29,7 @@ for _ = 1, tonumber(ARGV[4]) do
   taken = taken + 1
   local key = keys.job(id)
   if redis.call('TYPE', key)['ok'] == 'hash' then
-    local state = redis.call('HGET', key, 'qwsup:state')
+    local state = redis.call('HGET', key, F.STATE)
     if state ~= 'done' and state ~= 'failed' and state ~= 'cancelled' then
       cancel(key, id, now, keep, KEYS[2])
       cancelled = cancelled + 1

@@ -23,6 +23,7 @@
 -- attempt charged, no retry, not in failed:jobs.
 -- Returns -1 when this worker no longer owned the job, 0 when it failed for good, -2
 -- when it ended cancelled, else the number of attempts made so far (it will be retried).
+-- qwsup:include fields
 -- qwsup:include keys
 -- qwsup:include finish
 -- qwsup:include clock
@@ -42,8 +43,8 @@ if kind ~= 'hash' and kind ~= 'none' then
   redis.call('LPUSH', KEYS[4], id)
   return 0
 end
-local attempts = redis.call('HINCRBY', KEYS[2], 'qwsup:attempts', 1)
-redis.call('HSET', KEYS[2], 'qwsup:last_error', ARGV[5], 'qwsup:traceback', ARGV[6])
+local attempts = redis.call('HINCRBY', KEYS[2], F.ATTEMPTS, 1)
+redis.call('HSET', KEYS[2], F.LAST_ERROR, ARGV[5], F.TRACEBACK, ARGV[6])
 -- (its state: failed by fail_for_good, else scheduled or queued below)
 if ARGV[7] == '1' or attempts >= tonumber(ARGV[4]) then
   fail_for_good(KEYS[2], id, seconds(now), KEYS[4])
@@ -55,15 +56,15 @@ if delay_ms > tonumber(ARGV[10]) then
 end
 emit_job('retrying', KEYS[2], id, worker_of(KEYS[1]), 'attempt', attempts, 'error', ARGV[5])
 if delay_ms >= 1 then
-  redis.call('HSET', KEYS[2], 'qwsup:state', 'scheduled')
+  redis.call('HSET', KEYS[2], F.STATE, 'scheduled')
   redis.call('ZADD', KEYS[5], now + math.floor(delay_ms), id)
 else  -- its own queue (as promote.lua picks it), else all:jobs
   local queue = KEYS[3]
-  local name = redis.call('HGET', KEYS[2], 'qwsup:queue')
+  local name = redis.call('HGET', KEYS[2], F.QUEUE)
   if name and name ~= '' then
     queue = keys.queue_jobs(name)
   end
-  redis.call('HSET', KEYS[2], 'qwsup:state', 'queued')
+  redis.call('HSET', KEYS[2], F.STATE, 'queued')
   redis.call('LPUSH', queue, id)
 end
 return attempts

@@ -13,6 +13,7 @@
 -- ARGV[5] = the time budget, microseconds
 -- Returns {the number of jobs removed, 1 when more are due, else 0}.
 -- It also trims the events stream to about its length (lib/events.lua).
+-- qwsup:include fields
 -- qwsup:include keys
 -- qwsup:include clock
 -- qwsup:include events
@@ -36,7 +37,7 @@ local ids = redis.call('ZRANGE', KEYS[1], 0, n - 1)
 local removed = 0
 for _, id in ipairs(ids) do
   local key = keys.job(id)
-  local state = redis.pcall('HGET', key, 'qwsup:state')
+  local state = redis.pcall('HGET', key, F.STATE)
   if state == 'done' or state == 'cancelled' then
     redis.call('DEL', key)
   end

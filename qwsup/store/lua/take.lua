@@ -59,6 +59,7 @@
 -- job taken, oldest first: {id, type of its key, {field, value, ...}} (the producer's
 -- fields, and of qwsup's only qwsup:task and qwsup:args, and those ARGV[14] asks for),
 -- or {id, 'oversize', bytes} for a hash over the limit (its data is not sent)}.
+-- qwsup:include fields
 -- qwsup:include keys
 -- qwsup:include finish
 -- qwsup:include home
@@ -151,29 +152,29 @@ for _, id in ipairs(batch) do
       if string.byte(field, 1) == 113 and string.sub(field, 1, 6) == 'qwsup:' then  -- 'q'
         own[field] = value
       end
-      if not own[field] or field == 'qwsup:task' or field == 'qwsup:args'
-        or (traced and field == 'qwsup:attempts') then
+      if not own[field] or field == F.TASK or field == F.ARGS
+        or (traced and field == F.ATTEMPTS) then
         data[#data + 1] = field
         data[#data + 1] = value
       end
     end
-    local state = own['qwsup:state']
-    if state == 'cancelled' or own['qwsup:cancel'] then
+    local state = own[F.STATE]
+    if state == 'cancelled' or own[F.CANCEL] then
       redis.call('LREM', KEYS[1], -1, id)
       if state ~= 'cancelled' then
         cancel(key, id, now, tonumber(ARGV[11]), KEYS[7])
       end
       reply[#reply + 1] = {id, 'cancelled'}
     else
-      local queue = from[id] or own['qwsup:queue'] or 'all'
+      local queue = from[id] or own[F.QUEUE] or 'all'
       if from[id] then
         redis.call(
-          'HSET', key, 'qwsup:started_at', now, 'qwsup:state', 'running',
-          'qwsup:worker', ARGV[3], 'qwsup:queue', queue
+          'HSET', key, F.STARTED_AT, now, F.STATE, 'running',
+          F.WORKER, ARGV[3], F.QUEUE, queue
         )
       else
         redis.call(
-          'HSET', key, 'qwsup:started_at', now, 'qwsup:state', 'running', 'qwsup:worker', ARGV[3]
+          'HSET', key, F.STARTED_AT, now, F.STATE, 'running', F.WORKER, ARGV[3]
         )
       end
       if limited[id] then
@@ -184,7 +185,7 @@ for _, id in ipairs(batch) do
         reply[#reply + 1] = {id, 'oversize', size}
       else
         if traced then
-          data[#data + 1] = 'qwsup:queue'
+          data[#data + 1] = F.QUEUE
           data[#data + 1] = queue
         end
         reply[#reply + 1] = {id, kind, data}

@@ -7,12 +7,13 @@
 -- ARGV[2] = the most events all:events keeps, about (lib/events.lua; 0: none)
 -- Returns {its fields (HGETALL: [] when it has no hash), the state ended:<id> holds
 -- ('' when none: not ended, or ended over a minute ago)}.
+-- qwsup:include fields
 local fields = {}
 if redis.call('TYPE', KEYS[1])['ok'] == 'hash' then
   fields = redis.call('HGETALL', KEYS[1])
-  local state = redis.call('HGET', KEYS[1], 'qwsup:state')
+  local state = redis.call('HGET', KEYS[1], F.STATE)
   if state ~= 'done' and state ~= 'failed' and state ~= 'cancelled' then
-    redis.call('HSET', KEYS[1], 'qwsup:waited', '1')
+    redis.call('HSET', KEYS[1], F.WAITED, '1')
   end
 end
 return {fields, redis.call('LINDEX', KEYS[2], 0) or ''}

@@ -1,4 +1,5 @@
 -- enqueue_job: how a job is enqueued (enqueue.lua, and cron.lua for a schedule's tick).
+-- qwsup:include fields
 -- qwsup:include unique
 -- qwsup:include clock
 -- qwsup:include events
@@ -18,7 +19,7 @@ local function enqueue_job(
       return {0, holder}
     end
   end
-  local old = redis.pcall('HGET', key, 'qwsup:state')
+  local old = redis.pcall('HGET', key, F.STATE)
   if old == 'done' or old == 'cancelled' then
     redis.call('DEL', key)
     redis.call('ZREM', finished, id)
@@ -30,14 +31,14 @@ local function enqueue_job(
     fields[#fields + 1] = field
     fields[#fields + 1] = value
   end
-  add('qwsup:state', later and 'scheduled' or 'queued')
-  add('qwsup:enqueued_at', now)
+  add(F.STATE, later and 'scheduled' or 'queued')
+  add(F.ENQUEUED_AT, now)
   if later or queue ~= 'all' then  -- the queue it goes to (and where a cancel finds it)
-    add('qwsup:queue', queue)
+    add(F.QUEUE, queue)
   end
   if unique ~= '' then
     redis.call('SET', unique_key, id)
-    add('qwsup:unique', unique)
+    add(F.UNIQUE, unique)
   end
   redis.call('HSET', key, unpack(fields))
   if not later then

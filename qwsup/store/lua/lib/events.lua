@@ -8,6 +8,7 @@
 -- whole nodes, so a little more stays) by every enqueue (enqueue.lua) and by every
 -- master once a turn (prune.lua), not by each entry a worker writes, which would cost
 -- each job twice as much; ARGV[2] = '0' writes none.
+-- qwsup:include fields
 -- qwsup:include keys
 local events_max = tonumber(ARGV[2]) or 0
 
@@ -33,7 +34,7 @@ end
 -- (qwsup:queue, else all).
 local function emit_job(event, key, id, worker, ...)
   if events_max > 0 then
-    local queue = redis.pcall('HGET', key, 'qwsup:queue')
+    local queue = redis.pcall('HGET', key, F.QUEUE)
     if type(queue) ~= 'string' or queue == '' then
       queue = 'all'
     end

@@ -1,4 +1,5 @@
 -- How a job ends: finished, or failed for good.
+-- qwsup:include fields
 -- qwsup:include unique
 -- qwsup:include state
 -- qwsup:include clock
@@ -30,8 +31,8 @@ local function finish(list, key, id, now, keep_ms, finished, result_type, result
   end
   emit('done', id, seen and seen.queue or 'all', worker)
   if result_type ~= '' then
-    close(key, id, 'done', now, keep_ms, finished, seen, 'qwsup:result', result,
-      'qwsup:result_type', result_type)
+    close(key, id, 'done', now, keep_ms, finished, seen, F.RESULT, result,
+      F.RESULT_TYPE, result_type)
   else
     close(key, id, 'done', now, keep_ms, finished, seen)
   end
@@ -60,11 +61,11 @@ end
 local function fail_for_good(key, id, failed_at, failed)
   release_unique(key, id)
   redis.call(
-    'HSET', key, 'qwsup:failed_at', failed_at, 'qwsup:state', 'failed', 'qwsup:finished_at', now_ms()
+    'HSET', key, F.FAILED_AT, failed_at, F.STATE, 'failed', F.FINISHED_AT, now_ms()
   )
-  if type(redis.pcall('HGET', key, 'qwsup:waited')) == 'string' then
+  if type(redis.pcall('HGET', key, F.WAITED)) == 'string' then
     tell_waiters(id, 'failed')
   end
-  emit_job('failed', key, id, '', 'error', redis.call('HGET', key, 'qwsup:last_error') or '')
+  emit_job('failed', key, id, '', 'error', redis.call('HGET', key, F.LAST_ERROR) or '')
   redis.call('LPUSH', failed, id)
 end

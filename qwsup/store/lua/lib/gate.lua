@@ -3,6 +3,7 @@
 -- <queue>:started of take times, Redis clock), a concurrency limit (at most `cap` of its
 -- jobs in workers' lists: the set <queue>:running, lib/slot). A queue that holds jobs
 -- back tells the worker how long it should wait before it looks again (gate.held_ms).
+-- qwsup:include fields
 -- qwsup:include keys
 -- qwsup:include slot
 local gate = {paused = {}, limits = {}, held_ms = 0, left = {}}
@@ -35,7 +36,7 @@ end
 -- (their hash gone, or no longer running: a path that missed lib/slot) are dropped.
 local function audit(running)
   for _, id in ipairs(redis.call('SMEMBERS', running)) do
-    local state = redis.pcall('HGET', keys.job(id), 'qwsup:state')
+    local state = redis.pcall('HGET', keys.job(id), F.STATE)
     if state ~= 'running' then
       redis.call('SREM', running, id)
     end
@@ -114,6 +115,6 @@ function gate.admit(queue, key, id, now)
   end
   if limit.cap > 0 then
     redis.call('SADD', keys.running(queue), id)
-    redis.call('HSET', key, 'qwsup:capped', queue)
+    redis.call('HSET', key, F.CAPPED, queue)
   end
 end

@@ -6,6 +6,7 @@
 -- ends cancelled instead (kept `keep_ms` in `finished`), uncharged. Returns 'failed'
 -- when it failed for good, 'cancelled' when it ended cancelled, else nil. Used by
 -- requeue.lua and reclaim.lua. Its slot of a concurrency limit is freed (lib/slot).
+-- qwsup:include fields
 -- qwsup:include keys
 -- qwsup:include finish
 -- qwsup:include home
@@ -20,8 +21,8 @@ local function put_back(
     return 'cancelled'
   end
   if cost > 0 and redis.call('LLEN', list) < running and redis.call('TYPE', key)['ok'] == 'hash' then
-    local attempts = redis.call('HINCRBY', key, 'qwsup:attempts', cost)
-    redis.call('HSET', key, 'qwsup:last_error', reason, 'qwsup:traceback', '')
+    local attempts = redis.call('HINCRBY', key, F.ATTEMPTS, cost)
+    redis.call('HSET', key, F.LAST_ERROR, reason, F.TRACEBACK, '')
     if attempts >= max_attempts then
       fail_for_good(key, id, failed_at, failed)
       return 'failed'

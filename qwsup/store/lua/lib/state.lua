@@ -1,13 +1,14 @@
 -- A job's state (qwsup:state in its hash: queued, scheduled, running, done, failed,
 -- cancelled) and its end: a job that ended is kept for a while or deleted, and whoever
 -- waits for it is told.
+-- qwsup:include fields
 -- qwsup:include keys
 
 -- mark(key, state): the job (its hash `key`) is now `state`; nothing when the key is no
 -- hash (a deleted job is not brought back as a hash of one field).
 local function mark(key, state)
   if redis.call('TYPE', key)['ok'] == 'hash' then
-    redis.call('HSET', key, 'qwsup:state', state)
+    redis.call('HSET', key, F.STATE, state)
   end
 end
 
@@ -15,7 +16,7 @@ end
 -- a worker's list (qwsup:cancel, set by cancel.lua): wherever it goes next, it ends
 -- cancelled.
 local function cancel_asked(key)
-  return type(redis.pcall('HGET', key, 'qwsup:cancel')) == 'string'
+  return type(redis.pcall('HGET', key, F.CANCEL)) == 'string'
 end
 
 -- look(key): what ending a job needs of its hash, in one read: {unique, cancel, waited,
@@ -24,8 +25,8 @@ end
 -- hash always has qwsup:state once a worker has taken it).
 local function look(key)
   local f = redis.pcall(
-    'HMGET', key, 'qwsup:state', 'qwsup:unique', 'qwsup:cancel', 'qwsup:waited', 'qwsup:queue',
-    'qwsup:capped'
+    'HMGET', key, F.STATE, F.UNIQUE, F.CANCEL, F.WAITED, F.QUEUE,
+    F.CAPPED
   )
   if f['err'] or not f[1] then
     return nil
@@ -54,7 +55,7 @@ local function close(key, id, state, now, keep_ms, finished, seen, ...)
     tell_waiters(id, state)
   end
   if keep_ms > 0 and seen then
-    redis.call('HSET', key, 'qwsup:state', state, 'qwsup:finished_at', now, ...)
+    redis.call('HSET', key, F.STATE, state, F.FINISHED_AT, now, ...)
     redis.call('ZADD', finished, now + keep_ms, id)
   else
     redis.call('DEL', key)

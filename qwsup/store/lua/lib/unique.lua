@@ -1,4 +1,5 @@
 -- Unique names (unique:<name>, held by the id of the one job enqueued with that name).
+-- qwsup:include fields
 -- qwsup:include keys
 
 -- release_unique(key, id): a unique job's name (qwsup:unique in its hash `key`) is free
@@ -14,7 +15,7 @@ local function free_name(name, id)
 end
 
 local function release_unique(key, id)
-  free_name(redis.pcall('HGET', key, 'qwsup:unique'), id)
+  free_name(redis.pcall('HGET', key, F.UNIQUE), id)
 end
 
 -- holds_unique(holder, name): whether job `holder` still holds unique name `name`, that
@@ -33,7 +34,7 @@ local function holds_unique(holder, name)
   if kind['ok'] ~= 'hash' then
     return false
   end
-  local fields = redis.pcall('HMGET', key, 'qwsup:unique', 'qwsup:failed_at', 'qwsup:state')
+  local fields = redis.pcall('HMGET', key, F.UNIQUE, F.FAILED_AT, F.STATE)
   if fields['err'] then
     return true
   end

@@ -7,7 +7,8 @@ import weakref
 
 from qwsup.store.feed import Feed
 from qwsup.store.jobs import Result
-from qwsup.store.queue import Job, Queue, Taken
+from qwsup.store.queue import Queue
+from qwsup.store.records import Job, Taken
 
 # One feed per queue and worker, as a worker has one: each holds a connection of the
 # client's pool for good.

@@ -22,7 +22,8 @@ from qwsup.master.pool import Pool, Proc
 from qwsup.produce.producer import Producer
 from qwsup.scoreboard import MAX_CANCELS, MasterBoard, job_digest
 from qwsup.store.keys import ATTEMPTS
-from qwsup.store.queue import CANCELLED, Queue, Retry
+from qwsup.store.queue import Queue
+from qwsup.store.records import CANCELLED, Retry
 from qwsup.store.requests import Request, parse
 from support import Qwsup, runs, started_pid, state
 from testkit.wait import wait_until

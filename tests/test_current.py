@@ -14,7 +14,7 @@ import redis
 
 import qwsup
 from qwsup.errors import QwsupError
-from qwsup.store.queue import Job
+from qwsup.store.records import Job
 from qwsup.worker import current
 from qwsup.worker.runner import Ending, InHand, Runner
 

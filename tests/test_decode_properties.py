@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from qwsup.store.keys import FIELD_PREFIX
-from qwsup.store.queue import Job
+from qwsup.store.records import Job
 from qwsup.worker.runner import decode_job
 
 pytestmark = pytest.mark.unit

@@ -16,7 +16,8 @@ from takes import ack, take
 from qwsup.produce.producer import Producer
 from qwsup.store.events import event_of, last
 from qwsup.store.keys import Keys
-from qwsup.store.queue import Queue, Retry
+from qwsup.store.queue import Queue
+from qwsup.store.records import Retry
 from support import Qwsup, state
 from testkit.wait import wait_until
 

@@ -13,7 +13,8 @@ import redis
 from qwsup.errors import ConnectionLost
 from qwsup.store.feed import Feed
 from qwsup.store.keys import STARTED_AT
-from qwsup.store.queue import JobKind, Queue, Taken, taken
+from qwsup.store.queue import Queue
+from qwsup.store.records import JobKind, Taken, taken
 from testkit import wait_until
 
 pytestmark = pytest.mark.redis

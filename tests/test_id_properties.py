@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from takes import ack, finish_and_take
 
 from qwsup.store.keys import Keys
-from qwsup.store.queue import EMPTY, Queue, Retry
+from qwsup.store.queue import Queue
+from qwsup.store.records import EMPTY, Retry
 
 pytestmark = pytest.mark.redis
 

@@ -24,7 +24,8 @@ from qwsup.store.keys import (
     STATE,
     WORKER,
 )
-from qwsup.store.queue import Queue, Retry
+from qwsup.store.queue import Queue
+from qwsup.store.records import Retry
 from testkit.wait import wait_until
 
 pytestmark = pytest.mark.redis  # (the pure tests are marked unit as well)

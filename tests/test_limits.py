@@ -16,7 +16,8 @@ from qwsup.limits import HELD_WAIT_MAX_S, Limits, Rate, duration_s, held_wait_s
 from qwsup.produce.producer import Producer
 from qwsup.store.feed import Feed
 from qwsup.store.keys import Keys
-from qwsup.store.queue import Job, Queue, Retry, Taken
+from qwsup.store.queue import Queue
+from qwsup.store.records import Job, Retry, Taken
 from support import Qwsup, done, runs, scrape, started_pid, state
 from testkit import free_port
 from testkit.wait import wait_until

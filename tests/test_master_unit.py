@@ -15,8 +15,7 @@ from qwsup.errors import ConnectionLost, ExitCode
 from qwsup.master.children import Processes
 from qwsup.master.lists import unseen
 from qwsup.master.loop import Master
-from qwsup.store.queue import Requeued
-from qwsup.store.records import Watched
+from qwsup.store.records import Requeued, Watched
 
 pytestmark = pytest.mark.unit
 

@@ -21,7 +21,8 @@ from qwsup.store.keys import (
     WORKER,
     Keys,
 )
-from qwsup.store.queue import Queue, Reclaimed, Retry
+from qwsup.store.queue import Queue
+from qwsup.store.records import Reclaimed, Retry
 from testkit import wait_until
 
 pytestmark = pytest.mark.redis

@@ -9,7 +9,7 @@ import pytest
 
 import qwsup
 from qwsup import contract
-from qwsup.store.queue import OVERSIZE, Job
+from qwsup.store.records import OVERSIZE, Job
 from qwsup.worker import loop as worker
 from qwsup.worker.runner import MAX_ERROR, Ending, InHand, JobTimeout, Outcome, Runner
 

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from qwsup.store.queue import Job
+from qwsup.store.records import Job
 from qwsup.worker.runner import Ending, Runner
 from qwsup.worker.slots import Slots, TaskSlots, ThreadSlots, is_async, slots_for
 from testkit import wait_until

@@ -25,7 +25,7 @@ from qwsup.errors import ConfigError
 from qwsup.produce.producer import Producer
 from qwsup.store.feed import Feed
 from qwsup.store.keys import Keys
-from qwsup.store.queue import Job
+from qwsup.store.records import Job
 from qwsup.tracing import TRACEPARENT, Attempts
 from qwsup.worker.runner import InHand, Runner
 from support import Qwsup

@@ -18,7 +18,8 @@ from qwsup.errors import DuplicateJob
 from qwsup.ops.admin import Operator, Refused, Retried
 from qwsup.produce.producer import Producer
 from qwsup.store.keys import ATTEMPTS, FAILED_AT, UNIQUE, Keys
-from qwsup.store.queue import Queue, Retry
+from qwsup.store.queue import Queue
+from qwsup.store.records import Retry
 from support import qwsup_env
 from testkit import ACL_PASSWORDS, RedisServer, write_config
 

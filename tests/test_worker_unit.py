@@ -17,7 +17,7 @@ from qwsup.errors import ConnectionLost
 from qwsup.scoreboard import MasterBoard, Scoreboard, boottime
 from qwsup.store.feed import Answered
 from qwsup.store.keys import Keys
-from qwsup.store.queue import EMPTY, Job, Requeued, Retry, Taken
+from qwsup.store.records import EMPTY, Job, Requeued, Retry, Taken
 from qwsup.worker.heartbeat import Heartbeat, Police, Shared, heartbeat_interval, police
 from qwsup.worker.loop import Stop, StopNow, StopWaiting, Worker
 from qwsup.worker.prefetch import (

@@ -26,8 +26,8 @@ from qwsup.master.timers import Every
 from qwsup.master.totals import Totals
 from qwsup.outage import Outage
 from qwsup.scoreboard import MasterBoard, boottime
-from qwsup.store.queue import Queue, Reclaimed
-from qwsup.store.records import Beat, Watched
+from qwsup.store.queue import Queue
+from qwsup.store.records import Beat, Reclaimed, Watched
 
 log = logging.getLogger(__name__)
 

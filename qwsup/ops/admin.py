@@ -30,8 +30,8 @@ from qwsup.store.keys import (
     STATE,
     Keys,
 )
-from qwsup.store.queue import Queue, Reclaimed
-from qwsup.store.records import Beat
+from qwsup.store.queue import Queue
+from qwsup.store.records import Beat, Reclaimed
 from qwsup.store.scripts import BULK_BATCH, BULK_BUDGET_US, EVENTS_MAX, Scripts, translated
 from qwsup.store.server import ServerInfo, read_all
 

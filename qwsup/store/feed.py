@@ -37,8 +37,7 @@ from qwsup.errors import ConnectionLost, RedisRefused
 from qwsup.limits import Limits
 from qwsup.store.jobs import Result
 from qwsup.store.keys import ALL, Keys
-from qwsup.store.queue import NOTHING, Taken, taken
-from qwsup.store.records import Words
+from qwsup.store.records import NOTHING, Taken, Words, taken
 from qwsup.store.scripts import EVENTS_MAX, Scripts, no_such_command, translated, translation
 
 WAKE_TICK_S = 0.25  # how often a waiting worker looks at its master's board and parent

@@ -1,6 +1,7 @@
-"""The masters' and the workers' side of the protocol: requeueing, promoting, the
-registries, the supervisors' holds and leases, failing and giving back jobs (the jobs
-a worker takes and finishes go through its feed, feed.py).
+"""The masters' and the workers' side of the protocol: requeueing, promoting, pruning,
+cron's claims, failing and giving back jobs; the supervisors' names and leases are
+names.py's, on which `Queue` is built (the jobs a worker takes and finishes go through
+its feed, feed.py).
 
 Each multi-step operation is one Lua script (qwsup/store/lua/*.lua, run through scripts.py,
 which also translates redis-py's errors) or a MULTI/EXEC that reads nothing; see
@@ -9,121 +10,21 @@ docs/protocol.md for the invariant they keep.
 
 from __future__ import annotations
 
-import enum
 import re
 import time
 import uuid
-from dataclasses import dataclass
-from typing import Any
 
-import redis
 from redis.typing import EncodableT, KeyT
 
-from qwsup.store.keys import CRON, STATE, TICK, WORKER, Keys
-from qwsup.store.records import Beat, Claim, Suspect, Watched
-from qwsup.store.scripts import BULK_BATCH, BULK_BUDGET_US, EVENTS_MAX, Scripts, translated
-
-REQUEUE_BATCH = 100  # ids moved per requeue.lua call
-WATCH_LIMIT = 1000  # suspects one watch.lua call reports at most (the rest in later calls)
+from qwsup.store.keys import CRON, STATE, TICK, WORKER
+from qwsup.store.names import REQUEUE_BATCH, Names
+from qwsup.store.records import Claim, Requeued, Retry
+from qwsup.store.scripts import BULK_BATCH, BULK_BUDGET_US, translated
 
 
-class JobKind(enum.StrEnum):
-    """What take.lua found for a job it took: the Redis type of its key ("hash", "none"
-    when missing, or another type), or one of qwsup's own kinds."""
-
-    HASH = "hash"
-    MISSING = "none"
-    OVERSIZE = "oversize"  # a job hash over the size limit, its data not sent
-    EMPTY = "empty"  # an empty id: dropped from the worker's list, never run
-    CANCELLED = "cancelled"  # a job cancelled: dropped from the worker's list, never run
-
-
-OVERSIZE = JobKind.OVERSIZE
-EMPTY = JobKind.EMPTY
-CANCELLED = JobKind.CANCELLED
-KEEP_MS = 3_600_000  # [workers] keep_finished's default
-_KINDS = {kind.value: kind for kind in JobKind}
-
-
-@dataclass(frozen=True, slots=True)
-class Job:
-    id: bytes
-    kind: JobKind | str  # the Redis type of the job's key ("none": missing), or "oversize"
-    fields: dict[bytes, bytes]
-    size: int = 0  # "oversize": the bytes of data the hash holds
-
-
-def _job(reply: Any) -> Job:
-    """One job of take.lua's reply: {id, type of its key[, {field, value, ...}]}, or
-    {id, "oversize", bytes}."""
-    job_id, raw = reply[0], reply[1].decode()
-    kind: JobKind | str = _KINDS.get(raw, raw)  # another type of key: its Redis name
-    if kind == JobKind.OVERSIZE:
-        return Job(job_id, kind, {}, int(reply[2]))
-    flat: list[bytes] = reply[2] if len(reply) > 2 else []
-    return Job(job_id, kind, dict(zip(flat[::2], flat[1::2], strict=True)))
-
-
-@dataclass(frozen=True, slots=True)
-class Taken:
-    """What take.lua did: whether the finished job was still the worker's, whether the
-    worker was fenced off (its master no longer holds the name: nothing taken), how long
-    until a queue that held jobs back (paused, at a limit) may give one (ms; 0: none
-    held any back), and the jobs taken, oldest first (an empty id among them is kind
-    "empty": dropped, not to run)."""
-
-    finished: bool
-    fenced: bool
-    jobs: list[Job]
-    held_ms: int = 0
-    woken: bool = False  # a wait ended early by the worker (Feed.wait): nothing taken
-
-
-NOTHING = Taken(finished=False, fenced=False, jobs=[])  # no take: what a wait ended early gives
-
-
-def taken(reply: Any) -> Taken:
-    jobs = [_job(job) for job in reply[3:]]
-    return Taken(bool(reply[0]), bool(reply[1]), jobs, int(reply[2]))
-
-
-@dataclass(frozen=True, slots=True)
-class Retry:
-    """When a failed job runs again: after delay_s, growing by backoff, at most
-    delay_max_s; never after max_attempts."""
-
-    max_attempts: int
-    delay_s: float = 0.0
-    backoff: float = 1.0
-    delay_max_s: float = 0.0
-
-
-@dataclass(frozen=True, slots=True)
-class Reclaimed:
-    name: str  # the dead supervisor
-    requeued: int
-    failed: int
-
-
-@dataclass(frozen=True, slots=True)
-class Requeued:
-    requeued: int
-    failed: int
-    fenced: bool = False  # the caller's token no longer holds the name: nothing moved
-    cancelled: int = 0  # jobs asked to stop meanwhile: ended cancelled, not requeued
-
-
-class Queue:
+class Queue(Names):
     """One client's view of the queues of one namespace; a job that ends cancelled on
     its way through (given back, failed, requeued, reclaimed) is kept `keep_ms`."""
-
-    def __init__(
-        self, client: redis.Redis, keys: Keys, keep_ms: int = KEEP_MS, events_max: int = EVENTS_MAX
-    ) -> None:
-        self.client = client
-        self.keys = keys
-        self.scripts = Scripts(client, keys.prefix, events_max)
-        self.keep_ms = keep_ms
 
     # -- a worker's side ---------------------------------------------------
 
@@ -316,126 +217,3 @@ class Queue:
                 pipe.llen(self.keys.queue_jobs(queue))
             found = pipe.execute()
         return {queue: int(n) for queue, n in zip(queues, found, strict=True)}
-
-    def register_worker(self, name: str, worker: str) -> None:
-        with translated():
-            self.client.sadd(self.keys.workers(name), worker)
-
-    def unregister_worker(self, name: str, worker: str) -> None:
-        with translated():
-            self.client.srem(self.keys.workers(name), worker)
-
-    def registered_workers(self, name: str) -> set[str]:
-        with translated():
-            members = self.client.smembers(self.keys.workers(name))
-        return {m.decode(errors="replace") if isinstance(m, bytes) else m for m in members}
-
-    def heartbeat(
-        self,
-        name: str,
-        lease_s: float,
-        *,
-        token: str,
-        pid: int,
-        host: str,
-        status: str,
-        pools: str = "[]",
-    ) -> int:
-        """Renew the hold on supervisor `name` (its `token`): 1 renewed, 0 the name has no
-        holder any more (reclaimed), -1 another master holds it. `pools` (JSON) is what
-        `qwsup status` shows of its pools."""
-        keys: list[KeyT] = [
-            self.keys.leases, self.keys.supervisors, self.keys.info(name), self.keys.beats,
-            self.keys.beat_seq,
-        ]  # fmt: skip
-        args: list[EncodableT] = [name, int(lease_s * 1000), pid, host, status, pools, token]
-        return int(self.scripts.run("heartbeat", keys, args))
-
-    def holder(self, name: str) -> dict[bytes, bytes]:
-        """The record of whoever holds supervisor `name` ({} when none)."""
-        with translated():
-            record: dict[bytes, bytes] = self.client.hgetall(self.keys.info(name))  # type: ignore[assignment]
-        return record
-
-    def claim(
-        self, name: str, token: str, *, expected: str, lease_s: float, holder: dict[str, str]
-    ) -> str | None:
-        """Take supervisor `name` for `token` if its hold is now `expected` ("" for none);
-        None when taken, else the token that holds it."""
-        keys: list[KeyT] = [
-            self.keys.info(name), self.keys.supervisors, self.keys.leases, self.keys.beats,
-            self.keys.beat_seq,
-        ]  # fmt: skip
-        args: list[EncodableT] = [name, token, expected, int(lease_s * 1000)]
-        for field, value in holder.items():
-            args += [field, value]
-        ok, held_by = self.scripts.run("claim", keys, args)
-        return None if ok else held_by.decode(errors="replace")
-
-    def release(self, name: str, token: str) -> bool:
-        """Let supervisor `name` go, if `token` still holds it."""
-        keys: list[KeyT] = [
-            self.keys.info(name), self.keys.supervisors, self.keys.leases, self.keys.beats,
-        ]  # fmt: skip
-        return bool(self.scripts.run("release", keys, [name, token]))
-
-    def beats(self, names: list[str] | None = None) -> dict[str, Beat]:
-        """What the records of the named supervisors (default: every registered one)
-        show of their life (see lib/beat.lua), and the lease each heartbeats for."""
-        flat = self.scripts.run("beats", [self.keys.supervisors], names or [])
-        found = {}
-        for i in range(0, len(flat), 3):
-            lease = flat[i + 2].decode(errors="replace")
-            lease_s = int(lease) / 1000 if lease.isdigit() else 0.0
-            found[flat[i].decode(errors="replace")] = Beat(flat[i + 1].decode(), lease_s)
-        return found
-
-    def watch(self, name: str, token: str, upto: int, limit: int = WATCH_LIMIT) -> Watched | None:
-        """watch.lua, for the master that holds `name` under `token`: the heartbeats'
-        counter now, and the supervisors that have not beaten since it stood at `upto`
-        (-1: none), at most `limit`, the longest silent first. None when `token` does
-        not hold the name."""
-        keys: list[KeyT] = [
-            self.keys.beats, self.keys.beat_seq, self.keys.leases, self.keys.info(name)
-        ]  # fmt: skip
-        reply: Any = self.scripts.run("watch", keys, [token, upto, limit])
-        if not reply:
-            return None
-        seq, mark, complete, *flat = reply
-        suspects = {}
-        for i in range(0, len(flat), 4):
-            lease = flat[i + 3].decode(errors="replace")
-            lease_s = int(lease) / 1000 if lease.isdigit() else 0.0
-            suspect = Suspect(int(flat[i + 1]), flat[i + 2].decode(errors="replace"), lease_s)
-            suspects[flat[i].decode(errors="replace")] = suspect
-        found = mark.decode(errors="replace")
-        return Watched(int(seq), int(found) if found.isdigit() else None, bool(complete), suspects)
-
-    def reclaim(self, dead: str, *, by: str, max_attempts: int, seen: str = "") -> Reclaimed | None:
-        """Reclaim the jobs of supervisor `dead`, if its record still shows `seen` (what
-        the caller watched not change for a lease), or whatever it shows when `seen` is
-        "". None when it is not to be reclaimed (it beat after all)."""
-        keys: list[KeyT] = [
-            self.keys.leases,
-            self.keys.supervisors,
-            self.keys.all_jobs,
-            self.keys.failed_jobs,
-            self.keys.beats,
-            self.keys.beat_seq,
-            self.keys.finished_jobs,
-        ]
-        total: Reclaimed | None = None
-        first = "1"
-        while True:
-            args: list[EncodableT] = [
-                by, max_attempts, REQUEUE_BATCH, dead, seen, first, self.keep_ms
-            ]  # fmt: skip
-            reply: Any = self.scripts.run("reclaim", keys, args)
-            if not reply:
-                return total
-            requeued, failed, finished = reply
-            previous = total or Reclaimed(dead, 0, 0)
-            total = Reclaimed(dead, previous.requeued + requeued, previous.failed + failed)
-            if finished:
-                return total
-            first = "0"

@@ -10,7 +10,7 @@ import logging
 from qwsup import proctitle
 from qwsup.scoreboard import bucket
 from qwsup.store.feed import Answered
-from qwsup.store.queue import CANCELLED, EMPTY, Job
+from qwsup.store.records import CANCELLED, EMPTY, Job
 from qwsup.worker.prefetch import STAMP_AFTER_S
 from qwsup.worker.runner import Outcome
 

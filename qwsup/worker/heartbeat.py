@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from qwsup.scoreboard import Scoreboard
-from qwsup.store.queue import Job
+from qwsup.store.records import Job
 from qwsup.worker.prefetch import HOLD_TICK_S, Prefetch
 from qwsup.worker.runner import InHand
 

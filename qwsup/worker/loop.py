@@ -31,7 +31,8 @@ from qwsup.config import Config
 from qwsup.contract import DUMP_STACK, JOB_CANCEL, JOB_TIMEOUT
 from qwsup.scoreboard import MasterBoard, Scoreboard, job_digest
 from qwsup.store.feed import Feed
-from qwsup.store.queue import Job, Queue
+from qwsup.store.queue import Queue
+from qwsup.store.records import Job
 from qwsup.worker.endings import shown
 from qwsup.worker.heartbeat import Heartbeat, heartbeat_interval
 from qwsup.worker.path import JobPath, Stop

@@ -46,8 +46,8 @@ from qwsup.scoreboard import MasterBoard, Scoreboard, bucket
 from qwsup.store.feed import Feed
 from qwsup.store.jobs import Result
 from qwsup.store.keys import worker_id
-from qwsup.store.queue import NOTHING, Job, Queue, Retry, Taken
-from qwsup.store.records import Words
+from qwsup.store.queue import Queue
+from qwsup.store.records import NOTHING, Job, Retry, Taken, Words
 from qwsup.worker import endings
 from qwsup.worker.heartbeat import Police, Shared, police
 from qwsup.worker.orders import StopOrders

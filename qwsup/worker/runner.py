@@ -29,8 +29,7 @@ from qwsup import proctitle
 from qwsup.errors import HandlerError
 from qwsup.store.jobs import Result, ResultError, encode_result
 from qwsup.store.keys import ARGS, ATTEMPTS, FIELD_PREFIX, QUEUE, TASK
-from qwsup.store.queue import OVERSIZE, Job
-from qwsup.store.records import Words
+from qwsup.store.records import OVERSIZE, Job, Words
 from qwsup.worker import current
 
 if TYPE_CHECKING:

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 from qwsup import logs
 from qwsup.errors import ExitCode
 from qwsup.scoreboard import job_digest
-from qwsup.store.queue import Job
+from qwsup.store.records import Job
 from qwsup.worker import endings
 from qwsup.worker.endings import shown
 from qwsup.worker.prefetch import HOLD_TICK_S, LOOK_S

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import signal
 import subprocess
 import sys
 import tempfile
@@ -152,6 +153,7 @@ def test_the_embedded_server_runs_as_the_user_in_a_directory_of_its_own(
     )  # fmt: skip
     env = qwsup_env(f"unix://{state}/redis.sock", public_dir)
     qw = Qwsup(path, env)
+    pid = 0
     try:
         qw.wait_workers(1)
         assert state.stat().st_uid == NOBODY.pw_uid and state.stat().st_mode & 0o777 == 0o700
@@ -173,3 +175,6 @@ def test_the_embedded_server_runs_as_the_user_in_a_directory_of_its_own(
         client.close()
     finally:
         qw.close()
+        # a master that had to be killed leaves its embedded server (a session of its own)
+        if pid and psutil.pid_exists(pid):
+            os.kill(pid, signal.SIGKILL)

@@ -78,7 +78,7 @@ def profile(url: str, jobs: int, concurrency: int, top: int, writes: bool = Fals
             counter.incr("profile:handled")  # the handler's one round trip
         done += 1
         if done == jobs and worker is not None:
-            worker.stop = Stop.AFTER_JOB
+            worker.path.stop = Stop.AFTER_JOB
 
     current.install(lambda: make_client(config), cluster=False)
     w = config.workers

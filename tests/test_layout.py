@@ -43,7 +43,6 @@ DEBTS: set[str] = {
     "module over 400 lines: qwsup.web.app",
     "redis outside store: qwsup.ops.admin",
     "redis outside store: qwsup.ops.metrics",
-    "redis outside store: qwsup.produce.producer",
     "web reads Redis other than through ops: qwsup.web.app",
     "web reads Redis other than through ops: qwsup.web.reads",
     "web reads Redis other than through ops: qwsup.web.serve",

@@ -219,9 +219,9 @@ def test_a_traced_worker_takes_each_job_with_its_attempts_and_queue(client: redi
     [job] = Producer(client).enqueue_many([{"n": "1"}], queue="mail")
     client.hset(f"job:{job}", "qwsup:attempts", 2)
     traced = Feed(client, Keys(), "h.1", "h", ("mail",), blocks_on="mail", traced=True)
-    [taken] = traced.take(b"", 1)
+    [taken] = traced.take(b"", 1).jobs
     assert taken.fields[b"qwsup:attempts"] == b"2" and taken.fields[b"qwsup:queue"] == b"mail"
     [other] = Producer(client).enqueue_many([{"n": "2"}], queue="mail")
     plain = Feed(client, Keys(), "h.2", "h", ("mail",), blocks_on="mail")
-    [taken] = plain.take(b"", 1)
+    [taken] = plain.take(b"", 1).jobs
     assert taken.id == other.encode() and set(taken.fields) == {b"n"}  # off: nothing more

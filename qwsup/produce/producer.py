@@ -13,9 +13,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, overload
 
-import redis
-from redis.typing import EncodableT, KeyT
-
 from qwsup.config import QUEUE_NAME, Config
 from qwsup.config import load as load_config
 from qwsup.errors import DuplicateJob, JobFailed, UnknownJob, WaitTimeout
@@ -23,15 +20,15 @@ from qwsup.produce.tasks import task_fields
 from qwsup.store.connection import make_client
 from qwsup.store.jobs import JobInfo, State, read_job
 from qwsup.store.keys import ALL, FIELD_PREFIX, Keys
-from qwsup.store.scripts import BULK_BATCH, BULK_BUDGET_US, EVENTS_MAX, Scripts, translated
+from qwsup.store.namespace import Client
+from qwsup.store.producer import ProducerStore
+from qwsup.store.scripts import EVENTS_MAX
 from qwsup.tracing import Enqueues
 from qwsup.tracing import start as start_tracing
 
 Fields = Mapping[str, str | int | float]
 When = datetime | float  # a start time: a datetime, or unix seconds
 CHUNK = 1_000  # jobs per pipeline in enqueue_many
-WAIT_BLOCK_S = 30.0  # the longest block of a wait before it looks at the job again
-TOMBSTONE_MS = 86_400_000  # a cancelled job whose id was not found on its queue: kept a day
 
 
 @dataclass(frozen=True)
@@ -74,7 +71,7 @@ class Producer:
 
     def __init__(
         self,
-        client: redis.Redis,
+        client: Client,
         namespace: str = "",
         keep_finished: float = 3600.0,
         events_max: int = EVENTS_MAX,
@@ -85,11 +82,9 @@ class Producer:
         what it enqueues and cancels; `tracing`: a span for each enqueue, its context in
         the job's `traceparent` field (OpenTelemetry's API, with the application's own
         tracer provider or the one `tracing.start` sets up: see tracing.py)."""
-        self.client = client
         self.tracing = Enqueues() if tracing else None
         self.keys = Keys(f"{namespace}:" if namespace else "")
-        self.scripts = Scripts(client, self.keys.prefix, events_max)
-        self.keep_ms = round(keep_finished * 1000)
+        self.store = ProducerStore(client, self.keys, round(keep_finished * 1000), events_max)
 
     @classmethod
     def from_config(cls, config: Config | str) -> Producer:
@@ -189,9 +184,7 @@ class Producer:
         """What qwsup knows of job `job_id` (state, worker, attempts, times, error,
         result), or None when there is no such job (never enqueued, or removed since
         it ended: see `[workers] keep_finished`)."""
-        with translated():
-            raw: dict[bytes, bytes] = self.client.hgetall(self.keys.job(job_id))  # type: ignore[assignment]
-        return read_job(job_id, raw)
+        return read_job(job_id, self.store.fields(job_id))
 
     def wait(self, job_id: str, timeout: float | None = None) -> object:
         """Wait for job `job_id` to end, at most `timeout` seconds (None: for ever), and
@@ -201,16 +194,15 @@ class Producer:
         WaitTimeout when it is still going after `timeout`, UnknownJob when there is no
         such job. Blocks in Redis (BLMOVE on the job's ended:<id> list) rather than
         asking again and again: a waiter costs Redis about one look at the job every
-        WAIT_BLOCK_S (less when the client's socket timeout is shorter)."""
+        store/producer.py's WAIT_BLOCK_S (less when the client's socket timeout is
+        shorter)."""
         if timeout is not None:
             _check_timeout(timeout)
         deadline = None if timeout is None else time.monotonic() + timeout
-        ended = self.keys.ended(job_id)
-        most = _longest_block(self.client)
+        most = self.store.longest_block()
         while True:
-            with translated():
-                raw, told = self.scripts.run("wait", [self.keys.job(job_id), ended], [])
-            info = read_job(job_id, _pairs(raw))
+            raw, told = self.store.look_at_end(job_id)
+            info = read_job(job_id, raw)
             state = info.state if info is not None else None
             if state is None and told:  # ended, and not kept (keep_finished = 0)
                 state = State(told.decode())
@@ -221,10 +213,7 @@ class Producer:
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
                 raise WaitTimeout(job_id, state.value, timeout or 0.0)
-            block = most if left is None else min(most, left)
-            command: Any = self.client.execute_command  # (untyped in redis-py)
-            with translated():  # onto itself: every waiter sees the one element
-                command("BLMOVE", ended, ended, "RIGHT", "LEFT", round(max(block, 0.01), 3))
+            self.store.block_on_end(job_id, most if left is None else min(most, left))
 
     def cancel(self, job_id: str) -> Cancelled:
         """Cancel job `job_id`. Waiting (queued or scheduled): it never runs, and ends
@@ -233,34 +222,15 @@ class Producer:
         handler; its worker is killed after quick_timeout when the handler does not give
         up), and it ends cancelled. Ended already: nothing changes (`ended`). UnknownJob
         when there is no such job."""
-        keys: list[KeyT] = [
-            self.keys.job(job_id), self.keys.all_jobs, self.keys.delayed_jobs,
-            self.keys.finished_jobs,
-        ]  # fmt: skip
-        args: list[EncodableT] = [job_id, self.keep_ms, max(self.keep_ms, TOMBSTONE_MS)]
-        with translated():
-            what, state, worker = self.scripts.run("cancel", keys, args)
-        outcome = what.decode()
+        outcome, state, worker = self.store.cancel(job_id)
         if outcome == "unknown":
             raise UnknownJob(job_id)
-        return Cancelled(job_id, outcome, State(state.decode()), worker.decode() or None)
+        return Cancelled(job_id, outcome, State(state), worker or None)
 
     def cancel_queue(self, queue: str) -> int:
         """Cancel every job waiting on queue `queue` ("all" for all:jobs) now, in bounded
         calls; jobs pushed meanwhile are left alone. Returns how many were cancelled."""
-        key = self.keys.queue_jobs(target_queue(queue, None))
-        with translated():
-            total = int(self.client.llen(key))
-        taken = cancelled = 0
-        while taken < total:
-            batch = min(BULK_BATCH, total - taken)
-            args: list[EncodableT] = [self.keep_ms, batch, BULK_BUDGET_US]
-            with translated():
-                got, ended = self.scripts.run("cancel_queue", [key, self.keys.finished_jobs], args)
-            if not got:
-                break
-            taken, cancelled = taken + int(got), cancelled + int(ended)
-        return cancelled
+        return self.store.cancel_queue(target_queue(queue, None))
 
     def enqueue_many(
         self,
@@ -315,8 +285,6 @@ class Producer:
             if not enqueued:
                 raise DuplicateJob(unique, holder)
 
-    # -- the Redis side ---------------------------------------------------------
-
     def enqueue_each(
         self,
         jobs: list[tuple[str, dict[str, str]]],
@@ -326,44 +294,14 @@ class Producer:
         delay_ms: int | None = None,
         unique: str = "",
     ) -> list[tuple[bool, str]]:
-        """Enqueue each job with enqueue.lua (atomic per job, the batch in one pipeline):
-        pushed on the queue named `queue` ("all", or a supervisor's name), or put in
-        delayed:jobs, due at `at_ms` (unix ms) or `delay_ms` from now on the Redis
-        server's clock; a `unique` job only while no other job holds that name. Returns
-        per job (whether it was enqueued, its id or that of the job holding the name)."""
-        when = ["" if at_ms is None else at_ms, "" if delay_ms is None else delay_ms]
-        with translated(), self.scripts.pipeline() as pipe:
-            for job_id, fields in jobs:
-                keys: list[KeyT] = [
-                    self.keys.job(job_id), self.keys.delayed_jobs, self.keys.queue_jobs(queue),
-                    self.keys.unique(unique),  # "unique:" when none: a key the ACL allows
-                    self.keys.finished_jobs,
-                ]  # fmt: skip
-                args: list[EncodableT] = [job_id, *when, queue, unique]
-                for name, value in fields.items():
-                    args += [name, value]
-                self.scripts.run("enqueue", keys, args, pipe=pipe)
-            replies = pipe.execute()
-        return [(bool(ok), holder.decode(errors="replace")) for ok, holder in replies]
+        """Enqueue each job as it is (its id and checked fields), atomically per job, the
+        batch in one round trip: store/producer.py's `enqueue_each`."""
+        return self.store.enqueue_each(jobs, queue, at_ms=at_ms, delay_ms=delay_ms, unique=unique)
 
 
 def _check_timeout(timeout: float) -> None:
     if not 0 <= timeout < math.inf:
         raise ValueError(f"a wait's timeout is a number of seconds >= 0, got {timeout!r}")
-
-
-def _longest_block(client: redis.Redis) -> float:
-    """The longest a wait blocks in one command: WAIT_BLOCK_S, or less than the client's
-    socket timeout (a reply later than that would be taken for a lost connection)."""
-    kwargs = client.connection_pool.connection_kwargs
-    socket_timeout = kwargs.get("socket_timeout")
-    if not socket_timeout:
-        return WAIT_BLOCK_S
-    return max(0.1, min(WAIT_BLOCK_S, float(socket_timeout) * 0.8))
-
-
-def _pairs(flat: list[bytes]) -> dict[bytes, bytes]:
-    return dict(zip(flat[::2], flat[1::2], strict=True))
 
 
 def _outcome(job_id: str, state: State, info: JobInfo | None) -> object:

@@ -12,6 +12,8 @@ from qwsup.store.scripts import EVENTS_MAX, Scripts
 
 KEEP_MS = 3_600_000  # [workers] keep_finished's default
 
+Client = redis.Redis  # what the store is handed (a RedisCluster stands in for one)
+
 
 class Namespace:
     def __init__(

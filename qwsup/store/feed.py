@@ -31,14 +31,14 @@ from typing import Any
 
 import hiredis
 import redis
-from redis.typing import EncodableT, KeyT
 
 from qwsup.errors import ConnectionLost, RedisRefused
 from qwsup.limits import Limits
+from qwsup.store.commands import Command, Commands
 from qwsup.store.jobs import Result
 from qwsup.store.keys import ALL, Keys
 from qwsup.store.records import NOTHING, Taken, Words, taken
-from qwsup.store.scripts import EVENTS_MAX, Scripts, no_such_command, translated, translation
+from qwsup.store.scripts import EVENTS_MAX, Scripts, moved, no_such_command, translated, translation
 
 WAKE_TICK_S = 0.25  # how often a waiting worker looks at its master's board and parent
 
@@ -58,7 +58,7 @@ class Answered:
 NO_ANSWERS = Answered([], [])
 
 
-class Command(enum.Enum):
+class Kind(enum.Enum):
     """What a command sent and not yet answered was."""
 
     ACK = "ack"  # ack.lua: finish a job
@@ -66,7 +66,7 @@ class Command(enum.Enum):
     WAIT = "wait"  # BLMOVE (BRPOPLPUSH before Redis 6.2): block on one queue
 
 
-ACK, TAKE, WAIT = Command.ACK, Command.TAKE, Command.WAIT
+ACK, TAKE, WAIT = Kind.ACK, Kind.TAKE, Kind.WAIT
 WAIT_SLACK_S = 10.0  # a wait not answered this long after its timeout: the line is lost
 
 
@@ -74,18 +74,11 @@ class _Woken(Exception):
     """A wait ended early by the worker (its `wake`): the line is dropped, no error."""
 
 
-def moved(exc: redis.ResponseError) -> bool:
-    """An error reply that means the line leads to the wrong server since a failover: a
-    cluster whose layout changed, or a primary demoted to a replica (READONLY: a
-    managed Redis whose DNS name moved to the new primary)."""
-    return str(exc).split(" ", 1)[0] in ("MOVED", "ASK", "CLUSTERDOWN", "TRYAGAIN", "READONLY")
-
-
 @dataclass(frozen=True, slots=True)
 class Sent:
     """A command whose reply has not been read yet."""
 
-    kind: Command
+    kind: Kind
     job_id: bytes = b""  # the job it acknowledges (ACK, or TAKE finishing one), or b""
     want: int = 0  # TAKE: the most jobs asked for
     known: int = 0  # TAKE: the ids of the worker's list in hand, skipped
@@ -115,15 +108,11 @@ class Feed:
         self.client = client
         self.keys = keys
         self.scripts = Scripts(client, keys.prefix, events_max)
-        self.worker = worker
-        self.name = name
-        self.queues = queues
-        self.max_job_bytes = max_job_bytes
+        self.commands = Commands(
+            keys, self.scripts, worker, name, queues, max_job_bytes, limits, traced
+        )
         self.blocks_on = blocks_on  # the queue it waits on
         self.waited_on = blocks_on  # the queue of its last wait (where its ids came from)
-        # take.lua's arguments for the limits of those of its queues that have any
-        self.limit_words = tuple(word for limit in limits for word in limit.words())
-        self.traced = "1" if traced else ""
         self.keep_ms = keep_ms  # how long a finished job is kept (workers.keep_finished)
         self.blmove = True  # until the server says it has no BLMOVE (before Redis 6.2)
         self.token = ""  # of the master's hold on the name, sent with every take
@@ -189,7 +178,7 @@ class Feed:
         list, taken first next time) and no job is returned (`woken`). A wait that no
         reply ends within `block_s` and the socket timeout is a lost line."""
         self.waited_on = queue
-        command = self._wait_command(block_s, queue)
+        command = self.commands.wait(block_s, queue, self.blmove)
         self._send([(Sent(WAIT), command), self._take_command(b"", want, known=known)])
         deadline = time.monotonic() + block_s + WAIT_SLACK_S
         try:
@@ -237,63 +226,23 @@ class Feed:
 
     def _take_command(
         self, finished: bytes, want: int, result: Result | None = None, *, known: int = 0
-    ) -> tuple[Sent, tuple[EncodableT, ...]]:
-        """take.lua: finish `finished` (when not b"", with its `result`) and take at most
-        `want` jobs."""
-        k = self.keys
-        keys: list[KeyT] = [
-            k.worker_jobs(self.worker),
-            k.queue_jobs(self.name),
-            k.workers(self.name),
-            k.supervisors,
-            k.job(finished) if finished else k.job_prefix,
-            k.info(self.name),
-            k.finished_jobs,
-            *(k.queue_jobs(queue) for queue in self.queues),
-        ]
-        kind, data = result or (b"", b"")
-        args: list[EncodableT] = [
-            self.worker, self.name, finished, want, self.max_job_bytes, self.token,
-            self.waited_on, known, self.keep_ms, kind, data, self.traced,
-            *self.limit_words,
-        ]  # fmt: skip
-        return Sent(TAKE, finished, want, known), self.scripts.evalsha("take", keys, args)
+    ) -> tuple[Sent, Command]:
+        command = self.commands.take(
+            finished, want, result,
+            known=known, token=self.token, waited_on=self.waited_on, keep_ms=self.keep_ms,
+        )  # fmt: skip
+        return Sent(TAKE, finished, want, known), command
 
     def _ack(
         self, job_id: bytes, next_id: bytes, writes: tuple[Words, ...], result: Result | None
-    ) -> tuple[Sent, tuple[EncodableT, ...]]:
+    ) -> tuple[Sent, Command]:
         if writes or result is not None:
             self.ends[job_id] = (writes, result)  # until its reply is read
-        return Sent(ACK, job_id), self._ack_command(job_id, next_id, writes, result)
-
-    def _ack_command(
-        self,
-        job_id: bytes,
-        next_id: bytes,
-        writes: tuple[Words, ...] = (),
-        result: Result | None = None,
-    ) -> tuple[EncodableT, ...]:
-        """ack.lua: finish `job_id` (with its `result`, and apply its `writes`);
-        `next_id` is the job the worker starts next."""
-        k = self.keys
-        next_key = k.job(next_id) if next_id else k.job_prefix
-        keys: list[KeyT] = [k.worker_jobs(self.worker), k.job(job_id), next_key, k.finished_jobs]
-        kind, data = result or (b"", b"")
-        args: list[EncodableT] = [job_id, next_id, self.keep_ms, kind, data]
-        for words in writes:
-            args += (len(words), *words)
-        return self.scripts.evalsha("ack", keys, args)
-
-    def _wait_command(self, timeout_s: float, queue: str) -> tuple[EncodableT, ...]:
-        """Block on one queue: BLMOVE, or BRPOPLPUSH before Redis 6.2."""
-        src, dst = self.keys.queue_jobs(queue), self.keys.worker_jobs(self.worker)
-        if self.blmove:
-            return ("BLMOVE", src, dst, "RIGHT", "LEFT", timeout_s)
-        return ("BRPOPLPUSH", src, dst, timeout_s)
+        return Sent(ACK, job_id), self.commands.ack(job_id, next_id, writes, result, self.keep_ms)
 
     # -- sending and reading ----------------------------------------------------
 
-    def _send(self, commands: list[tuple[Sent, tuple[EncodableT, ...]]]) -> None:
+    def _send(self, commands: list[tuple[Sent, Command]]) -> None:
         try:
             self._resend_unsure()
             if self.conn is None:
@@ -376,7 +325,8 @@ class Feed:
             job_id = self.unsure[0]
             with self._line():
                 writes, result = self.ends.get(job_id, ((), None))
-                self.conn.send_command(*self._ack_command(job_id, b"", writes, result))
+                command = self.commands.ack(job_id, b"", writes, result, self.keep_ms)
+                self.conn.send_command(*command)
                 try:
                     answer = self._acked(job_id, self.conn.read_response())
                 except redis.exceptions.NoScriptError:

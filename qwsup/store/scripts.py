@@ -176,3 +176,10 @@ class Scripts:
         with translated():
             for name in names:
                 self.client.script_load(SOURCES[name])
+
+
+def moved(exc: redis.ResponseError) -> bool:
+    """An error reply that means the line leads to the wrong server since a failover: a
+    cluster whose layout changed, or a primary demoted to a replica (READONLY: a
+    managed Redis whose DNS name moved to the new primary)."""
+    return str(exc).split(" ", 1)[0] in ("MOVED", "ASK", "CLUSTERDOWN", "TRYAGAIN", "READONLY")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import signal
+import threading
 import time
 from collections.abc import Callable
 
@@ -133,6 +134,39 @@ def test_a_queued_job_leaves_its_queue_and_ends_cancelled(client: redis.Redis, q
     assert caught.value.state == "cancelled"
     with pytest.raises(UnknownJob):
         producer.cancel("no-such-job")
+
+
+@pytest.mark.redis
+def test_a_plain_producers_waiting_job_ends_cancelled_and_keeps_its_hash(
+    client: redis.Redis,
+) -> None:
+    """A job enqueued with the article's protocol (HSET job:<id>, LPUSH all:jobs: no
+    qwsup: field) reads as queued: cancelled, it is kept as cancelled like any other,
+    and whoever waits for it is told."""
+    client.hset("job:plain", "n", "1")
+    client.lpush("all:jobs", "plain")
+    producer = Producer(client)
+    waiter = threading.Thread(target=lambda: told.append(_waited(producer, "plain")))
+    told: list[str] = []
+    client.hset("job:plain", "qwsup:waited", "1")  # as a waiter's wait.lua marks it
+    waiter.start()
+    done = producer.cancel("plain")
+    assert (done.outcome, done.state.value) == ("cancelled", "queued")
+    assert client.llen("all:jobs") == 0
+    assert state(client, "plain") == b"cancelled" and client.hget("job:plain", "n") == b"1"
+    assert client.zscore("finished:jobs", "plain")
+    waiter.join(10)
+    assert told == ["cancelled"]
+    info = producer.job("plain")
+    assert info is not None and info.state.value == "cancelled"
+
+
+def _waited(producer: Producer, job_id: str) -> str:
+    try:
+        producer.wait(job_id, timeout=10)
+    except JobFailed as failed:
+        return failed.state
+    return "done"
 
 
 @pytest.mark.redis

@@ -136,6 +136,39 @@ def test_a_line_broken_with_replies_due_resends_the_acknowledgements(
     feed.close()
 
 
+def test_an_acknowledgement_sent_again_for_a_job_kept_done_is_no_requeue(
+    client: redis.Redis, q: Queue
+) -> None:
+    """With finished jobs kept (keep_finished), a job's hash outlives its end: an
+    acknowledgement sent again after a broken line finds the job done by this worker,
+    not taken away; a job that was taken away and finished by another stays not ours."""
+    enqueue(client, "a", "b")
+    feed = Feed(q.client, q.keys, W, "host", keep_ms=60_000)
+    assert ids(feed.take(b"", 1)) == [b"a"]
+    feed.finish(b"a", b"")
+    feed.settle()
+    assert feed.answered().acked == [(b"a", True)] and state_of(client, "a") == b"done"
+    feed.unsure.append(b"a")  # its reply was lost with the line: sent again
+    feed.settle()
+    assert feed.answered().acked == [(b"a", True)]
+    other = Feed(q.client, q.keys, "host.2", "host", keep_ms=60_000)
+    assert ids(feed.take(b"", 1)) == [b"b"]
+    q.requeue(W, cost=0, max_attempts=3, reason="taken away")
+    assert ids(other.take(b"", 1)) == [b"b"]
+    other.finish(b"b", b"")
+    other.settle()
+    feed.unsure.append(b"b")  # ours once, done by the other since
+    feed.settle()
+    assert feed.answered().acked == [(b"b", False)]
+    feed.close()
+    other.close()
+
+
+def state_of(client: redis.Redis, job_id: str) -> bytes | None:
+    value: bytes | None = client.hget(f"job:{job_id}", "qwsup:state")
+    return value
+
+
 def test_an_acknowledgement_of_a_job_requeued_meanwhile_is_refused(
     client: redis.Redis, q: Queue
 ) -> None:

@@ -17,8 +17,9 @@
 -- ARGV[7] = its result
 -- ARGV[8..] = the job's writes (see lib/writes.lua), applied only when the job was
 --             finished here: once, with its end
--- Returns 1 when the job was finished, 0 when this worker no longer owned it, -1 when
--- it did not own it and the hash is gone too (already finished: a worker resends its
+-- Returns 1 when the job was finished, 0 when this worker no longer owned it (it was
+-- requeued: taken away), -1 when it did not own it because it had finished it already:
+-- the hash is gone, or kept as done (or cancelled) by this worker (a worker resends its
 -- acknowledgements when its connection broke before their replies). With writes,
 -- {that number, the writes that failed as apply_writes returns them...}.
 -- qwsup:include fields
@@ -32,6 +33,11 @@ if ended then
   finished = 1
 elseif redis.call('EXISTS', KEYS[2]) == 0 then
   finished = -1
+else  -- kept: ended by this worker already, or taken away from it (requeued)?
+  local f = redis.call('HMGET', KEYS[2], F.STATE, F.WORKER)
+  if (f[1] == 'done' or f[1] == 'cancelled') and f[2] == worker_of(KEYS[1]) then
+    finished = -1
+  end
 end
 if ARGV[4] ~= '' and redis.call('TYPE', KEYS[3])['ok'] == 'hash' then
   redis.call('HSET', KEYS[3], F.STARTED_AT, now)

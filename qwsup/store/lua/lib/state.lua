@@ -21,14 +21,16 @@ end
 
 -- look(key): what ending a job needs of its hash, in one read: {unique, cancel, waited,
 -- queue, capped} (its fields qwsup:unique, qwsup:cancel, qwsup:waited, qwsup:queue, 'all'
--- when absent, and qwsup:capped), or nil when the key is no job's hash: another type, or gone (a job's
--- hash always has qwsup:state once a worker has taken it).
+-- when absent, and qwsup:capped), or nil when the key is no job's hash: another type, or
+-- gone. A hash without qwsup:state is a job all the same, queued (a plain producer's:
+-- HSET and LPUSH); the key is looked up only then (a job a worker took always has its
+-- state: no second command on the worker's path).
 local function look(key)
   local f = redis.pcall(
     'HMGET', key, F.STATE, F.UNIQUE, F.CANCEL, F.WAITED, F.QUEUE,
     F.CAPPED
   )
-  if f['err'] or not f[1] then
+  if f['err'] or (not f[1] and redis.call('EXISTS', key) == 0) then
     return nil
   end
   return {unique = f[2], cancel = f[3], waited = f[4], queue = f[5] or 'all', capped = f[6]}

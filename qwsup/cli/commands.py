@@ -6,17 +6,13 @@ import argparse
 import json
 import logging
 import math
-import os
-import re
-import signal
-import socket
 import sys
 import time
 from datetime import datetime
 from typing import Any
 
-from qwsup import __version__, logs, privileges, proctitle
-from qwsup.config import QUEUE_NAME, Config, load
+from qwsup import __version__, logs, privileges
+from qwsup.config import Config, load
 from qwsup.errors import (
     ConfigError,
     ConnectionLost,
@@ -30,12 +26,12 @@ from qwsup.errors import (
     WaitTimeout,
 )
 from qwsup.master.loop import Master
-from qwsup.ops import admin, report
+from qwsup.ops import actions, report, views
+from qwsup.ops.actions import Outcome
+from qwsup.ops.console import Console
 from qwsup.produce.producer import CHUNK, Producer, check_fields, target_queue
-from qwsup.store import events as events_module
 from qwsup.store import server
 from qwsup.store.connection import make_client, redact, url_of
-from qwsup.store.keys import Keys
 from qwsup.tracing import TracingError
 from qwsup.worker.loop import boot, load_handler
 
@@ -129,7 +125,7 @@ def _parser() -> argparse.ArgumentParser:
     show = actions.add_parser("show", help="one failed job: fields, error, traceback")
     show.add_argument("id")
     show.add_argument("--json", action="store_true")
-    retry = actions.add_parser("retry", help="put failed jobs back in all:jobs, attempts reset")
+    retry = actions.add_parser("retry", help="put failed jobs back in their queues, attempts reset")
     retry.add_argument("ids", nargs="*", metavar="ID")
     retry.add_argument("--all", action="store_true", help="every failed job")
     actions.add_parser("purge", help="delete every failed job and its data")
@@ -152,6 +148,15 @@ def _parser() -> argparse.ArgumentParser:
 def _fail(code: ExitCode, message: str) -> int:
     print(f"qwsup: {message}", file=sys.stderr)
     return int(code)
+
+
+def _outcome(command: str, done: Outcome) -> int:
+    """Print an action's outcome (its problems as `qwsup: COMMAND: ...`); its exit status."""
+    for line in done.said:
+        print(line, flush=True)
+    for problem in done.problems:
+        _fail(done.code, f"{command}: {problem}")
+    return int(done.code)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -184,8 +189,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command in ("pause", "resume"):
             return pause(config, args)
         if args.command == "cron":
-            views = admin.cron_views(admin.Operator.from_config(config), config.cron)
-            print(report.as_json(views) if args.json else report.cron_table(views))
+            found = views.cron_views(Console.from_config(config))
+            print(report.as_json(found) if args.json else report.cron_table(found))
             return int(ExitCode.OK)
         if args.command == "failed":
             return failed(config, args)
@@ -209,11 +214,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def status(config: Config, args: argparse.Namespace) -> int:
-    op = admin.Operator.from_config(config)
+    console = Console.from_config(config)
     colour = sys.stdout.isatty() and not args.json
     try:
         while True:
-            snap = admin.snapshot(op, config.cron)
+            snap = views.snapshot(console)
             text = report.status_json(snap) if args.json else report.status_table(snap, colour)
             if args.watch is None:
                 print(text)
@@ -227,13 +232,10 @@ def status(config: Config, args: argparse.Namespace) -> int:
 
 
 def show_job(config: Config, args: argparse.Namespace) -> int:
-    info = Producer.from_config(config).job(args.id)
-    if info is None:
+    found = views.job(Console.from_config(config), args.id)
+    if found is None:
         return _fail(ExitCode.ERROR, f"job: {UnknownJob(args.id)}")
-    if args.json:
-        print(json.dumps(info.as_dict(), indent=2))
-    else:
-        print(report.job_detail(info, time.time()))
+    print(report.job_json(found) if args.json else report.job_detail(found, time.time()))
     return int(ExitCode.OK)
 
 
@@ -241,16 +243,15 @@ def show_events(config: Config, args: argparse.Namespace) -> int:
     """`qwsup events [-n N] [--follow] [--json]`: until Ctrl-C with --follow."""
     if args.count < 0:
         return _fail(ExitCode.USAGE, "events: --count must be >= 0")
-    client, key = make_client(config), Keys(config.redis.prefix()).events
-    show = events_module.as_json if args.json else events_module.Event.line
-    shown = events_module.last(client, key, args.count) if args.count else []
+    console = Console.from_config(config)
+    show = report.event_json if args.json else report.event_line
+    shown = views.events(console, args.count)
     for event in shown:
         print(show(event), flush=True)
     if not args.follow:
         return int(ExitCode.OK)
-    after = shown[-1].entry if shown else "$"
     try:
-        for event in events_module.follow(client, key, after):
+        for event in views.follow(console, shown[-1].entry if shown else "$"):
             print(show(event), flush=True)
     except KeyboardInterrupt:  # how --follow ends
         pass
@@ -261,125 +262,51 @@ def cancel(config: Config, args: argparse.Namespace) -> int:
     """`qwsup cancel ID...` (exit 1 when an id names no job) or `--queue NAME`."""
     if bool(args.ids) == (args.queue is not None):
         return _fail(ExitCode.USAGE, "cancel: give job ids, or --queue NAME")
-    producer = Producer.from_config(config)
+    console = Console.from_config(config)
     if args.queue is not None:
-        try:
-            cancelled = producer.cancel_queue(args.queue)
-        except ValueError as exc:
-            return _fail(ExitCode.USAGE, f"cancel: {exc}")
-        print(f"{cancelled} jobs waiting on {producer.keys.queue_jobs(args.queue)} cancelled")
-        return int(ExitCode.OK)
-    code = ExitCode.OK
-    for job_id in args.ids:
-        try:
-            done = producer.cancel(job_id)
-        except UnknownJob as exc:
-            code = ExitCode.ERROR
-            _fail(code, f"cancel: {exc}")
-            continue
-        if done.outcome == "cancelled":
-            print(f"{job_id}: cancelled (it was {done.state})")
-        elif done.outcome == "stopping":
-            print(f"{job_id}: cancelled, running on {done.worker}: its master stops it")
-        else:
-            print(f"{job_id}: had ended ({done.state}): nothing to cancel")
-    return int(code)
+        return _outcome("cancel", actions.cancel_queue(console, args.queue))
+    return _outcome("cancel", actions.cancel(console, args.ids))
 
 
 def pause(config: Config, args: argparse.Namespace) -> int:
     """`qwsup pause QUEUE...` and `qwsup resume QUEUE...`: kept in Redis (all:paused)."""
-    for name in args.queues:
-        if not QUEUE_NAME.match(name):
-            return _fail(ExitCode.USAGE, f"{args.command}: {name!r} is no queue name")
-    op = admin.Operator.from_config(config)
-    if args.command == "pause":
-        op.pause(args.queues)
-    else:
-        op.resume(args.queues)
-    paused = op.paused()
-    print(f"paused: {', '.join(paused)}" if paused else "no queue is paused")
-    return int(ExitCode.OK)
+    act = actions.pause if args.command == "pause" else actions.resume
+    return _outcome(args.command, act(Console.from_config(config), args.queues))
 
 
 def failed(config: Config, args: argparse.Namespace) -> int:
-    op = admin.Operator.from_config(config)
+    console = Console.from_config(config)
     if args.action == "list":
-        jobs = admin.failed_jobs(op, args.limit)
-        total = op.failed_count()
+        jobs, total = views.failed_jobs(console, args.limit)
         print(report.as_json(jobs) if args.json else report.failed_table(jobs, total))
     elif args.action == "show":
-        job = admin.failed_job(op, args.id)
+        job = views.failed_job(console, args.id)
         if job is None:
             return _fail(ExitCode.USAGE, f"failed show: {args.id!r} is not a failed job")
         print(report.as_json(job) if args.json else report.failed_detail(job))
     elif args.action == "retry":
         if bool(args.ids) == args.all:
             return _fail(ExitCode.USAGE, "failed retry: give job ids, or --all")
-        retried = op.retry_failed(None if args.all else args.ids)
-        print(f"{retried.moved} jobs back in {op.keys.all_jobs}")
-        for refused in retried.refused:
-            _fail(
-                ExitCode.ERROR,
-                f"failed retry: job {refused.id} left in {op.keys.failed_jobs}: its unique "
-                f"name {refused.name!r} is held by job {refused.holder}, queued or running",
-            )
-        for job_id in retried.missing:
-            _fail(ExitCode.USAGE, f"failed retry: {job_id!r} is not a failed job")
-        if retried.refused:
-            return int(ExitCode.ERROR)
-        if retried.missing:
-            return int(ExitCode.USAGE)
+        return _outcome("failed retry", actions.retry(console, None if args.all else args.ids))
     else:
-        print(f"{op.purge_failed()} failed jobs deleted")
+        return _outcome("failed purge", actions.purge(console, None))
     return int(ExitCode.OK)
 
 
 def scale(config: Config, args: argparse.Namespace) -> int:
     """Leave the change in Redis for the supervisor, then send it TTIN (more) or TTOU."""
-    if not re.fullmatch(r"[+-]?\d{1,5}", args.change):
-        return _fail(ExitCode.USAGE, f"scale: {args.change!r} is not +N, -N or N")
-    if config.pool(args.pool) is None:
-        pools = ", ".join(p.name for p in config.pools)
-        return _fail(ExitCode.USAGE, f"scale: {config.path} has no pool {args.pool!r} ({pools})")
-    op, name = admin.Operator.from_config(config), config.supervisor.name
-    pid_field, host_field = op.record(name, "pid", "host")
-    pid = int(pid_field or 0)
-    host = host_field.decode(errors="replace") if isinstance(host_field, bytes) else ""
-    if not pid:
-        return _fail(ExitCode.UNAVAILABLE, f"scale: supervisor {name} is not running")
-    if host != socket.gethostname():
-        return _fail(ExitCode.ERROR, f"scale: supervisor {name} runs on {host}: scale it there")
-    if not proctitle.titled(pid, f"{proctitle.MASTER} "):  # a pid from Redis: maybe forged
-        return _fail(ExitCode.ERROR, f"scale: process {pid} is not a qwsup master: not signalled")
-    op.ask_to_scale(name, args.pool, args.change)
-    sig = signal.SIGTTOU if args.change.startswith("-") else signal.SIGTTIN
-    try:
-        os.kill(pid, sig)
-    except OSError as exc:
-        return _fail(ExitCode.ERROR, f"scale: cannot signal master {pid}: {exc.strerror}")
-    print(f"supervisor {name} (pid {pid}): pool {args.pool} {args.change}")
-    return int(ExitCode.OK)
+    return _outcome("scale", actions.scale(Console.from_config(config), args.pool, args.change))
 
 
 def requeue_orphans(config: Config, args: argparse.Namespace) -> int:
-    op = admin.Operator.from_config(config)
     if not args.names:
         print(
             f"watching every supervisor for up to {config.supervisor.lease_timeout:g} s "
             "(lease_timeout): those that heartbeat meanwhile are alive",
             flush=True,
         )
-    reclaimed = admin.requeue_orphans(
-        op,
-        args.names,
-        max_attempts=config.most_attempts,
-        lease_s=config.supervisor.lease_timeout,
-    )
-    for r in reclaimed:
-        print(f"{r.name}: {r.requeued} jobs back in the queue, {r.failed} out of attempts")
-    if not reclaimed:
-        print("no supervisor to reclaim")
-    return int(ExitCode.OK)
+    done = actions.requeue(Console.from_config(config), args.names, dead_only=False)
+    return _outcome("requeue-orphans", done)
 
 
 def check(config: Config) -> int:

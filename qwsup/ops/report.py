@@ -8,10 +8,13 @@ import time
 from dataclasses import asdict
 from typing import Any
 
-from qwsup.ops.admin import CronView, FailedJob, RunningJob, Snapshot
+from qwsup.ops.views import CronView, Snapshot
 from qwsup.proctitle import printable
+from qwsup.store.events import Event
+from qwsup.store.failed import FailedJob
 from qwsup.store.jobs import JobInfo, State
 from qwsup.store.keys import TRACEBACK
+from qwsup.store.operator import RunningJob
 from qwsup.store.server import ServerInfo
 
 GREEN, RED, YELLOW, DIM, RESET = "\033[32m", "\033[31m", "\033[33m", "\033[2m", "\033[0m"
@@ -23,6 +26,11 @@ class Paint:
 
     def __call__(self, text: str, code: str) -> str:
         return f"{code}{text}{RESET}" if self.colour else text
+
+
+def counted(n: int, noun: str) -> str:
+    """ "1 job", "2 jobs", "0 jobs": a count and its noun (made plural with an s)."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def duration(seconds: float | None) -> str:
@@ -207,6 +215,21 @@ def job_detail(job: JobInfo, now: float) -> str:
     if job.traceback:
         lines += ["traceback:", job.traceback.rstrip()]
     return "\n".join(lines)
+
+
+def job_json(job: JobInfo) -> str:
+    """`qwsup job ID --json`: every key always there."""
+    return json.dumps(job.as_dict(), indent=2)
+
+
+def event_line(event: Event) -> str:
+    """An event as `qwsup events` prints it."""
+    return event.line()
+
+
+def event_json(event: Event) -> str:
+    """An event as one JSON object."""
+    return json.dumps(event.as_dict())
 
 
 def _when(unix: float) -> str:

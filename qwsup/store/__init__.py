@@ -9,4 +9,8 @@
 - feed: a worker's own line to Redis (takes in batches, acknowledgements without waiting).
 - jobs: a job as anyone can follow it, read from its hash.
 - events: the job events stream (all:events).
+- operator: the operators' line (status, the dashboard, the metrics): the queues, the
+  supervisors and their workers, cron records, pause, scale, reclaim.
+- failed: the failed jobs, read a page at a time, retried and purged in bounded calls.
+- pages: the bounded reads of jobs: a page of a list, a row's fields, a job, the events.
 """

@@ -6,6 +6,9 @@ which static/app.js fetches again whenever the events stream says something chan
 (server-sent events at /events, from all:events) and every few seconds besides (the
 only way when events are off). Actions are POSTs of forms (auth.py says who may act),
 each answered with a redirect to the page it came from, its outcome in `said`.
+
+What a page shows is read through ops/ (pages.py, views.py) and what an action does is
+ops/actions.py's.
 """
 
 from __future__ import annotations
@@ -29,12 +32,10 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from qwsup.config import Config
-from qwsup.errors import QwsupError, UnknownJob
-from qwsup.ops import admin, report
-from qwsup.ops.admin import Operator
-from qwsup.produce.producer import Producer
-from qwsup.store import events
-from qwsup.web import rates, reads
+from qwsup.errors import ExitCode, QwsupError
+from qwsup.ops import actions, pages, rates, report, views
+from qwsup.ops.actions import Outcome
+from qwsup.ops.console import Console
 from qwsup.web.auth import COOKIE, SESSION_S, Auth
 
 log = logging.getLogger(__name__)
@@ -114,17 +115,14 @@ def _page_number(request: Request) -> int:
 
 
 class Dashboard:
-    """The app and what its pages share: the config, one Operator and Producer (one
-    Redis client: redis-py's pool serves the threads that run the pages), the token."""
+    """The app and what its pages share: the config, one Console (one Redis client:
+    redis-py's pool serves the threads that run the pages), the token."""
 
-    def __init__(
-        self, config: Config, op: Operator, producer: Producer, auth: Auth, hosts: list[str]
-    ) -> None:
+    def __init__(self, console: Console, auth: Auth, hosts: list[str]) -> None:
         """`hosts`: the names the Host header may give (anything else is refused: a page
         of another site cannot reach this one through a name it resolves here)."""
-        self.config = config
-        self.op = op
-        self.producer = producer
+        self.config: Config = console.config
+        self.console = console
         self.auth = auth
         self.templates = _environment()
         self.streams = anyio.CapacityLimiter(MOST_STREAMS)  # /events' threads, apart
@@ -195,37 +193,35 @@ class Dashboard:
     # -- pages ------------------------------------------------------------------------
 
     async def overview(self, request: Request) -> Response:
-        view = await self.run(lambda: reads.overview(self.op, self.config))
+        view = await self.run(lambda: pages.overview(self.console))
         return self.render(request, "overview.html", view=view, title="Overview")
 
     async def failed(self, request: Request) -> Response:
         search = request.query_params.get("q", "").strip()[:200]
         page = _page_number(request)
-        view = await self.run(lambda: reads.failed_page(self.op, page, search))
+        view = await self.run(lambda: pages.failed_page(self.console, page, search))
         return self.render(request, "failed.html", page=view, title="Failed jobs")
 
     async def scheduled(self, request: Request) -> Response:
         page = _page_number(request)
-        view = await self.run(lambda: reads.scheduled_page(self.op, page))
+        view = await self.run(lambda: pages.scheduled_page(self.console, page))
         return self.render(request, "scheduled.html", page=view, title="Scheduled jobs")
 
     async def cron(self, request: Request) -> Response:
-        views = await self.run(lambda: admin.cron_views(self.op, self.config.cron))
-        return self.render(request, "cron.html", schedules=views, title="Cron")
+        found = await self.run(lambda: views.cron_views(self.console))
+        return self.render(request, "cron.html", schedules=found, title="Cron")
 
     async def queue(self, request: Request) -> Response:
         name = request.path_params["name"]
         page = _page_number(request)
-        view = await self.run(lambda: reads.queue_page(self.op, name, page))
-        paused = await self.run(self.op.paused)
+        view = await self.run(lambda: pages.queue_page(self.console, name, page))
         return self.render(
-            request, "queue.html", page=view, name=name, paused=name in paused,
-            title=f"Queue {name}",
-        )  # fmt: skip
+            request, "queue.html", page=view, name=name, paused=view.paused, title=f"Queue {name}"
+        )
 
     async def job(self, request: Request) -> Response:
         job_id = request.path_params["id"]
-        view = await self.run(lambda: reads.job_page(self.op, job_id, self.config.web.hide_fields))
+        view = await self.run(lambda: pages.job_page(self.console, job_id))
         if view is None:
             return self.render(
                 request, "message.html", 404, title="No such job",
@@ -292,63 +288,16 @@ class Dashboard:
         ids = [str(v) for v in form.getlist("ids") if str(v)]
         every = form.get("all") == "1"
         target = str(form.get("target", ""))
-        try:
-            said = await self.run(lambda: self.carry_out(action, ids, every, target))
-        except (QwsupError, ValueError) as exc:
-            said = f"{action}: {exc}"
-        if said is None:
+        do = ACTIONS.get(action)
+        if do is None:
             return self.refuse(request, 404, f"no such action: {action}")
+        try:
+            done: Outcome = await self.run(lambda: do(self.console, ids, every, target))
+        except QwsupError as exc:
+            done = actions.refused(str(exc), ExitCode.ERROR)
+        said = done.message if done.code == ExitCode.OK else f"{action}: {done.message}"
         log.info("%s by %s: %s", action, _client(request), said)
         return RedirectResponse(_said(_back(str(form.get("back", "/"))), said), 303)
-
-    def carry_out(self, action: str, ids: list[str], every: bool, target: str) -> str | None:
-        """What an allowed action does, and what the page then says (None: no such
-        action)."""
-        op = self.op
-        if action == "retry":
-            if not ids and not every:
-                return "retry: no job chosen"
-            done = op.retry_failed(None if every else ids)
-            refused = "".join(
-                f"; {r.id} stays failed: {r.holder} holds its unique name {r.name}"
-                for r in done.refused[:5]
-            )
-            return f"{done.moved} failed jobs put back in their queue{refused}"
-        if action == "purge":
-            if not ids and not every:
-                return "purge: no job chosen"
-            removed = op.purge_failed() if every else op.purge_ids(ids)
-            return f"{removed} failed jobs removed for good"
-        if action == "cancel":
-            outcomes = []
-            for job_id in ids:
-                try:
-                    outcomes.append(f"{job_id}: {self.producer.cancel(job_id).outcome}")
-                except UnknownJob:
-                    outcomes.append(f"{job_id}: no such job")
-            return "cancel: " + (", ".join(outcomes) or "no job chosen")
-        if action in ("pause", "resume"):
-            if not target:
-                return f"{action}: no queue chosen"
-            (op.pause if action == "pause" else op.resume)([target])
-            return f"queue {target} {'paused' if action == 'pause' else 'resumed'}"
-        if action == "requeue":
-            return self.requeue(target)
-        return None
-
-    def requeue(self, name: str) -> str:
-        """Requeue the jobs of supervisor `name`, only once its lease is over."""
-        found = next((s for s in admin.snapshot(self.op).supervisors if s.name == name), None)
-        if found is None:
-            return f"requeue: no supervisor {name}"
-        if found.alive:
-            return f"requeue: {name} is alive (its lease runs): its jobs are its own"
-        done = admin.requeue_orphans(
-            self.op, [name], max_attempts=self.config.most_attempts,
-            lease_s=self.config.supervisor.lease_timeout,
-        )  # fmt: skip
-        moved = sum(r.requeued for r in done)
-        return f"{moved} jobs of {name} requeued"
 
     # -- live -------------------------------------------------------------------------
 
@@ -359,10 +308,9 @@ class Dashboard:
         them); past that, 503: the page then polls."""
         if self.streams.available_tokens < 1:
             return Response("too many live pages: this one polls", 503, headers=HEADERS)
-        client, key = self.op.client, self.op.keys.events
 
         def read(after: str) -> str | None:
-            return events.newest_after(client, key, after, EVENTS_BLOCK_MS)
+            return pages.newest_event_after(self.console, after, EVENTS_BLOCK_MS)
 
         async def stream() -> AsyncIterator[str]:
             after = "$"
@@ -382,6 +330,19 @@ class Dashboard:
 
         headers = {**HEADERS, "X-Accel-Buffering": "no"}
         return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)
+
+
+Act = Callable[[Console, list[str], bool, str], Outcome]
+# POST /actions/NAME, with the form's chosen `ids` (or `all=1`) and its `target` (a
+# queue, a supervisor)
+ACTIONS: dict[str, Act] = {
+    "retry": lambda c, ids, every, _: actions.retry(c, None if every else ids),
+    "purge": lambda c, ids, every, _: actions.purge(c, None if every else ids),
+    "cancel": lambda c, ids, _every, _target: actions.cancel(c, ids),
+    "pause": lambda c, _ids, _every, target: actions.pause(c, [target] if target else []),
+    "resume": lambda c, _ids, _every, target: actions.resume(c, [target] if target else []),
+    "requeue": lambda c, _ids, _every, target: actions.requeue(c, [target] if target else []),
+}
 
 
 def _https(request: Request) -> bool:

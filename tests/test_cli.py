@@ -98,3 +98,32 @@ def test_a_password_readable_by_every_user_gets_a_warning(tmp_path: Path) -> Non
     assert "s3cret" not in done.stderr + done.stdout
     config.chmod(0o640)
     assert "password" not in qwsup(tmp_path, "-c", "c.toml", "check").stderr
+
+
+LOADED = """
+import sys
+from qwsup.cli import main
+try:
+    code = main(sys.argv[1:])
+except SystemExit as exc:
+    code = exc.code
+print(code, " ".join(sorted(sys.modules)))
+"""
+HEAVY = ("qwsup.web", "uvicorn", "starlette", "jinja2", "qwsup.master.loop", "qwsup.worker.loop")
+
+
+def test_help_and_status_load_neither_the_dashboard_nor_the_master_nor_the_worker(
+    tmp_path: Path,
+) -> None:
+    """Each command imports what it uses only: `--help` and `status` (here against no
+    Redis: exit 69) load none of what the dashboard, the master or the worker's loop
+    need. (redis.asyncio is not among them: redis-py 8 imports it with redis itself.)"""
+    write_config(tmp_path / "c.toml", "redis://127.0.0.1:1")
+    for args, code in ((["--help"], "0"), (["-c", "c.toml", "status"], "69")):
+        done = subprocess.run(
+            [sys.executable, "-c", LOADED, *args], cwd=tmp_path, capture_output=True, text=True,
+            timeout=30,
+        )  # fmt: skip
+        status, _, loaded = done.stdout.splitlines()[-1].partition(" ")
+        assert status == code, done.stderr
+        assert [m for m in loaded.split() if m.startswith(HEAVY)] == [], args

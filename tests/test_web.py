@@ -7,6 +7,7 @@ are in test_web_browser.py.)"""
 from __future__ import annotations
 
 import http.cookiejar
+import logging
 import re
 import signal
 import socket
@@ -16,6 +17,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+import anyio
 import pytest
 import redis
 from conftest import Web
@@ -27,7 +29,7 @@ from qwsup.ops.console import Console
 from qwsup.produce.producer import Producer
 from qwsup.store.keys import Keys
 from qwsup.store.operator import Operator
-from qwsup.web.app import _back, _clock, _said
+from qwsup.web.app import Dashboard, _back, _clock, _said
 from qwsup.web.auth import MOST_SESSIONS, SESSION_S, Auth, read_token
 from qwsup.web.serve import allowed_hosts, exposure_problem, split_listen
 from support import Qwsup
@@ -257,6 +259,63 @@ def test_scheduled_and_waiting_jobs_are_paged_in_the_order_they_will_run(
     assert page.total == len(waiting) and [r.id for r in page.rows] == waiting[: pages.PER_PAGE]
     assert [r.id for r in pages.queue_page(op, "all", 1).rows] == waiting[pages.PER_PAGE :]
     assert page.rows[0].state == "queued" and page.rows[0].at_ms
+
+
+def get(app: object, path: str) -> tuple[int, str]:
+    """GET `path` of the ASGI app `app`, in this process: its status and its body."""
+    sent: list[dict[str, object]] = []
+
+    async def call() -> None:
+        scope = {
+            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+            "method": "GET", "scheme": "http", "path": path, "raw_path": path.encode(),
+            "query_string": b"", "root_path": "", "headers": [(b"host", b"127.0.0.1")],
+            "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 9312),
+        }  # fmt: skip
+
+        async def receive() -> dict[str, object]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: dict[str, object]) -> None:
+            sent.append(message)
+
+        await app(scope, receive, send)  # type: ignore[operator]
+
+    anyio.run(call)
+    [status] = [m["status"] for m in sent if m["type"] == "http.response.start"]
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")  # type: ignore[misc]
+    return int(status), body.decode()  # type: ignore[call-overload]
+
+
+@pytest.mark.redis
+def test_with_redis_away_every_page_says_so_and_works_again_once_it_is_back(
+    redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = write_and_load(f'[redis]\nurl = "{redis_server.url}"\n')
+    console = Console.from_config(config)
+    app = Dashboard(console, Auth(None), ["127.0.0.1"]).app
+    assert get(app, "/")[0] == 200
+    redis_server.stop()
+    caplog.set_level(logging.INFO, "qwsup.web.app")
+    for path in ("/", "/failed", "/scheduled", "/queues/all", "/jobs/x", "/"):
+        status, page = get(app, path)
+        assert status == 503, path
+        assert f"Redis at {console.where()} is unreachable" in page
+        assert "tries again" in page
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert [r.getMessage().split(" (")[0] for r in errors] == ["Redis unreachable"]  # once
+    assert not any(r.exc_info for r in caplog.records)  # and no traceback
+    redis_server.start()
+    wait_until(
+        lambda: get(app, "/")[0] == 200 and "Redis reachable again" in caplog.text, 10,
+        "the dashboard to work again",
+    )  # fmt: skip
+
+
+@pytest.mark.unit
+def test_the_redis_url_a_page_shows_has_no_password() -> None:
+    config = write_and_load('[redis]\nurl = "redis://:s3cret@127.0.0.1:1/0"\n')
+    assert Console.from_config(config).where() == "redis://:***@127.0.0.1:1/0"
 
 
 # -- the real qwsup web over HTTP -----------------------------------------------------

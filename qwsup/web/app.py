@@ -8,7 +8,9 @@ only way when events are off). Actions are POSTs of forms (auth.py says who may 
 each answered with a redirect to the page it came from, its outcome in `said`.
 
 What a page shows is read through ops/ (pages.py, views.py) and what an action does is
-ops/actions.py's.
+ops/actions.py's; while Redis cannot be reached a page says so (503), the trouble
+logged once when it starts and once when it ends (outage.py), and the pages work again
+by themselves once it is back.
 """
 
 from __future__ import annotations
@@ -32,10 +34,11 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from qwsup.config import Config
-from qwsup.errors import ExitCode, QwsupError
+from qwsup.errors import ExitCode, QwsupError, RedisRefused, RedisTrouble
 from qwsup.ops import actions, pages, rates, report, views
 from qwsup.ops.actions import Outcome
 from qwsup.ops.console import Console
+from qwsup.outage import Outage
 from qwsup.web.auth import COOKIE, SESSION_S, Auth
 
 log = logging.getLogger(__name__)
@@ -124,6 +127,7 @@ class Dashboard:
         self.config: Config = console.config
         self.console = console
         self.auth = auth
+        self.outage = Outage(log)  # Redis trouble, logged once when it starts and ends
         self.templates = _environment()
         self.streams = anyio.CapacityLimiter(MOST_STREAMS)  # /events' threads, apart
         static = resources.files("qwsup.web").joinpath("static")
@@ -154,7 +158,10 @@ class Dashboard:
 
         async def guarded(request: Request) -> Response:
             if self.auth.may_read(request.cookies.get(COOKIE), _bearer(request)):
-                return await page(request)
+                try:
+                    return await page(request)
+                except RedisTrouble as exc:
+                    return self.unreachable(request, exc)
             if request.query_params.get("fragment") or request.url.path == "/events":
                 return Response("log in first", 401, headers=HEADERS)
             return RedirectResponse(f"/login?{urlencode({'back': _path(request)})}", 303)
@@ -186,9 +193,27 @@ class Dashboard:
     def refuse(self, request: Request, status: int, message: str) -> HTMLResponse:
         return self.render(request, "message.html", status, title="Refused", message=message)
 
+    def unreachable(self, request: Request, exc: RedisTrouble) -> HTMLResponse:
+        """What a page shows while Redis cannot do what it asks (503): the live updates
+        try again, and show the page once Redis is back."""
+        where = self.console.where()
+        if isinstance(exc, RedisRefused):
+            title, message = "Redis refused", f"Redis at {where} refused a command: {exc}."
+        else:
+            title, message = "Redis unreachable", f"Redis at {where} is unreachable: {exc}."
+        message += " This page tries again every few seconds."
+        return self.render(request, "message.html", 503, title=title, message=message)
+
     async def run(self, read: Callable[[], Any]) -> Any:
-        """A read of Redis (redis-py is synchronous) in a worker thread."""
-        return await anyio.to_thread.run_sync(read)
+        """A read of Redis (redis-py is synchronous) in a worker thread; a RedisTrouble
+        it raises is logged once per outage (and raised on)."""
+        try:
+            found = await anyio.to_thread.run_sync(read)
+        except RedisTrouble as exc:
+            self.outage.down(exc, "page", time.monotonic())
+            raise
+        self.outage.up("page", time.monotonic())
+        return found
 
     # -- pages ------------------------------------------------------------------------
 

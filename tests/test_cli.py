@@ -127,3 +127,21 @@ def test_help_and_status_load_neither_the_dashboard_nor_the_master_nor_the_worke
         status, _, loaded = done.stdout.splitlines()[-1].partition(" ")
         assert status == code, done.stderr
         assert [m for m in loaded.split() if m.startswith(HEAVY)] == [], args
+
+
+def test_with_the_embedded_server_and_no_supervisor_a_command_says_what_to_do(
+    tmp_path: Path,
+) -> None:
+    """No [redis] url: the embedded server runs only inside a supervisor. A command run
+    while none runs says so, and what to do, instead of a socket's errno."""
+    (tmp_path / "state").mkdir()
+    write_config(tmp_path / "c.toml", None, redis={"state_dir": str(tmp_path / "state")})
+    for args in (["status"], ["enqueue", "a=b"], ["failed", "list"]):
+        done = qwsup(tmp_path, "-c", "c.toml", *args)
+        assert done.returncode == 69, done.stderr
+        assert done.stderr == (
+            f"qwsup: no Redis at unix://{tmp_path}/state/redis.sock: c.toml names no "
+            "[redis] url, so its Redis is the embedded server, which runs only while the "
+            "supervisor runs: start the supervisor (qwsup -c c.toml), or set [redis] url "
+            "to a Redis server of your own\n"
+        )

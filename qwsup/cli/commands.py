@@ -41,6 +41,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return command.function()(config, args)
     except (EmbeddedRedisError, ConnectionLost) as exc:
+        if config.embedded and args.command not in (None, "run"):
+            from qwsup.ops.console import embedded_away
+
+            return fail(ExitCode.UNAVAILABLE, embedded_away(config))
         return fail(ExitCode.UNAVAILABLE, f"Redis at {_where(config)}: {exc}")
     except RedisRefused as exc:
         return fail(ExitCode.ERROR, f"Redis at {_where(config)} refused: {exc}")

@@ -31,3 +31,13 @@ class Console:
     def where(self) -> str:
         """The Redis it talks to, its password left out: for messages."""
         return redact(url_of(self.config))
+
+
+def embedded_away(config: Config) -> str:
+    """What to say when the embedded server (no `[redis] url`) cannot be reached: it runs
+    only inside a supervisor, and what to do about it."""
+    return (
+        f"no Redis at {redact(url_of(config))}: {config.path} names no [redis] url, so its "
+        "Redis is the embedded server, which runs only while the supervisor runs: start the "
+        f"supervisor (qwsup -c {config.path}), or set [redis] url to a Redis server of your own"
+    )

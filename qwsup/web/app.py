@@ -37,7 +37,7 @@ from qwsup.config import Config
 from qwsup.errors import ExitCode, QwsupError, RedisRefused, RedisTrouble
 from qwsup.ops import actions, pages, rates, report, views
 from qwsup.ops.actions import Outcome
-from qwsup.ops.console import Console
+from qwsup.ops.console import Console, embedded_away
 from qwsup.outage import Outage
 from qwsup.web.auth import COOKIE, SESSION_S, Auth
 
@@ -199,6 +199,8 @@ class Dashboard:
         where = self.console.where()
         if isinstance(exc, RedisRefused):
             title, message = "Redis refused", f"Redis at {where} refused a command: {exc}."
+        elif self.config.embedded:
+            title, message = "Redis unreachable", f"{embedded_away(self.config)}."
         else:
             title, message = "Redis unreachable", f"Redis at {where} is unreachable: {exc}."
         message += " This page tries again every few seconds."

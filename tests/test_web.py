@@ -312,6 +312,24 @@ def test_with_redis_away_every_page_says_so_and_works_again_once_it_is_back(
     )  # fmt: skip
 
 
+@pytest.mark.redis
+def test_a_task_jobs_page_shows_its_task_and_arguments_some_hidden(
+    redis_server: RedisServer,
+) -> None:
+    config = f'[redis]\nurl = "{redis_server.url}"\n[web]\nhide_fields = ["pass*"]\n'
+    console = Console.from_config(write_and_load(config))
+    app = Dashboard(console, Auth(None), ["127.0.0.1"]).app
+    job_id = console.producer.enqueue_task("login", user="ann", password="s3cret", tries=2)
+    status, page = get(app, f"/jobs/{job_id}")
+    assert status == 200 and '<code id="job-task">login</code>' in page
+    args = re.sub(r"\s+", " ", page.split('id="job-args"')[1].split("</table>")[0])
+    assert (
+        "<th>user</th><td><pre>&#34;ann&#34;</pre>" in args and "<th>tries</th><td><pre>2" in args
+    )
+    assert '<th>password</th><td class="muted"><pre>(hidden)' in args and "s3cret" not in page
+    assert "no fields" not in page  # what it holds is its arguments
+
+
 @pytest.mark.unit
 def test_the_redis_url_a_page_shows_has_no_password() -> None:
     config = write_and_load('[redis]\nurl = "redis://:s3cret@127.0.0.1:1/0"\n')

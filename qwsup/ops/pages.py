@@ -7,6 +7,7 @@ page reads its whole hash."""
 from __future__ import annotations
 
 import fnmatch
+import json
 from dataclasses import dataclass, field
 
 from qwsup.ops import rates
@@ -65,7 +66,9 @@ class Page:
 class JobPage:
     info: JobInfo
     fields: dict[str, str]  # the producer's, those hidden replaced by HIDDEN
-    hidden: list[str] = field(default_factory=list)  # the names hidden
+    hidden: list[str] = field(default_factory=list)  # the names hidden (fields, arguments)
+    task: str | None = None  # the task a task's job calls (qwsup.Tasks)
+    args: dict[str, str] = field(default_factory=dict)  # and its arguments, each as JSON
 
 
 def overview(console: Console) -> Overview:
@@ -155,13 +158,21 @@ def queue_page(console: Console, name: str, page: int) -> Page:
 
 
 def job_page(console: Console, job_id: str) -> JobPage | None:
-    """A job's page (None: no such job): its fields, those `[web] hide_fields` names shown
-    as HIDDEN."""
-    info = console.store.pages.job(job_id)
-    if info is None:
+    """A job's page (None: no such job): its fields and, for a task's job, the task and
+    its arguments, those `[web] hide_fields` names shown as HIDDEN."""
+    found = console.store.pages.job(job_id)
+    if found is None:
         return None
-    shown, hidden = hidden_fields(info.fields, console.config.web.hide_fields)
-    return JobPage(info, shown, hidden)
+    hide = console.config.web.hide_fields
+    shown, hidden = hidden_fields(found.info.fields, hide)
+    if found.task is None:
+        return JobPage(found.info, shown, hidden)
+    given = found.task.args
+    args = given if isinstance(given, dict) else {"(not an object)": given}
+    args_shown, args_hidden = hidden_fields(
+        {name: json.dumps(value, ensure_ascii=False) for name, value in args.items()}, hide
+    )
+    return JobPage(found.info, shown, hidden + args_hidden, found.task.name, args_shown)
 
 
 def hidden_fields(

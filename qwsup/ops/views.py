@@ -13,9 +13,9 @@ from qwsup.master.cron import Ticks
 from qwsup.ops.console import Console
 from qwsup.store.events import Event
 from qwsup.store.failed import FailedJob
-from qwsup.store.jobs import JobInfo
 from qwsup.store.keys import ALL
 from qwsup.store.operator import SupervisorView
+from qwsup.store.pages import JobRecord
 from qwsup.store.server import ServerInfo
 
 
@@ -103,13 +103,13 @@ def failed_job(console: Console, job_id: str) -> FailedJob | None:
     return console.store.failed.job(job_id)
 
 
-def job(console: Console, job_id: str) -> JobInfo | None:
-    """A job (None: no such job)."""
+def job(console: Console, job_id: str) -> JobRecord | None:
+    """A job (None: no such job), and the task it calls when it is a task's."""
     return console.store.pages.job(job_id)
 
 
 def events(console: Console, count: int) -> list[Event]:
-    """The latest `count` events, oldest first."""
+    """The latest `count` events, oldest first (a task's job's with its task)."""
     return console.store.pages.events(count) if count else []
 
 

@@ -1,22 +1,26 @@
 """The bounded reads of jobs for operators: a page of a queue or of delayed:jobs, the few
 fields a row of a list shows (one pipelined HMGET), one job's whole hash, and the events
-stream (the latest, those to come, the "done" of the last minutes)."""
+stream (the latest, those to come, the "done" of the last minutes), each job with the
+task it calls when it is a task's (qwsup:task, qwsup:args: produce/tasks.py)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from qwsup.store.events import FOLLOW_BLOCK_MS, Event, event_of
 from qwsup.store.jobs import JobInfo, read_job
 from qwsup.store.keys import (
+    ARGS,
     ATTEMPTS,
     ENQUEUED_AT,
     FAILED_AT,
     LAST_ERROR,
     QUEUE,
     STATE,
+    TASK,
     Keys,
 )
 from qwsup.store.scripts import translated
@@ -37,6 +41,28 @@ def _int(raw: bytes | None) -> int:
 
 
 @dataclass(frozen=True)
+class TaskCall:
+    """What a task's job calls: the task's name and its arguments, decoded (the text of
+    qwsup:args as it is when it is not JSON)."""
+
+    name: str
+    args: Any
+
+
+def task_call(fields: dict[bytes, bytes]) -> TaskCall | None:
+    """The task a job's hash (or part of it) names, or None when it is no task's job."""
+    name = fields.get(TASK.encode())
+    if not name:
+        return None
+    raw = fields.get(ARGS.encode())
+    try:
+        args = json.loads(raw) if raw else {}
+    except ValueError:
+        args = text(raw)
+    return TaskCall(text(name), args)
+
+
+@dataclass(frozen=True)
 class Row:
     """A job as a list shows it: its id and the few fields read for the row."""
 
@@ -46,6 +72,12 @@ class Row:
     attempts: int
     error: str
     at_ms: int | None  # failed at, due at, or enqueued at (by list), unix ms
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    info: JobInfo
+    task: TaskCall | None  # the task it calls, when it is a task's job
 
 
 ROW_FIELDS = [STATE, QUEUE, ATTEMPTS, LAST_ERROR, FAILED_AT, ENQUEUED_AT]
@@ -100,11 +132,12 @@ class Pages:
             total, ids = pipe.execute()
         return int(total), ids[::-1]
 
-    def job(self, job_id: str) -> JobInfo | None:
+    def job(self, job_id: str) -> JobRecord | None:
         """A job from its whole hash, or None when there is no such job."""
         with translated():
             fields: dict[bytes, bytes] = self.client.hgetall(self.keys.job(job_id))
-        return read_job(job_id, fields)
+        info = read_job(job_id, fields)
+        return None if info is None else JobRecord(info, task_call(fields))
 
     # -- the events stream ----------------------------------------------------------------
 
@@ -121,14 +154,14 @@ class Pages:
         return done, len(entries) < most
 
     def events(self, count: int) -> list[Event]:
-        """The latest `count` events, oldest first."""
+        """The latest `count` events, oldest first, each job's task in `more`."""
         with translated():
             entries = self.client.xrevrange(self.keys.events, count=count)
-        return [event_of(entry, fields) for entry, fields in reversed(entries)]
+        return self._with_tasks([event_of(entry, fields) for entry, fields in reversed(entries)])
 
     def follow(self, after: str) -> Iterator[Event]:
         """The events written after entry `after` ("$": from now), as they come (XREAD
-        BLOCK: no polling), for ever."""
+        BLOCK: no polling), for ever; each job's task in `more`."""
         while True:
             with translated():
                 found = self.client.xread(
@@ -136,8 +169,7 @@ class Pages:
                 )
             for _stream, entries in found or []:
                 after = entries[-1][0].decode()
-                for entry, fields in entries:
-                    yield event_of(entry, fields)
+                yield from self._with_tasks([event_of(entry, fields) for entry, fields in entries])
 
     def newest_event_after(self, after: str, block_ms: int) -> str | None:
         """The id of the newest event, once there is one after entry `after` ("$": from
@@ -148,3 +180,19 @@ class Pages:
                 return None
             newest = self.client.xrevrange(self.keys.events, count=1)
         return str(newest[0][0].decode()) if newest else None
+
+    def _with_tasks(self, events: list[Event]) -> list[Event]:
+        """`events`, those of a task's job with `task` and `args` (JSON) in `more`: one
+        pipelined read of the jobs named (a job removed since shows none)."""
+        ids = list(dict.fromkeys(e.job for e in events))
+        with translated(), self.client.pipeline(transaction=False) as pipe:
+            for job_id in ids:
+                pipe.hmget(self.keys.job(job_id), [TASK, ARGS])
+            found = pipe.execute() if ids else []
+        tasks = {}
+        for job_id, (name, args) in zip(ids, found, strict=True):
+            if name:
+                tasks[job_id] = {"task": text(name), "args": text(args) or "{}"}
+        return [
+            replace(e, more={**e.more, **tasks[e.job]}) if e.job in tasks else e for e in events
+        ]

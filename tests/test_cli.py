@@ -145,3 +145,12 @@ def test_with_the_embedded_server_and_no_supervisor_a_command_says_what_to_do(
             "supervisor runs: start the supervisor (qwsup -c c.toml), or set [redis] url "
             "to a Redis server of your own\n"
         )
+
+
+def test_failed_without_an_action_lists_the_actions(tmp_path: Path) -> None:
+    write_config(tmp_path / "c.toml", "redis://127.0.0.1:1")
+    done = qwsup(tmp_path, "-c", "c.toml", "failed")
+    assert done.returncode == 2
+    assert done.stderr.startswith("qwsup: failed: give an action:\n  list   the newest failed")
+    for action in ("show", "retry", "purge"):
+        assert f"\n  {action} " in done.stderr

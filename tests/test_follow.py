@@ -40,6 +40,7 @@ def test_qwsup_job_shows_a_job_running_then_done_with_its_result(
     assert running["worker"] == f"testhost.{worker}" and running["attempts"] == 0
     text = qw.command("job", job_id).stdout
     assert f"state: running on testhost.{worker}, attempt 1, for " in text
+    assert "\nattempts: 0 used up, attempt 1 running\n" in text  # the same attempt
     done = wait_until(lambda: (j := job_json(qw, job_id))["state"] == "done" and j, 20, "done")
     assert {k: done[k] for k in ("id", "state", "worker", "attempts", "result", "error")} == {
         "id": job_id, "state": "done", "worker": f"testhost.{worker}", "attempts": 0,

@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     command = chosen(args)
+    if isinstance(command, str):
+        return fail(ExitCode.USAGE, command)
     try:
         config = load(args.config)
     except ConfigError as exc:

@@ -208,14 +208,21 @@ def parser() -> argparse.ArgumentParser:
         sub = commands.add_parser(command.name, help=command.help)
         command.options(sub)
         if command.actions:
-            actions = sub.add_subparsers(dest="action", metavar="ACTION", required=True)
+            actions = sub.add_subparsers(dest="action", metavar="ACTION")
             for action in command.actions:
                 action.options(actions.add_parser(action.name, help=action.help))
     return found
 
 
-def chosen(args: argparse.Namespace) -> Command:
-    """The command `args` name (the supervisor when none), or the action of a command of
-    actions."""
+def chosen(args: argparse.Namespace) -> Command | str:
+    """The command `args` name (the supervisor when none), or, for a command of actions
+    given none, what to say: its actions."""
     command = next((c for c in COMMANDS if c.name == args.command), RUN)
-    return next((a for a in command.actions if a.name == args.action), command)
+    if not command.actions:
+        return command
+    action = next((a for a in command.actions if a.name == args.action), None)
+    if action is not None:
+        return action
+    width = max(len(a.name) for a in command.actions)
+    listed = "".join(f"\n  {a.name:<{width}}  {a.help}" for a in command.actions)
+    return f"{command.name}: give an action:{listed}"

@@ -14,7 +14,14 @@ from qwsup.proctitle import printable
 from qwsup.store.events import Event
 from qwsup.store.failed import FailedJob
 from qwsup.store.jobs import State
-from qwsup.store.keys import TRACEBACK
+from qwsup.store.keys import (
+    ENQUEUED_AT,
+    FAILED_AT,
+    FINISHED_AT,
+    PROGRESS_AT,
+    STARTED_AT,
+    TRACEBACK,
+)
 from qwsup.store.operator import RunningJob
 from qwsup.store.pages import JobRecord
 from qwsup.store.server import ServerInfo
@@ -70,7 +77,7 @@ def status_table(snap: Snapshot, colour: bool = False) -> str:
             indent = "  "
             if pool is not None:
                 queues = ", ".join(pool.queues)
-                lines.append(f"  pool {pool.name}: {pool.count} workers on {queues}")
+                lines.append(f"  pool {pool.name}: {counted(pool.count, 'worker')} on {queues}")
                 indent = "    "
             for w in sup.workers:
                 if pool is not None and w.pool != pool.name:
@@ -160,11 +167,11 @@ def status_json(snap: Snapshot) -> str:
 def failed_table(jobs: list[FailedJob], total: int) -> str:
     if not jobs:
         return "no failed job"
-    lines = [f"{'ID':<34}{'ATTEMPTS':>8}  {'FAILED AT':<19}  ERROR"]
+    lines = [f"{'ID':<34}{'ATTEMPTS':>8}  {'FAILED AT':<23}  ERROR"]
     for job in jobs:
-        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(job.failed_at or 0))
+        when = _when(job.failed_at) if job.failed_at else "-"
         lines.append(
-            f"{printable(job.id, 32):<34}{job.attempts:>8}  {when:<19}  {printable(job.error, 80)}"
+            f"{printable(job.id, 32):<34}{job.attempts:>8}  {when:<23}  {printable(job.error, 80)}"
         )
     if total > len(jobs):
         lines.append(f"... {total - len(jobs)} more (--limit 0 shows all)")
@@ -172,15 +179,13 @@ def failed_table(jobs: list[FailedJob], total: int) -> str:
 
 
 def failed_detail(job: FailedJob) -> str:
-    lines = [f"id: {job.id}", f"attempts: {job.attempts}", f"error: {job.error}"]
+    lines = [f"id: {job.id}", f"attempts: {job.attempts} used up", f"error: {job.error}"]
     if job.failed_at:
-        lines.append(
-            f"failed at: {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(job.failed_at))}"
-        )
+        lines.append(f"failed at: {_when(job.failed_at)}")
     lines.append("fields:")
     for name, value in sorted(job.fields.items()):
         if name != TRACEBACK:
-            lines.append(f"  {name} = {value}")
+            lines.append(f"  {name} = {_field_time(name, value)}")
     trace = job.fields.get(TRACEBACK, "")
     if trace:
         lines += ["traceback:", trace.rstrip()]
@@ -199,7 +204,7 @@ def job_detail(job: JobRecord, now: float) -> str:
     lines = [f"id: {info.id}", f"state: {state}", f"queue: {info.queue}"]
     if info.state is not State.RUNNING and info.worker:
         lines.append(f"worker: {info.worker} (the last to run it)")
-    lines.append(f"attempts: {info.attempts}")
+    lines.append(f"attempts: {attempts(info.attempts, info.state is State.RUNNING)}")
     for what, when in (
         ("enqueued", info.enqueued_at), ("started", info.started_at),
         ("finished", info.finished_at),
@@ -230,6 +235,12 @@ def job_detail(job: JobRecord, now: float) -> str:
     return "\n".join(lines)
 
 
+def attempts(used: int, running: bool) -> str:
+    """A job's attempts: those used up (failed or cut short) and, while it runs, which
+    attempt this run is, as `qwsup job` and the dashboard say it."""
+    return f"{used} used up" + (f", attempt {used + 1} running" if running else "")
+
+
 def job_json(job: JobRecord) -> str:
     """`qwsup job ID --json`: every key always there; a task's name and its arguments
     (decoded) in `task` and `args`, null for a job that is no task's."""
@@ -251,6 +262,21 @@ def event_json(event: Event) -> str:
         with contextlib.suppress(ValueError):
             found["args"] = json.loads(found["args"])
     return json.dumps(found)
+
+
+# qwsup's time fields in a job's hash: unix ms, but qwsup:failed_at in unix seconds
+_TIMES_MS = (ENQUEUED_AT, STARTED_AT, FINISHED_AT, PROGRESS_AT)
+
+
+def _field_time(name: str, value: str) -> str:
+    """A field's value as `failed show` lists it: qwsup's times as local times, to the ms
+    as every time shown, whatever unit their field holds; the others as they are."""
+    if name not in (*_TIMES_MS, FAILED_AT):
+        return value
+    try:
+        return _when(float(value) / (1000 if name in _TIMES_MS else 1))
+    except (ValueError, OverflowError, OSError):  # not a time
+        return value
 
 
 def _when(unix: float) -> str:

@@ -77,6 +77,9 @@ def _environment() -> jinja2.Environment:
     )
     env.filters["clock"] = _clock
     env.filters["seconds"] = report.duration
+    env.filters["counted"] = report.counted
+    env.filters["noun"] = lambda n, noun: noun if n == 1 else f"{noun}s"
+    env.filters["attempts"] = report.attempts
     env.filters["points"] = rates.sparkline
     env.filters["quote"] = lambda value: quote(str(value), safe="")
     env.filters["shown"] = _shown

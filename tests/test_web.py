@@ -29,8 +29,10 @@ from qwsup.ops.console import Console
 from qwsup.produce.producer import Producer
 from qwsup.store.keys import Keys
 from qwsup.store.operator import Operator
-from qwsup.web.app import Dashboard, _back, _clock, _said
+from qwsup.web.app import Dashboard
 from qwsup.web.auth import MOST_SESSIONS, SESSION_S, Auth, read_token
+from qwsup.web.forms import back, said
+from qwsup.web.render import clock
 from qwsup.web.serve import allowed_hosts, exposure_problem, split_listen
 from support import Qwsup
 from testkit import RedisServer, wait_until, write_config
@@ -126,13 +128,13 @@ def test_the_dashboard_refuses_to_listen_beyond_loopback_without_a_token() -> No
 
 @pytest.mark.unit
 def test_actions_send_the_operator_back_to_this_site_only() -> None:
-    assert _back("/failed?q=x") == "/failed?q=x"
+    assert back("/failed?q=x") == "/failed?q=x"
     for outside in ("https://evil.example/", "//evil.example/x", "javascript:alert(1)", ""):
-        assert _back(outside) == "/"
-    assert _said("/failed?q=x&said=old", "2 jobs") == "/failed?q=x&said=2+jobs"
+        assert back(outside) == "/"
+    assert said("/failed?q=x&said=old", "2 jobs") == "/failed?q=x&said=2+jobs"
     # a form of a page the live updates refreshed: back to the whole page, not its fragment
-    assert _back("/failed?page=2&fragment=1&said=x") == "/failed?page=2"
-    assert _said("/failed?fragment=1", "ok") == "/failed?said=ok"
+    assert back("/failed?page=2&fragment=1&said=x") == "/failed?page=2"
+    assert said("/failed?fragment=1", "ok") == "/failed?said=ok"
 
 
 @pytest.mark.unit
@@ -155,8 +157,8 @@ def test_requests_must_name_this_dashboard() -> None:
 
 @pytest.mark.unit
 def test_times_no_clock_can_show_do_not_break_a_page() -> None:
-    assert _clock(None) == "—" and _clock(0) == "1970-01-01 00:00:00 UTC"
-    assert _clock(float("nan")) == "?" and _clock(1e20) == "?" and _clock(-1e18) == "?"
+    assert clock(None) == "—" and clock(0) == "1970-01-01 00:00:00 UTC"
+    assert clock(float("nan")) == "?" and clock(1e20) == "?" and clock(-1e18) == "?"
 
 
 @pytest.mark.unit

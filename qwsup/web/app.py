@@ -18,13 +18,11 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import anyio
-import jinja2
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
@@ -35,10 +33,11 @@ from starlette.staticfiles import StaticFiles
 
 from qwsup.config import Config
 from qwsup.errors import ExitCode, QwsupError, RedisRefused, RedisTrouble
-from qwsup.ops import actions, pages, rates, report, views
+from qwsup.ops import actions, pages, views
 from qwsup.ops.actions import Outcome
 from qwsup.ops.console import Console, embedded_away
 from qwsup.outage import Outage
+from qwsup.web import forms, render
 from qwsup.web.auth import COOKIE, SESSION_S, Auth
 
 log = logging.getLogger(__name__)
@@ -59,67 +58,6 @@ HEADERS = {  # on every page: nothing of a job can run as script, nor the page b
 }
 
 
-def _clock(ms: int | float | None) -> str:
-    """A time (unix ms) as the pages show it, in UTC."""
-    if ms is None:
-        return "—"
-    try:
-        return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-    except (ValueError, OverflowError, OSError):  # a time no clock shows (NaN, far off)
-        return "?"
-
-
-def _environment() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("qwsup.web", "templates"),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-    )
-    env.filters["clock"] = _clock
-    env.filters["seconds"] = report.duration
-    env.filters["counted"] = report.counted
-    env.filters["noun"] = lambda n, noun: noun if n == 1 else f"{noun}s"
-    env.filters["attempts"] = report.attempts
-    env.filters["points"] = rates.sparkline
-    env.filters["quote"] = lambda value: quote(str(value), safe="")
-    env.filters["shown"] = _shown
-    return env
-
-
-def _shown(value: object) -> str:
-    """Text as a page can hold it: bytes a job kept undecodable (surrogate escapes)
-    shown as replacement characters."""
-    return str(value).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-
-
-def _back(value: str | None) -> str:
-    """Where an action's redirect goes: a path of this site only, without what the
-    live updates and a previous action added to its query (fragment, said)."""
-    path = urlsplit(value or "/")
-    if path.scheme or path.netloc or not path.path.startswith("/") or path.path.startswith("//"):
-        return "/"
-    return path.path + (f"?{query}" if (query := _query(path.query)) else "")
-
-
-def _query(query: str) -> str:
-    """A query string less the parameters `fragment` and `said`."""
-    kept = [p for p in query.split("&") if p and p.partition("=")[0] not in ("fragment", "said")]
-    return "&".join(kept)
-
-
-def _said(back: str, message: str) -> str:
-    path = urlsplit(back)
-    query = "&".join(filter(None, [_query(path.query), urlencode({"said": message})]))
-    return f"{path.path}?{query}"
-
-
-def _page_number(request: Request) -> int:
-    try:
-        return max(0, int(request.query_params.get("page", "1")) - 1)
-    except ValueError:
-        return 0
-
-
 class Dashboard:
     """The app and what its pages share: the config, one Console (one Redis client:
     redis-py's pool serves the threads that run the pages), the token."""
@@ -131,7 +69,7 @@ class Dashboard:
         self.console = console
         self.auth = auth
         self.outage = Outage(log)  # Redis trouble, logged once when it starts and ends
-        self.templates = _environment()
+        self.templates = render.environment()
         self.streams = anyio.CapacityLimiter(MOST_STREAMS)  # /events' threads, apart
         static = resources.files("qwsup.web").joinpath("static")
         guard = self.reader
@@ -160,14 +98,14 @@ class Dashboard:
         the events stream: 401)."""
 
         async def guarded(request: Request) -> Response:
-            if self.auth.may_read(request.cookies.get(COOKIE), _bearer(request)):
+            if self.auth.may_read(request.cookies.get(COOKIE), forms.bearer(request)):
                 try:
                     return await page(request)
                 except RedisTrouble as exc:
                     return self.unreachable(request, exc)
             if request.query_params.get("fragment") or request.url.path == "/events":
                 return Response("log in first", 401, headers=HEADERS)
-            return RedirectResponse(f"/login?{urlencode({'back': _path(request)})}", 303)
+            return RedirectResponse(f"/login?{urlencode({'back': forms.path(request)})}", 303)
 
         return guarded
 
@@ -179,7 +117,7 @@ class Dashboard:
         sid = request.cookies.get(COOKIE)
         session = self.auth.session(sid)
         values = {
-            "request_path": _path(request),
+            "request_path": forms.path(request),
             "said": request.query_params.get("said", ""),
             "auth_enabled": self.auth.enabled,
             "operator": session is not None,
@@ -228,12 +166,12 @@ class Dashboard:
 
     async def failed(self, request: Request) -> Response:
         search = request.query_params.get("q", "").strip()[:200]
-        page = _page_number(request)
+        page = forms.page_number(request)
         view = await self.run(lambda: pages.failed_page(self.console, page, search))
         return self.render(request, "failed.html", page=view, title="Failed jobs")
 
     async def scheduled(self, request: Request) -> Response:
-        page = _page_number(request)
+        page = forms.page_number(request)
         view = await self.run(lambda: pages.scheduled_page(self.console, page))
         return self.render(request, "scheduled.html", page=view, title="Scheduled jobs")
 
@@ -243,7 +181,7 @@ class Dashboard:
 
     async def queue(self, request: Request) -> Response:
         name = request.path_params["name"]
-        page = _page_number(request)
+        page = forms.page_number(request)
         view = await self.run(lambda: pages.queue_page(self.console, name, page))
         return self.render(
             request, "queue.html", page=view, name=name, paused=view.paused, title=f"Queue {name}"
@@ -261,7 +199,7 @@ class Dashboard:
         return self.render(request, "job.html", job=view, now=now, title=f"Job {job_id}")
 
     async def login_form(self, request: Request) -> Response:
-        back = _back(request.query_params.get("back"))
+        back = forms.back(request.query_params.get("back"))
         return self.render(request, "login.html", title="Log in", wrong=False, back=back)
 
     # -- the operator -----------------------------------------------------------------
@@ -283,14 +221,14 @@ class Dashboard:
         form = await request.form()
         sid = self.auth.login(str(form.get("token", "")))
         if sid is None:
-            log.warning("a login with a wrong token from %s", _client(request))
-            back = _back(str(form.get("back", "/")))
+            log.warning("a login with a wrong token from %s", forms.client(request))
+            back = forms.back(str(form.get("back", "/")))
             return self.render(request, "login.html", 401, title="Log in", wrong=True, back=back)
-        log.info("an operator logged in from %s", _client(request))
-        response = RedirectResponse(_back(str(form.get("back", "/"))), 303)
+        log.info("an operator logged in from %s", forms.client(request))
+        response = RedirectResponse(forms.back(str(form.get("back", "/"))), 303)
         response.set_cookie(
             COOKIE, sid, max_age=SESSION_S, httponly=True, samesite="strict", path="/",
-            secure=_https(request),
+            secure=forms.https(request),
         )  # fmt: skip
         return response
 
@@ -309,11 +247,11 @@ class Dashboard:
             return self.refuse(request, 403, "an action must come from this site's own page")
         form = await request.form()
         verdict = self.auth.may_act(
-            request.cookies.get(COOKIE), str(form.get("csrf", "")) or None, _bearer(request)
+            request.cookies.get(COOKIE), str(form.get("csrf", "")) or None, forms.bearer(request)
         )
         action = request.path_params["action"]
         if not verdict.allowed:
-            log.warning("%s refused for %s: %s", action, _client(request), verdict.reason)
+            log.warning("%s refused for %s: %s", action, forms.client(request), verdict.reason)
             return self.refuse(request, verdict.status, f"{action}: {verdict.reason}")
         ids = [str(v) for v in form.getlist("ids") if str(v)]
         every = form.get("all") == "1"
@@ -326,8 +264,8 @@ class Dashboard:
         except QwsupError as exc:
             done = actions.refused(str(exc), ExitCode.ERROR)
         said = done.message if done.code == ExitCode.OK else f"{action}: {done.message}"
-        log.info("%s by %s: %s", action, _client(request), said)
-        return RedirectResponse(_said(_back(str(form.get("back", "/"))), said), 303)
+        log.info("%s by %s: %s", action, forms.client(request), said)
+        return RedirectResponse(forms.said(forms.back(str(form.get("back", "/"))), said), 303)
 
     # -- live -------------------------------------------------------------------------
 
@@ -373,26 +311,3 @@ ACTIONS: dict[str, Act] = {
     "resume": lambda c, _ids, _every, target: actions.resume(c, [target] if target else []),
     "requeue": lambda c, _ids, _every, target: actions.requeue(c, [target] if target else []),
 }
-
-
-def _https(request: Request) -> bool:
-    """Whether the browser speaks HTTPS to us (directly, or to the proxy in front)."""
-    forwarded = request.headers.get("x-forwarded-proto", "")
-    return request.url.scheme == "https" or forwarded.split(",")[0].strip() == "https"
-
-
-def _path(request: Request) -> str:
-    """The page's path and query, where its forms send the operator back to (not to
-    the fragment the live updates fetch)."""
-    query = _query(request.url.query)
-    return request.url.path + (f"?{query}" if query else "")
-
-
-def _bearer(request: Request) -> str | None:
-    """The token of an `Authorization: Bearer` header, if any."""
-    given = request.headers.get("authorization", "")
-    return given.removeprefix("Bearer ").strip() if given.startswith("Bearer ") else None
-
-
-def _client(request: Request) -> str:
-    return request.client.host if request.client else "?"

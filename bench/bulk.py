@@ -119,7 +119,7 @@ class Bulk:
         self.watch()
         seconds, out = self.command("failed", "retry", "--all")
         figures = self.unwatch()
-        if out != f"{self.jobs} jobs back in all:jobs":
+        if out != f"{self.jobs} failed jobs put back in their queues":
             raise RuntimeError(f"failed retry --all: {out!r}")
         named = [j for i, j in enumerate(ids) if i % 10 == 0]
         others = [j for i, j in enumerate(ids) if i % 10]
@@ -138,7 +138,7 @@ class Bulk:
         self.watch()
         seconds, out = self.command("failed", "retry", ids[0])
         figures = self.unwatch()
-        if out != "1 jobs back in all:jobs":
+        if out != "1 failed job put back in its queue":
             raise RuntimeError(f"failed retry ID: {out!r}")
         return {"seconds": seconds, **figures}
 

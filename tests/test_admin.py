@@ -65,13 +65,15 @@ def test_failed_list_show_retry_and_purge(start_qwsup: Start, r: redis.Redis) ->
     missing = qw.command("failed", "show", "nope")
     assert missing.returncode == 2 and "'nope' is not a failed job" in missing.stderr
 
-    assert qw.command("failed", "retry", ids[0]).stdout == "1 jobs back in all:jobs\n"
+    assert qw.command("failed", "retry", ids[0]).stdout == "1 failed job put back in its queue\n"
     wait_until(lambda: r.hget(f"job:{ids[0]}", ATTEMPTS) == b"2", 20, "two new attempts")
     wait_until(lambda: r.llen("failed:jobs") == 3, 20, "the job to fail again")
     assert r.hget(f"job:{ids[0]}", ATTEMPTS) == b"2"  # the count started again from 0
     assert qw.command("failed", "retry").returncode == 2
     r.hset(f"job:{ids[1]}", "action", "none")  # mended
-    assert qw.command("failed", "retry", "--all").stdout == "3 jobs back in all:jobs\n"
+    assert qw.command("failed", "retry", "--all").stdout == (
+        "3 failed jobs put back in their queues\n"
+    )
     wait_until(lambda: r.llen("failed:jobs") == 2, 20, "the mended job to run")
     assert state(r, ids[1]) == b"done"
 
@@ -91,7 +93,7 @@ def test_requeue_orphans_reclaims_a_named_supervisor_at_once(
     r.sadd("all:managers", "ghost")
     r.zadd("all:leases", {"ghost": 2**50})  # its lease runs: only an operator can say
     done = qw.command("requeue-orphans", "ghost")
-    assert done.stdout == "ghost: 1 jobs back in the queue, 0 out of attempts\n"
+    assert done.stdout == "ghost: 1 job back in the queue, 0 out of attempts\n"
     wait_until(lambda: b"stranded" in r.lrange("test:done", 0, -1), 10, "the job to run")
     assert r.sismember("all:managers", "ghost") == 0 and r.exists("ghost:workers") == 0
 
@@ -120,7 +122,7 @@ def test_requeue_orphans_reclaims_the_silent_and_leaves_the_live(
     assert out.splitlines() == [
         "watching every supervisor for up to 2 s (lease_timeout): those that heartbeat "
         "meanwhile are alive",
-        "ghost: 1 jobs back in the queue, 0 out of attempts",
+        "ghost: 1 job back in the queue, 0 out of attempts",
     ]
     assert r.lrange("all:jobs", 0, -1) == [b"stranded"]
     assert r.smembers("all:managers") == {b"live"} and r.exists("live:info") == 1

@@ -14,8 +14,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from qwsup.ops import admin
-from qwsup.ops.admin import Operator, Retried
+from qwsup.store.failed import PAGE, FailedJobs, Retried
 from qwsup.store.keys import ATTEMPTS, FAILED_AT, LAST_ERROR, QUEUE, Keys
 from qwsup.store.queue import Queue
 from qwsup.store.scripts import BULK_BATCH
@@ -55,7 +54,7 @@ def test_retry_all_moves_each_failed_job_once_oldest_first_to_its_own_queue(
     client.set("job:odd", "a producer's string")  # a key of another type, left be
     client.lpush("failed:jobs", "odd", "gone")  # "gone": its hash was deleted
     client.lpush("all:jobs", "waiting")
-    assert Operator(q.client, q.keys).retry_failed(None) == Retried(len(ids) + 2, [], [])
+    assert FailedJobs(q.client, q.keys).retry(None) == Retried(len(ids) + 2, [], [])
     builds = [j for i, j in enumerate(ids) if i % 3 == 0]
     assert ids_of(client, "builds:jobs") == builds
     assert ids_of(client, "all:jobs") == [
@@ -77,11 +76,10 @@ def test_two_operators_retrying_at_once_move_each_job_once(
 ) -> None:
     ids = [f"j{i}" for i in range(20_000)]
     fail_for_good(client, ids)
-    operators = [Operator(redis_server.client(), Keys()) for _ in range(2)]
+    operators = [FailedJobs(redis_server.client(), Keys()) for _ in range(2)]
     results: list[Retried] = []
     threads = [
-        threading.Thread(target=lambda op=op: results.append(op.retry_failed(None)))
-        for op in operators
+        threading.Thread(target=lambda op=op: results.append(op.retry(None))) for op in operators
     ]
     for thread in threads:
         thread.start()
@@ -94,22 +92,20 @@ def test_two_operators_retrying_at_once_move_each_job_once(
 
 
 def test_failed_list_of_every_job_reads_a_page_at_a_time(client: redis.Redis, q: Queue) -> None:
-    ids = [f"j{i}" for i in range(2 * admin.PAGE + 10)]
+    ids = [f"j{i}" for i in range(2 * PAGE + 10)]
     fail_for_good(client, ids)
-    listed = admin.failed_jobs(Operator(q.client, q.keys), 0)
+    listed = FailedJobs(q.client, q.keys).jobs(0)
     assert [job.id for job in listed] == ids[::-1]  # the newest first, each once
-    assert [job.id for job in admin.failed_jobs(Operator(q.client, q.keys), admin.PAGE + 1)] == ids[
-        : -admin.PAGE - 2 : -1
-    ]
+    assert [job.id for job in FailedJobs(q.client, q.keys).jobs(PAGE + 1)] == ids[: -PAGE - 2 : -1]
 
 
 def test_retry_of_named_ids_in_bounded_calls(client: redis.Redis, q: Queue) -> None:
     ids = [f"j{i}" for i in range(50)]
     fail_for_good(client, ids, every_third_to="builds")
     client.hset("job:running", "n", "1")  # a job that has not failed
-    op = Operator(q.client, q.keys, batch=4, budget_us=0)  # calls of a few ids, each
+    op = FailedJobs(q.client, q.keys, batch=4, budget_us=0)  # calls of a few ids, each
     named = ["j0", "j49", "nope", "j7", "running", "j21", "j7"]  # stopping after one
-    assert op.retry_failed(named) == Retried(4, [], ["nope", "running", "j7"])
+    assert op.retry(named) == Retried(4, [], ["nope", "running", "j7"])
     assert ids_of(client, "builds:jobs") == ["j0", "j21"]
     assert ids_of(client, "all:jobs") == ["j49", "j7"]
     assert ids_of(client, "failed:jobs") == [j for j in ids if j not in named]  # order kept
@@ -124,8 +120,8 @@ def test_purge_removes_each_failed_job_and_its_hash_in_bounded_calls(
     client.set("job:odd", "a producer's string")
     client.lpush("failed:jobs", "odd")
     client.hset("job:live", "n", "1")
-    op = Operator(q.client, q.keys, budget_us=0)  # calls of 8 ids
-    assert op.purge_failed() == len(ids) + 1
+    op = FailedJobs(q.client, q.keys, budget_us=0)  # calls of 8 ids
+    assert op.purge(None) == len(ids) + 1
     assert client.llen("failed:jobs") == 0
     assert client.exists(*(f"job:{j}" for j in ids[:: len(ids) // 10])) == 0
     assert client.get("job:odd") == b"a producer's string"  # not ours to delete
@@ -179,7 +175,7 @@ def test_bulk_steps_on_200000_jobs_never_block_redis_for_10_ms(
     client.config_set("slowlog-max-len", 10_000)
     scripts_run(client)
     t0 = time.monotonic()
-    assert Operator(q.client, q.keys).retry_failed(None).moved == len(ids)
+    assert FailedJobs(q.client, q.keys).retry(None).moved == len(ids)
     assert client.llen("all:jobs") == len(ids) and client.lindex("all:jobs", -1) == ids[0].encode()
     steps = {"retry --all": scripts_run(client)}
     pipe = client.pipeline(transaction=False)  # all due again, for the promotion
@@ -191,7 +187,7 @@ def test_bulk_steps_on_200000_jobs_never_block_redis_for_10_ms(
     assert q.promote() == len(ids)
     steps["promotion"] = scripts_run(client)
     client.rename("all:jobs", "failed:jobs")  # and failed, for the purge
-    assert Operator(q.client, q.keys).purge_failed() == len(ids)
+    assert FailedJobs(q.client, q.keys).purge(None) == len(ids)
     steps["purge"] = scripts_run(client)
     assert client.dbsize() == 0
     print(f"retry, promote and purge of {len(ids)} jobs: {time.monotonic() - t0:.1f} s; {steps}")

@@ -128,3 +128,59 @@ def test_a_password_readable_by_every_user_gets_a_warning(tmp_path: Path) -> Non
     assert "s3cret" not in done.stderr + done.stdout
     config.chmod(0o640)
     assert "password" not in qwsup(tmp_path, "-c", "c.toml", "check").stderr
+
+
+LOADED = """
+import sys
+from qwsup.cli import main
+try:
+    code = main(sys.argv[1:])
+except SystemExit as exc:
+    code = exc.code
+print(code, " ".join(sorted(sys.modules)))
+"""
+HEAVY = ("qwsup.web", "uvicorn", "starlette", "jinja2", "qwsup.master.loop", "qwsup.worker.loop")
+
+
+def test_help_and_status_load_neither_the_dashboard_nor_the_master_nor_the_worker(
+    tmp_path: Path,
+) -> None:
+    """Each command imports what it uses only: `--help` and `status` (here against no
+    Redis: exit 69) load none of what the dashboard, the master or the worker's loop
+    need. (redis.asyncio is not among them: redis-py 8 imports it with redis itself.)"""
+    write_config(tmp_path / "c.toml", "redis://127.0.0.1:1")
+    for args, code in ((["--help"], "0"), (["-c", "c.toml", "status"], "69")):
+        done = subprocess.run(
+            [sys.executable, "-c", LOADED, *args], cwd=tmp_path, capture_output=True, text=True,
+            timeout=30,
+        )  # fmt: skip
+        status, _, loaded = done.stdout.splitlines()[-1].partition(" ")
+        assert status == code, done.stderr
+        assert [m for m in loaded.split() if m.startswith(HEAVY)] == [], args
+
+
+def test_with_the_embedded_server_and_no_supervisor_a_command_says_what_to_do(
+    tmp_path: Path,
+) -> None:
+    """No [redis] url: the embedded server runs only inside a supervisor. A command run
+    while none runs says so, and what to do, instead of a socket's errno."""
+    (tmp_path / "state").mkdir()
+    write_config(tmp_path / "c.toml", None, redis={"state_dir": str(tmp_path / "state")})
+    for args in (["status"], ["enqueue", "a=b"], ["failed", "list"]):
+        done = qwsup(tmp_path, "-c", "c.toml", *args)
+        assert done.returncode == 69, done.stderr
+        assert done.stderr == (
+            f"qwsup: no Redis at unix://{tmp_path}/state/redis.sock: c.toml names no "
+            "[redis] url, so its Redis is the embedded server, which runs only while the "
+            "supervisor runs: start the supervisor (qwsup -c c.toml), or set [redis] url "
+            "to a Redis server of your own\n"
+        )
+
+
+def test_failed_without_an_action_lists_the_actions(tmp_path: Path) -> None:
+    write_config(tmp_path / "c.toml", "redis://127.0.0.1:1")
+    done = qwsup(tmp_path, "-c", "c.toml", "failed")
+    assert done.returncode == 2
+    assert done.stderr.startswith("qwsup: failed: give an action:\n  list   the newest failed")
+    for action in ("show", "retry", "purge"):
+        assert f"\n  {action} " in done.stderr

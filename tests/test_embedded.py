@@ -54,7 +54,8 @@ def test_embedded_redis_runs_jobs_and_keeps_queued_ones_across_restarts(
 
     refused = cli(config, env, "enqueue", "greeting=again")
     assert refused.returncode == 69
-    assert refused.stderr.startswith(f"qwsup: Redis at unix://{state_dir}/redis.sock: ")
+    assert refused.stderr.startswith(f"qwsup: no Redis at unix://{state_dir}/redis.sock: ")
+    assert "the embedded server, which runs only while the supervisor runs" in refused.stderr
     assert refused.stderr.count("\n") == 1
 
     env["QWSUP_TEST_REDIS"] = f"unix://{state_dir}/redis.sock"

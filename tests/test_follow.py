@@ -40,6 +40,7 @@ def test_qwsup_job_shows_a_job_running_then_done_with_its_result(
     assert running["worker"] == f"testhost.{worker}" and running["attempts"] == 0
     text = qw.command("job", job_id).stdout
     assert f"state: running on testhost.{worker}, attempt 1, for " in text
+    assert "\nattempts: 0 used up, attempt 1 running\n" in text  # the same attempt
     done = wait_until(lambda: (j := job_json(qw, job_id))["state"] == "done" and j, 20, "done")
     assert {k: done[k] for k in ("id", "state", "worker", "attempts", "result", "error")} == {
         "id": job_id, "state": "done", "worker": f"testhost.{worker}", "attempts": 0,
@@ -128,3 +129,25 @@ def test_finished_jobs_are_pruned_after_keep_finished_and_beyond_the_most(
     wait_until(lambda: r.zcard("finished:jobs") <= 3, 10, "at most keep_finished_max kept")
     wait_until(lambda: r.exists(*(f"job:{i}" for i in ids)) == 0, 10, "all pruned")
     assert r.exists("finished:jobs") == 0 and producer.job(ids[0]) is None
+
+
+def test_qwsup_job_and_events_show_a_task_jobs_task_and_arguments(
+    start_qwsup: Start, r: redis.Redis
+) -> None:
+    """A task's job (qwsup.Tasks: qwsup:task, qwsup:args) has no fields of its own: what
+    it holds is its task and arguments, shown decoded."""
+    qw = start_qwsup(workers={"count": 1})
+    producer = Producer(r)
+    job_id = producer.enqueue_task("send_mail", queue="parked", to="a@example.com", n=3)
+    text = qw.command("job", job_id).stdout
+    assert 'task: send_mail\narguments:\n  n = 3\n  to = "a@example.com"\nfields: none\n' in text
+    shown = job_json(qw, job_id)
+    assert (shown["task"], shown["args"], shown["fields"]) == (
+        "send_mail", {"to": "a@example.com", "n": 3}, {},
+    )  # fmt: skip
+    plain = job_json(qw, producer.enqueue({"n": "1"}, queue="parked"))
+    assert (plain["task"], plain["args"]) == (None, None)
+    [event, _] = [json.loads(line) for line in qw.command("events", "--json").stdout.splitlines()]
+    assert (event["id"], event["task"], event["args"]) == (job_id, "send_mail", shown["args"])
+    line = qw.command("events", "-n", "2").stdout.splitlines()[0]
+    assert line.endswith(' task=send_mail args={"to":"a@example.com","n":3}'), line

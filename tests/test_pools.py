@@ -73,7 +73,7 @@ def test_each_pool_runs_its_own_queues_with_its_own_handler(
     assert wait_until(lambda: "builds 2/2, mail 1/1 workers" in status_line(qw), 10)
     table = qw.command("status").stdout
     assert (
-        "pool builds: 2 workers on builds" in table and "pool mail: 1 workers on mail, all" in table
+        "pool builds: 2 workers on builds" in table and "pool mail: 1 worker on mail, all" in table
     )
     assert "started: pool builds: 2 workers running testjobs:record on builds" in qw.log()
     counted = {pool: ("qwsup_pool_jobs_done_total", (("pool", pool),)) for pool in POOLS_BY_NAME}

@@ -6,8 +6,8 @@ import pytest
 import redis
 from takes import ack, feed, finish_and_take, take
 
-from qwsup.ops.admin import Operator
 from qwsup.produce.producer import Producer
+from qwsup.store.failed import FailedJobs
 from qwsup.store.keys import (
     ATTEMPTS,
     ENQUEUED_AT,
@@ -452,7 +452,7 @@ def test_queues_are_taken_in_priority_order_and_jobs_go_back_to_their_own(
     q.requeue(W, cost=1, max_attempts=1, reason="killed")  # c was running: failed for good
     assert client.lrange("low:jobs", 0, -1) == [b"b", b"a"]  # a goes back to its queue
     assert lists(client)["failed:jobs"] == [b"c"]
-    assert Operator(q.client, q.keys).retry_failed(["c"]).moved == 1
+    assert FailedJobs(q.client, q.keys).retry(["c"]).moved == 1
     assert client.lrange("high:jobs", 0, -1) == [b"c"]  # so does a job retried by hand
 
 

@@ -15,8 +15,8 @@ import redis
 from takes import ack, take
 
 from qwsup.errors import DuplicateJob
-from qwsup.ops.admin import Operator, Refused, Retried
 from qwsup.produce.producer import Producer
+from qwsup.store.failed import FailedJobs, Refused, Retried
 from qwsup.store.keys import ATTEMPTS, FAILED_AT, UNIQUE, Keys
 from qwsup.store.queue import Queue
 from qwsup.store.records import Retry
@@ -106,7 +106,7 @@ def test_a_retried_unique_job_takes_its_name_again(client: redis.Redis, q: Queue
     enqueue(q, "a")
     fail_for_good(q, "a")
     assert client.exists("unique:report") == 0  # failed for good: free
-    assert Operator(q.client, q.keys).retry_failed(["a"]) == Retried(1, [], [])
+    assert FailedJobs(q.client, q.keys).retry(["a"]) == Retried(1, [], [])
     assert client.get("unique:report") == b"a"  # held again while it is queued
     assert enqueue(q, "b") == (False, "a")
     [job] = take(q, W, "host")
@@ -123,14 +123,14 @@ def test_a_retried_unique_job_whose_name_is_held_stays_failed(
     fail_for_good(q, "a")
     assert enqueue(q, "b") == (True, "b")  # a live twin holds the name now
     refused = Retried(0, [Refused("a", "report", "b")], [])
-    assert Operator(q.client, q.keys).retry_failed(["a"]) == refused
-    assert Operator(q.client, q.keys).retry_failed(None) == refused
+    assert FailedJobs(q.client, q.keys).retry(["a"]) == refused
+    assert FailedJobs(q.client, q.keys).retry(None) == refused
     assert client.lrange("failed:jobs", 0, -1) == [b"a"]  # left failed, as it was
     assert client.hget("job:a", ATTEMPTS) == b"1" and client.hget("job:a", FAILED_AT)
     assert client.get("unique:report") == b"b" and client.lrange("all:jobs", 0, -1) == [b"b"]
     [job] = take(q, W, "host")
     assert ack(q, W, job.id)  # b is done: the name is free for a
-    assert Operator(q.client, q.keys).retry_failed(None) == Retried(1, [], [])
+    assert FailedJobs(q.client, q.keys).retry(None) == Retried(1, [], [])
     assert client.get("unique:report") == b"a"
 
 
@@ -140,7 +140,7 @@ def test_retry_all_moves_the_others_past_a_refused_job(client: redis.Redis, q: Q
         enqueue(q, job_id, name)
         fail_for_good(q, job_id)
     enqueue(q, "holder")
-    got = Operator(q.client, q.keys).retry_failed(None)
+    got = FailedJobs(q.client, q.keys).retry(None)
     assert got == Retried(2, [Refused("b", "report", "holder")], [])
     assert client.lrange("failed:jobs", 0, -1) == [b"b"]
     assert client.lrange("all:jobs", 0, -1) == [b"c", b"a", b"holder"]  # a first, then c
@@ -155,7 +155,7 @@ def test_purge_frees_the_names_purged_jobs_hold_and_no_other(client: redis.Redis
     client.set("unique:nightly", "d")  # held by d, a live job
     client.hset("job:d", mapping={"n": "3", UNIQUE: "nightly"})
     client.lpush("failed:jobs", "a", "c")
-    assert Operator(q.client, q.keys).purge_failed() == 2
+    assert FailedJobs(q.client, q.keys).purge(None) == 2
     assert client.exists("unique:report", "job:a", "job:c") == 0
     assert client.get("unique:nightly") == b"d"
 
@@ -232,11 +232,11 @@ def test_failed_retry_says_which_unique_jobs_stay_failed(
         "by job twin, queued or running\n"
     )
     named = qwsup_command("failed", "retry", "a", "nope")
-    assert (named.returncode, named.stdout) == (1, "0 jobs back in all:jobs\n")
+    assert (named.returncode, named.stdout) == (1, "0 failed jobs put back in their queues\n")
     assert named.stderr == refused + "qwsup: failed retry: 'nope' is not a failed job\n"
     every = qwsup_command("failed", "retry", "--all")
     assert (every.returncode, every.stdout, every.stderr) == (
-        1, "1 jobs back in all:jobs\n", refused,
+        1, "1 failed job put back in its queue\n", refused,
     )  # fmt: skip
     assert r.lrange("failed:jobs", 0, -1) == [b"a"] and r.get("unique:other") == b"b"
     missing = qwsup_command("failed", "retry", "nope")

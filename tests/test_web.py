@@ -7,6 +7,7 @@ are in test_web_browser.py.)"""
 from __future__ import annotations
 
 import http.cookiejar
+import logging
 import re
 import signal
 import socket
@@ -16,18 +17,22 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+import anyio
 import pytest
 import redis
 from conftest import Web
 
 from qwsup.config import Config, WebConfig, load
 from qwsup.errors import ConfigError
-from qwsup.ops.admin import Operator
+from qwsup.ops import pages, rates
+from qwsup.ops.console import Console
 from qwsup.produce.producer import Producer
 from qwsup.store.keys import Keys
-from qwsup.web import rates, reads
-from qwsup.web.app import _back, _clock, _said
+from qwsup.store.operator import Operator
+from qwsup.web.app import Dashboard
 from qwsup.web.auth import MOST_SESSIONS, SESSION_S, Auth, read_token
+from qwsup.web.forms import back, said
+from qwsup.web.render import clock
 from qwsup.web.serve import allowed_hosts, exposure_problem, split_listen
 from support import Qwsup
 from testkit import RedisServer, wait_until, write_config
@@ -123,13 +128,13 @@ def test_the_dashboard_refuses_to_listen_beyond_loopback_without_a_token() -> No
 
 @pytest.mark.unit
 def test_actions_send_the_operator_back_to_this_site_only() -> None:
-    assert _back("/failed?q=x") == "/failed?q=x"
+    assert back("/failed?q=x") == "/failed?q=x"
     for outside in ("https://evil.example/", "//evil.example/x", "javascript:alert(1)", ""):
-        assert _back(outside) == "/"
-    assert _said("/failed?q=x&said=old", "2 jobs") == "/failed?q=x&said=2+jobs"
+        assert back(outside) == "/"
+    assert said("/failed?q=x&said=old", "2 jobs") == "/failed?q=x&said=2+jobs"
     # a form of a page the live updates refreshed: back to the whole page, not its fragment
-    assert _back("/failed?page=2&fragment=1&said=x") == "/failed?page=2"
-    assert _said("/failed?fragment=1", "ok") == "/failed?said=ok"
+    assert back("/failed?page=2&fragment=1&said=x") == "/failed?page=2"
+    assert said("/failed?fragment=1", "ok") == "/failed?said=ok"
 
 
 @pytest.mark.unit
@@ -152,8 +157,8 @@ def test_requests_must_name_this_dashboard() -> None:
 
 @pytest.mark.unit
 def test_times_no_clock_can_show_do_not_break_a_page() -> None:
-    assert _clock(None) == "—" and _clock(0) == "1970-01-01 00:00:00 UTC"
-    assert _clock(float("nan")) == "?" and _clock(1e20) == "?" and _clock(-1e18) == "?"
+    assert clock(None) == "—" and clock(0) == "1970-01-01 00:00:00 UTC"
+    assert clock(float("nan")) == "?" and clock(1e20) == "?" and clock(-1e18) == "?"
 
 
 @pytest.mark.unit
@@ -192,7 +197,7 @@ def test_rates_count_finished_jobs_per_queue_in_buckets_of_the_window() -> None:
 
 @pytest.mark.unit
 def test_fields_are_hidden_by_name_pattern() -> None:
-    shown, hidden = reads.hidden_fields(
+    shown, hidden = pages.hidden_fields(
         {"Password": "x", "password_old": "y", "token": "z", "user": "u"}, ("password*", "token")
     )
     assert shown == {"Password": "(hidden)", "password_old": "(hidden)", "token": "(hidden)",
@@ -200,10 +205,15 @@ def test_fields_are_hidden_by_name_pattern() -> None:
     assert hidden == ["Password", "password_old", "token"]
 
 
+def console_of(client: redis.Redis, config: str = "") -> Console:
+    """A console over `client`, with the config `config` (TOML) holds."""
+    return Console(write_and_load(config), Operator(client, Keys()), Producer(client))
+
+
 @pytest.mark.redis
 def test_failed_jobs_are_paged_and_searched_by_id_or_error(client: redis.Redis) -> None:
-    op = Operator(client, Keys())
-    for i in range(reads.PER_PAGE + 10):
+    op = console_of(client)
+    for i in range(pages.PER_PAGE + 10):
         job = f"job{i:03d}"
         client.hset(
             f"job:{job}",
@@ -215,25 +225,25 @@ def test_failed_jobs_are_paged_and_searched_by_id_or_error(client: redis.Redis) 
             },
         )
         client.lpush("failed:jobs", job)  # fmt: skip
-    first = reads.failed_page(op, 0)
-    assert first.total == reads.PER_PAGE + 10 and first.pages == 2
+    first = pages.failed_page(op, 0)
+    assert first.total == pages.PER_PAGE + 10 and first.pages == 2
     assert [r.id for r in first.rows[:2]] == ["job059", "job058"]  # the newest first
-    assert len(reads.failed_page(op, 1).rows) == 10 and reads.failed_page(op, 9).page == 1
-    found = reads.failed_page(op, 0, "INPUT 3")
+    assert len(pages.failed_page(op, 1).rows) == 10 and pages.failed_page(op, 9).page == 1
+    found = pages.failed_page(op, 0, "INPUT 3")
     assert found.total == len([i for i in range(60) if i % 7 == 3]) and found.searched == 60
     assert {r.error for r in found.rows} == {"ValueError: bad input 3"}
-    assert [r.id for r in reads.failed_page(op, 0, "job007").rows] == ["job007"]
+    assert [r.id for r in pages.failed_page(op, 0, "job007").rows] == ["job007"]
 
 
 @pytest.mark.redis
 def test_failed_jobs_are_purged_by_id_freeing_their_unique_names(client: redis.Redis) -> None:
-    op = Operator(client, Keys(), batch=2)
+    op = Operator(client, Keys(), batch=2).failed
     for job in ("a", "b", "c"):
         client.hset(f"job:{job}", mapping={"qwsup:state": "failed", "qwsup:unique": job})
         client.set(f"unique:{job}", job)
         client.lpush("failed:jobs", job)
     client.hset("job:live", "qwsup:state", "queued")
-    assert op.purge_ids(["a", "c", "live", "nothing"]) == 2
+    assert op.purge(["a", "c", "live", "nothing"]) == 2
     assert client.lrange("failed:jobs", 0, -1) == [b"b"]
     assert not client.exists("job:a", "job:c", "unique:a", "unique:c")
     assert client.exists("job:b", "unique:b", "job:live") == 3  # a job not failed stays
@@ -243,14 +253,89 @@ def test_failed_jobs_are_purged_by_id_freeing_their_unique_names(client: redis.R
 def test_scheduled_and_waiting_jobs_are_paged_in_the_order_they_will_run(
     client: redis.Redis,
 ) -> None:
-    producer, op = Producer(client), Operator(client, Keys())
+    producer, op = Producer(client), console_of(client)
     later = [producer.enqueue({"n": str(i)}, delay=100 + i) for i in range(3)]
-    assert [r.id for r in reads.scheduled_page(op, 0).rows] == later
-    waiting = producer.enqueue_many([{"n": str(i)} for i in range(reads.PER_PAGE + 5)])
-    page = reads.queue_page(op, "all", 0)
-    assert page.total == len(waiting) and [r.id for r in page.rows] == waiting[: reads.PER_PAGE]
-    assert [r.id for r in reads.queue_page(op, "all", 1).rows] == waiting[reads.PER_PAGE :]
+    assert [r.id for r in pages.scheduled_page(op, 0).rows] == later
+    waiting = producer.enqueue_many([{"n": str(i)} for i in range(pages.PER_PAGE + 5)])
+    page = pages.queue_page(op, "all", 0)
+    assert page.total == len(waiting) and [r.id for r in page.rows] == waiting[: pages.PER_PAGE]
+    assert [r.id for r in pages.queue_page(op, "all", 1).rows] == waiting[pages.PER_PAGE :]
     assert page.rows[0].state == "queued" and page.rows[0].at_ms
+
+
+def get(app: object, path: str) -> tuple[int, str]:
+    """GET `path` of the ASGI app `app`, in this process: its status and its body."""
+    sent: list[dict[str, object]] = []
+
+    async def call() -> None:
+        scope = {
+            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+            "method": "GET", "scheme": "http", "path": path, "raw_path": path.encode(),
+            "query_string": b"", "root_path": "", "headers": [(b"host", b"127.0.0.1")],
+            "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 9312),
+        }  # fmt: skip
+
+        async def receive() -> dict[str, object]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: dict[str, object]) -> None:
+            sent.append(message)
+
+        await app(scope, receive, send)  # type: ignore[operator]
+
+    anyio.run(call)
+    [status] = [m["status"] for m in sent if m["type"] == "http.response.start"]
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")  # type: ignore[misc]
+    return int(status), body.decode()  # type: ignore[call-overload]
+
+
+@pytest.mark.redis
+def test_with_redis_away_every_page_says_so_and_works_again_once_it_is_back(
+    redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = write_and_load(f'[redis]\nurl = "{redis_server.url}"\n')
+    console = Console.from_config(config)
+    app = Dashboard(console, Auth(None), ["127.0.0.1"]).app
+    assert get(app, "/")[0] == 200
+    redis_server.stop()
+    caplog.set_level(logging.INFO, "qwsup.web.app")
+    for path in ("/", "/failed", "/scheduled", "/queues/all", "/jobs/x", "/"):
+        status, page = get(app, path)
+        assert status == 503, path
+        assert f"Redis at {console.where()} is unreachable" in page
+        assert "tries again" in page
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert [r.getMessage().split(" (")[0] for r in errors] == ["Redis unreachable"]  # once
+    assert not any(r.exc_info for r in caplog.records)  # and no traceback
+    redis_server.start()
+    wait_until(
+        lambda: get(app, "/")[0] == 200 and "Redis reachable again" in caplog.text, 10,
+        "the dashboard to work again",
+    )  # fmt: skip
+
+
+@pytest.mark.redis
+def test_a_task_jobs_page_shows_its_task_and_arguments_some_hidden(
+    redis_server: RedisServer,
+) -> None:
+    config = f'[redis]\nurl = "{redis_server.url}"\n[web]\nhide_fields = ["pass*"]\n'
+    console = Console.from_config(write_and_load(config))
+    app = Dashboard(console, Auth(None), ["127.0.0.1"]).app
+    job_id = console.producer.enqueue_task("login", user="ann", password="s3cret", tries=2)
+    status, page = get(app, f"/jobs/{job_id}")
+    assert status == 200 and '<code id="job-task">login</code>' in page
+    args = re.sub(r"\s+", " ", page.split('id="job-args"')[1].split("</table>")[0])
+    assert (
+        "<th>user</th><td><pre>&#34;ann&#34;</pre>" in args and "<th>tries</th><td><pre>2" in args
+    )
+    assert '<th>password</th><td class="muted"><pre>(hidden)' in args and "s3cret" not in page
+    assert "no fields" not in page  # what it holds is its arguments
+
+
+@pytest.mark.unit
+def test_the_redis_url_a_page_shows_has_no_password() -> None:
+    config = write_and_load('[redis]\nurl = "redis://:s3cret@127.0.0.1:1/0"\n')
+    assert Console.from_config(config).where() == "redis://:***@127.0.0.1:1/0"
 
 
 # -- the real qwsup web over HTTP -----------------------------------------------------
@@ -352,7 +437,8 @@ def test_an_operator_logs_in_and_acts_only_with_the_forms_csrf_token(
     status, _, headers = http_.request(
         "/actions/retry", {"ids": [job], "csrf": http_.csrf(), "back": "/failed?fragment=1"}
     )
-    assert status == 303 and headers["location"].startswith("/failed?said=1+failed+jobs+put+back")
+    assert status == 303
+    assert headers["location"].startswith("/failed?said=1+failed+job+put+back+in+its+queue")
     wait_until(lambda: r.hget("test:runs", job) == b"2", 20, "the retried job to run again")
     assert web.token not in web.proc.log()  # never logged
     assert "an operator logged in" in web.proc.log()
@@ -429,11 +515,11 @@ def test_the_other_actions_cancel_purge_and_requeue_only_a_dead_hosts_jobs(
         assert status == 303, (action, status)
         return urllib.parse.parse_qs(urllib.parse.urlsplit(headers["location"]).query)["said"][0]
 
-    assert act("cancel", ids=[waiting]) == f"cancel: {waiting}: cancelled"
+    assert act("cancel", ids=[waiting]) == f"{waiting}: cancelled (it was queued)"
     assert r.hget(f"job:{waiting}", "qwsup:state") == b"cancelled"
-    assert act("purge", ids=failed[:1]) == "1 failed jobs removed for good"
+    assert act("purge", ids=failed[:1]) == "1 failed job deleted"
     assert not r.exists(f"job:{failed[0]}") and r.llen("failed:jobs") == 2
-    assert act("purge", all="1") == "2 failed jobs removed for good"
+    assert act("purge", all="1") == "2 failed jobs deleted"
     assert r.llen("failed:jobs") == 0
     assert "is alive (its lease runs)" in act("requeue", target="testhost")
     qw.send(signal.SIGKILL)  # its lease runs out; its worker's list is left behind
@@ -442,5 +528,6 @@ def test_the_other_actions_cancel_purge_and_requeue_only_a_dead_hosts_jobs(
     r.hset("job:stranded", "n", "2")
     r.sadd("testhost:workers", "testhost.1")
     wait_until(lambda: "lease over" in http_.request("/", **bearer)[1], 30, "the lease to end")
-    assert act("requeue", target="testhost").endswith("jobs of testhost requeued")
+    requeued = act("requeue", target="testhost")
+    assert re.fullmatch(r"testhost: \d+ jobs? back in the queue, 0 out of attempts", requeued)
     assert b"stranded" in r.lrange("all:jobs", 0, -1)

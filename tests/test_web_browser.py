@@ -148,7 +148,7 @@ def test_retry_is_refused_without_a_login_and_done_with_one(
     log_in(browser, web, f"/jobs/{job}")
     see(browser, "main h1", job)
     click(browser, "//button[text()='Retry']")
-    see(browser, ".said", "1 failed jobs put back in their queue")
+    see(browser, ".said", "1 failed job put back in its queue")
     assert r.llen("failed:jobs") == 0 and r.lrange("all:jobs", 0, -1) == [job.encode()]
     assert r.hget(f"job:{job}", "qwsup:state") == b"queued"
 

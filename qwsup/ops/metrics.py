@@ -2,7 +2,7 @@
 
 Everything is read at scrape time: the master's counters (which outlive its workers),
 its workers' state and memory, and the queue depths from Redis through a client of
-the metrics thread's own (on the operator side, admin.Operator).
+the metrics thread's own (the store's Operator: `Operator.gauges`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import psutil
-import redis
 from prometheus_client import start_http_server
 from prometheus_client.core import (
     CollectorRegistry,
@@ -29,9 +28,7 @@ from qwsup.config import Config
 from qwsup.errors import RedisTrouble
 from qwsup.limits import Limits
 from qwsup.master.totals import Totals
-from qwsup.ops.admin import Operator
-from qwsup.store.connection import make_client
-from qwsup.store.keys import Keys
+from qwsup.store.operator import Gauges, Operator
 
 log = logging.getLogger(__name__)
 
@@ -58,10 +55,9 @@ class MasterState:
 
 
 class QwsupCollector(Collector):
-    def __init__(self, state: Callable[[], MasterState], client: redis.Redis, keys: Keys) -> None:
+    def __init__(self, state: Callable[[], MasterState], store: Operator) -> None:
         self.state = state
-        self.op = Operator(client, keys)
-        self.keys = keys
+        self.store = store
 
     def collect(self) -> Iterator[Metric]:
         state = self.state()
@@ -132,52 +128,32 @@ class QwsupCollector(Collector):
         self, name: str, names: tuple[str, ...], limits: tuple[Limits, ...]
     ) -> Iterator[Metric]:
         up = GaugeMetricFamily("qwsup_redis_up", "1 when Redis answered this scrape.")
-        k = self.keys
+        queues = list(dict.fromkeys((*names, "all", name)))
         try:
-            queues = list(dict.fromkeys((*names, "all", name)))
-            lists = [k.queue_jobs(n) for n in queues]
-            with self.op.reading() as pipe:
-                for key in lists:
-                    pipe.llen(key)
-                pipe.zcard(k.delayed_jobs)
-                pipe.llen(k.failed_jobs)
-                pipe.smembers(k.paused)
-                pipe.time()
-                *depths, delayed, failed, paused_raw, (seconds, micros) = pipe.execute()
-            now_ms = int(seconds) * 1000 + int(micros) // 1000
-            with self.op.reading() as pipe:
-                for limit in limits:
-                    pipe.zcount(k.started(limit.queue), now_ms - limit.window_ms + 1, "+inf")
-                    pipe.scard(k.running(limit.queue))
-                counts = pipe.execute()
-        except (RedisTrouble, redis.RedisError) as exc:  # what translation leaves too
+            found = self.store.gauges(queues, limits)
+        except RedisTrouble as exc:
             log.debug("metrics: Redis: %s", exc)
             up.add_metric([], 0)
             yield up
             return
         up.add_metric([], 1)
         yield up
+        keys = self.store.keys
         depth = GaugeMetricFamily("qwsup_queue_jobs", "Jobs waiting in a list.", labels=["queue"])
-        for key, jobs in zip(lists, depths, strict=True):
-            depth.add_metric([key], jobs)
-        depth.add_metric([self.keys.delayed_jobs], delayed)
-        depth.add_metric([self.keys.failed_jobs], failed)
+        for queue, jobs in found.depths.items():
+            depth.add_metric([keys.queue_jobs(queue)], jobs)
+        depth.add_metric([keys.delayed_jobs], found.delayed)
+        depth.add_metric([keys.failed_jobs], found.failed)
         yield depth
-        paused = {n.decode() for n in paused_raw}
-        yield from _holds(queues, dict(zip(queues, depths, strict=True)), paused, limits, counts)
+        yield from _holds(queues, found, limits)
 
 
-def _holds(
-    queues: list[str],
-    depth: dict[str, int],
-    paused: set[str],
-    limits: tuple[Limits, ...],
-    counts: list[int],
-) -> Iterator[Metric]:
+def _holds(queues: list[str], found: Gauges, limits: tuple[Limits, ...]) -> Iterator[Metric]:
     """The gauges of what holds the queues back: paused, at a limit (take.lua's rules)."""
     pause = GaugeMetricFamily(
         "qwsup_queue_paused", "1 while the queue is paused (qwsup pause).", labels=["queue"]
     )
+    paused = found.paused
     held_back = {queue for queue in queues if queue in paused}
     for queue in dict.fromkeys([*queues, *sorted(paused)]):
         pause.add_metric([queue], 1 if queue in paused else 0)
@@ -190,7 +166,8 @@ def _holds(
         "qwsup_queue_limited_running",
         "Jobs counted against a queue's concurrency limit.", labels=["queue"],
     )  # fmt: skip
-    for limit, in_window, running in zip(limits, counts[::2], counts[1::2], strict=True):
+    for limit in limits:
+        in_window, running = found.in_window[limit.queue], found.limited[limit.queue]
         if limit.rate_jobs:
             started.add_metric([limit.queue], in_window)
             if in_window >= limit.rate_jobs:
@@ -206,7 +183,7 @@ def _holds(
         "Jobs waiting in a queue that a pause or a limit holds back now.", labels=["queue"],
     )  # fmt: skip
     for queue in queues:
-        held.add_metric([queue], depth[queue] if queue in held_back else 0)
+        held.add_metric([queue], found.depths[queue] if queue in held_back else 0)
     yield held
 
 
@@ -221,9 +198,8 @@ def serve(config: Config, state: Callable[[], MasterState]) -> Any:
     address = config.metrics.address()
     if address is None:
         return None
-    keys = Keys(config.redis.prefix())
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(QwsupCollector(state, make_client(config), keys))
+    registry.register(QwsupCollector(state, Operator.from_config(config)))
     try:
         server, _thread = start_http_server(address[1], address[0], registry=registry)
     except OSError as exc:

@@ -3,15 +3,27 @@ on a terminal) and for scripts (JSON)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from dataclasses import asdict
 from typing import Any
 
-from qwsup.ops.admin import CronView, FailedJob, RunningJob, Snapshot
+from qwsup.ops.views import CronView, Snapshot
 from qwsup.proctitle import printable
-from qwsup.store.jobs import JobInfo, State
-from qwsup.store.keys import TRACEBACK
+from qwsup.store.events import Event
+from qwsup.store.failed import FailedJob
+from qwsup.store.jobs import State
+from qwsup.store.keys import (
+    ENQUEUED_AT,
+    FAILED_AT,
+    FINISHED_AT,
+    PROGRESS_AT,
+    STARTED_AT,
+    TRACEBACK,
+)
+from qwsup.store.operator import RunningJob
+from qwsup.store.pages import JobRecord
 from qwsup.store.server import ServerInfo
 
 GREEN, RED, YELLOW, DIM, RESET = "\033[32m", "\033[31m", "\033[33m", "\033[2m", "\033[0m"
@@ -23,6 +35,11 @@ class Paint:
 
     def __call__(self, text: str, code: str) -> str:
         return f"{code}{text}{RESET}" if self.colour else text
+
+
+def counted(n: int, noun: str) -> str:
+    """ "1 job", "2 jobs", "0 jobs": a count and its noun (made plural with an s)."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def duration(seconds: float | None) -> str:
@@ -60,7 +77,7 @@ def status_table(snap: Snapshot, colour: bool = False) -> str:
             indent = "  "
             if pool is not None:
                 queues = ", ".join(pool.queues)
-                lines.append(f"  pool {pool.name}: {pool.count} workers on {queues}")
+                lines.append(f"  pool {pool.name}: {counted(pool.count, 'worker')} on {queues}")
                 indent = "    "
             for w in sup.workers:
                 if pool is not None and w.pool != pool.name:
@@ -150,11 +167,11 @@ def status_json(snap: Snapshot) -> str:
 def failed_table(jobs: list[FailedJob], total: int) -> str:
     if not jobs:
         return "no failed job"
-    lines = [f"{'ID':<34}{'ATTEMPTS':>8}  {'FAILED AT':<19}  ERROR"]
+    lines = [f"{'ID':<34}{'ATTEMPTS':>8}  {'FAILED AT':<23}  ERROR"]
     for job in jobs:
-        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(job.failed_at or 0))
+        when = _when(job.failed_at) if job.failed_at else "-"
         lines.append(
-            f"{printable(job.id, 32):<34}{job.attempts:>8}  {when:<19}  {printable(job.error, 80)}"
+            f"{printable(job.id, 32):<34}{job.attempts:>8}  {when:<23}  {printable(job.error, 80)}"
         )
     if total > len(jobs):
         lines.append(f"... {total - len(jobs)} more (--limit 0 shows all)")
@@ -162,51 +179,104 @@ def failed_table(jobs: list[FailedJob], total: int) -> str:
 
 
 def failed_detail(job: FailedJob) -> str:
-    lines = [f"id: {job.id}", f"attempts: {job.attempts}", f"error: {job.error}"]
+    lines = [f"id: {job.id}", f"attempts: {job.attempts} used up", f"error: {job.error}"]
     if job.failed_at:
-        lines.append(
-            f"failed at: {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(job.failed_at))}"
-        )
+        lines.append(f"failed at: {_when(job.failed_at)}")
     lines.append("fields:")
     for name, value in sorted(job.fields.items()):
         if name != TRACEBACK:
-            lines.append(f"  {name} = {value}")
+            lines.append(f"  {name} = {_field_time(name, value)}")
     trace = job.fields.get(TRACEBACK, "")
     if trace:
         lines += ["traceback:", trace.rstrip()]
     return "\n".join(lines)
 
 
-def job_detail(job: JobInfo, now: float) -> str:
-    """`qwsup job ID`: one job, a line per fact, at unix time `now`."""
-    state = job.state.value
-    if job.state is State.RUNNING:
-        state += f" on {job.worker or '?'}, attempt {job.attempts + 1}"
-        if job.started_at is not None:
-            state += f", for {max(0.0, now - job.started_at):.1f} s"
-    lines = [f"id: {job.id}", f"state: {state}", f"queue: {job.queue}"]
-    if job.state is not State.RUNNING and job.worker:
-        lines.append(f"worker: {job.worker} (the last to run it)")
-    lines.append(f"attempts: {job.attempts}")
+def job_detail(job: JobRecord, now: float) -> str:
+    """`qwsup job ID`: one job, a line per fact, at unix time `now`; a task's job with its
+    task and arguments."""
+    info = job.info
+    state = info.state.value
+    if info.state is State.RUNNING:
+        state += f" on {info.worker or '?'}, attempt {info.attempts + 1}"
+        if info.started_at is not None:
+            state += f", for {max(0.0, now - info.started_at):.1f} s"
+    lines = [f"id: {info.id}", f"state: {state}", f"queue: {info.queue}"]
+    if info.state is not State.RUNNING and info.worker:
+        lines.append(f"worker: {info.worker} (the last to run it)")
+    lines.append(f"attempts: {attempts(info.attempts, info.state is State.RUNNING)}")
     for what, when in (
-        ("enqueued", job.enqueued_at), ("started", job.started_at), ("finished", job.finished_at),
+        ("enqueued", info.enqueued_at), ("started", info.started_at),
+        ("finished", info.finished_at),
     ):  # fmt: skip
         if when is not None:
             lines.append(f"{what}: {_when(when)}")
-    if job.started_at is not None and job.finished_at is not None and job.state.ended:
-        lines.append(f"took: {max(0.0, job.finished_at - job.started_at):.3f} s")
-    if job.progress is not None:
-        said = f" {job.progress_message}" if job.progress_message else ""
-        lines.append(f"progress: {job.progress * 100:.0f}%{said}")
-    if job.error:
-        lines.append(f"error: {job.error}")
-    if job.result_type is not None:
-        lines.append(f"result ({job.result_type}): {_result_text(job.result)}")
-    lines.append("fields:")
-    lines += [f"  {name} = {value}" for name, value in sorted(job.fields.items())]
-    if job.traceback:
-        lines += ["traceback:", job.traceback.rstrip()]
+    if info.started_at is not None and info.finished_at is not None and info.state.ended:
+        lines.append(f"took: {max(0.0, info.finished_at - info.started_at):.3f} s")
+    if info.progress is not None:
+        said = f" {info.progress_message}" if info.progress_message else ""
+        lines.append(f"progress: {info.progress * 100:.0f}%{said}")
+    if info.error:
+        lines.append(f"error: {info.error}")
+    if info.result_type is not None:
+        lines.append(f"result ({info.result_type}): {_result_text(info.result)}")
+    if job.task is not None:
+        lines.append(f"task: {job.task.name}")
+        args = job.task.args
+        if isinstance(args, dict):
+            lines.append("arguments:" if args else "arguments: none")
+            lines += [f"  {name} = {json.dumps(value)}" for name, value in sorted(args.items())]
+        else:
+            lines.append(f"arguments (not a JSON object): {printable(str(args), 200)}")
+    lines.append("fields:" if info.fields else "fields: none")
+    lines += [f"  {name} = {value}" for name, value in sorted(info.fields.items())]
+    if info.traceback:
+        lines += ["traceback:", info.traceback.rstrip()]
     return "\n".join(lines)
+
+
+def attempts(used: int, running: bool) -> str:
+    """A job's attempts: those used up (failed or cut short) and, while it runs, which
+    attempt this run is, as `qwsup job` and the dashboard say it."""
+    return f"{used} used up" + (f", attempt {used + 1} running" if running else "")
+
+
+def job_json(job: JobRecord) -> str:
+    """`qwsup job ID --json`: every key always there; a task's name and its arguments
+    (decoded) in `task` and `args`, null for a job that is no task's."""
+    found = job.info.as_dict()
+    found["task"] = job.task.name if job.task else None
+    found["args"] = job.task.args if job.task else None
+    return json.dumps(found, indent=2)
+
+
+def event_line(event: Event) -> str:
+    """An event as `qwsup events` prints it: a task's job's with its task= and args=."""
+    return event.line()
+
+
+def event_json(event: Event) -> str:
+    """An event as one JSON object; a task's arguments decoded."""
+    found: dict[str, Any] = event.as_dict()
+    if "args" in found:
+        with contextlib.suppress(ValueError):
+            found["args"] = json.loads(found["args"])
+    return json.dumps(found)
+
+
+# qwsup's time fields in a job's hash: unix ms, but qwsup:failed_at in unix seconds
+_TIMES_MS = (ENQUEUED_AT, STARTED_AT, FINISHED_AT, PROGRESS_AT)
+
+
+def _field_time(name: str, value: str) -> str:
+    """A field's value as `failed show` lists it: qwsup's times as local times, to the ms
+    as every time shown, whatever unit their field holds; the others as they are."""
+    if name not in (*_TIMES_MS, FAILED_AT):
+        return value
+    try:
+        return _when(float(value) / (1000 if name in _TIMES_MS else 1))
+    except (ValueError, OverflowError, OSError):  # not a time
+        return value
 
 
 def _when(unix: float) -> str:

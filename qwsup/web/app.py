@@ -6,6 +6,11 @@ which static/app.js fetches again whenever the events stream says something chan
 (server-sent events at /events, from all:events) and every few seconds besides (the
 only way when events are off). Actions are POSTs of forms (auth.py says who may act),
 each answered with a redirect to the page it came from, its outcome in `said`.
+
+What a page shows is read through ops/ (pages.py, views.py) and what an action does is
+ops/actions.py's; while Redis cannot be reached a page says so (503), the trouble
+logged once when it starts and once when it ends (outage.py), and the pages work again
+by themselves once it is back.
 """
 
 from __future__ import annotations
@@ -13,13 +18,11 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import anyio
-import jinja2
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
@@ -29,12 +32,12 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from qwsup.config import Config
-from qwsup.errors import QwsupError, UnknownJob
-from qwsup.ops import admin, report
-from qwsup.ops.admin import Operator
-from qwsup.produce.producer import Producer
-from qwsup.store import events
-from qwsup.web import rates, reads
+from qwsup.errors import ExitCode, QwsupError, RedisRefused, RedisTrouble
+from qwsup.ops import actions, pages, views
+from qwsup.ops.actions import Outcome
+from qwsup.ops.console import Console, embedded_away
+from qwsup.outage import Outage
+from qwsup.web import forms, render
 from qwsup.web.auth import COOKIE, SESSION_S, Auth
 
 log = logging.getLogger(__name__)
@@ -55,78 +58,18 @@ HEADERS = {  # on every page: nothing of a job can run as script, nor the page b
 }
 
 
-def _clock(ms: int | float | None) -> str:
-    """A time (unix ms) as the pages show it, in UTC."""
-    if ms is None:
-        return "—"
-    try:
-        return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-    except (ValueError, OverflowError, OSError):  # a time no clock shows (NaN, far off)
-        return "?"
-
-
-def _environment() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("qwsup.web", "templates"),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-    )
-    env.filters["clock"] = _clock
-    env.filters["seconds"] = report.duration
-    env.filters["points"] = rates.sparkline
-    env.filters["quote"] = lambda value: quote(str(value), safe="")
-    env.filters["shown"] = _shown
-    return env
-
-
-def _shown(value: object) -> str:
-    """Text as a page can hold it: bytes a job kept undecodable (surrogate escapes)
-    shown as replacement characters."""
-    return str(value).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-
-
-def _back(value: str | None) -> str:
-    """Where an action's redirect goes: a path of this site only, without what the
-    live updates and a previous action added to its query (fragment, said)."""
-    path = urlsplit(value or "/")
-    if path.scheme or path.netloc or not path.path.startswith("/") or path.path.startswith("//"):
-        return "/"
-    return path.path + (f"?{query}" if (query := _query(path.query)) else "")
-
-
-def _query(query: str) -> str:
-    """A query string less the parameters `fragment` and `said`."""
-    kept = [p for p in query.split("&") if p and p.partition("=")[0] not in ("fragment", "said")]
-    return "&".join(kept)
-
-
-def _said(back: str, message: str) -> str:
-    path = urlsplit(back)
-    query = "&".join(filter(None, [_query(path.query), urlencode({"said": message})]))
-    return f"{path.path}?{query}"
-
-
-def _page_number(request: Request) -> int:
-    try:
-        return max(0, int(request.query_params.get("page", "1")) - 1)
-    except ValueError:
-        return 0
-
-
 class Dashboard:
-    """The app and what its pages share: the config, one Operator and Producer (one
-    Redis client: redis-py's pool serves the threads that run the pages), the token."""
+    """The app and what its pages share: the config, one Console (one Redis client:
+    redis-py's pool serves the threads that run the pages), the token."""
 
-    def __init__(
-        self, config: Config, op: Operator, producer: Producer, auth: Auth, hosts: list[str]
-    ) -> None:
+    def __init__(self, console: Console, auth: Auth, hosts: list[str]) -> None:
         """`hosts`: the names the Host header may give (anything else is refused: a page
         of another site cannot reach this one through a name it resolves here)."""
-        self.config = config
-        self.op = op
-        self.producer = producer
+        self.config: Config = console.config
+        self.console = console
         self.auth = auth
-        self.templates = _environment()
+        self.outage = Outage(log)  # Redis trouble, logged once when it starts and ends
+        self.templates = render.environment()
         self.streams = anyio.CapacityLimiter(MOST_STREAMS)  # /events' threads, apart
         static = resources.files("qwsup.web").joinpath("static")
         guard = self.reader
@@ -155,11 +98,14 @@ class Dashboard:
         the events stream: 401)."""
 
         async def guarded(request: Request) -> Response:
-            if self.auth.may_read(request.cookies.get(COOKIE), _bearer(request)):
-                return await page(request)
+            if self.auth.may_read(request.cookies.get(COOKIE), forms.bearer(request)):
+                try:
+                    return await page(request)
+                except RedisTrouble as exc:
+                    return self.unreachable(request, exc)
             if request.query_params.get("fragment") or request.url.path == "/events":
                 return Response("log in first", 401, headers=HEADERS)
-            return RedirectResponse(f"/login?{urlencode({'back': _path(request)})}", 303)
+            return RedirectResponse(f"/login?{urlencode({'back': forms.path(request)})}", 303)
 
         return guarded
 
@@ -171,7 +117,7 @@ class Dashboard:
         sid = request.cookies.get(COOKIE)
         session = self.auth.session(sid)
         values = {
-            "request_path": _path(request),
+            "request_path": forms.path(request),
             "said": request.query_params.get("said", ""),
             "auth_enabled": self.auth.enabled,
             "operator": session is not None,
@@ -188,44 +134,62 @@ class Dashboard:
     def refuse(self, request: Request, status: int, message: str) -> HTMLResponse:
         return self.render(request, "message.html", status, title="Refused", message=message)
 
+    def unreachable(self, request: Request, exc: RedisTrouble) -> HTMLResponse:
+        """What a page shows while Redis cannot do what it asks (503): the live updates
+        try again, and show the page once Redis is back."""
+        where = self.console.where()
+        if isinstance(exc, RedisRefused):
+            title, message = "Redis refused", f"Redis at {where} refused a command: {exc}."
+        elif self.config.embedded:
+            title, message = "Redis unreachable", f"{embedded_away(self.config)}."
+        else:
+            title, message = "Redis unreachable", f"Redis at {where} is unreachable: {exc}."
+        message += " This page tries again every few seconds."
+        return self.render(request, "message.html", 503, title=title, message=message)
+
     async def run(self, read: Callable[[], Any]) -> Any:
-        """A read of Redis (redis-py is synchronous) in a worker thread."""
-        return await anyio.to_thread.run_sync(read)
+        """A read of Redis (redis-py is synchronous) in a worker thread; a RedisTrouble
+        it raises is logged once per outage (and raised on)."""
+        try:
+            found = await anyio.to_thread.run_sync(read)
+        except RedisTrouble as exc:
+            self.outage.down(exc, "page", time.monotonic())
+            raise
+        self.outage.up("page", time.monotonic())
+        return found
 
     # -- pages ------------------------------------------------------------------------
 
     async def overview(self, request: Request) -> Response:
-        view = await self.run(lambda: reads.overview(self.op, self.config))
+        view = await self.run(lambda: pages.overview(self.console))
         return self.render(request, "overview.html", view=view, title="Overview")
 
     async def failed(self, request: Request) -> Response:
         search = request.query_params.get("q", "").strip()[:200]
-        page = _page_number(request)
-        view = await self.run(lambda: reads.failed_page(self.op, page, search))
+        page = forms.page_number(request)
+        view = await self.run(lambda: pages.failed_page(self.console, page, search))
         return self.render(request, "failed.html", page=view, title="Failed jobs")
 
     async def scheduled(self, request: Request) -> Response:
-        page = _page_number(request)
-        view = await self.run(lambda: reads.scheduled_page(self.op, page))
+        page = forms.page_number(request)
+        view = await self.run(lambda: pages.scheduled_page(self.console, page))
         return self.render(request, "scheduled.html", page=view, title="Scheduled jobs")
 
     async def cron(self, request: Request) -> Response:
-        views = await self.run(lambda: admin.cron_views(self.op, self.config.cron))
-        return self.render(request, "cron.html", schedules=views, title="Cron")
+        found = await self.run(lambda: views.cron_views(self.console))
+        return self.render(request, "cron.html", schedules=found, title="Cron")
 
     async def queue(self, request: Request) -> Response:
         name = request.path_params["name"]
-        page = _page_number(request)
-        view = await self.run(lambda: reads.queue_page(self.op, name, page))
-        paused = await self.run(self.op.paused)
+        page = forms.page_number(request)
+        view = await self.run(lambda: pages.queue_page(self.console, name, page))
         return self.render(
-            request, "queue.html", page=view, name=name, paused=name in paused,
-            title=f"Queue {name}",
-        )  # fmt: skip
+            request, "queue.html", page=view, name=name, paused=view.paused, title=f"Queue {name}"
+        )
 
     async def job(self, request: Request) -> Response:
         job_id = request.path_params["id"]
-        view = await self.run(lambda: reads.job_page(self.op, job_id, self.config.web.hide_fields))
+        view = await self.run(lambda: pages.job_page(self.console, job_id))
         if view is None:
             return self.render(
                 request, "message.html", 404, title="No such job",
@@ -235,7 +199,7 @@ class Dashboard:
         return self.render(request, "job.html", job=view, now=now, title=f"Job {job_id}")
 
     async def login_form(self, request: Request) -> Response:
-        back = _back(request.query_params.get("back"))
+        back = forms.back(request.query_params.get("back"))
         return self.render(request, "login.html", title="Log in", wrong=False, back=back)
 
     # -- the operator -----------------------------------------------------------------
@@ -257,14 +221,14 @@ class Dashboard:
         form = await request.form()
         sid = self.auth.login(str(form.get("token", "")))
         if sid is None:
-            log.warning("a login with a wrong token from %s", _client(request))
-            back = _back(str(form.get("back", "/")))
+            log.warning("a login with a wrong token from %s", forms.client(request))
+            back = forms.back(str(form.get("back", "/")))
             return self.render(request, "login.html", 401, title="Log in", wrong=True, back=back)
-        log.info("an operator logged in from %s", _client(request))
-        response = RedirectResponse(_back(str(form.get("back", "/"))), 303)
+        log.info("an operator logged in from %s", forms.client(request))
+        response = RedirectResponse(forms.back(str(form.get("back", "/"))), 303)
         response.set_cookie(
             COOKIE, sid, max_age=SESSION_S, httponly=True, samesite="strict", path="/",
-            secure=_https(request),
+            secure=forms.https(request),
         )  # fmt: skip
         return response
 
@@ -283,72 +247,25 @@ class Dashboard:
             return self.refuse(request, 403, "an action must come from this site's own page")
         form = await request.form()
         verdict = self.auth.may_act(
-            request.cookies.get(COOKIE), str(form.get("csrf", "")) or None, _bearer(request)
+            request.cookies.get(COOKIE), str(form.get("csrf", "")) or None, forms.bearer(request)
         )
         action = request.path_params["action"]
         if not verdict.allowed:
-            log.warning("%s refused for %s: %s", action, _client(request), verdict.reason)
+            log.warning("%s refused for %s: %s", action, forms.client(request), verdict.reason)
             return self.refuse(request, verdict.status, f"{action}: {verdict.reason}")
         ids = [str(v) for v in form.getlist("ids") if str(v)]
         every = form.get("all") == "1"
         target = str(form.get("target", ""))
-        try:
-            said = await self.run(lambda: self.carry_out(action, ids, every, target))
-        except (QwsupError, ValueError) as exc:
-            said = f"{action}: {exc}"
-        if said is None:
+        do = ACTIONS.get(action)
+        if do is None:
             return self.refuse(request, 404, f"no such action: {action}")
-        log.info("%s by %s: %s", action, _client(request), said)
-        return RedirectResponse(_said(_back(str(form.get("back", "/"))), said), 303)
-
-    def carry_out(self, action: str, ids: list[str], every: bool, target: str) -> str | None:
-        """What an allowed action does, and what the page then says (None: no such
-        action)."""
-        op = self.op
-        if action == "retry":
-            if not ids and not every:
-                return "retry: no job chosen"
-            done = op.retry_failed(None if every else ids)
-            refused = "".join(
-                f"; {r.id} stays failed: {r.holder} holds its unique name {r.name}"
-                for r in done.refused[:5]
-            )
-            return f"{done.moved} failed jobs put back in their queue{refused}"
-        if action == "purge":
-            if not ids and not every:
-                return "purge: no job chosen"
-            removed = op.purge_failed() if every else op.purge_ids(ids)
-            return f"{removed} failed jobs removed for good"
-        if action == "cancel":
-            outcomes = []
-            for job_id in ids:
-                try:
-                    outcomes.append(f"{job_id}: {self.producer.cancel(job_id).outcome}")
-                except UnknownJob:
-                    outcomes.append(f"{job_id}: no such job")
-            return "cancel: " + (", ".join(outcomes) or "no job chosen")
-        if action in ("pause", "resume"):
-            if not target:
-                return f"{action}: no queue chosen"
-            (op.pause if action == "pause" else op.resume)([target])
-            return f"queue {target} {'paused' if action == 'pause' else 'resumed'}"
-        if action == "requeue":
-            return self.requeue(target)
-        return None
-
-    def requeue(self, name: str) -> str:
-        """Requeue the jobs of supervisor `name`, only once its lease is over."""
-        found = next((s for s in admin.snapshot(self.op).supervisors if s.name == name), None)
-        if found is None:
-            return f"requeue: no supervisor {name}"
-        if found.alive:
-            return f"requeue: {name} is alive (its lease runs): its jobs are its own"
-        done = admin.requeue_orphans(
-            self.op, [name], max_attempts=self.config.most_attempts,
-            lease_s=self.config.supervisor.lease_timeout,
-        )  # fmt: skip
-        moved = sum(r.requeued for r in done)
-        return f"{moved} jobs of {name} requeued"
+        try:
+            done: Outcome = await self.run(lambda: do(self.console, ids, every, target))
+        except QwsupError as exc:
+            done = actions.refused(str(exc), ExitCode.ERROR)
+        said = done.message if done.code == ExitCode.OK else f"{action}: {done.message}"
+        log.info("%s by %s: %s", action, forms.client(request), said)
+        return RedirectResponse(forms.said(forms.back(str(form.get("back", "/"))), said), 303)
 
     # -- live -------------------------------------------------------------------------
 
@@ -359,10 +276,9 @@ class Dashboard:
         them); past that, 503: the page then polls."""
         if self.streams.available_tokens < 1:
             return Response("too many live pages: this one polls", 503, headers=HEADERS)
-        client, key = self.op.client, self.op.keys.events
 
         def read(after: str) -> str | None:
-            return events.newest_after(client, key, after, EVENTS_BLOCK_MS)
+            return pages.newest_event_after(self.console, after, EVENTS_BLOCK_MS)
 
         async def stream() -> AsyncIterator[str]:
             after = "$"
@@ -384,24 +300,14 @@ class Dashboard:
         return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)
 
 
-def _https(request: Request) -> bool:
-    """Whether the browser speaks HTTPS to us (directly, or to the proxy in front)."""
-    forwarded = request.headers.get("x-forwarded-proto", "")
-    return request.url.scheme == "https" or forwarded.split(",")[0].strip() == "https"
-
-
-def _path(request: Request) -> str:
-    """The page's path and query, where its forms send the operator back to (not to
-    the fragment the live updates fetch)."""
-    query = _query(request.url.query)
-    return request.url.path + (f"?{query}" if query else "")
-
-
-def _bearer(request: Request) -> str | None:
-    """The token of an `Authorization: Bearer` header, if any."""
-    given = request.headers.get("authorization", "")
-    return given.removeprefix("Bearer ").strip() if given.startswith("Bearer ") else None
-
-
-def _client(request: Request) -> str:
-    return request.client.host if request.client else "?"
+Act = Callable[[Console, list[str], bool, str], Outcome]
+# POST /actions/NAME, with the form's chosen `ids` (or `all=1`) and its `target` (a
+# queue, a supervisor)
+ACTIONS: dict[str, Act] = {
+    "retry": lambda c, ids, every, _: actions.retry(c, None if every else ids),
+    "purge": lambda c, ids, every, _: actions.purge(c, None if every else ids),
+    "cancel": lambda c, ids, _every, _target: actions.cancel(c, ids),
+    "pause": lambda c, _ids, _every, target: actions.pause(c, [target] if target else []),
+    "resume": lambda c, _ids, _every, target: actions.resume(c, [target] if target else []),
+    "requeue": lambda c, _ids, _every, target: actions.requeue(c, [target] if target else []),
+}

@@ -16,9 +16,7 @@ import uvicorn
 
 from qwsup.config import Config
 from qwsup.errors import ExitCode
-from qwsup.ops.admin import Operator
-from qwsup.produce.producer import Producer
-from qwsup.store.connection import make_client
+from qwsup.ops.console import Console
 from qwsup.web.app import Dashboard
 from qwsup.web.auth import Auth, read_token
 
@@ -88,11 +86,7 @@ def serve(config: Config, listen: str | None) -> int:
         sock.close()
         print(f"qwsup: web: cannot serve the dashboard on {host}:{port}: {exc}", file=sys.stderr)
         return int(ExitCode.UNAVAILABLE)
-    client = make_client(config)
-    op = Operator.from_config(config, client)
-    keep_s = config.longest_kept_ms / 1000
-    producer = Producer(client, config.redis.namespace, keep_s, config.events.max_len)
-    dashboard = Dashboard(config, op, producer, Auth(token), allowed_hosts(host, config))
+    dashboard = Dashboard(Console.from_config(config), Auth(token), allowed_hosts(host, config))
     server = uvicorn.Server(
         uvicorn.Config(
             dashboard.app, log_config=None, access_log=False, lifespan="off",

@@ -26,7 +26,7 @@
       url.searchParams.set("fragment", "1");
       url.searchParams.delete("said");
       const reply = await fetch(url, { credentials: "same-origin", cache: "no-store" });
-      if (reply.ok) {
+      if (reply.ok || reply.status === 503) {  // 503: Redis is away, and the page says so
         const html = await reply.text();
         if (calm() && html !== last) { main.innerHTML = html; last = html; }
         document.body.dataset.refreshed = String(Date.now());

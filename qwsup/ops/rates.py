@@ -1,6 +1,6 @@
 """Jobs finished per second, per queue, over the last minutes, from the events stream
 (all:events' "done" entries, whose ids are their times on the Redis clock), and the
-small chart that draws them. Pure: the entries are read in reads.py."""
+small chart that draws them. Pure: the entries are read by the store (pages.py)."""
 
 from __future__ import annotations
 

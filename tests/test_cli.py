@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import importlib
 import subprocess
 import sys
 from pathlib import Path
@@ -157,6 +158,19 @@ def test_help_and_status_load_neither_the_dashboard_nor_the_master_nor_the_worke
         status, _, loaded = done.stdout.splitlines()[-1].partition(" ")
         assert status == code, done.stderr
         assert [m for m in loaded.split() if m.startswith(HEAVY)] == [], args
+        if args == ["--help"]:  # nothing of Redis at all (qwsup's public names are lazy)
+            assert [m for m in loaded.split() if m.startswith(("redis", "qwsup.worker"))] == []
+
+
+@pytest.mark.unit
+def test_every_public_name_is_imported_from_its_home_when_first_used() -> None:
+    import qwsup
+
+    assert set(qwsup.__all__) - {"__version__"} == set(qwsup._HOME_OF)
+    for name in qwsup._HOME_OF:
+        assert getattr(qwsup, name) is getattr(importlib.import_module(qwsup._HOME_OF[name]), name)
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        qwsup.nothing  # type: ignore[attr-defined]  # noqa: B018
 
 
 def test_with_the_embedded_server_and_no_supervisor_a_command_says_what_to_do(

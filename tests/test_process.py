@@ -56,7 +56,7 @@ def test_a_sigkilled_busy_worker_loses_nothing_and_is_replaced(
     assert victim not in new_pids and len(new_pids - pids) == 1
     log = qw.log()
     assert f"worker testhost.{victim} was killed by SIGKILL (perhaps out of memory)" in log
-    assert f"worker testhost.{victim}: 1 jobs back in the queue" in log
+    assert f"worker testhost.{victim}: 1 job back in the queue" in log
     assert_drained(r)
     assert f"testhost.{victim}".encode() not in r.smembers("testhost:workers")
 

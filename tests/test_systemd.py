@@ -84,11 +84,11 @@ def test_ready_status_reloading_watchdog_and_stopping(
 ) -> None:
     qw = start_qwsup(workers={"count": 2})
     ready = systemd.wait_for("READY", "1")
-    assert ready["STATUS"] == "2/2 workers, 0 busy, 0 jobs done, 0 failed"
+    assert ready["STATUS"] == "2/2 workers, 0 busy, 0 jobs done, 0 failed attempts"
     assert len(qw.workers()) == 2
     systemd.wait_for("WATCHDOG", "1")
     enqueue(r, 3)
-    systemd.wait_for("STATUS", "2/2 workers, 0 busy, 3 jobs done, 0 failed")
+    systemd.wait_for("STATUS", "2/2 workers, 0 busy, 3 jobs done, 0 failed attempts")
 
     before = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
     qw.send(signal.SIGHUP)

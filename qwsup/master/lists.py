@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from qwsup.master.actions import Requeue
 from qwsup.master.timers import Every
 from qwsup.master.totals import Totals
+from qwsup.ops.report import counted
 from qwsup.outage import Outage
 from qwsup.store.keys import split_worker_id
 from qwsup.store.queue import Queue
@@ -76,8 +77,8 @@ class Lists:
             self.totals.failed += moved.failed
             if moved.requeued or moved.failed:
                 log.warning(
-                    "worker %s: %d jobs back in the queue, %d out of attempts to failed:jobs",
-                    r.worker, moved.requeued, moved.failed,
+                    "worker %s: %s back in the queue, %d out of attempts to failed:jobs",
+                    r.worker, counted(moved.requeued, "job"), moved.failed,
                 )  # fmt: skip
 
     def sweep(

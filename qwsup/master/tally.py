@@ -12,6 +12,7 @@ import json
 from qwsup.master.pool import Pool, Proc, died_on_its_own, end_cause
 from qwsup.master.totals import Totals
 from qwsup.ops import metrics
+from qwsup.ops.report import counted
 
 
 class Tally:
@@ -36,15 +37,17 @@ class Tally:
     def summary(self) -> str:
         """The shutdown line's counts."""
         t = self.live()
-        late = f"; {t.lost} jobs finished after another master reclaimed them" if t.lost else ""
+        late = f"; {counted(t.lost, 'job')} finished after another master reclaimed them"
+        late = late if t.lost else ""
         return (
-            f"{t.done} jobs done, {t.attempts_failed} attempts failed, "
-            f"{t.failed_for_good + t.failed} jobs failed for good, {t.requeued} requeued; "
-            f"{t.started} workers started, {t.died} died{late}"
+            f"{counted(t.done, 'job')} done, {counted(t.attempts_failed, 'attempt')} failed, "
+            f"{counted(t.failed_for_good + t.failed, 'job')} failed for good, "
+            f"{t.requeued} requeued; {counted(t.started, 'worker')} started, {t.died} died{late}"
         )
 
     def status_line(self) -> str:
-        """ "3/4 workers, 1 busy, 120 jobs done, 2 failed" (and the pools, when several)."""
+        """ "3/4 workers, 1 busy, 120 jobs done, 2 failed attempts" (and the pools, when
+        several): a failed attempt is retried, or the job failed for good."""
         pool = self.pool
         current = pool.running()
         ready = sum(p.ready for p in current)
@@ -57,7 +60,8 @@ class Tally:
                 f"{name} {sum(p.ready for p in current if p.pool == name)}/{count}"
                 for name, count in pool.counts.items()
             ) + " workers"  # fmt: skip
-        return f"{workers}, {busy} busy, {t.done} jobs done, {t.attempts_failed} failed"
+        done, failed = counted(t.done, "job"), counted(t.attempts_failed, "failed attempt")
+        return f"{workers}, {busy} busy, {done} done, {failed}"
 
     def pools_json(self) -> str:
         """Each pool's wanted count, queues and running workers, for `qwsup status`."""

@@ -100,10 +100,6 @@ class Master:
         return self.pool.config
 
     @property
-    def name(self) -> str:
-        return self.config.supervisor.name
-
-    @property
     def stopping(self) -> StopMode | None:
         return self.pool.stopping
 
@@ -138,9 +134,7 @@ class Master:
             self.embedded.start()
         if self.queue is None:
             self.queue = connect(self.config)  # raises UnsafeServer: exit 78
-        self.metrics_server = metrics.serve(
-            self.config, lambda: self.tally.metrics_state(self.name, self.duties.cron.counts())
-        )
+        self.metrics_server = metrics.serve(self.config, self.metrics_state)
         self.wakeups.install(HANDLED)
         log.info(
             "master %d started: %s on %s",
@@ -335,6 +329,11 @@ class Master:
     def watch_embedded(self) -> None:
         if self.embedded is not None:
             self.embedded.watch()
+
+    def metrics_state(self) -> metrics.MasterState:
+        """From the metrics thread, which may ask before the master is connected."""
+        cron = self._duties.cron.counts() if self._duties is not None else None
+        return self.tally.metrics_state(self.config.supervisor.name, cron)
 
     def gone(self, pid: int) -> None:
         """Worker `pid` was reaped: no stop order of its is left to enforce."""

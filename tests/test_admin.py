@@ -169,7 +169,8 @@ def test_a_unique_job_is_refused_while_its_twin_is_queued_or_running(
 ) -> None:
     qw = start_qwsup(workers={"count": 1})
     qw.wait_workers(1)
-    first = qw.command("enqueue", "--unique", "nightly", "sleep=1")
+    # the first runs until released: a slow CLI under load cannot outlast it
+    first = qw.command("enqueue", "--unique", "nightly", "action=hold")
     assert first.returncode == 0, first.stderr
     job_id = first.stdout.strip()
     wait_until(lambda: r.hget("test:runs", job_id), 10, "the first to start")
@@ -178,6 +179,7 @@ def test_a_unique_job_is_refused_while_its_twin_is_queued_or_running(
     assert f"refused: unique name 'nightly' is held by job {job_id}, queued or running" in (
         twin.stderr
     )
+    r.set("test:release", 1)
     wait_until(lambda: state(r, job_id) == b"done", 10, "the first to finish")
     again = qw.command("enqueue", "--unique", "nightly", "n=1")
     assert again.returncode == 0, again.stderr

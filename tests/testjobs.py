@@ -32,6 +32,10 @@ def record(job_id: str, data: dict[str, str]) -> None:
         ballast = b"x" * (int(data["mb"]) * 2**20)
     if "sleep" in data:
         time.sleep(float(data["sleep"]))
+    if action == "hold":  # runs until test:release is set (30 s at most)
+        end = time.monotonic() + 30
+        while time.monotonic() < end and not r.exists("test:release"):
+            time.sleep(0.02)  # (the job's own pace)
     if action == "hang":  # catastrophic backtracking in C, never letting go of the GIL
         re.match(r"(a+)+$", "a" * 64 + "b")
     if action == "stubborn":  # swallows whatever is raised in it, even BaseException

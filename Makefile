@@ -53,7 +53,7 @@ test-latest:
 
 # The suite against the oldest redis-py that pyproject.toml's range allows (the lock holds
 # the newest), in .venv-redis-lowest; lint is left out (mypy types against the lock's).
-REDIS_LOWEST = 5.1.1
+REDIS_LOWEST = 6.0.0
 test-redis-lowest:
 	$(MAKE) .venv-redis-lowest/.installed VENV=.venv-redis-lowest
 	.venv-redis-lowest/bin/uv pip install --quiet --python .venv-redis-lowest/bin/python \

@@ -91,10 +91,11 @@ class _SeqLock:
 
 
 # after the sequence: beat, busy_since (monotonic seconds; 0: idle), duration_sum; done,
-# retried, failed, lost, cancelled; then one count per duration bucket
-_HEAD = struct.Struct("=3d5Q")
+# retried, failed, lost, cancelled, running (jobs now); then one count per duration bucket
+_HEAD = struct.Struct("=3d6Q")
 _BUCKETS = struct.Struct(f"={len(BUCKETS) + 1}Q")
 _AT = _SEQ.size  # where the head starts
+_RUNNING = _AT + 3 * 8 + 5 * 8  # where its running count is
 SIZE = _AT + _HEAD.size + _BUCKETS.size
 OUTCOMES = ("done", "retry", "failed", "lost", "cancelled")
 
@@ -110,6 +111,7 @@ class Score:
     lost: int
     cancelled: int
     buckets: tuple[int, ...]
+    running: int = 0  # the jobs it runs now (a worker of several slots: k of N)
 
 
 class Scoreboard:
@@ -123,11 +125,18 @@ class Scoreboard:
     def beat(self, now: float) -> None:
         self._put(_AT, now)
 
-    def busy(self, now: float) -> None:
-        self._put(_AT + 8, now)
+    def busy(self, now: float, running: int = 1) -> None:
+        """Running `running` jobs, the oldest since `now` (0.0 and 0: idle)."""
+        with self.seq.lock:
+            seq = self.seq.begin()
+            try:
+                _DOUBLE.pack_into(self.memory, _AT + 8, now)
+                _COUNT.pack_into(self.memory, _RUNNING, running)
+            finally:
+                self.seq.end(seq)
 
     def idle(self) -> None:
-        self.busy(0.0)
+        self.busy(0.0, 0)
 
     def _put(self, offset: int, value: float) -> None:
         with self.seq.lock:
@@ -147,7 +156,7 @@ class Scoreboard:
         with self.seq.lock:
             seq = self.seq.begin()
             try:
-                _beat, _busy, total, *counts = _HEAD.unpack_from(self.memory, _AT)
+                _beat, _busy, total, *counts, _running = _HEAD.unpack_from(self.memory, _AT)
                 for outcome, seconds, bucket in ended:
                     counts[OUTCOMES.index(outcome)] += 1
                     total += seconds
@@ -169,11 +178,11 @@ class Scoreboard:
         return self.last
 
     def _unpack(self) -> Score:
-        beat, busy, total, done, retried, failed, lost, cancelled = _HEAD.unpack_from(
+        beat, busy, total, done, retried, failed, lost, cancelled, running = _HEAD.unpack_from(
             self.memory, _AT
         )
         buckets = _BUCKETS.unpack_from(self.memory, _AT + _HEAD.size)
-        return Score(beat, busy, total, done, retried, failed, lost, cancelled, buckets)
+        return Score(beat, busy, total, done, retried, failed, lost, cancelled, buckets, running)
 
     def close(self) -> None:
         self.seq.release()

@@ -52,6 +52,6 @@ def ack(
     """Finish the job with ack.lua (kept `keep_ms`, with `result`); False when the
     worker no longer owned it."""
     line = feed(q, worker, "", keep_ms=keep_ms)
-    line.finish(job_id, b"", (), result)
+    line.finish(job_id, (), result)
     line.settle()
     return line.answered().acked == [(job_id, True)]

@@ -315,6 +315,37 @@ def test_a_running_job_is_stopped_at_once_and_its_worker_goes_on(
 
 
 @pytest.mark.process
+def test_a_job_cancelled_while_held_never_starts(start_qwsup: Start, r: redis.Redis) -> None:
+    """A worker holds b, taken along behind a, when a's handler cancels b. The master is
+    stopped (SIGSTOP): no stop order reaches the worker. Redis says whether b may start,
+    in the acknowledgement of a: b ends cancelled, never started."""
+    qw = start_qwsup(
+        workers={"handler": "testjobs:record", "count": 1, "prefetch": 10},
+        supervisor={"lease_timeout": 60},
+    )
+    qw.wait_workers(1)
+    producer = Producer(r)
+    warm = producer.enqueue_many([{"n": str(i)} for i in range(40)])  # short: batches grow
+    wait_until(lambda: len(r.lrange("test:done", 0, -1)) == len(warm), 20, "the short jobs")
+    qw.send(signal.SIGSTOP)
+    try:
+        with r.pipeline() as pipe:  # a plain producer's two jobs, at once: taken together
+            pipe.hset("job:a", mapping={"action": "cancel", "other": "b"})
+            pipe.hset("job:b", "n", "b")
+            pipe.lpush("all:jobs", "a", "b")
+            pipe.execute()
+        wait_until(lambda: state(r, "a") == b"done", 15, "a done")
+        wait_until(lambda: state(r, "b") == b"cancelled", 15, "b cancelled")
+        assert r.hget("test:cancel", "b") == b"stopping"  # in the worker's list: held
+        assert "b" not in runs(r) and r.llen("all:jobs") == 0
+        qw.wait_log("job b was cancelled while held: dropped, not started")
+    finally:
+        qw.send(signal.SIGCONT)
+    after = producer.enqueue({"n": "after"})
+    wait_until(lambda: state(r, after) == b"done", 15, "the next job")
+
+
+@pytest.mark.process
 def test_a_job_that_will_not_stop_has_its_worker_killed_after_quick_timeout(
     start_qwsup: Start, r: redis.Redis
 ) -> None:

@@ -11,6 +11,7 @@ import pytest
 import redis
 
 from qwsup.errors import ConnectionLost
+from qwsup.produce.producer import Producer
 from qwsup.store.feed import Feed
 from qwsup.store.keys import STARTED_AT
 from qwsup.store.queue import Queue
@@ -39,8 +40,7 @@ def test_acknowledgements_sent_without_waiting_are_done_before_the_next_take(
     enqueue(client, "a", "b", "c", "d")
     feed = Feed(q.client, q.keys, W, "host")
     assert ids(feed.take(b"", 2)) == [b"a", b"b"]  # the first EVALSHA also loads the script
-    client.hdel("job:b", STARTED_AT)
-    feed.finish(b"a", b"b")  # a done, b starts: no reply awaited
+    feed.finish(b"a")  # a done: no reply awaited
     assert feed.answered().acked == []
     assert ids(feed.take(b"b", 2)) == [b"c", b"d"]
     assert feed.answered().acked == [(b"a", True), (b"b", True)]
@@ -49,14 +49,27 @@ def test_acknowledgements_sent_without_waiting_are_done_before_the_next_take(
     feed.close()
 
 
-def test_finishing_names_the_job_that_starts_next(client: redis.Redis, q: Queue) -> None:
-    enqueue(client, "a", "b")
-    feed = Feed(q.client, q.keys, W, "host")
-    feed.take(b"", 2)
+def test_a_held_job_starts_once_the_acknowledgement_before_it_says_it_may(
+    client: redis.Redis, q: Queue
+) -> None:
+    """go_on: the acknowledgement of a job, awaited, says whether the held job after it
+    may start (stamped again when asked); one cancelled while held ends cancelled there
+    and leaves the worker's list, never started."""
+    enqueue(client, "a", "b", "c", "d")
+    feed = Feed(q.client, q.keys, W, "host", keep_ms=60_000)
+    assert ids(feed.take(b"", 4)) == [b"a", b"b", b"c", b"d"]
     client.hdel("job:b", STARTED_AT)
-    feed.finish(b"a", b"b")
-    feed.settle()
+    assert feed.go_on(b"a", b"b", stamp=True)
+    assert feed.answered().acked == [(b"a", True)]
     assert client.hget("job:b", STARTED_AT) is not None
+    assert Producer(client).cancel("c").outcome == "stopping"  # (running, to Redis)
+    assert not feed.go_on(b"b", b"c")
+    assert state_of(client, "c") == b"cancelled" and client.lrange(OWN, 0, -1) == [b"d"]
+    assert feed.answered().acked == [(b"b", True)]
+    assert Producer(client).cancel("d").outcome == "stopping"
+    assert not feed.go_on(b"", b"d")  # (no job finished: only the next one asked about)
+    assert feed.answered().acked == [] and state_of(client, "d") == b"cancelled"
+    assert client.llen(OWN) == 0 and client.zcard("finished:jobs") == 4
     feed.close()
 
 
@@ -109,7 +122,7 @@ def test_scripts_flushed_between_sends_are_loaded_and_nothing_is_handed_out_twic
     feed = Feed(q.client, q.keys, W, "host")
     assert ids(feed.take(b"", 2)) == [b"a", b"b"]
     client.script_flush()
-    feed.finish(b"a", b"b")  # refused: NOSCRIPT
+    feed.finish(b"a")  # refused: NOSCRIPT
     jobs = feed.take(b"b", 2)  # refused too; both are redone
     assert ids(jobs) == [b"c", b"d"]
     assert feed.answered().acked == [(b"a", True), (b"b", True)]
@@ -124,7 +137,7 @@ def test_a_line_broken_with_replies_due_resends_the_acknowledgements(
     enqueue(client, "a", "b", "c")
     feed = Feed(q.client, q.keys, W, "host")
     assert ids(feed.take(b"", 3)) == [b"a", b"b", b"c"]
-    feed.finish(b"a", b"b")
+    feed.finish(b"a")
     client.client_kill_filter(_type="normal", skipme=True)  # the feed's connection
     with pytest.raises(ConnectionLost):
         feed.take(b"b", 3)
@@ -145,7 +158,7 @@ def test_an_acknowledgement_sent_again_for_a_job_kept_done_is_no_requeue(
     enqueue(client, "a", "b")
     feed = Feed(q.client, q.keys, W, "host", keep_ms=60_000)
     assert ids(feed.take(b"", 1)) == [b"a"]
-    feed.finish(b"a", b"")
+    feed.finish(b"a")
     feed.settle()
     assert feed.answered().acked == [(b"a", True)] and state_of(client, "a") == b"done"
     feed.unsure.append(b"a")  # its reply was lost with the line: sent again
@@ -155,7 +168,7 @@ def test_an_acknowledgement_sent_again_for_a_job_kept_done_is_no_requeue(
     assert ids(feed.take(b"", 1)) == [b"b"]
     q.requeue(W, cost=0, max_attempts=3, reason="taken away")
     assert ids(other.take(b"", 1)) == [b"b"]
-    other.finish(b"b", b"")
+    other.finish(b"b")
     other.settle()
     feed.unsure.append(b"b")  # ours once, done by the other since
     feed.settle()
@@ -176,7 +189,7 @@ def test_an_acknowledgement_of_a_job_requeued_meanwhile_is_refused(
     feed = Feed(q.client, q.keys, W, "host")
     feed.take(b"", 2)
     q.requeue(W, cost=0, max_attempts=3, reason="taken away")
-    feed.finish(b"a", b"b")
+    feed.finish(b"a")
     feed.settle()
     assert feed.answered().acked == [(b"a", False)]
     assert client.exists("job:a") == 1 and client.lrange("all:jobs", 0, -1) == [b"b", b"a"]
@@ -204,7 +217,7 @@ def test_a_jobs_writes_are_applied_with_its_acknowledgement(client: redis.Redis,
     enqueue(client, "a", "b")
     feed = Feed(q.client, q.keys, W, "host")
     feed.take(b"", 2)
-    feed.finish(b"a", b"b", WRITES)
+    feed.finish(b"a", WRITES)
     feed.take(b"b", 1)  # the last of a batch: its take carries no writes
     answered = feed.answered()
     assert answered.acked == [(b"a", True), (b"b", True)]
@@ -233,7 +246,7 @@ def test_a_write_that_fails_is_reported_and_the_others_are_applied(
     feed = Feed(q.client, q.keys, W, "host")
     feed.take(b"", 1)
     bad = (WRITES[0], (b"RPUSH", b"text", b"x"), (b"NOSUCHCOMMAND",), WRITES[1])
-    feed.finish(b"a", b"", bad)
+    feed.finish(b"a", bad)
     feed.settle()
     answered = feed.answered()
     assert answered.acked == [(b"a", True)] and client.exists("job:a") == 0
@@ -251,7 +264,7 @@ def test_the_writes_of_a_job_requeued_meanwhile_are_not_applied(
     feed = Feed(q.client, q.keys, W, "host")
     feed.take(b"", 1)
     q.requeue(W, cost=0, max_attempts=3, reason="taken away")  # it may run again elsewhere
-    feed.finish(b"a", b"", WRITES)
+    feed.finish(b"a", WRITES)
     feed.settle()
     assert feed.answered().acked == [(b"a", False)]
     assert client.exists("result", "order") == 0 and feed.ends == {}
@@ -264,7 +277,7 @@ def test_writes_sent_again_after_a_broken_line_are_applied_once(
     enqueue(client, "a", "b")
     feed = Feed(q.client, q.keys, W, "host")
     feed.take(b"", 2)
-    feed.finish(b"a", b"b", WRITES)
+    feed.finish(b"a", WRITES)
     client.client_kill_filter(_type="normal", skipme=True)  # the feed's connection
     with pytest.raises(ConnectionLost):
         feed.take(b"b", 1)
@@ -288,7 +301,7 @@ def test_an_acknowledgement_not_sent_for_a_failed_resend_is_sent_again_later(
 
     feed._resend_unsure = unreachable  # type: ignore[method-assign]  # (what was unsure)
     with pytest.raises(ConnectionLost):
-        feed.finish(b"a", b"", WRITES)
+        feed.finish(b"a", WRITES)
     assert feed.unsure == [b"a"] and feed.sent == []  # not lost: to send again
     feed._resend_unsure = resend  # type: ignore[method-assign]  # Redis is back
     feed.settle()

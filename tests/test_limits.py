@@ -99,8 +99,15 @@ class Line:
         return taken.jobs
 
 
-def line(q: Queue, worker: str, queues: tuple[str, ...], *limits: Limits) -> Line:
-    return Line(Feed(q.client, q.keys, worker, "host", queues, blocks_on=queues[0], limits=limits))
+def line(
+    q: Queue, worker: str, queues: tuple[str, ...], *limits: Limits, starts: int = 1
+) -> Line:
+    """A worker's feed that starts `starts` jobs at once (its concurrency)."""
+    feed = Feed(
+        q.client, q.keys, worker, "host", queues, blocks_on=queues[0], limits=limits,
+        starts=starts,
+    )  # fmt: skip
+    return Line(feed)
 
 
 def took(feed: Line, want: int = 10, finished: bytes = b"") -> list[str]:
@@ -204,6 +211,25 @@ def test_a_concurrency_limit_counts_jobs_until_they_leave_the_worker(
     assert client.smembers("mail:running") == set()
     waiting = [i.decode() for i in client.lrange("mail:jobs", 0, -1)]
     assert sorted([*waiting, ja.id.decode()]) == sorted(ids)  # ja done, the rest waiting
+
+
+@pytest.mark.redis
+def test_a_worker_of_several_slots_takes_what_the_limits_have_room_for_in_one_take(
+    q: Queue, client: redis.Redis
+) -> None:
+    """A worker that starts its jobs at once (5 slots) takes up to the cap's room in one
+    take, and the rate's room; one of a single slot, which holds the rest, takes one."""
+    push(client, "mail", 10)
+    push(client, "sms", 10)
+    single = line(q, "host.1", ("mail",), Limits("mail", 0, 0, 3))
+    slots = line(q, "host.2", ("mail",), Limits("mail", 0, 0, 3), starts=5)
+    assert len(took(single)) == 1
+    assert len(took(slots)) == 2 and slots.held_ms == 0  # the cap's room: 3 - 1
+    assert took(slots) == [] and slots.held_ms == 250
+    rated = line(q, "host.3", ("sms",), Limits("sms", 4, 60_000, 0), starts=5)
+    assert len(took(rated, want=3)) == 3  # (want bounds it too)
+    assert len(took(rated)) == 1 and took(rated) == [] and rated.held_ms > 0
+    assert client.scard("mail:running") == 3 and client.zcard("sms:started") == 4
 
 
 @pytest.mark.redis
@@ -342,3 +368,26 @@ def test_metrics_show_what_holds_each_queue_back(start_qwsup: Start, r: redis.Re
     r.hset(f"job:{slow}", "sleep", "0")
     os.kill(started_pid(r, slow), signal.SIGKILL)
     wait_until(lambda: set(capped) <= set(done(r)), 20, "the capped jobs, once the slot is free")
+
+
+@pytest.mark.process
+def test_a_capped_queue_served_by_slot_workers_reaches_its_cap(
+    start_qwsup: Start, r: redis.Redis
+) -> None:
+    """Workers of 5 slots each, a queue capped at 3: its jobs run 3 at once, never more,
+    whichever workers take them (a worker running jobs shows busy at once, so the master
+    asks an idle one to look; one take may fill as many slots as the cap has room for)."""
+    qw = start_qwsup(
+        workers={"count": 4, "concurrency": 5, "queues": ["mail", "other"], "keep_finished": 600},
+        **{"queues.mail": {"concurrency_limit": 3}},
+    )
+    qw.wait_workers(4)
+    ids = Producer(r).enqueue_many([{"sleep": "0.2"} for _ in range(45)], queue="mail")
+    wait_until(lambda: all(state(r, i) == b"done" for i in ids), 60, "the capped jobs")
+    starts, ends = times(r, ids, "qwsup:started_at"), times(r, ids, "qwsup:finished_at")
+    spans = list(zip(starts, ends, strict=True))
+    most = max(sum(1 for s, f in spans if s <= t < f) for t, _ in spans)
+    took = (max(ends) - min(starts)) / 1000
+    print(f"45 jobs of 0.2 s under a cap of 3: {took:.1f} s, at most {most} at once")
+    assert most == 3, spans
+    assert r.scard("mail:running") == 0

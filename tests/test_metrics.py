@@ -64,3 +64,25 @@ def test_a_metrics_port_in_use_stops_qwsup_with_status_69(start_qwsup: Start) ->
         qw = start_qwsup(metrics={"listen": f"127.0.0.1:{port}"})
         assert qw.wait(20) == 69
     assert f"cannot serve metrics on 127.0.0.1:{port}" in qw.log()
+
+
+def test_a_worker_of_several_slots_shows_how_many_jobs_it_runs(
+    start_qwsup: Start, r: redis.Redis
+) -> None:
+    """k of N on its scoreboard: one worker of 4 slots runs 3 jobs, so 1 worker is busy
+    and 3 jobs run; as soon as the jobs start, not a second later."""
+    port = free_port()
+    qw = start_qwsup(
+        workers={"count": 1, "concurrency": 4}, metrics={"listen": f"127.0.0.1:{port}"}
+    )
+    qw.wait_workers(1)
+    enqueue(r, 3, action="hold")
+    wait_until(lambda: r.hlen("test:runs") == 3, 10, "three jobs running")
+    running, busy = ("qwsup_jobs_running", (("pool", "default"),)), (
+        "qwsup_workers", (("pool", "default"), ("state", "busy")),
+    )  # fmt: skip
+    m = wait_until(lambda: (m := scrape(port)).get(running) == 3 and m, 0.9, "3 running")
+    assert m[busy] == 1
+    r.set("test:release", 1)
+    wait_until(lambda: r.llen("test:done") == 3, 10, "the jobs done")
+    wait_until(lambda: scrape(port).get(running) == 0, 10, "none running")

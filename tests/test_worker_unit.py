@@ -15,9 +15,8 @@ import pytest
 from qwsup.config import parse
 from qwsup.errors import ConnectionLost
 from qwsup.scoreboard import MasterBoard, Scoreboard, boottime
-from qwsup.store.feed import Answered
 from qwsup.store.keys import Keys
-from qwsup.store.records import EMPTY, Job, Requeued, Retry, Taken
+from qwsup.store.records import EMPTY, Answered, Job, Requeued, Retry, Taken
 from qwsup.worker.heartbeat import Heartbeat, Police, Shared, heartbeat_interval, police
 from qwsup.worker.loop import Stop, StopNow, StopWaiting, Worker
 from qwsup.worker.prefetch import (
@@ -71,7 +70,8 @@ class FakeFeed:
         self.sent: list[bytes] = []
         self.acked: list[tuple[bytes, bool]] = []
         self.taken: list[int] = []  # how many jobs each take handed out
-        self.finished: list[tuple[bytes, bytes]] = []
+        self.finished: list[tuple[bytes, bytes, bool]] = []  # (job, next, stamped)
+        self.cancelled: set[bytes] = set()  # held jobs ack.lua finds cancelled
         self.failed_writes: list[tuple[bytes, list[tuple[int, str]]]] = []
 
     def take(
@@ -106,11 +106,25 @@ class FakeFeed:
             return Taken(False, False, [], woken=True)
         return self.take(b"", want)
 
-    def finish(
-        self, job_id: bytes, next_id: bytes, writes: tuple[object, ...] = (), result: object = None
-    ) -> None:
-        self.finished.append((job_id, next_id))
+    def finish(self, job_id: bytes, writes: tuple[object, ...] = (), result: object = None) -> None:
+        self.finished.append((job_id, b"", False))
         self.sent.append(job_id)
+
+    def go_on(
+        self,
+        job_id: bytes,
+        next_id: bytes,
+        writes: tuple[object, ...] = (),
+        result: object = None,
+        *,
+        stamp: bool = False,
+    ) -> bool:
+        """Awaited: what was sent before is answered, and this too."""
+        self.finished.append((job_id, next_id, stamp))
+        if job_id:
+            self.sent.append(job_id)
+        self._replies()
+        return next_id not in self.cancelled
 
     def settle(self) -> None:
         self._replies()
@@ -408,8 +422,9 @@ def test_an_acknowledgement_is_counted_once_redis_replies_to_it() -> None:
     rig = Rig(jobs("a", "b"), toml="[workers]\nprefetch = 2\n")
     rig.worker.path.prefetch.pace = PREFETCH_SPAN_S / 10
     rig.worker._run(rig.start_next())
-    assert rig.feed.finished == [(b"a", b"")]  # sent; b was stamped by its take just now
-    assert rig.board.read().done == 0  # no reply read yet
+    # awaited, for b to start: not stamped again (its take did, just now)
+    assert rig.feed.finished == [(b"a", b"b", False)]
+    assert rig.board.read().done == 1
     rig.worker._run(rig.start_next())  # nothing held next: acknowledged with a take
     assert rig.board.read().done == 2
     busy = [t.split("busy ")[1][0] if "busy" in t else "idle" for t in rig.titles[-2:]]
@@ -429,7 +444,30 @@ def test_a_held_job_that_waited_is_stamped_again_as_it_starts() -> None:
     rig.worker.runner.handler = slow
     rig.worker._run(rig.start_next())
     rig.worker._run(rig.start_next())
-    assert rig.feed.finished == [(b"a", b"b"), (b"b", b"c")]  # both waited past the bound
+    assert rig.feed.finished == [(b"a", b"b", True), (b"b", b"c", True)]  # both waited long
+
+
+def test_a_held_job_starts_only_once_redis_says_it_was_not_cancelled() -> None:
+    """Each held job's start is asked of Redis first: with the acknowledgement of the
+    job before it, or alone after a failure (fail.lua says nothing of it). One found
+    cancelled is dropped, never run, and the next is asked about in turn."""
+    rig = Rig(jobs("a", "b", "c", "d", "e"), toml="[workers]\nprefetch = 5\n")
+    rig.worker.path.prefetch.pace = PREFETCH_SPAN_S / 10
+    rig.feed.cancelled = {b"b", b"d"}
+
+    def handler(job_id: str, data: dict[str, str]) -> None:
+        rig.ran.append(job_id)
+        if job_id == "c":
+            raise RuntimeError("c fails")
+
+    rig.worker.runner.handler = handler
+    rig.queue.fail_result = 2  # (a retry)
+    for _ in range(3):
+        rig.worker._run(rig.start_next())
+    assert rig.ran == ["a", "c", "e"] and not rig.worker.path.shared.held
+    assert [(j, n) for j, n, _ in rig.feed.finished] == [
+        (b"a", b"b"), (b"", b"c"), (b"", b"d"), (b"", b"e"),
+    ]  # fmt: skip
 
 
 @pytest.mark.parametrize(

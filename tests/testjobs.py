@@ -46,6 +46,10 @@ def record(job_id: str, data: dict[str, str]) -> None:
         end = time.monotonic() + float(data["seconds"])
         while time.monotonic() < end:
             pass
+    if action == "cancel":  # cancels job `other`; test:cancel says what the cancel answered
+        from qwsup.produce.producer import Producer
+
+        r.hset("test:cancel", data["other"], Producer(r).cancel(data["other"]).outcome)
     if action == "raise":
         raise RuntimeError(f"boom {job_id}")
     if action == "exit":

@@ -82,7 +82,7 @@ class Tally:
         procs = list(self.pool.procs.values())
         scores = [p.board.read() for p in procs]
         workers = [
-            metrics.WorkerState(p.id, p.pid, bool(score.busy_since), p.pool)
+            metrics.WorkerState(p.id, p.pid, bool(score.busy_since), p.pool, score.running)
             for p, score in zip(procs, scores, strict=True)
         ]
         totals = self.totals.with_jobs_of(scores)

@@ -39,6 +39,7 @@ class WorkerState:
     pid: int
     busy: bool
     pool: str = "default"
+    running: int = 0  # the jobs it runs now (k of its concurrency)
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,12 @@ class QwsupCollector(Collector):
             workers.add_metric([pool, "alive"], len(mine))
             workers.add_metric([pool, "busy"], sum(w.busy for w in mine))
         yield workers
+        running = GaugeMetricFamily(
+            "qwsup_jobs_running", "Jobs running now, by pool (each slot's).", labels=["pool"]
+        )
+        for pool in dict.fromkeys(w.pool for w in state.workers):
+            running.add_metric([pool], sum(w.running for w in state.workers if w.pool == pool))
+        yield running
         memory = GaugeMetricFamily(
             "qwsup_worker_memory_bytes", "Resident memory of each worker.",
             labels=["pool", "worker"],

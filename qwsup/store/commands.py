@@ -17,7 +17,8 @@ Command = tuple[EncodableT, ...]
 
 class Commands:
     """Worker `worker` of supervisor `name`, taking from `queues` (in priority order)
-    jobs of at most `max_job_bytes` (0: no limit), under its queues' `limits`; `traced`:
+    jobs of at most `max_job_bytes` (0: no limit), under its queues' `limits`, starting
+    at most `starts` of them at once (its concurrency; the others are held); `traced`:
     each job taken also brings its attempts and queue (tracing.py)."""
 
     def __init__(
@@ -30,11 +31,14 @@ class Commands:
         max_job_bytes: int,
         limits: tuple[Limits, ...],
         traced: bool,
+        starts: int = 1,
     ) -> None:
         self.keys, self.scripts, self.worker, self.name = keys, scripts, worker, name
         self.queues, self.max_job_bytes = queues, max_job_bytes
-        # take.lua's arguments for the limits of those of its queues that have any
-        self.limit_words = tuple(word for limit in limits for word in limit.words())
+        # take.lua's arguments for the limits of those of its queues that have any: how
+        # many jobs start at once (the most a limited queue gives a take), then the limits
+        words = tuple(word for limit in limits for word in limit.words())
+        self.limit_words = (starts, *words) if words else ()
         self.traced = "1" if traced else ""
 
     def take(
@@ -76,14 +80,17 @@ class Commands:
         writes: tuple[Words, ...],
         result: Result | None,
         keep_ms: int,
+        stamp: bool = False,
     ) -> Command:
-        """ack.lua: finish `job_id` (with its `result`, kept `keep_ms`, and apply its
-        `writes`); `next_id` is the job the worker starts next."""
+        """ack.lua: finish `job_id` (b"": none; with its `result`, kept `keep_ms`, and
+        apply its `writes`); `next_id` is the held job the worker would start next (its
+        reply says whether it may: not when it was cancelled), its start stamped again
+        when `stamp`."""
         k = self.keys
         next_key = k.job(next_id) if next_id else k.job_prefix
         keys: list[KeyT] = [k.worker_jobs(self.worker), k.job(job_id), next_key, k.finished_jobs]
         kind, data = result or (b"", b"")
-        args: list[EncodableT] = [job_id, next_id, keep_ms, kind, data]
+        args: list[EncodableT] = [job_id, next_id, keep_ms, b"1" if stamp else b"", kind, data]
         for words in writes:
             args += (len(words), *words)
         return self.scripts.evalsha("ack", keys, args)

@@ -1,12 +1,11 @@
 """A worker's own line to Redis: jobs taken in batches, acknowledgements sent without
-waiting for their replies.
+waiting for their replies, but when they ask whether a held job may start (go_on).
 
 Everything goes over one connection, so Redis runs the commands in the order they
 were sent: an acknowledgement is always done before the next take (which would
 otherwise hand the finished job out again) and before the worker puts its list back.
-A reply is read when the worker next needs an answer: when it takes jobs, waits for
-one, or settles before leaving. What the acknowledgements came to is kept in
-`acked` for the worker to count.
+A reply is read when the worker next needs an answer (a take, a wait, a held job's
+start, leaving). What the acknowledgements came to is kept for the worker to count.
 
 When the line breaks (Redis unreachable, or a signal that stops the worker in the
 middle of a read), the acknowledgements whose replies were not read are sent again
@@ -37,25 +36,13 @@ from qwsup.limits import Limits
 from qwsup.store.commands import Command, Commands
 from qwsup.store.jobs import Result
 from qwsup.store.keys import ALL, Keys
-from qwsup.store.records import NOTHING, Taken, Words, taken
+from qwsup.store.records import NO_ANSWERS, NOTHING, Acked, Answered, Taken, Words, acked, taken
 from qwsup.store.scripts import EVENTS_MAX, Scripts, moved, no_such_command, translated, translation
 
 WAKE_TICK_S = 0.25  # how often a waiting worker looks at its master's board and parent
 
 
 WOKEN = Taken(finished=False, fenced=False, jobs=[], woken=True)
-
-
-@dataclass(frozen=True, slots=True)
-class Answered:
-    """What Redis replied to the acknowledgements: (job id, whether it was still the
-    worker's) each, and for those whose writes failed, (job id, [(n, error), ...])."""
-
-    acked: list[tuple[bytes, bool]]
-    failed_writes: list[tuple[bytes, list[tuple[int, str]]]]
-
-
-NO_ANSWERS = Answered([], [])
 
 
 class Kind(enum.Enum):
@@ -82,6 +69,7 @@ class Sent:
     job_id: bytes = b""  # the job it acknowledges (ACK, or TAKE finishing one), or b""
     want: int = 0  # TAKE: the most jobs asked for
     known: int = 0  # TAKE: the ids of the worker's list in hand, skipped
+    next_id: bytes = b""  # ACK: the held job it asks to start, or b""
 
 
 class Feed:
@@ -102,14 +90,15 @@ class Feed:
         events_max: int = EVENTS_MAX,
         limits: tuple[Limits, ...] = (),
         traced: bool = False,
+        starts: int = 1,
     ) -> None:
         """`traced`: each job taken also brings its attempts and queue (for the span of
-        its attempt, tracing.py)."""
+        its attempt, tracing.py); `starts`: how many jobs it starts at once (its slots)."""
         self.client = client
         self.keys = keys
         self.scripts = Scripts(client, keys.prefix, events_max)
         self.commands = Commands(
-            keys, self.scripts, worker, name, queues, max_job_bytes, limits, traced
+            keys, self.scripts, worker, name, queues, max_job_bytes, limits, traced, starts
         )
         self.blocks_on = blocks_on  # the queue it waits on
         self.waited_on = blocks_on  # the queue of its last wait (where its ids came from)
@@ -120,6 +109,10 @@ class Feed:
         self.sent: list[Sent] = []  # in the order sent
         self.unsure: list[bytes] = []  # acknowledged when the line broke: to send again
         self.acked: list[tuple[bytes, bool]] = []  # (job id, whether it was still ours)
+        self.starts = False  # whether the last held job asked about (go_on) may start
+        # around a send or a read: a failure that breaks the line (not an error reply)
+        # leaves the replies due unknown: their acknowledgements become unsure, and the
+        # connection is dropped (redis-py reconnects on the next send)
         self.line = _Line(self)
         # the writes and results of the acknowledgements not yet answered, to send again
         self.ends: dict[bytes, tuple[tuple[Words, ...], Result | None]] = {}
@@ -129,15 +122,23 @@ class Feed:
     # -- what the worker calls --------------------------------------------------
 
     def finish(
-        self,
-        job_id: bytes,
-        next_id: bytes,
-        writes: tuple[Words, ...] = (),
-        result: Result | None = None,
+        self, job_id: bytes, writes: tuple[Words, ...] = (), result: Result | None = None
     ) -> None:
-        """Acknowledge a job without waiting; `next_id` is the prefetched job the worker
-        starts now (stamped as started); `writes` and `result` are the job's own."""
-        self._send([self._ack(job_id, next_id, writes, result)])
+        """Acknowledge a job without waiting; `writes` and `result` are its own."""
+        self._send([self._ack(job_id, b"", writes, result)])
+
+    def go_on(
+        self, job_id: bytes, next_id: bytes, writes: tuple[Words, ...] = (),
+        result: Result | None = None, *, stamp: bool = False,
+    ) -> bool:  # fmt: skip
+        """Acknowledge a job (b"": none) and ask whether the held job `next_id` may
+        start, in one ack.lua whose reply is awaited: False when that job was cancelled
+        while held (it ended cancelled, and left the worker's list). Its start is stamped
+        again when `stamp`."""
+        self.starts = False
+        self._send([self._ack(job_id, next_id, writes, result, stamp)])
+        self._read()
+        return self.starts
 
     def take(
         self,
@@ -182,7 +183,7 @@ class Feed:
         self._send([(Sent(WAIT), command), self._take_command(b"", want, known=known)])
         deadline = time.monotonic() + block_s + WAIT_SLACK_S
         try:
-            with self._line():  # (_Woken breaks the line, as any failure would)
+            with self.line:  # (_Woken breaks the line, as any failure would)
                 while not self.conn.can_read(timeout=tick_s):
                     if time.monotonic() > deadline:
                         raise redis.TimeoutError(f"no reply to a {block_s} s wait")
@@ -202,8 +203,7 @@ class Feed:
         of theirs that failed (each handed out once)."""
         if not self.acked and not self.failed_writes:
             return NO_ANSWERS  # (on every job's path: no object made)
-        answered = Answered(self.acked, self.failed_writes)
-        self.acked, self.failed_writes = [], []
+        answered, self.acked, self.failed_writes = Answered(self.acked, self.failed_writes), [], []
         return answered
 
     def close(self) -> None:
@@ -234,11 +234,17 @@ class Feed:
         return Sent(TAKE, finished, want, known), command
 
     def _ack(
-        self, job_id: bytes, next_id: bytes, writes: tuple[Words, ...], result: Result | None
+        self,
+        job_id: bytes,
+        next_id: bytes,
+        writes: tuple[Words, ...],
+        result: Result | None,
+        stamp: bool = False,
     ) -> tuple[Sent, Command]:
-        if writes or result is not None:
+        if job_id and (writes or result is not None):
             self.ends[job_id] = (writes, result)  # until its reply is read
-        return Sent(ACK, job_id), self.commands.ack(job_id, next_id, writes, result, self.keep_ms)
+        command = self.commands.ack(job_id, next_id, writes, result, self.keep_ms, stamp)
+        return Sent(ACK, job_id, next_id=next_id), command
 
     # -- sending and reading ----------------------------------------------------
 
@@ -255,7 +261,7 @@ class Feed:
         packed = [b"".join([pack(command) for _, command in commands])]
         self.sent += [sent for sent, _ in commands]  # before sending: a broken send is unsure
         fresh = len(self.sent) == len(commands)  # no reply due from before on this line
-        with self._line():
+        with self.line:
             try:
                 self.conn.send_packed_command(packed)
             except redis.ConnectionError:
@@ -269,7 +275,7 @@ class Feed:
         took = NOTHING
         redo: list[Sent] = []  # refused because the server had lost the scripts
         refused: redis.ResponseError | None = None
-        with self._line():
+        with self.line:
             while self.sent:
                 sent = self.sent[0]
                 try:
@@ -298,7 +304,10 @@ class Feed:
 
     def _reply(self, sent: Sent, reply: Any, took: Taken) -> Taken:
         if sent.kind == ACK:
-            self.acked.append((sent.job_id, self._acked(sent.job_id, reply) == 1))
+            answer = self._acked(sent.job_id, reply)
+            if sent.job_id:
+                self.acked.append((sent.job_id, answer.finished == 1))
+            self.starts = answer.starts
         elif sent.kind == TAKE:
             took = taken(reply)
             if sent.job_id:
@@ -323,12 +332,12 @@ class Feed:
             if self.conn is None:
                 self.conn = self._connect()
             job_id = self.unsure[0]
-            with self._line():
+            with self.line:
                 writes, result = self.ends.get(job_id, ((), None))
                 command = self.commands.ack(job_id, b"", writes, result, self.keep_ms)
                 self.conn.send_command(*command)
                 try:
-                    answer = self._acked(job_id, self.conn.read_response())
+                    answer = self._acked(job_id, self.conn.read_response()).finished
                 except redis.exceptions.NoScriptError:
                     self.scripts.load("ack")
                     continue
@@ -339,23 +348,13 @@ class Feed:
             self.unsure.pop(0)
             self.acked.append((job_id, answer == 1 or (again and answer == -1)))
 
-    def _acked(self, job_id: bytes, reply: Any) -> int:
-        """What ack.lua's reply says (1, 0 or -1); the job's writes and result are done
-        with."""
+    def _acked(self, job_id: bytes, reply: Any) -> Acked:
+        """What ack.lua's reply says; the job's writes and result are done with."""
         self.ends.pop(job_id, None)
-        if not isinstance(reply, list):
-            return int(reply)
-        pairs = reply[1:]
-        if pairs:
-            failed = [(int(pairs[i]), _text(pairs[i + 1])) for i in range(0, len(pairs) - 1, 2)]
-            self.failed_writes.append((job_id, failed))
-        return int(reply[0])
-
-    def _line(self) -> _Line:
-        """Around a send or a read: a failure that breaks the line (not an error reply)
-        leaves the replies due unknown: their acknowledgements become unsure, and the
-        connection is dropped (redis-py reconnects on the next send)."""
-        return self.line
+        answer = acked(reply)
+        if answer.failed_writes:
+            self.failed_writes.append((job_id, answer.failed_writes))
+        return answer
 
     def _broken(self) -> None:
         self.unsure += [sent.job_id for sent in self.sent if sent.job_id]
@@ -373,12 +372,8 @@ class Feed:
                 self.client.nodes_manager.initialize()
 
 
-def _text(value: Any) -> str:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
-
-
 class _Line:
-    """Feed._line's context manager (a class, not a generator: it is on every job's
+    """Feed.line's context manager (a class, not a generator: it is on every job's
     path): redis-py's errors translated (scripts.translation); a failure other than an
     error reply breaks the line."""
 

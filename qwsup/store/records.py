@@ -118,6 +118,43 @@ def taken(reply: Any) -> Taken:
 
 
 @dataclass(frozen=True, slots=True)
+class Answered:
+    """What Redis replied to the acknowledgements: (job id, whether it was still the
+    worker's) each, and for those whose writes failed, (job id, [(n, error), ...])."""
+
+    acked: list[tuple[bytes, bool]]
+    failed_writes: list[tuple[bytes, list[tuple[int, str]]]]
+
+
+NO_ANSWERS = Answered([], [])
+
+
+class Acked(NamedTuple):
+    """What one ack.lua answered: of the job it finished, 1 (finished), 0 (taken away)
+    or -1 (finished already); whether the held job it was asked about may start; the
+    writes that failed, (n, error) each."""
+
+    finished: int
+    starts: bool = True
+    failed_writes: list[tuple[int, str]] = []  # noqa: RUF012 (never changed)
+
+
+_PLAIN = {n: Acked(n) for n in (1, 0, -1)}  # (no writes, no job asked about: no object)
+
+
+def acked(reply: Any) -> Acked:
+    if not isinstance(reply, list):
+        return _PLAIN[int(reply)]
+    pairs = reply[2:]
+    failed = [(int(pairs[i]), _text(pairs[i + 1])) for i in range(0, len(pairs) - 1, 2)]
+    return Acked(int(reply[0]), int(reply[1]) == 1, failed)
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+@dataclass(frozen=True, slots=True)
 class Retry:
     """When a failed job runs again: after delay_s, growing by backoff, at most
     delay_max_s; never after max_attempts."""

@@ -63,7 +63,7 @@ def boot(
     feed = Feed(
         client, keys, worker_id_, config.supervisor.name, w.queues, max_job_bytes,
         blocks_on(w.queues, slot), keep_ms, config.events.max_len, config.limits(w.queues),
-        traced=config.otel.enabled,
+        traced=config.otel.enabled, starts=w.concurrency,
     )  # fmt: skip
     if config.otel.enabled:
         tracing.start()  # after the fork: the SDK's export thread is this process's own

@@ -9,8 +9,7 @@ import logging
 
 from qwsup import proctitle
 from qwsup.scoreboard import bucket
-from qwsup.store.feed import Answered
-from qwsup.store.records import CANCELLED, EMPTY, Job
+from qwsup.store.records import CANCELLED, EMPTY, Answered, Job
 from qwsup.worker.prefetch import STAMP_AFTER_S
 from qwsup.worker.runner import Outcome
 
@@ -73,11 +72,8 @@ def acknowledged(answered: Answered, finishing: dict[bytes, float]) -> list[tupl
     return ended
 
 
-def stamp(following: Job | None, held_s: float) -> bytes:
-    """The id of the held job that starts next, for the acknowledgement to stamp its
-    qwsup:started_at again: only when it waited in our list (`held_s`) longer than
-    STAMP_AFTER_S since its take stamped it (b"": no stamp; a stamp costs Redis about a
-    third of an acknowledgement)."""
-    if following is None or following.kind != "hash":
-        return b""
-    return following.id if held_s > STAMP_AFTER_S else b""
+def stale(held_s: float) -> bool:
+    """Whether the held job that starts next has its qwsup:started_at stamped again:
+    only when it waited in our list (`held_s`) longer than STAMP_AFTER_S since its take
+    stamped it (a stamp costs Redis a write on every job's path)."""
+    return held_s > STAMP_AFTER_S

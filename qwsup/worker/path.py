@@ -1,7 +1,8 @@
 """A worker's job path, the one both of its loops use (loop.py, one job at a time;
 slots.py, several at once): take jobs into the worker's own list (`take`, whose
-`Taken` says all the take learned), hold what was taken along (`hold`), `start` one,
-then `finish` it (acknowledged over the feed without waiting) or `fail` it (fail.lua,
+`Taken` says all the take learned), hold what was taken along (`hold`; held.py: each
+starts once Redis says it may), `start` one, then `finish` it (acknowledged over the
+feed, awaited only when a held job comes next) or `fail` it (fail.lua,
 awaited), `count` what it came to on the scoreboard, `give_back` what is held and
 not started, and `release` the list when leaving.
 
@@ -16,10 +17,11 @@ What a run comes to takes one of two paths:
 
     returned    -> finish: ack.lua or take.lua over the feed's own connection, sent
                    without waiting for the reply (counted DONE or LOST when it is
-                   read). Redis down: not waited for; the feed sends the unsure
-                   acknowledgements again before its next command, and the next take
-                   is retried by the loop (Retrying, "feed"). Only a worker about to
-                   leave waits, until Redis is reachable, for the replies.
+                   read), but when a held job comes next (held.py). Redis down: not
+                   waited for; the feed sends the unsure acknowledgements again
+                   before its next command, and the next take is retried by the
+                   loop (Retrying, "feed"). Only a worker about to leave waits, until
+                   Redis is reachable, for the replies.
     raised,     -> fail: fail.lua through the queue's client pool, the reply awaited
     timed out,     (RETRY, FAILED, or LOST). Redis down: retried until reachable
     unreadable     (Retrying, "fail") before the worker takes anything else.
@@ -50,6 +52,7 @@ from qwsup.store.queue import Queue
 from qwsup.store.records import NOTHING, Job, Retry, Taken, Words
 from qwsup.worker import endings
 from qwsup.worker.heartbeat import Police, Shared, police
+from qwsup.worker.held import Held
 from qwsup.worker.orders import StopOrders
 from qwsup.worker.prefetch import JobLimit, Prefetch, silence_bound, wait_on
 from qwsup.worker.runner import Outcome, Ran
@@ -102,7 +105,9 @@ class JobPath:
         self.registered = False
         self.last: Taken = NOTHING  # what the last take learned (fenced, held back)
         self.found_nothing = False  # the last take found no job: wait on a queue next
-        self.taken_at = 0.0  # when the jobs held were taken (our clock)
+        self.held = Held(
+            self.shared, feed, queue, self.id, self.orders, self.retrying, clock, self._count_acked
+        )
 
     @property
     def stopping(self) -> bool:
@@ -191,19 +196,12 @@ class JobPath:
         queue at once when this one found none; it takes first after a wait ended early
         or a take refused (to be told again)."""
         self.found_nothing = not took.jobs and not took.woken and not took.fenced
-        jobs = endings.dropped(took.jobs)
-        with self.shared.hold:
-            self.shared.held.extend(jobs)
-        self.taken_at = self.clock()
-        if len(self.shared.held) > 1:
-            self.shared.wake.set()  # the heartbeat thread looks more often while jobs are held
+        self.held.add(endings.dropped(took.jobs))
 
     def next_held(self) -> Job | None:
-        """The oldest job held, started; None when none is held."""
-        with self.shared.hold:
-            if not self.shared.held:
-                return None
-            return self.start(self.shared.held.popleft())
+        """The oldest job held that may start (held.py), started; None when none is."""
+        job = self.held.next()
+        return self.start(job) if job is not None else None
 
     def start(self, job: Job) -> Job:
         self.shared.in_hand.start(self.clock(), job.id)
@@ -233,21 +231,23 @@ class JobPath:
         *,
         take_next: bool = True,
     ) -> None:
-        """Acknowledge the job: sent without waiting when a held job comes next, else
-        with a take of the next jobs in the same round trip, unless this worker is about
-        to stop (or `take_next` is False: a worker of slots takes for its free slots
-        itself). The job's `writes` and `result` go with its acknowledgement. What it
-        came to is counted when Redis's reply is read (_count_acked)."""
+        """Acknowledge the job: awaited when a held job comes next (it starts only if
+        Redis says it may), else with a take of the next jobs in the same round trip,
+        unless this worker is about to stop (or `take_next` is False: a worker of slots
+        takes for its free slots itself), sent without waiting. The job's `writes` and
+        `result` go with its acknowledgement. What it came to is counted when Redis's
+        reply is read (_count_acked)."""
         self.prefetch.ran(seconds)
         self.shared.finishing[job.id] = seconds
         self.jobs.done += 1
         leaving = self.leaving(ending=1)
         with self.shared.line:
             try:
-                with self.shared.hold:
-                    following = self.shared.held[0] if self.shared.held else None
-                if following is not None or leaving or not take_next:
-                    self.feed.finish(job.id, self._stamps(following), writes, result)
+                following = self.held.following()
+                if following is not None and following.kind == "hash" and not leaving:
+                    self.held.ask(following, job.id, writes, result)  # (the reply awaited)
+                elif following is not None or leaving or not take_next:
+                    self.feed.finish(job.id, writes, result)
                 else:
                     self.orders.clear()
                     took = self.feed.take(job.id, self.want(), writes, result)
@@ -258,9 +258,6 @@ class JobPath:
             except RedisTrouble as exc:
                 self.retrying.failed(exc, "feed")  # sent again when Redis is back
             self._count_acked()
-
-    def _stamps(self, following: Job | None) -> bytes:
-        return endings.stamp(following, self.clock() - self.taken_at)
 
     def _count_acked(self) -> None:
         """Count the jobs whose acknowledgement Redis has replied to (under `line`), in
@@ -291,20 +288,7 @@ class JobPath:
     # -- the heartbeat thread's duties (heartbeat.Duties) -----------------------------
 
     def give_back(self, *, running: bool = True) -> bool:
-        """The jobs held (taken along, not started) go back to their queue, each only if
-        it is still in our list: behind a job that runs long (`running`), so that an idle
-        sibling can take them, or when this worker may not start them. False when they
-        are kept (Redis unreachable): they are not started before they can go back."""
-        shared = self.shared
-        with shared.hold:
-            if not shared.held or (running and not shared.in_hand.in_handler):
-                return not shared.held
-            try:
-                self.queue.give_back(self.id, [job.id for job in shared.held])
-            except RedisTrouble:
-                return False
-            shared.held.clear()
-            return True
+        return self.held.give_back(running=running)
 
     def replies_due(self) -> bool:
         return bool(self.feed.sent)

@@ -227,7 +227,7 @@ class SlotLoop:
     ) -> None:
         self.path, self.slots, self.runner, self.title = path, slots, runner, title
         self.shown = ""  # the title last set
-        self.busy_since = 0.0  # the busy time last written to the scoreboard
+        self.busy = (0.0, 0)  # what the scoreboard last said: the oldest start, the running
 
     def run(self) -> None:
         """Up to `concurrency` jobs at once: take into the free slots and start them,
@@ -242,6 +242,7 @@ class SlotLoop:
                 return
             if not leaving and slots.free:
                 self._fill()
+                self._show()  # busy as soon as jobs run: not only after the wait
             wait = LOOK_S if slots.running else 0.0
             if limit:
                 wait = min(wait, limit / 10)
@@ -296,12 +297,12 @@ class SlotLoop:
 
     def _show(self) -> None:
         """The scoreboard's busy time is the oldest job's (the master's job_timeout
-        backstop); the title counts the slots in use."""
+        backstop), with the number of jobs running (k of N); the title says the same."""
         path, slots = self.path, self.slots
-        oldest = slots.oldest_start()
-        if oldest != self.busy_since:  # a write only when it changed
-            path.board.busy(oldest)  # (0.0: idle)
-            self.busy_since = oldest
+        busy = (slots.oldest_start(), len(slots.running))
+        if busy != self.busy:  # a write only when it changed
+            path.board.busy(*busy)  # (0.0 and 0: idle)
+            self.busy = busy
         title = f"busy {len(slots.running)}/{slots.size}" if slots.running else "idle"
         if title != self.shown:
             self.title(title)

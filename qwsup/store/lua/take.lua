@@ -48,10 +48,14 @@
 -- ARGV[13] = its result
 -- ARGV[14] = '1' when the worker traces its attempts (qwsup/tracing.py): each job's
 --           data then also holds qwsup:attempts (when it has any) and qwsup:queue
--- ARGV[15..] = per queue of the worker's with limits: its name, rate (jobs per window;
+-- ARGV[15] = only for a worker with limited queues: how many of the jobs taken start
+--           at once (1 for a worker of one slot, which holds the others; its free slots
+--           for a worker of several, which starts them all), then
+-- ARGV[16..] = per queue of the worker's with limits: its name, rate (jobs per window;
 --           0: none), window (ms) and concurrency cap (0: none) (lib/gate)
 -- Queues held back (paused, or at a limit: lib/gate) give no job; a limited queue gives
--- at most one per take, counted against its limits once the job starts. An id the
+-- at most what its limits have room for, and no more than ARGV[15] start at once,
+-- counted against its limits as it is taken. An id the
 -- wait moved from a queue held back goes back to it (the end it was taken from).
 -- Returns {finished: 1, or 0 when the worker no longer owned that job (or none was
 -- given), fenced: 1 when the token is not the supervisor's (nothing taken), held: the

@@ -6,17 +6,20 @@
 -- qwsup:include fields
 -- qwsup:include keys
 -- qwsup:include slot
-local gate = {paused = {}, limits = {}, held_ms = 0, left = {}}
+local gate = {paused = {}, limits = {}, held_ms = 0, left = {}, starts = 1}
 local CAP_RETRY_MS = 250  -- limits.CAP_RETRY_MS
 local PAUSE_RETRY_MS = 1000  -- limits.PAUSE_RETRY_MS
 
--- gate.load(from): the paused queues, and the limits given as ARGV[from..]: per limited
--- queue its name, rate (0: none), window in ms and cap (0: none).
+-- gate.load(from): the paused queues, and, when ARGV[from] is given, how many jobs of
+-- the take start at once (the most a limited queue gives one take), then the limits
+-- given as ARGV[from + 1..]: per limited queue its name, rate (0: none), window in ms
+-- and cap (0: none).
 function gate.load(from)
   for _, name in ipairs(redis.call('SMEMBERS', keys.paused())) do
     gate.paused[name] = true
   end
-  for i = from, #ARGV, 4 do
+  gate.starts = math.max(1, tonumber(ARGV[from]) or 1)
+  for i = from + 1, #ARGV, 4 do
     gate.limits[ARGV[i]] = {
       rate = tonumber(ARGV[i + 1]), window = tonumber(ARGV[i + 2]), cap = tonumber(ARGV[i + 3])
     }
@@ -45,8 +48,8 @@ local function audit(running)
 end
 
 -- gate.room(queue, now): how many jobs one take may take from `queue` now (-1: no
--- limit; else 1 or 0); when none, the queue holds its jobs back and gate.held_ms says
--- for how long.
+-- limit; else what its limits have room for, at most gate.starts; 0: none); when none,
+-- the queue holds its jobs back and gate.held_ms says for how long.
 function gate.room(queue, now)
   if gate.paused[queue] then
     hold(queue, PAUSE_RETRY_MS)
@@ -56,6 +59,7 @@ function gate.room(queue, now)
   if not limit then
     return -1
   end
+  local room = gate.starts
   if limit.rate > 0 then
     local log = keys.started(queue)
     redis.call('ZREMRANGEBYSCORE', log, '-inf', now - limit.window)
@@ -64,11 +68,13 @@ function gate.room(queue, now)
     for _, member in ipairs(redis.call('ZRANGEBYSCORE', log, '(' .. now, '+inf')) do
       redis.call('ZADD', log, now, member)
     end
-    if redis.call('ZCARD', log) >= limit.rate then
+    local started = redis.call('ZCARD', log)
+    if started >= limit.rate then
       local oldest = redis.call('ZRANGE', log, 0, 0, 'WITHSCORES')
       hold(queue, tonumber(oldest[2]) + limit.window - now)
       return 0
     end
+    room = math.min(room, limit.rate - started)
   end
   if limit.cap > 0 then
     local running = keys.running(queue)
@@ -80,10 +86,11 @@ function gate.room(queue, now)
       hold(queue, CAP_RETRY_MS)
       return 0
     end
+    room = math.min(room, limit.cap - busy)
   end
-  -- one job per take from a limited queue: a slot, or a place in the window, is never
-  -- held by a prefetched job that waits
-  return 1
+  -- a slot, or a place in the window, is never held by a prefetched job that waits:
+  -- a take gives no more of a limited queue's jobs than start at once
+  return room
 end
 
 -- gate.may(queue, now): whether one more job may be taken from `queue` in this take

@@ -10,20 +10,20 @@ and starts it again (as systemd would), starts a second "chaos-a" in a container
 its own (another pid namespace: it must refuse to start, exit status 73), SIGKILLs the
 whole of chaos-b for good (chaos-a must reclaim its jobs), restarts Redis, and steps
 the Redis server's clock an hour ahead, then 30 s back (libfaketime: no live
-supervisor may be reclaimed for it), and cancels jobs at random, waiting and running
-ones (each must end cancelled, and run no more after its cancel was answered, but
-for the run it was in). Some jobs hang once (past job_timeout) and some blow far past
-max_memory_mb once; a fifth of the jobs are on a second queue, "urgent", taken
-first, which requeued jobs must go back to, and one in twenty on "paced", limited to
-PACED_RATE takes a second across both hosts (the limit must hold throughout, on the
-Redis clock between its steps). A cron schedule fires every second meanwhile: every
-tick must be enqueued once, whatever dies, but for the ticks the step back of the
-clock makes come again and those the hour ahead jumps over (counted as skipped).
-Each host runs three pools: three processes of one job each, one worker of ten
-threads, one worker of ten asyncio tasks (an async handler). At the end every job must be done or
-in failed:jobs with its reason, no list may hold a stray id, and duplicates are
-counted against the kills.
-"""
+supervisor may be reclaimed for it), and cancels jobs at random, waiting, held (taken
+along by a worker, not started) and running ones, of both kinds of producer (a quarter
+of the jobs come from a plain producer: HSET and LPUSH, no qwsup fields): each must
+end cancelled, and no handler may start after its cancel was answered. Some jobs hang
+once (past job_timeout) and some blow far past max_memory_mb once; a fifth of the jobs
+are on a second queue, "urgent", taken first, which requeued jobs must go back to, and
+one in twenty on "paced", limited to PACED_RATE takes a second across both hosts (the
+limit must hold throughout, on the Redis clock between its steps). A cron schedule
+fires every second meanwhile: every tick must be enqueued once, whatever dies, but for
+the ticks the step back of the clock makes come again and those the hour ahead jumps
+over (counted as skipped). Each host runs three pools: three processes of one job
+each, one worker of ten threads, one worker of ten asyncio tasks (an async handler).
+At the end every job must be done or in failed:jobs with its reason, no list may hold
+a stray id, and duplicates are counted against the kills."""
 
 from __future__ import annotations
 
@@ -82,6 +82,11 @@ class Result:
     cancelled_running: int = 0  # cancels answered "stopping": it was in a worker's list
     cancels_not_cancelled: int = 0  # of those, jobs that did not end in state cancelled
     cancels_ran_after: int = 0  # of those, jobs that ran more after the cancel than allowed
+    cancelled_held: int = 0  # "stopping" answers for jobs that had not started, nor did
+    started_after_cancel: int = 0  # handlers that started after their job's cancel returned
+    raced: int = 0  # and started first in Redis's order (its start ran before cancel.lua)
+    plain: int = 0  # jobs enqueued by a plain producer (HSET, LPUSH)
+    plain_cancelled: int = 0  # of those, cancelled (and ended so)
     cancelled: int = 0  # jobs that ended cancelled, not completed
     seconds: float = 0.0
     finished: bool = False
@@ -114,7 +119,8 @@ def _job_mix(count: int, rng: random.Random) -> list[dict[str, str]]:
         elif roll < 0.045:  # long enough to be cancelled while it runs
             jobs.append({"sleep": "1.5", "kind": "slow", "i": str(i)})
         else:
-            jobs.append({"sleep": f"{rng.uniform(0, 0.01):.4f}", "i": str(i)})
+            # short: a worker of one slot takes several at once, holding all but one
+            jobs.append({"sleep": f"{rng.uniform(0, 0.002):.4f}", "i": str(i)})
     return jobs
 
 
@@ -184,13 +190,19 @@ def run(jobs: int, seconds: float, workdir: Path, seed: int = 1, least_s: float 
     # a fifth on a queue the workers take first and jobs go back to, some rate-limited
     order = sorted(range(jobs), key=lambda i: QUEUES.index(_queue_of(i)))  # as ids are made
     in_order = [mix[i] for i in order]
-    ids: list[str] = []
-    for queue in QUEUES:
-        ids += producer.enqueue_many((mix[i] for i in order if _queue_of(i) == queue), queue=queue)
+    ids_of: dict[int, str] = {}
+    for queue in QUEUES:  # a quarter of each queue's jobs from a plain producer
+        mine = [i for i in order if _queue_of(i) == queue]
+        ours, plain = [i for i in mine if i % 4 != 2], [i for i in mine if i % 4 == 2]
+        made = producer.enqueue_many((mix[i] for i in ours), queue=queue)
+        ids_of.update(zip(ours, made, strict=True))
+        ids_of.update(_enqueue_plain(r, queue, {i: mix[i] for i in plain}))
+        result.plain += len(plain)
+    ids = [ids_of[i] for i in order]
     started: list[Qwsup] = []
     steps: list[Step] = []  # of the Redis clock
     slow = [i for i, job in zip(ids, in_order, strict=True) if job.get("kind") == "slow"]
-    cancels: dict[str, tuple[str, int]] = {}  # job id: (the cancel's answer, its runs then)
+    cancels: dict[str, Cancel] = {}
 
     def start(name: str, prefix: tuple[str, ...] = ()) -> Qwsup:
         proc = Qwsup(configs[name], env, prefix=prefix)
@@ -200,11 +212,15 @@ def run(jobs: int, seconds: float, workdir: Path, seed: int = 1, least_s: float 
     a, b = start("chaos-a"), start("chaos-b")
     t0 = time.monotonic()
     for _ in range(5):  # while most jobs still wait
-        _cancel_one(producer, r, _pick(r, ids, slow, rng, running=False), cancels, result)
+        _cancel_one(producer, r, _pick(r, ids, slow, rng, "waiting"), cancels, result)
+    deadline = time.monotonic() + 8  # and some taken along by a worker, not started yet
+    while time.monotonic() < deadline and _not_started(cancels) < 5:
+        _cancel_one(producer, r, _pick(r, ids, slow, rng, "listed"), cancels, result)
+        time.sleep(0.005)
     deadline = time.monotonic() + 30  # and a few slow ones once they run
     while time.monotonic() < deadline and result.cancelled_running < 3:
         if any(_state(r, i) == "running" and i not in cancels for i in slow):
-            _cancel_one(producer, r, _pick(r, ids, slow, rng, running=True), cancels, result)
+            _cancel_one(producer, r, _pick(r, ids, slow, rng, "running"), cancels, result)
         time.sleep(0.02)
     plan = {
         0.1: "stall master b", 0.2: "kill master a", 0.3: "chaos-a elsewhere",
@@ -255,7 +271,7 @@ def run(jobs: int, seconds: float, workdir: Path, seed: int = 1, least_s: float 
                     server.start()
                     r.connection_pool.reset()
                     result.redis_restarts += 1
-            if rng.random() < 0.3:  # a waiting job, or (half the time) one running
+            if rng.random() < 0.5:  # a waiting job, one in a worker's list, or a slow one running
                 _cancel_one(producer, r, _pick(r, ids, slow, rng), cancels, result)
             victims = a.workers() + (b.workers() if b.proc.poll() is None else [])
             if victims and rng.random() < 0.3:
@@ -360,13 +376,21 @@ def _count_paced(r: redis.Redis, steps: list[Step], result: Result) -> None:
 
 
 def _pick(
-    r: redis.Redis, ids: list[str], slow: list[str], rng: random.Random, running: bool | None = None
+    r: redis.Redis, ids: list[str], slow: list[str], rng: random.Random, where: str = ""
 ) -> str:
-    """A job to cancel: one running (a slow one: `running`), or one that waits on a
-    queue, half the time each unless `running` says; any when there is none."""
+    """A job to cancel: one that waits on a queue ("waiting"), one in a worker's list
+    but its oldest (taken along: "listed", held unless it started meanwhile), or a slow
+    one running ("running"); a third of the time each unless `where` says; any when
+    there is none."""
+    where = where or rng.choice(("waiting", "listed", "running"))
     try:
-        if running if running is not None else rng.random() < 0.5:
+        if where == "running":
             found = [job.encode() for job in slow if _state(r, job) == "running"]
+        elif where == "listed":
+            lists = list(r.scan_iter(match="*.*:jobs"))
+            found = [x for key in lists for x in r.lrange(key, 0, -2)]  # (the oldest: running)
+            runs = r.hmget("chaos:runs", found) if found else []
+            found = [x for x, n in zip(found, runs, strict=True) if n is None]  # not started
         else:
             queue = f"{rng.choice(QUEUES)}:jobs"
             found = [r.lindex(queue, rng.randrange(r.llen(queue)))] if r.llen(queue) else []
@@ -376,20 +400,31 @@ def _pick(
     return rng.choice(picked or ids)
 
 
+@dataclass(frozen=True)
+class Cancel:
+    """A cancel answered: what it said, the job's runs then, and when it returned (this
+    host's clock, unix s)."""
+
+    answer: str
+    runs: int
+    at: float
+
+
 def _cancel_one(
     producer: Producer,
     r: redis.Redis,
     job_id: str,
-    cancels: dict[str, tuple[str, int]],
+    cancels: dict[str, Cancel],
     result: Result,
 ) -> None:
-    """Cancel one job (unless cancelled already), and note the answer and its runs then
-    (read after the answer: a run that starts later must not happen, but one under way
-    when a job in a worker's list is cancelled may count once more)."""
+    """Cancel one job (unless cancelled already), and note the answer, when it returned,
+    and its runs then (read after the answer: a run that starts later must not happen,
+    but one under way when a job in a worker's list is cancelled may count once more)."""
     if job_id in cancels:
         return
     try:
         answer = producer.cancel(job_id).outcome
+        at = time.time()
         runs = int(r.hget("chaos:runs", job_id) or 0)
     except (redis.RedisError, RedisTrouble):
         return  # Redis is being restarted: not cancelled, or not known to be
@@ -401,10 +436,25 @@ def _cancel_one(
         result.cancelled_running += 1
     else:
         return
-    cancels[job_id] = (answer, runs)
+    cancels[job_id] = Cancel(answer, runs, at)
 
 
-def _accounted(r: redis.Redis, ids: list[str], cancels: dict[str, tuple[str, int]]) -> bool:
+def _not_started(cancels: dict[str, Cancel]) -> int:
+    """The cancels answered "stopping" for jobs whose handler had not started (held)."""
+    return sum(1 for c in cancels.values() if c.answer == "stopping" and c.runs == 0)
+
+
+def _enqueue_plain(r: redis.Redis, queue: str, jobs: dict[int, dict[str, str]]) -> dict[int, str]:
+    """The article's producer: HSET job:<id>, then LPUSH its id (in one MULTI)."""
+    ids = {i: f"plain-{i}" for i in jobs}
+    with r.pipeline(transaction=True) as pipe:
+        for i, fields in jobs.items():
+            pipe.hset(f"job:{ids[i]}", mapping=fields).lpush(f"{queue}:jobs", ids[i])
+        pipe.execute()
+    return ids
+
+
+def _accounted(r: redis.Redis, ids: list[str], cancels: dict[str, Cancel]) -> bool:
     """Every job completed, failed for good or ended cancelled, and no list holds one."""
     try:
         ended = {k.decode() for k in r.hkeys("chaos:completions")}
@@ -437,9 +487,7 @@ def _worker_lists(r: redis.Redis, ours: Collection[str]) -> dict[str, int]:
     return {key: n for key, n in found.items() if n}
 
 
-def _count(
-    r: redis.Redis, ids: list[str], result: Result, cancels: dict[str, tuple[str, int]]
-) -> None:
+def _count(r: redis.Redis, ids: list[str], result: Result, cancels: dict[str, Cancel]) -> None:
     completions = {k.decode(): int(v) for k, v in r.hgetall("chaos:completions").items()}
     job_runs = {k.decode(): int(v) for k, v in r.hgetall("chaos:runs").items()}
     ours = set(ids)
@@ -447,9 +495,24 @@ def _count(
     cancelled = {i for i in cancels if _state(r, i) == "cancelled"}
     result.cancels_not_cancelled = len(cancels) - len(cancelled)
     result.cancels_ran_after = sum(
-        1 for i, (answer, runs) in cancels.items()
-        if job_runs.get(i, 0) - runs > (0 if answer == "cancelled" else 1)
+        1 for i, c in cancels.items()
+        if job_runs.get(i, 0) - c.runs > (0 if c.answer == "cancelled" else 1)
     )  # fmt: skip
+    result.cancelled_held = sum(
+        1 for i, c in cancels.items() if c.answer == "stopping" and job_runs.get(i, 0) == 0
+    )
+    started = {k.decode(): float(v) for k, v in r.hgetall(chaosjobs.STARTED).items()}
+    for i, c in cancels.items():
+        if started.get(i, 0) <= c.at:
+            continue  # (no handler started after the cancel returned)
+        # started later: allowed only when the job had started first in Redis's order
+        # (the script that started it ran before cancel.lua: "stopping", and stopped)
+        start_ms, cancel_ms = r.hmget(f"job:{i}", "qwsup:started_at", "qwsup:cancel")
+        if c.answer == "stopping" and int(start_ms or 0) <= int(cancel_ms or 0):
+            result.raced += 1
+        else:
+            result.started_after_cancel += 1
+    result.plain_cancelled = sum(1 for i in cancelled if i.startswith("plain-"))
     result.cancelled = len(cancelled - set(completions) - set(failed))
     for job_id in failed:
         reason = _reason(r.hget(f"job:{job_id}", "qwsup:last_error"))
@@ -503,6 +566,11 @@ def table(result: Result) -> str:
         ("cancels of jobs in a worker's list", result.cancelled_running),
         ("  cancelled jobs not in state cancelled", result.cancels_not_cancelled),
         ("  cancelled jobs that ran again after it", result.cancels_ran_after),
+        ("  answered stopping, never started (held)", result.cancelled_held),
+        ("  handlers started after their cancel returned", result.started_after_cancel),
+        ("    but started first in Redis (then stopped)", result.raced),
+        ("jobs from a plain producer (HSET, LPUSH)", result.plain),
+        ("  of those cancelled, ended so", result.plain_cancelled),
         ("seconds", f"{result.seconds:.1f}"),
         ("jobs/s, all of it included", f"{result.jobs_per_s:.0f}"),
         ("finished in time", result.finished),

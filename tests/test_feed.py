@@ -53,13 +53,13 @@ def test_a_held_job_starts_once_the_acknowledgement_before_it_says_it_may(
     client: redis.Redis, q: Queue
 ) -> None:
     """go_on: the acknowledgement of a job, awaited, says whether the held job after it
-    may start (stamped again when asked); one cancelled while held ends cancelled there
+    may start (its start stamped then); one cancelled while held ends cancelled there
     and leaves the worker's list, never started."""
     enqueue(client, "a", "b", "c", "d")
     feed = Feed(q.client, q.keys, W, "host", keep_ms=60_000)
     assert ids(feed.take(b"", 4)) == [b"a", b"b", b"c", b"d"]
     client.hdel("job:b", STARTED_AT)
-    assert feed.go_on(b"a", b"b", stamp=True)
+    assert feed.go_on(b"a", b"b")
     assert feed.answered().acked == [(b"a", True)]
     assert client.hget("job:b", STARTED_AT) is not None
     assert Producer(client).cancel("c").outcome == "stopping"  # (running, to Redis)

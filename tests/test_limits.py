@@ -99,9 +99,7 @@ class Line:
         return taken.jobs
 
 
-def line(
-    q: Queue, worker: str, queues: tuple[str, ...], *limits: Limits, starts: int = 1
-) -> Line:
+def line(q: Queue, worker: str, queues: tuple[str, ...], *limits: Limits, starts: int = 1) -> Line:
     """A worker's feed that starts `starts` jobs at once (its concurrency)."""
     feed = Feed(
         q.client, q.keys, worker, "host", queues, blocks_on=queues[0], limits=limits,

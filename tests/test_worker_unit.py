@@ -24,7 +24,6 @@ from qwsup.worker.prefetch import (
     GIVE_BACK_S,
     HOLD_TICK_S,
     PREFETCH_SPAN_S,
-    STAMP_AFTER_S,
     Prefetch,
     silence_bound,
 )
@@ -70,7 +69,7 @@ class FakeFeed:
         self.sent: list[bytes] = []
         self.acked: list[tuple[bytes, bool]] = []
         self.taken: list[int] = []  # how many jobs each take handed out
-        self.finished: list[tuple[bytes, bytes, bool]] = []  # (job, next, stamped)
+        self.finished: list[tuple[bytes, bytes]] = []  # (job, the held job asked about)
         self.cancelled: set[bytes] = set()  # held jobs ack.lua finds cancelled
         self.failed_writes: list[tuple[bytes, list[tuple[int, str]]]] = []
 
@@ -107,7 +106,7 @@ class FakeFeed:
         return self.take(b"", want)
 
     def finish(self, job_id: bytes, writes: tuple[object, ...] = (), result: object = None) -> None:
-        self.finished.append((job_id, b"", False))
+        self.finished.append((job_id, b""))
         self.sent.append(job_id)
 
     def go_on(
@@ -116,11 +115,9 @@ class FakeFeed:
         next_id: bytes,
         writes: tuple[object, ...] = (),
         result: object = None,
-        *,
-        stamp: bool = False,
     ) -> bool:
         """Awaited: what was sent before is answered, and this too."""
-        self.finished.append((job_id, next_id, stamp))
+        self.finished.append((job_id, next_id))
         if job_id:
             self.sent.append(job_id)
         self._replies()
@@ -422,8 +419,7 @@ def test_an_acknowledgement_is_counted_once_redis_replies_to_it() -> None:
     rig = Rig(jobs("a", "b"), toml="[workers]\nprefetch = 2\n")
     rig.worker.path.prefetch.pace = PREFETCH_SPAN_S / 10
     rig.worker._run(rig.start_next())
-    # awaited, for b to start: not stamped again (its take did, just now)
-    assert rig.feed.finished == [(b"a", b"b", False)]
+    assert rig.feed.finished == [(b"a", b"b")]  # awaited, for b to start
     assert rig.board.read().done == 1
     rig.worker._run(rig.start_next())  # nothing held next: acknowledged with a take
     assert rig.board.read().done == 2
@@ -432,19 +428,6 @@ def test_an_acknowledgement_is_counted_once_redis_replies_to_it() -> None:
     assert rig.board.read().busy_since > 0
     assert rig.worker._next_job() is None  # nothing held: idle while it takes
     assert rig.titles[-1].endswith("idle") and rig.board.read().busy_since == 0
-
-
-def test_a_held_job_that_waited_is_stamped_again_as_it_starts() -> None:
-    rig = Rig(jobs("a", "b", "c"), toml="[workers]\nprefetch = 3\n")
-    rig.worker.path.prefetch.pace = PREFETCH_SPAN_S / 10
-
-    def slow(job_id: str, data: dict[str, str]) -> None:
-        rig.clock.now += 2 * STAMP_AFTER_S  # each job runs that long: b waits, then c
-
-    rig.worker.runner.handler = slow
-    rig.worker._run(rig.start_next())
-    rig.worker._run(rig.start_next())
-    assert rig.feed.finished == [(b"a", b"b", True), (b"b", b"c", True)]  # both waited long
 
 
 def test_a_held_job_starts_only_once_redis_says_it_was_not_cancelled() -> None:
@@ -465,7 +448,7 @@ def test_a_held_job_starts_only_once_redis_says_it_was_not_cancelled() -> None:
     for _ in range(3):
         rig.worker._run(rig.start_next())
     assert rig.ran == ["a", "c", "e"] and not rig.worker.path.shared.held
-    assert [(j, n) for j, n, _ in rig.feed.finished] == [
+    assert rig.feed.finished == [
         (b"a", b"b"), (b"", b"c"), (b"", b"d"), (b"", b"e"),
     ]  # fmt: skip
 

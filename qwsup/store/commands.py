@@ -80,17 +80,15 @@ class Commands:
         writes: tuple[Words, ...],
         result: Result | None,
         keep_ms: int,
-        stamp: bool = False,
     ) -> Command:
         """ack.lua: finish `job_id` (b"": none; with its `result`, kept `keep_ms`, and
         apply its `writes`); `next_id` is the held job the worker would start next (its
-        reply says whether it may: not when it was cancelled), its start stamped again
-        when `stamp`."""
+        reply says whether it may: not when it was cancelled; its start is stamped)."""
         k = self.keys
         next_key = k.job(next_id) if next_id else k.job_prefix
         keys: list[KeyT] = [k.worker_jobs(self.worker), k.job(job_id), next_key, k.finished_jobs]
         kind, data = result or (b"", b"")
-        args: list[EncodableT] = [job_id, next_id, keep_ms, b"1" if stamp else b"", kind, data]
+        args: list[EncodableT] = [job_id, next_id, keep_ms, kind, data]
         for words in writes:
             args += (len(words), *words)
         return self.scripts.evalsha("ack", keys, args)

@@ -129,14 +129,14 @@ class Feed:
 
     def go_on(
         self, job_id: bytes, next_id: bytes, writes: tuple[Words, ...] = (),
-        result: Result | None = None, *, stamp: bool = False,
+        result: Result | None = None,
     ) -> bool:  # fmt: skip
         """Acknowledge a job (b"": none) and ask whether the held job `next_id` may
         start, in one ack.lua whose reply is awaited: False when that job was cancelled
-        while held (it ended cancelled, and left the worker's list). Its start is stamped
-        again when `stamp`."""
+        while held (it ended cancelled, and left the worker's list); else its start is
+        stamped."""
         self.starts = False
-        self._send([self._ack(job_id, next_id, writes, result, stamp)])
+        self._send([self._ack(job_id, next_id, writes, result)])
         self._read()
         return self.starts
 
@@ -239,11 +239,10 @@ class Feed:
         next_id: bytes,
         writes: tuple[Words, ...],
         result: Result | None,
-        stamp: bool = False,
     ) -> tuple[Sent, Command]:
         if job_id and (writes or result is not None):
             self.ends[job_id] = (writes, result)  # until its reply is read
-        command = self.commands.ack(job_id, next_id, writes, result, self.keep_ms, stamp)
+        command = self.commands.ack(job_id, next_id, writes, result, self.keep_ms)
         return Sent(ACK, job_id, next_id=next_id), command
 
     # -- sending and reading ----------------------------------------------------

@@ -1,6 +1,5 @@
 """What the job path makes of Redis's replies (pure, but for the log lines): the jobs a
-take dropped, what fail.lua's answer means, the acknowledgements answered, and when a
-held job's start is stamped again.
+take dropped, what fail.lua's answer means, and the acknowledgements answered.
 """
 
 from __future__ import annotations
@@ -10,7 +9,6 @@ import logging
 from qwsup import proctitle
 from qwsup.scoreboard import bucket
 from qwsup.store.records import CANCELLED, EMPTY, Answered, Job
-from qwsup.worker.prefetch import STAMP_AFTER_S
 from qwsup.worker.runner import Outcome
 
 log = logging.getLogger(__name__)
@@ -70,10 +68,3 @@ def acknowledged(answered: Answered, finishing: dict[bytes, float]) -> list[tupl
         for n, error in failures:
             log.error("job %s done, but its write %d failed: %s", shown(job_id), n, error)
     return ended
-
-
-def stale(held_s: float) -> bool:
-    """Whether the held job that starts next has its qwsup:started_at stamped again:
-    only when it waited in our list (`held_s`) longer than STAMP_AFTER_S since its take
-    stamped it (a stamp costs Redis a write on every job's path)."""
-    return held_s > STAMP_AFTER_S

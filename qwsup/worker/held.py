@@ -44,7 +44,6 @@ class Held:
         self.shared, self.feed, self.queue, self.worker = shared, feed, queue, worker
         self.orders, self.retrying, self.clock, self.counted = orders, retrying, clock, counted
         self.may_start = b""  # the held job Redis last said may start (not cancelled)
-        self.taken_at = 0.0  # when the jobs held were taken (our clock)
 
     def add(self, jobs: list[Job]) -> None:
         """A take's jobs: the first may start (the take looked at its cancel mark)."""
@@ -52,7 +51,6 @@ class Held:
             if jobs and not self.shared.held:
                 self.may_start = jobs[0].id
             self.shared.held.extend(jobs)
-        self.taken_at = self.clock()
         if len(self.shared.held) > 1:
             self.shared.wake.set()  # the heartbeat thread looks more often while jobs are held
 
@@ -81,8 +79,7 @@ class Held:
         """Ask ack.lua (with the acknowledgement of `finished`, if any) whether the held
         `job` may start: then `may_start` names it; else it ended cancelled there, and it
         is dropped, never started (under `shared.line`)."""
-        stamp = endings.stale(self.clock() - self.taken_at)
-        if self.feed.go_on(finished, job.id, writes, result, stamp=stamp):
+        if self.feed.go_on(finished, job.id, writes, result):
             self.may_start = job.id
             return
         with self.shared.hold:

@@ -22,7 +22,6 @@ LOOK_S = 1.0  # a partly busy worker looks for new jobs at least this often
 PREFETCH_SPAN_S = 0.005  # a batch of prefetched jobs is sized to run about this long
 PACE_WEIGHT = 0.2  # of the last job in the running average of job durations
 GIVE_BACK_S = 0.25  # jobs held behind one running this long go back to their queue
-STAMP_AFTER_S = 0.01  # a held job that waited longer is stamped again as it starts
 HOLD_TICK_S = 0.1  # how often the worker looks again while it holds or may not take
 SILENCE_PART = 3  # the master is silent once it has not renewed its hold for lease / this
 

@@ -5,8 +5,8 @@
 -- A worker that goes on with a job it had prefetched (held) names it, and starts it
 -- only once this reply says it may: a held job asked to stop (qwsup:cancel, set by
 -- cancel.lua while it waited in the worker's list) leaves the list and ends cancelled
--- here, never started. One that may start gets qwsup:started_at (unix ms, Redis clock)
--- again when ARGV[6] asks for it (it waited long since take.lua stamped it).
+-- here, never started. One that may start gets qwsup:started_at (unix ms, Redis clock):
+-- when it starts, not when take.lua took it along.
 -- KEYS[1] = the worker's own list
 -- KEYS[2] = the job hash
 -- KEYS[3] = the hash of the job it starts next (when ARGV[4] is not empty)
@@ -16,10 +16,9 @@
 -- ARGV[3] = the job id, or '' for none (only the next job's start is asked about)
 -- ARGV[4] = the id of the job it starts next, or ''
 -- ARGV[5] = how long a finished (or cancelled) job is kept, ms (0: deleted at once)
--- ARGV[6] = '1' to stamp the next job's qwsup:started_at again, else ''
--- ARGV[7] = the type of its result (text, bytes, json), or '' for none
--- ARGV[8] = its result
--- ARGV[9..] = the job's writes (see lib/writes.lua), applied only when the job was
+-- ARGV[6] = the type of its result (text, bytes, json), or '' for none
+-- ARGV[7] = its result
+-- ARGV[8..] = the job's writes (see lib/writes.lua), applied only when the job was
 --             finished here: once, with its end
 -- Returns 1 when the job was finished, 0 when this worker no longer owned it (it was
 -- requeued: taken away), -1 when it did not own it because it had finished it already:
@@ -34,7 +33,7 @@
 local finished = 0
 local now = now_ms()
 local keep_ms = tonumber(ARGV[5])
-local ended = ARGV[3] ~= '' and finish(KEYS[1], KEYS[2], ARGV[3], now, keep_ms, KEYS[4], ARGV[7], ARGV[8])
+local ended = ARGV[3] ~= '' and finish(KEYS[1], KEYS[2], ARGV[3], now, keep_ms, KEYS[4], ARGV[6], ARGV[7])
 if ended then
   finished = 1
 elseif ARGV[3] == '' then
@@ -58,14 +57,14 @@ if ARGV[4] ~= '' then
     if redis.call('LREM', KEYS[1], -1, ARGV[4]) == 1 and f[1] ~= 'cancelled' then
       cancel(KEYS[3], ARGV[4], now, keep_ms, KEYS[4])
     end
-  elseif f[1] and ARGV[6] == '1' then
+  elseif f[1] then
     redis.call('HSET', KEYS[3], F.STARTED_AT, now)
   end
 end
-if #ARGV > 8 or ARGV[4] ~= '' then
+if #ARGV > 7 or ARGV[4] ~= '' then
   local reply = {finished, starts}
   if ended == 'done' then  -- (a job cancelled meanwhile applies none)
-    for _, item in ipairs(apply_writes(9)) do
+    for _, item in ipairs(apply_writes(8)) do
       reply[#reply + 1] = item
     end
   end

@@ -33,7 +33,12 @@ def test_metrics_count_jobs_workers_and_restarts_across_worker_deaths(
     psutil.Process(victim).kill()
     wait_until(lambda: victim not in qw.wait_workers(2), 10, "a replacement")
     alive = ("qwsup_workers", (("pool", "default"), ("state", "alive")))
-    m = wait_until(lambda: (m := scrape(port)).get(alive) == 2 and m, 10, "two live workers")
+    crashed = ("qwsup_worker_restarts_total", (("cause", "crashed"),))
+    # (two alive before the master noticed the death too: wait for its count as well)
+    m = wait_until(
+        lambda: (m := scrape(port)).get(alive) == 2 and m.get(crashed) == 1 and m, 10,
+        "the death counted, and two live workers",
+    )  # fmt: skip
     assert m[("qwsup_jobs_done_total", ())] == 5  # counted before that worker died
     assert m[("qwsup_jobs_failed_total", ())] == 1
     assert m[("qwsup_jobs_retried_total", ())] == 0

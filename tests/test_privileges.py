@@ -157,8 +157,11 @@ def test_the_embedded_server_runs_as_the_user_in_a_directory_of_its_own(
     try:
         qw.wait_workers(1)
         assert state.stat().st_uid == NOBODY.pw_uid and state.stat().st_mode & 0o777 == 0o700
+        # (the workers are up before the server is: redis-py before 8 does not retry a
+        # connect to a socket not made yet)
+        wait_until(lambda: (state / "redis.sock").exists(), 15, "the embedded server's socket")
         client = redis.Redis(unix_socket_path=str(state / "redis.sock"))
-        pid = int(client.info("server")["process_id"])
+        pid = int(wait_until(lambda: client.info("server")["process_id"], 15, "its pid"))
         assert psutil.Process(pid).uids().effective == NOBODY.pw_uid
         enqueue = subprocess.run(
             [sys.executable, "-m", "qwsup", "-c", str(path), "enqueue", "n=1"],

@@ -80,6 +80,8 @@ class Requests:
         BLPOP timed out). A broken line is closed: `listen` makes a new one."""
         try:
             with translated():
+                if not self.conn.can_read(timeout=0):
+                    return []  # the socket woke with no reply: over TLS, a session ticket
                 reply = self.conn.read_response()
                 self.conn.send_command("BLPOP", self.key, BLOCK_S)
             self.sent_at = now

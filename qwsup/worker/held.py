@@ -38,11 +38,10 @@ class Held:
         worker: str,
         orders: StopOrders,
         retrying: Retrying,
-        clock: Callable[[], float],
         counted: Callable[[], None],
     ) -> None:
         self.shared, self.feed, self.queue, self.worker = shared, feed, queue, worker
-        self.orders, self.retrying, self.clock, self.counted = orders, retrying, clock, counted
+        self.orders, self.retrying, self.counted = orders, retrying, counted
         self.may_start = b""  # the held job Redis last said may start (not cancelled)
 
     def add(self, jobs: list[Job]) -> None:

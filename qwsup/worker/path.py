@@ -106,7 +106,7 @@ class JobPath:
         self.last: Taken = NOTHING  # what the last take learned (fenced, held back)
         self.found_nothing = False  # the last take found no job: wait on a queue next
         self.held = Held(
-            self.shared, feed, queue, self.id, self.orders, self.retrying, clock, self._count_acked
+            self.shared, feed, queue, self.id, self.orders, self.retrying, self._count_acked
         )
 
     @property

@@ -23,7 +23,10 @@ def test_no_job_is_lost_whatever_dies(tmp_path: Path) -> None:
     assert result.done + sum(result.failed.values()) + result.cancelled == result.jobs
     assert result.cancelled_waiting > 0 and result.cancelled_running > 0
     assert result.cancels_not_cancelled == 0 and result.cancels_ran_after == 0
-    assert result.cancelled_held > 0 and result.started_after_cancel == 0
+    # no handler started after its cancel returned, held jobs' among them (how many of
+    # the cancels find a job held is timing: the table says; test_cancel's held-job test
+    # makes that case happen every time)
+    assert result.started_after_cancel == 0
     assert result.plain > 0 and result.plain_cancelled > 0
     assert all(reason != "(none)" for reason in result.failed)  # every failure says why
     assert result.worker_kills > 0

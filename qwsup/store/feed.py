@@ -69,7 +69,6 @@ class Sent:
     job_id: bytes = b""  # the job it acknowledges (ACK, or TAKE finishing one), or b""
     want: int = 0  # TAKE: the most jobs asked for
     known: int = 0  # TAKE: the ids of the worker's list in hand, skipped
-    next_id: bytes = b""  # ACK: the held job it asks to start, or b""
 
 
 class Feed:
@@ -109,7 +108,7 @@ class Feed:
         self.sent: list[Sent] = []  # in the order sent
         self.unsure: list[bytes] = []  # acknowledged when the line broke: to send again
         self.acked: list[tuple[bytes, bool]] = []  # (job id, whether it was still ours)
-        self.starts = False  # whether the last held job asked about (go_on) may start
+        self.may_start = False  # whether the last held job asked about (go_on) may start
         # around a send or a read: a failure that breaks the line (not an error reply)
         # leaves the replies due unknown: their acknowledgements become unsure, and the
         # connection is dropped (redis-py reconnects on the next send)
@@ -135,10 +134,10 @@ class Feed:
         start, in one ack.lua whose reply is awaited: False when that job was cancelled
         while held (it ended cancelled, and left the worker's list); else its start is
         stamped."""
-        self.starts = False
+        self.may_start = False
         self._send([self._ack(job_id, next_id, writes, result)])
         self._read()
-        return self.starts
+        return self.may_start
 
     def take(
         self,
@@ -243,7 +242,7 @@ class Feed:
         if job_id and (writes or result is not None):
             self.ends[job_id] = (writes, result)  # until its reply is read
         command = self.commands.ack(job_id, next_id, writes, result, self.keep_ms)
-        return Sent(ACK, job_id, next_id=next_id), command
+        return Sent(ACK, job_id), command
 
     # -- sending and reading ----------------------------------------------------
 
@@ -306,7 +305,7 @@ class Feed:
             answer = self._acked(sent.job_id, reply)
             if sent.job_id:
                 self.acked.append((sent.job_id, answer.finished == 1))
-            self.starts = answer.starts
+            self.may_start = answer.starts  # (go_on's is the last read)
         elif sent.kind == TAKE:
             took = taken(reply)
             if sent.job_id:
